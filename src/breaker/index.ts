@@ -1,0 +1,10 @@
+export { CircuitBreaker } from './circuit-breaker.js';
+export type { CallOptions, CircuitBreakerMetrics, FailureEvent, Isolation, Permit, SuccessEvent } from './circuit-breaker.js';
+export { CircuitBreakerError, CircuitBreakerTimeoutError, isBreakerError, isCircuitBreakerError } from './errors.js';
+export type { RejectionReason } from './errors.js';
+export type { RecoveryBackoffOptions } from './backoff.js';
+export type { CircuitBreakerOptions, CircuitBreakerSnapshot, RatePolicyOptions, TripPolicyOptions } from './options.js';
+export type { PolicySnapshot } from './policies/policy.js';
+export { CircuitBreakerState } from './state.js';
+export type { StateChange, TransitionReason } from './state.js';
+export type { Unsubscribe } from './listeners.js';

@@ -1,0 +1,2 @@
+// The public library surface of mlx-guard.
+export * from './breaker/index.js';
