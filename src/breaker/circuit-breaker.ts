@@ -1,5 +1,7 @@
 import { openDurationMs } from './backoff.js';
-import { CircuitBreakerError, CircuitBreakerTimeoutError, type RejectionReason } from './errors.js';
+import { CallPermit, FAILURE, GuardedCall, IGNORED, SUCCESS, type CallContext, type Outcome, type OutcomeSink, type Permit } from './calls.js';
+import { Deadlines } from './deadlines.js';
+import { CircuitBreakerError, type RejectionReason } from './errors.js';
 import { BoundedHistory } from './history.js';
 import { Listeners, type Unsubscribe } from './listeners.js';
 import { resolveOptions, type CircuitBreakerOptions, type CircuitBreakerSnapshot, type ResolvedOptions } from './options.js';
@@ -7,13 +9,6 @@ import type { TripPolicy } from './policies/policy.js';
 import { CircuitBreakerState, type StateChange, type TransitionReason } from './state.js';
 
 const { CLOSED, OPEN, HALF_OPEN } = CircuitBreakerState;
-
-/** How a finished call counts. */
-const enum Outcome {
-  Success,
-  Failure,
-  Ignored,
-}
 
 export interface CircuitBreakerMetrics {
   /** Every call offered to the breaker: admitted and refused. */
@@ -52,24 +47,14 @@ export interface FailureEvent {
   durationMs: number;
 }
 
-/** A handle on a call admitted by `tryAcquire()`/`acquire()`; the first report counts, later ones are no-ops. */
-export interface Permit {
-  success(): void;
-  /** Counted as a failure, or ignored when the error is an abort, a breaker refusal, or `isFailure` says no. */
-  failure(error: unknown): void;
-  ignore(): void;
-}
-
 /** A hold on `isolate()`; the breaker stays open until every hold is released. */
 export interface Isolation {
   dispose(): void;
 }
 
 /** Handed to functions run without a deadline or caller signal: nothing will ever abort it. */
-const neverAborted = new AbortController().signal;
+const unabortable: CallContext = Object.freeze({ signal: new AbortController().signal });
 const AsyncFunction = (async () => {}).constructor;
-
-let settleFromPermit: (breaker: CircuitBreaker, generation: number, startedAt: number, outcome: Outcome, error: unknown) => void;
 
 export class CircuitBreaker {
   readonly name: string;
@@ -108,17 +93,24 @@ export class CircuitBreaker {
   #timeouts = 0;
   #slowCalls = 0;
 
-  static {
-    settleFromPermit = (breaker, generation, startedAt, outcome, error) => {
-      if (outcome === Outcome.Failure) breaker.#settleError(generation, startedAt, error);
-      else breaker.#settle(generation, startedAt, outcome, undefined);
-    };
-  }
+  /** How permits and guarded calls report back without reaching into private state. */
+  readonly #sink: OutcomeSink;
+  #deadlines: Deadlines | undefined;
 
   constructor(options?: CircuitBreakerOptions) {
     const resolved = resolveOptions(options);
     this.#options = resolved;
     this.name = resolved.name;
+    this.#sink = {
+      name: resolved.name,
+      settle: (generation, startedAt, outcome, error) => this.#settle(generation, startedAt, outcome, error),
+      settleValue: (generation, startedAt, value) => this.#settleValue(generation, startedAt, value),
+      settleError: (generation, startedAt, error) => this.#settleError(generation, startedAt, error),
+      settleTimeout: (generation, startedAt, error) => {
+        this.#timeouts++;
+        this.#settle(generation, startedAt, FAILURE, error);
+      },
+    };
     this.#policy = resolved.policy;
     this.#clock = resolved.clock;
     this.#history = new BoundedHistory(resolved.maxStateChanges);
@@ -154,10 +146,10 @@ export class CircuitBreaker {
   }
 
   /**
-   * Runs `fn(signal)` with a per-call deadline and cancellation; always returns a promise. No timer
-   * is created unless a timeout applies (this call's, or the breaker's `timeout` option).
+   * Runs `fn({ signal })` with a per-call deadline and cancellation; always returns a promise. No
+   * timer is created unless a timeout applies (this call's, or the breaker's `timeout` option).
    */
-  execute<R>(fn: (signal: AbortSignal) => R | PromiseLike<R>, options?: CallOptions): Promise<Awaited<R>> {
+  execute<R>(fn: (context: CallContext) => R | PromiseLike<R>, options?: CallOptions): Promise<Awaited<R>> {
     const callerSignal = options?.signal;
     const timeout = options?.timeout ?? this.#options.timeout;
     if (timeout !== undefined && !(timeout >= 0 && Number.isFinite(timeout))) {
@@ -170,7 +162,7 @@ export class CircuitBreaker {
     if (timeout === undefined && callerSignal === undefined) {
       let result: R | PromiseLike<R>;
       try {
-        result = fn(neverAborted);
+        result = fn(unabortable);
       } catch (error) {
         this.#settleError(admitted, startedAt, error);
         return Promise.reject(error);
@@ -179,7 +171,10 @@ export class CircuitBreaker {
       this.#settleValue(admitted, startedAt, result);
       return Promise.resolve(result) as Promise<Awaited<R>>;
     }
-    return this.#guard(fn, admitted, startedAt, timeout, callerSignal);
+    const deadlines = timeout === undefined ? undefined : (this.#deadlines ??= new Deadlines(this.#clock));
+    const deadline = timeout === undefined ? Infinity : this.#clock() + timeout;
+    const call = new GuardedCall<Awaited<R>>(this.#sink, admitted, startedAt, deadlines, timeout ?? 0, deadline, callerSignal);
+    return call.run(fn as (context: CallContext) => Awaited<R> | PromiseLike<Awaited<R>>);
   }
 
   /**
@@ -189,14 +184,14 @@ export class CircuitBreaker {
   tryAcquire(): Permit | null {
     const admitted = this.#state === CLOSED ? this.#admitClosed() : this.#admitSlow();
     if (typeof admitted !== 'number') return null;
-    return new CallPermit(this, admitted, this.#timed ? this.#clock() : 0);
+    return new CallPermit(this.#sink, admitted, this.#timed ? this.#clock() : 0);
   }
 
   /** Like `tryAcquire()`, but throws the `CircuitBreakerError` (with `retryAfterMs`) when refused. */
   acquire(): Permit {
     const admitted = this.#state === CLOSED ? this.#admitClosed() : this.#admitSlow();
     if (typeof admitted !== 'number') throw admitted;
-    return new CallPermit(this, admitted, this.#timed ? this.#clock() : 0);
+    return new CallPermit(this.#sink, admitted, this.#timed ? this.#clock() : 0);
   }
 
   /** The current state; an open breaker whose recovery time has passed reports (and becomes) half-open. */
@@ -372,67 +367,10 @@ export class CircuitBreaker {
     );
   }
 
-  /** `execute` with a deadline and/or a caller signal: the call settles on whichever comes first. */
-  #guard<R>(
-    fn: (signal: AbortSignal) => R | PromiseLike<R>,
-    generation: number,
-    startedAt: number,
-    timeout: number | undefined,
-    callerSignal: AbortSignal | undefined,
-  ): Promise<Awaited<R>> {
-    return new Promise<Awaited<R>>((resolve, reject) => {
-      const controller = new AbortController();
-      let settled = false;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const finish = (): boolean => {
-        if (settled) return false;
-        settled = true;
-        if (timer !== undefined) clearTimeout(timer);
-        callerSignal?.removeEventListener('abort', onCallerAbort);
-        return true;
-      };
-      const onCallerAbort = (): void => {
-        if (!finish()) return;
-        controller.abort(callerSignal!.reason);
-        this.#settle(generation, startedAt, Outcome.Ignored, callerSignal!.reason);
-        reject(callerSignal!.reason);
-      };
-      callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
-      if (timeout !== undefined) {
-        timer = setTimeout(() => {
-          if (!finish()) return;
-          const error = new CircuitBreakerTimeoutError(this.name, timeout);
-          controller.abort(error);
-          this.#timeouts++;
-          this.#settle(generation, startedAt, Outcome.Failure, error);
-          reject(error);
-        }, timeout);
-      }
-      let result: R | PromiseLike<R>;
-      try {
-        result = fn(controller.signal);
-      } catch (error) {
-        if (finish()) this.#settleError(generation, startedAt, error);
-        reject(error);
-        return;
-      }
-      Promise.resolve(result).then(
-        (value) => {
-          if (finish()) this.#settleValue(generation, startedAt, value);
-          resolve(value);
-        },
-        (error: unknown) => {
-          if (finish()) this.#settleError(generation, startedAt, error);
-          reject(error);
-        },
-      );
-    });
-  }
-
   #settleValue(generation: number, startedAt: number, value: unknown): void {
     const isResultFailure = this.#options.isResultFailure;
-    if (isResultFailure !== undefined && isResultFailure(value)) this.#settle(generation, startedAt, Outcome.Failure, value);
-    else this.#settle(generation, startedAt, Outcome.Success, undefined);
+    if (isResultFailure !== undefined && isResultFailure(value)) this.#settle(generation, startedAt, FAILURE, value);
+    else this.#settle(generation, startedAt, SUCCESS, undefined);
   }
 
   #settleError(generation: number, startedAt: number, error: unknown): void {
@@ -441,10 +379,10 @@ export class CircuitBreaker {
 
   /** Aborts and the breaker's own refusals are never failures; then `isFailure` decides. */
   #classify(error: unknown): Outcome {
-    if (error instanceof CircuitBreakerError) return Outcome.Ignored;
-    if (error instanceof Error && error.name === 'AbortError') return Outcome.Ignored;
+    if (error instanceof CircuitBreakerError) return IGNORED;
+    if (error instanceof Error && error.name === 'AbortError') return IGNORED;
     const isFailure = this.#options.isFailure;
-    return isFailure === undefined || isFailure(error) ? Outcome.Failure : Outcome.Ignored;
+    return isFailure === undefined || isFailure(error) ? FAILURE : IGNORED;
   }
 
   #settle(generation: number, startedAt: number, outcome: Outcome, error: unknown): void {
@@ -453,10 +391,10 @@ export class CircuitBreaker {
     const durationMs = this.#timed ? now - startedAt : 0;
     const slow = durationMs >= this.#options.slowCallDurationMs;
     if (slow) this.#slowCalls++;
-    if (outcome === Outcome.Success) {
+    if (outcome === SUCCESS) {
       this.#successes++;
       if (this.#successListeners.size !== 0) this.#successListeners.emit({ durationMs });
-    } else if (outcome === Outcome.Failure) {
+    } else if (outcome === FAILURE) {
       this.#failures++;
       if (this.#failureListeners.size !== 0) this.#failureListeners.emit({ error, durationMs });
     } else {
@@ -464,19 +402,19 @@ export class CircuitBreaker {
     }
     if (generation !== this.#generation || this.#disabled) return;
     if (this.#state === CLOSED) {
-      if (outcome !== Outcome.Ignored && this.#policy.record(outcome === Outcome.Failure, slow, now)) {
+      if (outcome !== IGNORED && this.#policy.record(outcome === FAILURE, slow, now)) {
         this.#open(clocked ? now : this.#clock(), 'failure_threshold');
       }
     } else if (this.#state === HALF_OPEN) {
-      this.#settleProbe(outcome === Outcome.Success && slow ? Outcome.Failure : outcome, clocked ? now : this.#clock());
+      this.#settleProbe(outcome === SUCCESS && slow ? FAILURE : outcome, clocked ? now : this.#clock());
     }
   }
 
   #settleProbe(outcome: Outcome, now: number): void {
     this.#probesInFlight--;
     this.#probeProgressAt = now;
-    if (outcome === Outcome.Failure) this.#open(now, 'probe_failed');
-    else if (outcome === Outcome.Success && ++this.#probeSuccesses >= this.#options.halfOpenSuccessThreshold) {
+    if (outcome === FAILURE) this.#open(now, 'probe_failed');
+    else if (outcome === SUCCESS && ++this.#probeSuccesses >= this.#options.halfOpenSuccessThreshold) {
       this.#close(now, 'probe_succeeded');
     }
   }
@@ -504,34 +442,6 @@ export class CircuitBreaker {
     const change: StateChange = { timestamp: now, fromState: from, toState: to, reason };
     this.#history.push(change);
     if (this.#stateListeners.size !== 0) this.#stateListeners.emit(change);
-  }
-}
-
-class CallPermit implements Permit {
-  #pending = true;
-
-  constructor(
-    private readonly breaker: CircuitBreaker,
-    private readonly generation: number,
-    private readonly startedAt: number,
-  ) {}
-
-  success(): void {
-    this.#report(Outcome.Success, undefined);
-  }
-
-  failure(error: unknown): void {
-    this.#report(Outcome.Failure, error);
-  }
-
-  ignore(): void {
-    this.#report(Outcome.Ignored, undefined);
-  }
-
-  #report(outcome: Outcome, error: unknown): void {
-    if (!this.#pending) return;
-    this.#pending = false;
-    settleFromPermit(this.breaker, this.generation, this.startedAt, outcome, error);
   }
 }
 

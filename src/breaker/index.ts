@@ -1,5 +1,6 @@
 export { CircuitBreaker } from './circuit-breaker.js';
-export type { CallOptions, CircuitBreakerMetrics, FailureEvent, Isolation, Permit, SuccessEvent } from './circuit-breaker.js';
+export type { CallOptions, CircuitBreakerMetrics, FailureEvent, Isolation, SuccessEvent } from './circuit-breaker.js';
+export type { CallContext, Permit } from './calls.js';
 export { CircuitBreakerError, CircuitBreakerTimeoutError, isBreakerError, isCircuitBreakerError } from './errors.js';
 export type { RejectionReason } from './errors.js';
 export type { RecoveryBackoffOptions } from './backoff.js';
