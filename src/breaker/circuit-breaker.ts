@@ -167,7 +167,7 @@ export class CircuitBreaker {
         this.#settleError(admitted, startedAt, error);
         return Promise.reject(error);
       }
-      if (isThenable(result)) return Promise.resolve(this.#track(result, admitted, startedAt)) as Promise<Awaited<R>>;
+      if (isThenable(result)) return this.#track(result, admitted, startedAt) as Promise<Awaited<R>>;
       this.#settleValue(admitted, startedAt, result);
       return Promise.resolve(result) as Promise<Awaited<R>>;
     }
@@ -354,8 +354,10 @@ export class CircuitBreaker {
     }
   }
 
-  #track<T>(promise: PromiseLike<T>, generation: number, startedAt: number): PromiseLike<T> {
-    return promise.then(
+  #track<T>(promise: PromiseLike<T>, generation: number, startedAt: number): Promise<T> {
+    // A foreign thenable may not chain (or may call back synchronously); adopt it first.
+    const native = promise instanceof Promise ? (promise as Promise<T>) : Promise.resolve(promise);
+    return native.then(
       (value) => {
         this.#settleValue(generation, startedAt, value);
         return value;
@@ -439,7 +441,7 @@ export class CircuitBreaker {
     this.#probesInFlight = 0;
     this.#probeSuccesses = 0;
     if (from === to) return;
-    const change: StateChange = { timestamp: now, fromState: from, toState: to, reason };
+    const change: StateChange = Object.freeze({ timestamp: now, fromState: from, toState: to, reason });
     this.#history.push(change);
     if (this.#stateListeners.size !== 0) this.#stateListeners.emit(change);
   }
