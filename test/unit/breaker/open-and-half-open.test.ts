@@ -332,6 +332,20 @@ describe('C. half-open', () => {
     expect(breaker.getMetrics().stateChanges.filter((c) => c.toState === 'closed')).toHaveLength(1);
   });
 
+  it('P3: the hung-probe wait counts from the first probe in flight, not from probes that join it', async () => {
+    const { breaker, clock } = openBreaker({ halfOpenMaxWaitMs: 5_000, halfOpenMaxProbes: 2, halfOpenSuccessThreshold: 2 });
+    clock.advance(1_000);
+    void breaker.call(() => new Promise<never>(() => {})); // hangs for good
+    clock.advance(3_000);
+    const joined = deferred();
+    const joining = breaker.call(() => joined.promise);
+    clock.advance(2_000);
+    expect(breaker.getState()).toBe('open');
+    joined.resolve();
+    await joining;
+    expect(breaker.getState()).toBe('open');
+  });
+
   it('P9: the move to half-open is visible on getState() without a call, and its event fires then', () => {
     const { breaker, clock, changes } = openBreaker();
     clock.advance(1_000);
