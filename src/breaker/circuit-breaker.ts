@@ -127,7 +127,7 @@ export class CircuitBreaker {
    * `fn` is an `async function` (so `.catch()` chains work). `await` catches both.
    */
   call<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): R {
-    const admitted = this.#state === CLOSED ? this.#admitClosed() : this.#admitSlow();
+    const admitted = this.#admit();
     if (typeof admitted !== 'number') {
       if (fn instanceof AsyncFunction) return Promise.reject(admitted) as R;
       throw admitted;
@@ -156,7 +156,7 @@ export class CircuitBreaker {
       return Promise.reject(new RangeError(`execute option "timeout" must be a finite number of milliseconds >= 0 (got ${String(timeout)})`));
     }
     if (callerSignal?.aborted) return Promise.reject(callerSignal.reason);
-    const admitted = this.#state === CLOSED ? this.#admitClosed() : this.#admitSlow();
+    const admitted = this.#admit();
     if (typeof admitted !== 'number') return Promise.reject(admitted);
     const startedAt = this.#timed ? this.#clock() : 0;
     if (timeout === undefined && callerSignal === undefined) {
@@ -182,14 +182,14 @@ export class CircuitBreaker {
    * stream's end, a callback). Returns null when refused; the refusal is counted and emitted.
    */
   tryAcquire(): Permit | null {
-    const admitted = this.#state === CLOSED ? this.#admitClosed() : this.#admitSlow();
+    const admitted = this.#admit();
     if (typeof admitted !== 'number') return null;
     return new CallPermit(this.#sink, admitted, this.#timed ? this.#clock() : 0);
   }
 
   /** Like `tryAcquire()`, but throws the `CircuitBreakerError` (with `retryAfterMs`) when refused. */
   acquire(): Permit {
-    const admitted = this.#state === CLOSED ? this.#admitClosed() : this.#admitSlow();
+    const admitted = this.#admit();
     if (typeof admitted !== 'number') throw admitted;
     return new CallPermit(this.#sink, admitted, this.#timed ? this.#clock() : 0);
   }
@@ -309,14 +309,13 @@ export class CircuitBreaker {
     };
   }
 
-  #admitClosed(): number {
+  /** The generation the call reports against, or the refusal. Closed needs no clock read. */
+  #admit(): number | CircuitBreakerError {
     this.#totalCalls++;
-    return this.#generation;
+    return this.#state === CLOSED ? this.#generation : this.#admitSlow();
   }
 
-  /** Admission outside the closed fast path: the generation to report against, or the refusal. */
   #admitSlow(): number | CircuitBreakerError {
-    this.#totalCalls++;
     const now = this.#clock();
     this.#refresh(now);
     if (this.#state === CLOSED) return this.#generation;
