@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Hosts mlx_lm.server (or the stand-in) in this interpreter and adds what it lacks.
+
+    python3 mlx_host.py [--backend mlx|standin] [--events-fd N] [--no-stdin-watchdog] -- SERVER_ARGS...
+
+- Exits, taking its process group with it, when its stdin reaches end-of-file: the parent holds
+  the other end of that pipe, so a killed parent (even by SIGKILL) never leaves an orphaned model
+  server, on macOS as on Linux.
+- Exits with a distinct code when the generation thread dies, instead of serving as a zombie, and
+  when the server cannot bind its port, instead of running on without a socket.
+- Writes one JSON line per lifecycle step (started, listening, model_loaded, fatal, exiting) to
+  file descriptor N (default: stdout), apart from the server's own logs on stderr.
+- Passes every argument after `--` to the server unchanged.
+
+Python 3 standard library only.
+"""
+import argparse
+import errno
+import functools
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+
+EXIT_SERVER_FAILED = 1  # the server's main raised; it would otherwise linger on its non-daemon thread
+EXIT_BAD_ARGUMENTS = 2  # argparse's own code: a flag this mlx_lm version does not know
+EXIT_NOT_IMPORTABLE = 3  # mlx_lm cannot be imported by this Python
+EXIT_GENERATION_DIED = 4  # the generation thread died: every completion would hang
+EXIT_PARENT_GONE = 5  # stdin reached end-of-file: the parent is gone
+EXIT_BIND_FAILED = 6  # the port could not be bound
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Events:
+    """JSON lines on their own stream; a write that fails (reader gone) is not worth dying for."""
+
+    def __init__(self, fd):
+        self._stream = os.fdopen(fd, "w", buffering=1, closefd=False) if fd is not None else sys.stdout
+        self._lock = threading.Lock()
+
+    def emit(self, event, **fields):
+        line = json.dumps({"event": event, "time": int(time.time() * 1000), **fields})
+        with self._lock:
+            try:
+                self._stream.write(line + "\n")
+                self._stream.flush()
+            except (OSError, ValueError):
+                pass
+
+
+def exit_now(events, code, reason, **fields):
+    """Leaves at once: os._exit, because the server's non-daemon threads would block a normal exit."""
+    events.emit("exiting", code=code, reason=reason, **fields)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def watch_stdin(events):
+    def watch():
+        try:
+            while os.read(sys.stdin.fileno(), 65536):
+                pass
+        except OSError:
+            pass
+        events.emit("parent_gone")
+        if os.getpgrp() == os.getpid():
+            # Group leader: end whatever the server started too, but not before saying so.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            try:
+                os.killpg(os.getpid(), signal.SIGTERM)
+            except OSError:
+                pass
+        exit_now(events, EXIT_PARENT_GONE, "stdin closed: the parent is gone")
+
+    threading.Thread(target=watch, name="mlx_host-stdin-watchdog", daemon=True).start()
+
+
+def watch_generation_thread(events):
+    default_hook = threading.excepthook
+
+    def hook(args):
+        default_hook(args)  # the usual "Exception in thread Thread-1 (_generate):" traceback
+        if args.thread is not None and args.thread.name.endswith("(_generate)"):
+            events.emit("fatal", reason="generation_thread_died", error=f"{args.exc_type.__name__}: {args.exc_value}")
+            exit_now(events, EXIT_GENERATION_DIED, "the generation thread died")
+
+    threading.excepthook = hook
+
+
+def watch_http_server(events):
+    import http.server
+
+    server_class = http.server.HTTPServer
+    original_bind = server_class.server_bind
+    original_activate = server_class.server_activate
+
+    @functools.wraps(original_bind)
+    def server_bind(self):
+        try:
+            original_bind(self)
+        except OSError as error:
+            traceback.print_exc()
+            reason = "address_in_use" if error.errno == errno.EADDRINUSE else "bind_failed"
+            events.emit("fatal", reason=reason, error=str(error), address=list(self.server_address[:2]))
+            exit_now(events, EXIT_BIND_FAILED, reason)
+
+    @functools.wraps(original_activate)
+    def server_activate(self):
+        original_activate(self)
+        host, port = self.server_address[:2]
+        events.emit("listening", host=host, port=port)
+
+    server_class.server_bind = server_bind
+    server_class.server_activate = server_activate
+
+
+def watch_model_provider(events, provider_class):
+    original_load = provider_class.load
+    loaded = threading.Event()
+
+    @functools.wraps(original_load)
+    def load(self, model_path, *args, **kwargs):
+        started = time.monotonic()
+        result = original_load(self, model_path, *args, **kwargs)
+        if not loaded.is_set():
+            loaded.set()
+            events.emit("model_loaded", model=model_path, load_ms=round((time.monotonic() - started) * 1000))
+        return result
+
+    provider_class.load = load
+
+
+def import_server(backend, events):
+    if backend == "standin":
+        sys.path.insert(0, HERE)
+        import standin
+
+        return importlib.import_module("standin.server"), importlib.import_module("standin.engine"), standin.__version__
+    try:
+        server = importlib.import_module("mlx_lm.server")
+    except ImportError as error:
+        print(
+            f"mlx_host: cannot import mlx_lm with {sys.executable} ({error}).\n"
+            "mlx_host: install it into this Python (`python3 -m pip install mlx-lm`, on an Apple Silicon Mac),\n"
+            "mlx_host: or point mlx-guard at a Python that has it (--python, or activate its venv).",
+            file=sys.stderr,
+        )
+        events.emit("fatal", reason="mlx_lm_not_importable", error=str(error), python=sys.executable)
+        exit_now(events, EXIT_NOT_IMPORTABLE, "mlx_lm is not importable")
+    version = getattr(importlib.import_module("mlx_lm"), "__version__", "unknown")
+    return server, server, version
+
+
+def main():
+    own, server_args = sys.argv[1:], []
+    if "--" in own:
+        split = own.index("--")
+        own, server_args = own[:split], own[split + 1 :]
+    parser = argparse.ArgumentParser(prog="mlx_host.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["mlx", "standin"], default="mlx")
+    parser.add_argument("--events-fd", type=int, default=None, help="file descriptor for JSON event lines (default: stdout)")
+    parser.add_argument("--no-stdin-watchdog", action="store_true", help="do not exit when stdin closes")
+    options = parser.parse_args(own)
+
+    events = Events(options.events_fd)
+    if not options.no_stdin_watchdog:
+        watch_stdin(events)
+    watch_generation_thread(events)
+    watch_http_server(events)
+    server, provider_module, version = import_server(options.backend, events)
+    if hasattr(provider_module, "ModelProvider"):
+        watch_model_provider(events, provider_module.ModelProvider)
+    events.emit("started", pid=os.getpid(), pgid=os.getpgrp(), backend=options.backend, version=version, python=sys.executable)
+
+    sys.argv = [f"{options.backend}.server", *server_args]
+    try:
+        server.main()
+    except SystemExit as error:
+        code = error.code if isinstance(error.code, int) else EXIT_SERVER_FAILED
+        if code == EXIT_BAD_ARGUMENTS:
+            events.emit("fatal", reason="bad_arguments", arguments=server_args)
+        exit_now(events, code, "the server exited")
+    except BaseException as error:  # noqa: BLE001 - anything escaping main ends the host, loudly
+        traceback.print_exc()
+        events.emit("fatal", reason="server_failed", error=f"{type(error).__name__}: {error}")
+        exit_now(events, EXIT_SERVER_FAILED, "the server's main raised")
+    exit_now(events, 0, "the server returned")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Fault injection: set by flags at start, changed at run time through the control endpoint."""
+import random
+import threading
+
+TOOL_CALL_MODES = ("parsed", "lost", "off", "raw:hermes", "raw:qwen3_coder", "raw:llama3_json", "raw:mistral", "raw:harmony")
+
+# Field name -> (type check, description). The control endpoint accepts exactly these.
+FIELDS = {
+    "zombie": (bool, "the generation thread dies on its next step; /health stays OK, completions hang"),
+    "crash_after_tokens": ((int, type(None)), "abort (SIGABRT, Metal OOM line) after this many tokens of a response"),
+    "hang_after_prefill": (bool, "the generation thread blocks after prefill until cleared"),
+    "token_delay_ms": (int, "delay between generated tokens"),
+    "error_rate": (float, "share of completion requests answered with HTTP 500"),
+    "drop_rate": (float, "share of completion requests whose connection is closed with no response"),
+    "tool_calls": (str, "how tool calls come back: " + ", ".join(TOOL_CALL_MODES)),
+}
+
+
+class Faults:
+    """Thread-safe fault settings shared by the HTTP threads and the generation thread."""
+
+    def __init__(self, seed=0, **settings):
+        self._lock = threading.Lock()
+        self._random = random.Random(seed)
+        self.unhang = threading.Event()
+        self.zombie = False
+        self.crash_after_tokens = None
+        self.hang_after_prefill = False
+        self.token_delay_ms = 0
+        self.error_rate = 0.0
+        self.drop_rate = 0.0
+        self.tool_calls = "parsed"
+        self.update(settings)
+
+    def update(self, settings):
+        """Applies a dict of settings; raises ValueError naming the first bad field."""
+        checked = {}
+        for name, value in settings.items():
+            if name not in FIELDS:
+                raise ValueError(f"unknown fault {name!r}; known: {', '.join(FIELDS)}")
+            expected, _ = FIELDS[name]
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if isinstance(value, bool) and expected is not bool:
+                raise ValueError(f"fault {name!r} must be {expected}, got a boolean")
+            if not isinstance(value, expected):
+                raise ValueError(f"fault {name!r} must be {expected}, got {type(value).__name__}")
+            if name in ("error_rate", "drop_rate") and not 0.0 <= value <= 1.0:
+                raise ValueError(f"fault {name!r} must be between 0 and 1")
+            if name == "tool_calls" and value not in TOOL_CALL_MODES:
+                raise ValueError(f"fault 'tool_calls' must be one of {', '.join(TOOL_CALL_MODES)}")
+            if name in ("token_delay_ms", "crash_after_tokens") and value is not None and value < 0:
+                raise ValueError(f"fault {name!r} must be >= 0")
+            checked[name] = value
+        with self._lock:
+            for name, value in checked.items():
+                setattr(self, name, value)
+            if self.hang_after_prefill:
+                self.unhang.clear()
+            else:
+                self.unhang.set()
+
+    def snapshot(self):
+        with self._lock:
+            return {name: getattr(self, name) for name in FIELDS}
+
+    def roll(self, rate):
+        """True with probability `rate`, from the seeded generator (same seed, same sequence)."""
+        if rate <= 0:
+            return False
+        with self._lock:
+            return self._random.random() < rate

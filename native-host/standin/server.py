@@ -1,0 +1,95 @@
+"""Entry point: flags, logging and the start-up order of mlx_lm.server (>= 0.28.4 by default)."""
+import argparse
+import json
+import logging
+import socket
+import warnings
+from http.server import HTTPServer, ThreadingHTTPServer
+
+from .engine import ModelProvider, ResponseGenerator
+from .faults import FIELDS, TOOL_CALL_MODES, Faults
+from .handler import APIHandler
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description="A stand-in for mlx_lm.server with fault injection.")
+    # The real server's flags (research/mlx_lm_server.md §4); the stand-in accepts and mostly ignores them.
+    parser.add_argument("--model", type=str, help="the default model (echoed as given)")
+    parser.add_argument("--adapter-path", type=str)
+    parser.add_argument("--host", type=str, default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--allowed-origins", type=str, default="*")
+    parser.add_argument("--draft-model", type=str)
+    parser.add_argument("--num-draft-tokens", type=int, default=3)
+    parser.add_argument("--trust-remote-code", action="store_true")
+    parser.add_argument("--log-level", type=str, default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    parser.add_argument("--chat-template", type=str, default="")
+    parser.add_argument("--use-default-chat-template", action="store_true")
+    parser.add_argument("--temp", type=float, default=0.0)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=0)
+    parser.add_argument("--min-p", type=float, default=0.0)
+    parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument("--chat-template-args", type=json.loads, default="{}")
+    parser.add_argument("--decode-concurrency", type=int, default=32)
+    parser.add_argument("--prompt-concurrency", type=int, default=8)
+    parser.add_argument("--prefill-step-size", type=int, default=2048)
+    parser.add_argument("--prompt-cache-size", type=int, default=10)
+    parser.add_argument("--prompt-cache-bytes", type=str)
+    # Stand-in behaviour.
+    standin = parser.add_argument_group("stand-in behaviour")
+    standin.add_argument("--load-time-ms", type=int, default=0, help="how long loading the model takes")
+    standin.add_argument("--load-stall", action="store_true", help="loading never finishes and prints nothing")
+    standin.add_argument("--exit-during-load", action="store_true", help="loading fails with a traceback; exit 1")
+    standin.add_argument("--bind-after-load", action="store_true", help="<= 0.31.2: load, then bind (default: bind first)")
+    standin.add_argument("--serial", action="store_true", help="<= 0.28.3: one connection at a time")
+    standin.add_argument("--bind-failure", action="store_true", help="print 'Address already in use' and never exit")
+    standin.add_argument("--reasoning-tokens", type=int, default=0, help="thinking tokens before the answer")
+    standin.add_argument("--control", action="store_true", help=f"serve GET/POST /__standin/faults ({', '.join(FIELDS)})")
+    standin.add_argument("--fault-seed", type=int, default=0, help="seed for error_rate and drop_rate")
+    for name, (kind, description) in FIELDS.items():
+        flag = "--" + name.replace("_", "-")
+        if kind is bool:
+            standin.add_argument(flag, action="store_true", help=description)
+        elif name == "tool_calls":
+            standin.add_argument(flag, choices=TOOL_CALL_MODES, default="parsed", help=description)
+        else:
+            caster = float if kind is float else int
+            standin.add_argument(flag, type=caster, default=None, help=description)
+    return parser
+
+
+def run(host, port, response_generator, handler_class, serial, fail_bind):
+    server_class = HTTPServer if serial else ThreadingHTTPServer
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    server_class.address_family, _, _, _, server_address = next(iter(infos))
+    if fail_bind:
+        # Hold the port ourselves, so the bind below fails for real (errno 98 on Linux, 48 on macOS).
+        occupier = socket.socket(server_class.address_family, socket.SOCK_STREAM)
+        occupier.bind(server_address)
+        occupier.listen()
+        server_address = occupier.getsockname()
+    httpd = server_class(server_address, handler_class)
+    # The real server logs the configured port; the stand-in logs the bound one, so port 0 works.
+    logging.info(f"Starting httpd at {host} on port {httpd.server_address[1]}...")
+    httpd.serve_forever()
+
+
+def main():
+    args = build_parser().parse_args()
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s - %(levelname)s - %(message)s")
+    faults = Faults(
+        seed=args.fault_seed,
+        **{name: getattr(args, name) for name in FIELDS if getattr(args, name) not in (None, False)},
+    )
+    model_provider = ModelProvider(args)
+    if args.bind_after_load:
+        model_provider.load_default()
+    warnings.warn("mlx_lm.server is not recommended for production as it only implements basic security checks.")
+    # Started before the bind, as in >= 0.28.4: a failed bind leaves this non-daemon thread running.
+    response_generator = ResponseGenerator(model_provider, faults, args)
+
+    def handler(*handler_args, **handler_kwargs):
+        return APIHandler(response_generator, faults, args.control, *handler_args, **handler_kwargs)
+
+    run(args.host, args.port, response_generator, handler, args.serial, args.bind_failure)
