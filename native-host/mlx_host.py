@@ -3,9 +3,9 @@
 
     python3 mlx_host.py [--backend mlx|standin] [--events-fd N] [--no-stdin-watchdog] -- SERVER_ARGS...
 
-- Exits, taking its process group with it, when its stdin reaches end-of-file: the parent holds
-  the other end of that pipe, so a killed parent (even by SIGKILL) never leaves an orphaned model
-  server, on macOS as on Linux.
+- Exits when its stdin reaches end-of-file, taking its process group with it (SIGKILL to the group
+  when it leads one, else exit code 5): the parent holds the other end of that pipe, so a killed
+  parent (even by SIGKILL) never leaves an orphaned model server, on macOS as on Linux.
 - Exits with a distinct code when the generation thread dies, instead of serving as a zombie, and
   when the server cannot bind its port, instead of running on without a socket.
 - Writes one JSON line per lifecycle step (started, listening, model_loaded, fatal, exiting) to
@@ -30,7 +30,7 @@ EXIT_SERVER_FAILED = 1  # the server's main raised; it would otherwise linger on
 EXIT_BAD_ARGUMENTS = 2  # argparse's own code: a flag this mlx_lm version does not know
 EXIT_NOT_IMPORTABLE = 3  # mlx_lm cannot be imported by this Python
 EXIT_GENERATION_DIED = 4  # the generation thread died: every completion would hang
-EXIT_PARENT_GONE = 5  # stdin reached end-of-file: the parent is gone
+EXIT_PARENT_GONE = 5  # stdin reached end-of-file: the parent is gone (when not leading a process group)
 EXIT_BIND_FAILED = 6  # the port could not be bound
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -70,12 +70,11 @@ def watch_stdin(events):
             pass
         events.emit("parent_gone")
         if os.getpgrp() == os.getpid():
-            # Group leader: end whatever the server started too, but not before saying so.
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            try:
-                os.killpg(os.getpid(), signal.SIGTERM)
-            except OSError:
-                pass
+            # Group leader: take the whole group, whatever the server started included. Only the
+            # main thread may touch signal handlers, so no SIGTERM dance: SIGKILL cannot be blocked.
+            events.emit("exiting", signal="SIGKILL", reason="stdin closed: the parent is gone; ending the process group")
+            sys.stderr.flush()
+            os.killpg(os.getpid(), signal.SIGKILL)
         exit_now(events, EXIT_PARENT_GONE, "stdin closed: the parent is gone")
 
     threading.Thread(target=watch, name="mlx_host-stdin-watchdog", daemon=True).start()

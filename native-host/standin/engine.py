@@ -186,11 +186,21 @@ class ResponseGenerator:
                 active.remove(request)
             crash_after = self.faults.crash_after_tokens
             if crash_after is not None and request.generated >= crash_after:
-                sys.stderr.write(METAL_OOM)
-                sys.stderr.flush()
-                os.abort()
+                self._abort_after_sent(request)
         if delay:
             time.sleep(delay / 1000)
+
+    @staticmethod
+    def _abort_after_sent(request):
+        # Let the HTTP thread write the tokens made so far, as the real server has, then die the
+        # way a Metal out-of-memory does: an uncaught C++ exception, SIGABRT.
+        deadline = time.monotonic() + 0.5
+        while not request.events.empty() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.02)
+        sys.stderr.write(METAL_OOM)
+        sys.stderr.flush()
+        os.abort()
 
     def _batch_step_failed(self):
         # The shape of mlx-lm#1505: an exception escapes _generate and the thread dies.

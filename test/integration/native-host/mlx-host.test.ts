@@ -1,0 +1,115 @@
+// native-host/mlx_host.py: the host exits instead of orphaning or zombifying the model server,
+// reports each lifecycle step as a JSON line on its own stream, and passes arguments through.
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { isAlive, nativeHost, python, spawnProcess, until } from '../../support/processes.js';
+import { post, rawRequest } from '../../support/raw-http.js';
+
+const host = `${nativeHost}/mlx_host.py`;
+const fakeMlx = fileURLToPath(new URL('../../fixtures/fake-mlx', import.meta.url));
+const withFakeMlx = { PYTHONPATH: fakeMlx };
+
+function startHost(hostArgs: string[], serverArgs: string[], env: Record<string, string> = {}) {
+  return spawnProcess(python, [host, '--events-fd', '3', ...hostArgs, '--', ...serverArgs], { events: true, env });
+}
+
+const event = (spawned: { events: Array<Record<string, unknown>> }, name: string) =>
+  until(`the "${name}" event`, () => spawned.events.find((e) => e.event === name));
+
+describe('mlx_host.py', () => {
+  it('hosts the stand-in and reports started, listening and model_loaded on fd 3, apart from the logs', async () => {
+    const hosted = startHost(['--backend', 'standin'], ['--port', '0', '--model', 'local/model', '--load-time-ms', '100']);
+    const started = await event(hosted, 'started');
+    expect(started).toMatchObject({ pid: hosted.pid, backend: 'standin', version: '0.32.0' });
+    const listening = await event(hosted, 'listening');
+    expect(listening).toMatchObject({ host: '127.0.0.1', port: expect.any(Number) });
+    expect(await event(hosted, 'model_loaded')).toMatchObject({ model: 'default_model', load_ms: expect.any(Number) });
+    expect((await rawRequest(listening.port as number, 'GET /health HTTP/1.1\r\n\r\n')).status).toBe(200);
+    expect(hosted.stdout.filter((l) => l.startsWith('{"event"'))).toEqual([]);
+    expect(hosted.stderr.some((l) => l.includes('Starting httpd'))).toBe(true);
+  });
+
+  it('passes the server arguments through to mlx_lm.server unchanged', async () => {
+    const hosted = startHost([], ['--port', '0', '--model', 'org/model'], withFakeMlx);
+    expect(await event(hosted, 'started')).toMatchObject({ backend: 'mlx', version: '0.32.0+fake' });
+    const listening = await event(hosted, 'listening');
+    expect((await rawRequest(listening.port as number, post('/v1/chat/completions', '{}'))).body).toBe('generated');
+    expect(await event(hosted, 'model_loaded')).toMatchObject({ model: 'default_model' });
+  });
+
+  it('when its stdin closes, it ends its whole process group', async () => {
+    const hosted = startHost(['--backend', 'standin'], ['--port', '0']);
+    await event(hosted, 'listening');
+    hosted.child.stdin!.end();
+    expect(await hosted.exited()).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(hosted.events.map((e) => e.event)).toEqual(['started', 'listening', 'parent_gone', 'exiting']);
+  });
+
+  it('when its stdin closes and it leads no process group, it exits with code 5', async () => {
+    // A Python parent runs the host inside its own group, with stdin at end-of-file from the start.
+    const script = `import subprocess, sys; sys.exit(subprocess.run([sys.executable, ${JSON.stringify(host)}, '--backend', 'standin', '--', '--port', '0'], stdin=subprocess.DEVNULL).returncode)`;
+    const wrapper = spawnProcess(python, ['-c', script]);
+    expect((await wrapper.exited()).code).toBe(5);
+  });
+
+  it('a parent killed with SIGKILL leaves no model server behind', async () => {
+    const parent = spawnProcess(process.execPath, [
+      fileURLToPath(new URL('../../fixtures/host-parent.mjs', import.meta.url)),
+      python,
+      host,
+      '--backend',
+      'standin',
+      '--',
+      '--port',
+      '0',
+    ]);
+    const { hostPid } = await until('the host pid', () => (parent.stdout[0] ? (JSON.parse(parent.stdout[0]) as { hostPid: number }) : undefined));
+    try {
+      await until('the host to be running', () => (isAlive(hostPid) ? true : undefined));
+      process.kill(parent.pid, 'SIGKILL');
+      await until('the host to exit after its parent died', () => (isAlive(hostPid) ? undefined : true), 2_000);
+    } finally {
+      if (isAlive(hostPid)) process.kill(-hostPid, 'SIGKILL');
+    }
+  });
+
+  it('exits with code 4 when the generation thread dies, instead of serving as a zombie', async () => {
+    const hosted = startHost([], ['--port', '0'], withFakeMlx);
+    const { port } = await event(hosted, 'listening');
+    void rawRequest(port as number, post('/die', '{}')).catch(() => undefined);
+    expect((await hosted.exited()).code).toBe(4);
+    expect(hosted.stderr).toContain('Exception in thread Thread-1 (_generate):');
+    expect(hosted.events.find((e) => e.event === 'fatal')).toMatchObject({
+      reason: 'generation_thread_died',
+      error: 'RuntimeError: [metal::malloc] Resource limit (499000) exceeded.',
+    });
+  });
+
+  it('turns the stand-in’s zombie into the same exit 4', async () => {
+    const hosted = startHost(['--backend', 'standin'], ['--port', '0', '--zombie']);
+    const { port } = await event(hosted, 'listening');
+    void rawRequest(port as number, post('/v1/chat/completions', '{"messages": []}')).catch(() => undefined);
+    expect((await hosted.exited()).code).toBe(4);
+  });
+
+  it('exits with code 6 when the port is taken, instead of running on without a socket', async () => {
+    const hosted = startHost(['--backend', 'standin'], ['--port', '0', '--bind-failure']);
+    expect((await hosted.exited()).code).toBe(6);
+    expect(hosted.events.find((e) => e.event === 'fatal')).toMatchObject({ reason: 'address_in_use' });
+    expect(hosted.stderr.some((l) => l.includes('Address already in use'))).toBe(true);
+  });
+
+  it('a flag the installed mlx_lm does not know: argparse’s exit code 2, reported as bad_arguments', async () => {
+    const hosted = startHost([], ['--port', '0', '--no-such-flag'], withFakeMlx);
+    expect((await hosted.exited()).code).toBe(2);
+    expect(hosted.stderr.join('\n')).toContain('unrecognized arguments: --no-such-flag');
+    expect(hosted.events.find((e) => e.event === 'fatal')).toMatchObject({ reason: 'bad_arguments' });
+  });
+
+  it('mlx_lm not importable: a message naming the fix, and exit code 3', async () => {
+    const hosted = startHost([], ['--port', '0'], { PYTHONPATH: '' });
+    expect((await hosted.exited()).code).toBe(3);
+    expect(hosted.stderr.join('\n')).toMatch(/mlx_host: cannot import mlx_lm with .*No module named 'mlx_lm'[\s\S]*pip install mlx-lm/);
+    expect(hosted.events.find((e) => e.event === 'fatal')).toMatchObject({ reason: 'mlx_lm_not_importable' });
+  });
+});
