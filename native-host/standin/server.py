@@ -80,7 +80,8 @@ def main():
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s - %(levelname)s - %(message)s")
     faults = Faults(
         seed=args.fault_seed,
-        **{name: getattr(args, name) for name in FIELDS if getattr(args, name) not in (None, False)},
+        # "is not": 0 == False in Python, and --crash-after-tokens 0 is a real setting.
+        **{name: value for name in FIELDS if (value := getattr(args, name)) is not None and value is not False},
     )
     model_provider = ModelProvider(args)
     if args.bind_after_load:

@@ -1,0 +1,128 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { SupervisorFatalError } from './errors.js';
+import type { ResolvedSupervisorOptions } from './options.js';
+
+export const hostScript = fileURLToPath(new URL('../../native-host/mlx_host.py', import.meta.url));
+
+/** How to start the model server; the port is filled in per launch. */
+export interface LaunchPlan {
+  backend: 'mlx' | 'standin' | 'command';
+  /** Through native-host/mlx_host.py: events on fd 3, and the stdin watchdog against orphans. */
+  viaHost: boolean;
+  env: Record<string, string>;
+  /** One line for the log when the choice deserves a word (auto picked the stand-in, say). */
+  notice?: string;
+  /** mlx_lm version, when the backend is mlx. */
+  version?: string;
+  argv(port: number): [file: string, args: string[]];
+}
+
+/** Server flags that appeared after mlx-lm's first server release (research/mlx_lm_server.md §4). */
+const flagSince: Record<string, string> = {
+  '--decode-concurrency': '0.30.6',
+  '--prompt-concurrency': '0.30.6',
+  '--pipeline': '0.30.6',
+  '--prefill-step-size': '0.31.0',
+  '--prompt-cache-size': '0.31.0',
+  '--prompt-cache-bytes': '0.31.0',
+  '--allowed-origins': '0.31.2',
+};
+
+function olderThan(version: string, than: string): boolean {
+  const a = version.split(/[.+-]/).map(Number);
+  const b = than.split('.').map(Number);
+  for (let i = 0; i < b.length; i++) {
+    const x = a[i] ?? 0;
+    if (Number.isNaN(x)) return false;
+    if (x !== b[i]) return x < b[i]!;
+  }
+  return false;
+}
+
+export function defaultPython(options: ResolvedSupervisorOptions): string {
+  if (options.python) return options.python;
+  const venv = process.env.VIRTUAL_ENV;
+  return venv ? join(venv, 'bin', 'python') : 'python3';
+}
+
+/** The mlx_lm version `python` imports, or undefined when it cannot import it. */
+export async function probeMlxLm(python: string): Promise<string | undefined> {
+  const result = await execa(python, ['-c', 'import mlx_lm; print(getattr(mlx_lm, "__version__", "unknown"))'], {
+    reject: false,
+    timeout: 60_000,
+    stdin: 'ignore',
+  });
+  return result.exitCode === 0 ? String(result.stdout).trim() : undefined;
+}
+
+export async function planLaunch(options: ResolvedSupervisorOptions): Promise<LaunchPlan> {
+  const env: Record<string, string> = { PYTHONUNBUFFERED: '1' };
+  if (options.model && existsSync(options.model)) env.HF_HUB_OFFLINE = '1';
+  const python = defaultPython(options);
+  let backend = options.backend;
+  let notice: string | undefined;
+  let version: string | undefined;
+
+  if (backend === 'command') {
+    const command = options.command!;
+    return {
+      backend,
+      viaHost: false,
+      env,
+      argv: (port) => [command[0]!, command.slice(1).map((arg) => arg.replaceAll('{port}', String(port)))],
+    };
+  }
+  if (backend === 'auto' || backend === 'mlx') {
+    const appleSilicon = process.platform === 'darwin' && process.arch === 'arm64';
+    version = backend === 'mlx' || appleSilicon ? await probeMlxLm(python) : undefined;
+    if (backend === 'auto') {
+      backend = version !== undefined ? 'mlx' : 'standin';
+      notice =
+        backend === 'mlx'
+          ? `auto: running mlx_lm.server ${version} with ${python}`
+          : `auto: ${appleSilicon ? `${python} cannot import mlx_lm` : 'not an Apple Silicon Mac'}, so mlx-guard runs the STAND-IN server: placeholder text, not a model. Install mlx-lm on a Mac (or pass --python) to serve a real model.`;
+    } else if (version === undefined) {
+      throw new SupervisorFatalError(
+        'mlx_lm_not_importable',
+        `${python} cannot import mlx_lm. Install it into that Python (python3 -m pip install mlx-lm, on an Apple Silicon Mac) or point mlx-guard at one that has it (--python, or activate its venv).`,
+      );
+    }
+  }
+  if (backend === 'mlx') {
+    if (!options.model) throw new SupervisorFatalError('model_required', 'the mlx backend needs a model: pass --model <Hugging Face repo id or local path>');
+    for (const arg of options.serverArgs) {
+      const since = flagSince[arg.split('=')[0]!];
+      if (since && version && olderThan(version, since)) {
+        throw new SupervisorFatalError('flag_unsupported', `mlx_lm ${version} does not know ${arg} (added in ${since}): upgrade mlx-lm or drop the flag`);
+      }
+    }
+  }
+  const serverBackend = backend as 'mlx' | 'standin';
+  return {
+    backend: serverBackend,
+    viaHost: true,
+    env,
+    notice,
+    version,
+    argv: (port) => [
+      serverBackend === 'mlx' ? python : options.python ?? 'python3',
+      [
+        hostScript,
+        '--backend',
+        serverBackend,
+        '--events-fd',
+        '3',
+        '--',
+        ...(options.model ? ['--model', options.model] : []),
+        '--host',
+        options.host,
+        '--port',
+        String(port),
+        ...options.serverArgs,
+      ],
+    ],
+  };
+}

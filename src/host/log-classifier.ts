@@ -1,0 +1,34 @@
+/** What one line of the model server's output means to the supervisor. */
+export type LineMeaning =
+  | { kind: 'zombie' }
+  | { kind: 'metal_abort' }
+  | { kind: 'bind_failure' }
+  | { kind: 'listening'; port: number }
+  | { kind: 'progress'; percent: number; text: string }
+  | { kind: 'other' };
+
+// Each pattern is anchored on text mlx_lm.server really prints (research/mlx_lm_server.md §3, §5).
+const zombie = /^Exception in thread .*\(_generate\):/;
+const metal = /^libc\+\+abi: terminating|\[METAL\] Command buffer execution failed/;
+const bind = /Address already in use/;
+const listening = / - INFO - Starting httpd at \S+ on port (\d+)\.\.\./;
+const progress = /^(.{0,80}?):\s*(\d{1,3})%\|/;
+
+export function classifyLine(line: string): LineMeaning {
+  if (zombie.test(line)) return { kind: 'zombie' };
+  if (metal.test(line)) return { kind: 'metal_abort' };
+  if (bind.test(line)) return { kind: 'bind_failure' };
+  const listen = listening.exec(line);
+  if (listen) return { kind: 'listening', port: Number(listen[1]) };
+  const bar = progress.exec(line);
+  if (bar) return { kind: 'progress', percent: Math.min(100, Number(bar[2])), text: `${bar[1]!.trim()} ${bar[2]}%` };
+  return { kind: 'other' };
+}
+
+/** Lines after a failed start that mean the model cannot be found: restarting will not help. */
+const modelMissing = [/RepositoryNotFoundError|Repository Not Found/, /No safetensors found/, /does not appear to have a file named/, /\bFileNotFoundError\b/, /HFValidationError/];
+
+export function findModelMissing(lines: readonly string[]): string | undefined {
+  // The last match: a traceback ends with the exception line, which carries the actual values.
+  return lines.findLast((line) => modelMissing.some((pattern) => pattern.test(line)));
+}

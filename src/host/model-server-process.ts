@@ -1,0 +1,101 @@
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { execa } from 'execa';
+import type { LaunchPlan } from './launch-plan.js';
+
+export interface ChildExit {
+  code: number | null;
+  signal: string | null;
+  /** Set when the process could not be started at all (ENOENT, EACCES). */
+  spawnError?: string;
+}
+
+export interface ProcessObserver {
+  onLine(stream: 'stdout' | 'stderr', line: string): void;
+  /** A JSON line from the host's event stream (fd 3). */
+  onEvent(event: Record<string, unknown>): void;
+}
+
+/**
+ * One model-server process in its own process group (so a stop reaches whatever it started),
+ * with its output read line by line and never buffered whole: a server that logs for days must
+ * not hit a buffer limit (research/deps_and_supervision.md §3.2).
+ */
+export class ModelServerProcess {
+  readonly pid: number | undefined;
+  readonly exited: Promise<ChildExit>;
+  #exit: ChildExit | undefined;
+
+  constructor(plan: LaunchPlan, port: number, observer: ProcessObserver) {
+    const [file, args] = plan.argv(port);
+    // stdin stays an open pipe for the child's whole life: the host exits when it closes, which is
+    // how a killed mlx-guard (even SIGKILL) still takes the model server with it.
+    const subprocess = execa(file, args, {
+      detached: true,
+      buffer: false,
+      reject: false,
+      cleanup: false,
+      env: plan.env,
+      stdio: ['pipe', 'pipe', 'pipe', plan.viaHost ? 'pipe' : 'ignore'],
+    });
+    this.pid = subprocess.pid;
+    readLines(subprocess.stdout, (line) => observer.onLine('stdout', line));
+    readLines(subprocess.stderr, (line) => observer.onLine('stderr', line));
+    if (plan.viaHost) {
+      readLines(subprocess.stdio[3] as Readable, (line) => {
+        try {
+          observer.onEvent(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          observer.onLine('stdout', line);
+        }
+      });
+    }
+    this.exited = subprocess.then((result) => {
+      this.#exit = {
+        code: result.exitCode ?? null,
+        signal: result.signal ?? null,
+        ...(result.failed && result.exitCode === undefined && !result.signal ? { spawnError: result.shortMessage } : {}),
+      };
+      return this.#exit;
+    });
+  }
+
+  get hasExited(): boolean {
+    return this.#exit !== undefined;
+  }
+
+  /** Signals the whole process group; false if it is already gone. */
+  signalGroup(signal: NodeJS.Signals): boolean {
+    if (this.pid === undefined) return false;
+    try {
+      process.kill(-this.pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * SIGTERM to the group, SIGKILL after `graceMs`, and wait for the exit (Metal memory is only
+   * freed then). Never SIGINT: mlx_lm.server joins its generation thread on SIGINT and can hang.
+   */
+  async stop(graceMs: number): Promise<ChildExit> {
+    if (!this.hasExited) {
+      this.signalGroup('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'grace over'>((resolve) => (timer = setTimeout(() => resolve('grace over'), graceMs)));
+      const first = await Promise.race([this.exited, graceOver]);
+      clearTimeout(timer);
+      if (first === 'grace over') this.signalGroup('SIGKILL');
+    }
+    const exit = await this.exited;
+    // The leader is gone; anything it started in its group goes too.
+    this.signalGroup('SIGKILL');
+    return exit;
+  }
+}
+
+function readLines(stream: Readable | null | undefined, onLine: (line: string) => void): void {
+  if (!stream) return;
+  createInterface({ input: stream, crlfDelay: Infinity }).on('line', onLine);
+}

@@ -1,0 +1,65 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+const ms = (description: string) => z.number().int().nonnegative().describe(description);
+
+/**
+ * Every supervisor setting, with its default (research/deps_and_supervision.md §6.2 explains each).
+ * The sidecar's config schema nests this one, so `--help` and errors name the same fields.
+ */
+export const supervisorOptionsSchema = z
+  .object({
+    backend: z.enum(['auto', 'mlx', 'standin', 'command']).default('auto').describe('which model server to run'),
+    model: z.string().min(1).optional().describe('Hugging Face repo id or local path of the model (mlx backend)'),
+    python: z.string().min(1).optional().describe('Python that can import mlx_lm (default: the active venv, else python3)'),
+    command: z.array(z.string()).min(1).optional().describe('backend "command": the server argv, with {port} where its port goes'),
+    serverArgs: z.array(z.string()).default([]).describe('extra arguments passed to the model server'),
+    host: z.string().default('127.0.0.1').describe('interface the model server binds'),
+    port: z.number().int().min(1).max(65_535).optional().describe('the model server port (default: a free ephemeral one)'),
+    startup: z
+      .object({
+        timeoutMs: ms('deadline for the model server to answer a canary after launch').default(180_000),
+        stallTimeoutMs: ms('restart a start that shows no output or progress for this long').default(60_000),
+        pollIntervalMs: ms('pause between readiness canaries while starting').default(1_000),
+      })
+      .prefault({}),
+    liveness: z
+      .object({
+        intervalMs: ms('how often an idle ready server gets a canary').default(10_000),
+        timeoutMs: ms('deadline of one canary').default(15_000),
+        failureThreshold: z.number().int().positive().default(3).describe('consecutive failed canaries that restart the server'),
+      })
+      .prefault({}),
+    restart: z
+      .object({
+        whenOpenForMs: ms('restart when the inference breaker stays open this long and a canary fails').default(30_000),
+        initialDelayMs: ms('first backoff delay before a relaunch').default(1_000),
+        maxDelayMs: ms('longest backoff delay').default(300_000),
+        multiplier: z.number().min(1).default(2).describe('backoff growth per restart in a row'),
+        jitter: z.number().min(0).max(1).default(0.2).describe('backoff randomisation, as a fraction either way'),
+        maxRestarts: z.number().int().nonnegative().default(5).describe('restarts allowed within windowMs before giving up (fatal)'),
+        windowMs: ms('the restart budget window').default(900_000),
+        stableAfterMs: ms('ready this long resets the backoff and the budget').default(600_000),
+      })
+      .prefault({}),
+    stop: z.object({ graceMs: ms('SIGTERM to SIGKILL grace when stopping the server').default(10_000) }).prefault({}),
+    pidfile: z.string().default(join(tmpdir(), 'mlx-guard-child.json')).describe('where the child process group is recorded'),
+    logLines: z.number().int().positive().default(200).describe('child log lines kept and attached to restart events'),
+  })
+  .strict()
+  .superRefine((options, context) => {
+    if (options.backend === 'command' && !options.command?.some((arg) => arg.includes('{port}'))) {
+      context.addIssue({ code: 'custom', path: ['command'], message: 'backend "command" needs a command whose arguments contain {port}' });
+    }
+  });
+
+export type SupervisorOptions = z.input<typeof supervisorOptionsSchema>;
+export type ResolvedSupervisorOptions = z.output<typeof supervisorOptionsSchema>;
+
+/** Parses options; the error names each bad field and what is allowed. */
+export function resolveSupervisorOptions(options: SupervisorOptions): ResolvedSupervisorOptions {
+  const result = supervisorOptionsSchema.safeParse(options);
+  if (!result.success) throw new RangeError(`invalid supervisor options:\n${z.prettifyError(result.error)}`);
+  return result.data;
+}

@@ -1,0 +1,53 @@
+import type { ResolvedSupervisorOptions } from './options.js';
+
+export type RestartDecision = { relaunchInMs: number; attempt: number } | { exhausted: true; restartsInWindow: number };
+
+/**
+ * Backoff and budget for relaunching the model server: each restart in a row waits
+ * `initialDelayMs × multiplier^(n−1)` (capped, ± jitter); more than `maxRestarts` within `windowMs`
+ * gives up; a server that stays ready for `stableAfterMs` wipes the slate.
+ */
+export class RestartPolicy {
+  readonly #options: ResolvedSupervisorOptions['restart'];
+  readonly #now: () => number;
+  readonly #random: () => number;
+  #restarts: number[] = [];
+  #attempt = 0;
+  #readySince: number | undefined;
+
+  constructor(options: ResolvedSupervisorOptions['restart'], now: () => number = Date.now, random: () => number = Math.random) {
+    this.#options = options;
+    this.#now = now;
+    this.#random = random;
+  }
+
+  /** Called when a restart is needed: how long to wait before relaunching, or that the budget is spent. */
+  next(): RestartDecision {
+    const now = this.#now();
+    this.#forgetIfStable(now);
+    this.#readySince = undefined;
+    this.#restarts = this.#restarts.filter((at) => now - at < this.#options.windowMs);
+    if (this.#restarts.length >= this.#options.maxRestarts) return { exhausted: true, restartsInWindow: this.#restarts.length };
+    this.#restarts.push(now);
+    this.#attempt++;
+    const { initialDelayMs, multiplier, maxDelayMs, jitter } = this.#options;
+    const base = Math.min(maxDelayMs, initialDelayMs * multiplier ** (this.#attempt - 1));
+    const jittered = base * (1 + jitter * (2 * this.#random() - 1));
+    return { relaunchInMs: Math.round(Math.min(maxDelayMs, jittered)), attempt: this.#attempt };
+  }
+
+  noteReady(): void {
+    this.#readySince ??= this.#now();
+  }
+
+  /** A manual restart or start: the budget and backoff start again. */
+  reset(): void {
+    this.#restarts = [];
+    this.#attempt = 0;
+    this.#readySince = undefined;
+  }
+
+  #forgetIfStable(now: number): void {
+    if (this.#readySince !== undefined && now - this.#readySince >= this.#options.stableAfterMs) this.reset();
+  }
+}

@@ -1,0 +1,498 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Listeners, type Unsubscribe } from '../breaker/listeners.js';
+import type { CircuitBreaker } from '../breaker/index.js';
+import { silentLogger, type Logger } from '../observability/logger.js';
+import { canary } from './canary.js';
+import { SupervisorFatalError, type FatalReason } from './errors.js';
+import { planLaunch, type LaunchPlan } from './launch-plan.js';
+import { classifyLine, findModelMissing } from './log-classifier.js';
+import { ModelServerProcess, type ChildExit } from './model-server-process.js';
+import { resolveSupervisorOptions, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.js';
+import { readChildRecord, removeChildRecord, stillRunning, writeChildRecord } from './pidfile.js';
+import { freePort } from './ports.js';
+import { RestartPolicy } from './restart-policy.js';
+
+export type SupervisorState = 'stopped' | 'starting' | 'ready' | 'degraded' | 'stopping' | 'backoff' | 'fatal';
+
+export type RestartCause =
+  | 'exit'
+  | 'crash'
+  | 'zombie'
+  | 'metal_abort'
+  | 'bind_failure'
+  | 'startup_timeout'
+  | 'startup_stall'
+  | 'liveness'
+  | 'breaker_open'
+  | 'manual';
+
+export interface Transition {
+  from: SupervisorState;
+  to: SupervisorState;
+  /** Why: a restart cause, a fatal reason, or what the step is. */
+  cause: string;
+  detail?: string;
+  at: number;
+}
+
+export interface RestartEvent {
+  cause: RestartCause;
+  detail: string;
+  exit?: ChildExit;
+  /** Milliseconds until the relaunch (0 for a manual restart). */
+  relaunchInMs: number;
+  /** The child's last log lines, oldest first. */
+  logLines: string[];
+}
+
+export interface SupervisorStatus {
+  state: SupervisorState;
+  detail: string;
+  pid: number | undefined;
+  baseUrl: string | undefined;
+  restarts: Partial<Record<RestartCause, number>>;
+  lastTimeToReadyMs: number | undefined;
+  fatal: { reason: FatalReason; message: string } | undefined;
+}
+
+interface Trigger {
+  cause: RestartCause | 'stop';
+  detail: string;
+}
+
+/** What ended one launch: a restart, a stop, or a reason to give up. */
+type LaunchEnd = { kind: 'restart'; cause: RestartCause; detail: string; exit?: ChildExit } | { kind: 'stop' } | { kind: 'fatal'; error: SupervisorFatalError };
+
+/**
+ * Owns the model-server child for its whole life: launches it, proves it ready with a canary,
+ * watches it (exit, stderr, liveness canaries, the inference breaker), restarts it with backoff
+ * and a budget, and stops it without leaving anything behind.
+ *
+ * States: stopped → starting → ready ⇄ degraded → stopping → backoff → (starting …) | fatal.
+ */
+export class Supervisor {
+  readonly options: ResolvedSupervisorOptions;
+  readonly #logger: Logger;
+  readonly #policy: RestartPolicy;
+  readonly #transitions = new Listeners<Transition>();
+  readonly #restartListeners = new Listeners<RestartEvent>();
+  readonly #logLines: string[] = [];
+  readonly #restartCounts: Partial<Record<RestartCause, number>> = {};
+
+  #state: SupervisorState = 'stopped';
+  #detail = '';
+  #plan: LaunchPlan | undefined;
+  #child: ModelServerProcess | undefined;
+  #baseUrl: string | undefined;
+  #lastTimeToReadyMs: number | undefined;
+  #fatal: SupervisorFatalError | undefined;
+  #run: Promise<void> | undefined;
+  /** Resolves the current launch's wait with the first trigger; replaced per launch. */
+  #triggered: ((trigger: Trigger) => void) | undefined;
+  #pendingTrigger: Trigger | undefined;
+  #readyWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  #lastActivityAt = 0;
+  #breakerOpenTimer: NodeJS.Timeout | undefined;
+  #stopRequested = false;
+  #manualRelaunch = false;
+
+  constructor(options: SupervisorOptions = {}, dependencies: { logger?: Logger; now?: () => number; random?: () => number } = {}) {
+    this.options = resolveSupervisorOptions(options);
+    this.#logger = dependencies.logger ?? silentLogger;
+    this.#policy = new RestartPolicy(this.options.restart, dependencies.now, dependencies.random);
+  }
+
+  get state(): SupervisorState {
+    return this.#state;
+  }
+
+  /** The ready child's URL (undefined unless ready or degraded). */
+  get baseUrl(): string | undefined {
+    return this.#state === 'ready' || this.#state === 'degraded' ? this.#baseUrl : undefined;
+  }
+
+  get status(): SupervisorStatus {
+    return {
+      state: this.#state,
+      detail: this.#detail,
+      pid: this.#child?.pid,
+      baseUrl: this.baseUrl,
+      restarts: { ...this.#restartCounts },
+      lastTimeToReadyMs: this.#lastTimeToReadyMs,
+      fatal: this.#fatal ? { reason: this.#fatal.reason, message: this.#fatal.message } : undefined,
+    };
+  }
+
+  get recentLogLines(): string[] {
+    return [...this.#logLines];
+  }
+
+  onTransition(listener: (transition: Transition) => void): Unsubscribe {
+    return this.#transitions.add(listener);
+  }
+
+  onRestart(listener: (event: RestartEvent) => void): Unsubscribe {
+    return this.#restartListeners.add(listener);
+  }
+
+  /** Real traffic is flowing (tokens streaming): liveness canaries are skipped while it does. */
+  noteActivity(): void {
+    this.#lastActivityAt = Date.now();
+  }
+
+  /**
+   * Launches the model server and resolves once it answers a canary. Rejects with a
+   * SupervisorFatalError when it cannot be started (the message names the fix); transient
+   * failures are retried under the restart policy first.
+   */
+  start(): Promise<void> {
+    if (this.#state === 'fatal') {
+      this.#fatal = undefined;
+      this.#policy.reset();
+    }
+    const ready = this.#whenReady();
+    this.#run ??= this.#lifecycle().finally(() => (this.#run = undefined));
+    return ready;
+  }
+
+  /** Stops the child (SIGTERM, SIGKILL after the grace period) and waits for it to exit. */
+  async stop(): Promise<void> {
+    this.#stopRequested = true;
+    this.#fire({ cause: 'stop', detail: 'stop requested' });
+    await this.#run;
+    this.#stopRequested = false;
+  }
+
+  /** Restarts the child now, without backoff; also revives a fatal supervisor. */
+  async restart(cause: RestartCause = 'manual'): Promise<void> {
+    if (this.#state === 'fatal' || this.#state === 'stopped') return this.start();
+    this.#manualRelaunch = cause === 'manual';
+    const ready = this.#nextReady();
+    this.#fire({ cause, detail: `${cause} restart requested` });
+    return ready;
+  }
+
+  /**
+   * Follows the inference breaker: open means degraded; open for longer than
+   * `restart.whenOpenForMs` with a failing canary means restart; a restart that reaches ready
+   * resets the breaker, so clients are not refused by the memory of the old process.
+   */
+  watchBreaker(breaker: CircuitBreaker): Unsubscribe {
+    const check = async (): Promise<void> => {
+      this.#breakerOpenTimer = undefined;
+      if (breaker.getState() === 'closed' || !this.#baseUrl || (this.#state !== 'ready' && this.#state !== 'degraded')) return;
+      const result = await canary(this.#baseUrl, this.options.liveness.timeoutMs);
+      if (!result.ok) this.#fire({ cause: 'breaker_open', detail: `inference breaker open ${this.options.restart.whenOpenForMs} ms and the canary failed: ${result.reason}` });
+      else this.#armBreakerTimer(check);
+    };
+    const offState = breaker.onStateChange(({ toState }) => {
+      if (toState === 'closed') {
+        clearTimeout(this.#breakerOpenTimer);
+        this.#breakerOpenTimer = undefined;
+        if (this.#state === 'degraded') this.#setState('ready', 'breaker_closed');
+        return;
+      }
+      if (this.#state === 'ready') this.#setState('degraded', 'breaker_open', `inference breaker ${toState}`);
+      if (this.#breakerOpenTimer === undefined) this.#armBreakerTimer(check);
+    });
+    const offReady = this.onTransition(({ to, from }) => {
+      if (to === 'ready' && from === 'starting') breaker.reset();
+    });
+    return () => {
+      offState();
+      offReady();
+      clearTimeout(this.#breakerOpenTimer);
+    };
+  }
+
+  #armBreakerTimer(check: () => Promise<void>): void {
+    this.#breakerOpenTimer = setTimeout(() => void check(), this.options.restart.whenOpenForMs);
+    this.#breakerOpenTimer.unref();
+  }
+
+  #whenReady(): Promise<void> {
+    if (this.#state === 'ready' || this.#state === 'degraded') return Promise.resolve();
+    return this.#nextReady();
+  }
+
+  /** Resolves at the next time the child becomes ready; rejects if the supervisor stops or gives up first. */
+  #nextReady(): Promise<void> {
+    return new Promise((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
+  }
+
+  #settleWaiters(error?: Error): void {
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const waiter of waiters) {
+      if (error) waiter.reject(error);
+      else waiter.resolve();
+    }
+  }
+
+  #setState(to: SupervisorState, cause: string, detail = ''): void {
+    const from = this.#state;
+    this.#state = to;
+    this.#detail = detail;
+    const transition: Transition = { from, to, cause, at: Date.now(), ...(detail ? { detail } : {}) };
+    this.#logger.info({ event: 'supervisor_transition', ...transition }, `model server ${from} → ${to} (${cause})${detail ? `: ${detail}` : ''}`);
+    this.#transitions.emit(transition);
+  }
+
+  #fire(trigger: Trigger): void {
+    if (this.#triggered) this.#triggered(trigger);
+    else this.#pendingTrigger ??= trigger;
+  }
+
+  async #lifecycle(): Promise<void> {
+    try {
+      this.#plan = await planLaunch(this.options);
+      if (this.#plan.notice) this.#logger.warn({ event: 'backend_choice', backend: this.#plan.backend }, this.#plan.notice);
+      await this.#sweepStaleChild();
+      for (;;) {
+        const end = await this.#launchOnce();
+        if (end.kind === 'stop') break;
+        if (end.kind === 'fatal') throw end.error;
+        const manual = this.#manualRelaunch;
+        this.#manualRelaunch = false;
+        const decision = manual ? { relaunchInMs: 0, attempt: 0 } : this.#policy.next();
+        this.#restartCounts[end.cause] = (this.#restartCounts[end.cause] ?? 0) + 1;
+        if ('exhausted' in decision) {
+          throw new SupervisorFatalError(
+            'restart_budget_exhausted',
+            `the model server needed ${decision.restartsInWindow} restarts within ${this.options.restart.windowMs / 1000} s (last: ${end.cause}: ${end.detail}); mlx-guard stopped restarting it. Check the log lines above, then restart it by hand.`,
+          );
+        }
+        const event: RestartEvent = { cause: end.cause, detail: end.detail, relaunchInMs: decision.relaunchInMs, logLines: this.recentLogLines, ...(end.exit ? { exit: end.exit } : {}) };
+        this.#logger.warn({ event: 'model_server_restart', cause: end.cause, detail: end.detail, exit: end.exit, relaunchInMs: decision.relaunchInMs }, `restarting the model server (${end.cause}) in ${decision.relaunchInMs} ms`);
+        this.#restartListeners.emit(event);
+        this.#setState('backoff', end.cause, `relaunch in ${decision.relaunchInMs} ms`);
+        const interrupted = await this.#backoff(decision.relaunchInMs);
+        if (interrupted === 'stop') break;
+      }
+      this.#setState('stopped', 'stop');
+      this.#settleWaiters(new Error('the supervisor was stopped before the model server was ready'));
+    } catch (error) {
+      const fatal = error instanceof SupervisorFatalError ? error : new SupervisorFatalError('spawn_failed', String((error as Error).message ?? error));
+      this.#fatal = fatal;
+      this.#logger.error({ event: 'supervisor_fatal', reason: fatal.reason, logLines: this.recentLogLines.slice(-20) }, fatal.message);
+      this.#setState('fatal', fatal.reason, fatal.message);
+      this.#settleWaiters(fatal);
+    }
+  }
+
+  /** Waits out a backoff delay; a stop or a manual restart cuts it short. */
+  async #backoff(delayMs: number): Promise<'elapsed' | 'stop' | 'now'> {
+    const trigger = this.#nextTrigger();
+    const result = await Promise.race([sleep(delayMs, 'elapsed' as const), trigger.promise.then((t) => (t.cause === 'stop' ? ('stop' as const) : ('now' as const)))]);
+    trigger.cancel();
+    return result;
+  }
+
+  #nextTrigger(): { promise: Promise<Trigger>; cancel(): void } {
+    let resolve!: (trigger: Trigger) => void;
+    const promise = new Promise<Trigger>((r) => (resolve = r));
+    this.#triggered = (trigger) => {
+      this.#triggered = undefined;
+      resolve(trigger);
+    };
+    if (this.#pendingTrigger || this.#stopRequested) {
+      const pending = this.#pendingTrigger ?? { cause: 'stop', detail: 'stop requested' };
+      this.#pendingTrigger = undefined;
+      this.#triggered(pending);
+    }
+    return { promise, cancel: () => (this.#triggered = undefined) };
+  }
+
+  async #sweepStaleChild(): Promise<void> {
+    const record = await readChildRecord(this.options.pidfile);
+    if (!record) return;
+    if (await stillRunning(record)) {
+      this.#logger.warn({ event: 'stale_child', ...record }, `ending model server group ${record.pgid} left by an earlier mlx-guard`);
+      for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+        try {
+          process.kill(-record.pgid, signal);
+        } catch {
+          break;
+        }
+        const deadline = Date.now() + (signal === 'SIGTERM' ? this.options.stop.graceMs : 5_000);
+        while (Date.now() < deadline && (await stillRunning(record))) await sleep(50);
+        if (!(await stillRunning(record))) break;
+      }
+    }
+    await removeChildRecord(this.options.pidfile);
+  }
+
+  #remember(line: string): void {
+    this.#logLines.push(line);
+    if (this.#logLines.length > this.options.logLines) this.#logLines.splice(0, this.#logLines.length - this.options.logLines);
+  }
+
+  /** One launch, from spawn to the trigger that ends it. */
+  async #launchOnce(): Promise<LaunchEnd> {
+    const plan = this.#plan!;
+    const port = this.options.port ?? (await freePort(this.options.host));
+    const baseUrl = `http://${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${port}`;
+    const trigger = this.#nextTrigger();
+    const fire = (t: Trigger) => this.#fire(t);
+    let lastOutputAt = Date.now();
+    let sawMetal = false;
+    let sawBindFailure = false;
+    let loadedEvent: (() => void) | undefined;
+
+    this.#setState('starting', 'launch', `${plan.backend} on port ${port}`);
+    const startedAt = Date.now();
+    const child = new ModelServerProcess(plan, port, {
+      onLine: (stream, line) => {
+        lastOutputAt = Date.now();
+        this.#remember(line);
+        this.#logger.info({ event: 'child_output', childPid: child.pid, stream }, line);
+        const meaning = classifyLine(line);
+        if (meaning.kind === 'zombie') fire({ cause: 'zombie', detail: 'the generation thread died (Exception in thread … (_generate))' });
+        else if (meaning.kind === 'metal_abort') sawMetal = true;
+        else if (meaning.kind === 'bind_failure') {
+          sawBindFailure = true;
+          fire({ cause: 'bind_failure', detail: line });
+        } else if (meaning.kind === 'progress' && this.#state === 'starting') this.#detail = `loading: ${meaning.text}`;
+      },
+      onEvent: (event) => {
+        lastOutputAt = Date.now();
+        this.#logger.debug({ event: 'child_event', childPid: child.pid, ...event }, `model server event ${String(event.event)}`);
+        if (event.event === 'listening' || event.event === 'model_loaded') loadedEvent?.();
+      },
+    });
+    this.#child = child;
+    if (child.pid !== undefined) {
+      await writeChildRecord(this.options.pidfile, { pid: child.pid, pgid: child.pid, port, startedAt, command: plan.argv(port)[1][0] ?? plan.argv(port)[0] });
+    }
+    void child.exited.then((exit) => fire({ cause: 'exit', detail: describeExit(exit) }));
+
+    const ended = trigger.promise;
+    const ready = this.#awaitReady(baseUrl, startedAt, () => lastOutputAt, (wake) => (loadedEvent = wake), ended);
+    const first = await Promise.race([ready, ended]);
+
+    let end: Trigger;
+    if (first === 'ready') {
+      this.#lastTimeToReadyMs = Date.now() - startedAt;
+      this.#baseUrl = baseUrl;
+      this.#policy.noteReady();
+      this.#setState('ready', 'canary_passed', `time to ready ${this.#lastTimeToReadyMs} ms`);
+      this.#settleWaiters();
+      const liveness = this.#liveness(baseUrl, fire);
+      end = await ended;
+      liveness.stop();
+    } else {
+      end = first as Trigger;
+    }
+    this.#baseUrl = undefined;
+
+    const wasStarting = this.#state === 'starting';
+    if (end.cause !== 'exit' || !child.hasExited) this.#setState('stopping', end.cause, end.detail);
+    const exit = await child.stop(this.options.stop.graceMs);
+    trigger.cancel();
+    await removeChildRecord(this.options.pidfile);
+    this.#child = undefined;
+    if (end.cause === 'stop') return { kind: 'stop' };
+    return this.#judge({ cause: end.cause, detail: end.detail }, exit, { wasStarting, sawMetal, sawBindFailure });
+  }
+
+  /** Whether an ended launch deserves a restart, and under which cause, or needs a person. */
+  #judge(end: { cause: RestartCause; detail: string }, exit: ChildExit, seen: { wasStarting: boolean; sawMetal: boolean; sawBindFailure: boolean }): LaunchEnd {
+    const fatal = (reason: FatalReason, message: string): LaunchEnd => ({ kind: 'fatal', error: new SupervisorFatalError(reason, message) });
+    if (exit.spawnError) return fatal('spawn_failed', `could not start the model server: ${exit.spawnError}`);
+    if (end.cause !== 'exit') {
+      if (end.cause === 'bind_failure' && this.options.port !== undefined) {
+        return fatal('port_taken', `port ${this.options.port} is taken by another process: stop it or choose another port for the model server`);
+      }
+      return { kind: 'restart', cause: end.cause, detail: end.detail, exit };
+    }
+    if (exit.code === 2) return fatal('bad_arguments', `the model server rejected its arguments (exit 2): ${this.#lastLines(3)}`);
+    if (exit.code === 3) return fatal('mlx_lm_not_importable', `the model server's Python cannot import mlx_lm: ${this.#lastLines(3)}`);
+    const missing = seen.wasStarting ? findModelMissing(this.#logLines.slice(-50)) : undefined;
+    if (missing) return fatal('model_not_found', `the model could not be loaded: ${missing.trim()}. Check --model (a Hugging Face repo id, or a local folder with the weights).`);
+    if (exit.code === 6 || seen.sawBindFailure) {
+      if (this.options.port !== undefined) {
+        return fatal('port_taken', `port ${this.options.port} is taken by another process: stop it or choose another port for the model server`);
+      }
+      return { kind: 'restart', cause: 'bind_failure', detail: describeExit(exit), exit };
+    }
+    if (exit.code === 4) return { kind: 'restart', cause: 'zombie', detail: 'the generation thread died (host exit 4)', exit };
+    if (seen.sawMetal || exit.signal === 'SIGABRT') return { kind: 'restart', cause: 'metal_abort', detail: describeExit(exit), exit };
+    return { kind: 'restart', cause: exit.code === 0 ? 'exit' : 'crash', detail: describeExit(exit), exit };
+  }
+
+  #lastLines(count: number): string {
+    return this.#logLines.slice(-count).join(' | ') || '(no output)';
+  }
+
+  /**
+   * Canaries until one passes. Each waits up to the time left (the real server holds completions
+   * until the model is loaded); the start fails at the deadline, or when nothing has been printed
+   * or reported for `stallTimeoutMs`.
+   */
+  async #awaitReady(baseUrl: string, startedAt: number, lastOutputAt: () => number, onWake: (wake: () => void) => void, ended: Promise<Trigger>): Promise<'ready' | Trigger> {
+    const { timeoutMs, stallTimeoutMs, pollIntervalMs } = this.options.startup;
+    const abort = new AbortController();
+    void ended.then(() => abort.abort());
+    while (!abort.signal.aborted) {
+      const now = Date.now();
+      if (now - startedAt >= timeoutMs) return { cause: 'startup_timeout', detail: `not ready within ${timeoutMs} ms` };
+      if (now - lastOutputAt() >= stallTimeoutMs) return { cause: 'startup_stall', detail: `no output or progress for ${stallTimeoutMs} ms while starting` };
+      const budget = Math.min(timeoutMs - (now - startedAt), stallTimeoutMs);
+      const stallWatch = new AbortController();
+      const stallTimer = setInterval(() => {
+        if (Date.now() - lastOutputAt() >= stallTimeoutMs) stallWatch.abort();
+      }, Math.min(1_000, stallTimeoutMs));
+      const result = await canary(baseUrl, budget, AbortSignal.any([abort.signal, stallWatch.signal]));
+      clearInterval(stallTimer);
+      if (result.ok) return 'ready';
+      if (abort.signal.aborted) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollIntervalMs);
+        onWake(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        abort.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+    }
+    return ended;
+  }
+
+  /** Idle canaries while ready: `failureThreshold` failures in a row restart the child. */
+  #liveness(baseUrl: string, fire: (trigger: Trigger) => void): { stop(): void } {
+    const { intervalMs, timeoutMs, failureThreshold } = this.options.liveness;
+    let failures = 0;
+    let stopped = false;
+    const abort = new AbortController();
+    const tick = async (): Promise<void> => {
+      if (stopped) return;
+      if (Date.now() - this.#lastActivityAt >= intervalMs) {
+        const result = await canary(baseUrl, timeoutMs, abort.signal);
+        if (stopped) return;
+        failures = result.ok ? 0 : failures + 1;
+        if (!result.ok) this.#logger.warn({ event: 'liveness_canary_failed', failures, reason: result.reason }, `liveness canary failed (${failures}/${failureThreshold}): ${result.reason}`);
+        if (failures >= failureThreshold) {
+          fire({ cause: 'liveness', detail: `${failures} liveness canaries failed; last: ${result.ok ? '' : result.reason}` });
+          return;
+        }
+      }
+      timer = setTimeout(() => void tick(), intervalMs);
+    };
+    let timer = setTimeout(() => void tick(), intervalMs);
+    return {
+      stop() {
+        stopped = true;
+        abort.abort();
+        clearTimeout(timer);
+      },
+    };
+  }
+}
+
+function describeExit(exit: ChildExit): string {
+  if (exit.spawnError) return exit.spawnError;
+  return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+}

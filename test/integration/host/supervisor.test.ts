@@ -1,0 +1,270 @@
+// The supervisor against real stand-in processes: every failure ends in a restart or a clear
+// fatal state, every wait is bounded, and nothing is left running.
+import { createServer, type Server } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CircuitBreaker } from '../../../src/breaker/index.js';
+import { Supervisor, type RestartEvent, type SupervisorOptions, type Transition } from '../../../src/host/index.js';
+import { writeChildRecord } from '../../../src/host/pidfile.js';
+import { isAlive, nativeHost, python, spawnProcess, until } from '../../support/processes.js';
+import { post, rawRequest } from '../../support/raw-http.js';
+
+const supervisors: Supervisor[] = [];
+afterEach(async () => {
+  await Promise.all(supervisors.splice(0).map((s) => s.stop()));
+});
+
+function supervise(overrides: SupervisorOptions = {}) {
+  const options: SupervisorOptions = {
+    backend: 'standin',
+    pidfile: join(mkdtempSync(join(tmpdir(), 'mlx-guard-test-')), 'child.json'),
+    startup: { timeoutMs: 8_000, stallTimeoutMs: 5_000, pollIntervalMs: 50 },
+    liveness: { intervalMs: 10_000, timeoutMs: 500, failureThreshold: 2 },
+    restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 5, windowMs: 60_000 },
+    stop: { graceMs: 500 },
+    ...overrides,
+  };
+  const supervisor = new Supervisor(options);
+  supervisors.push(supervisor);
+  const transitions: Transition[] = [];
+  const restarts: RestartEvent[] = [];
+  supervisor.onTransition((t) => transitions.push(t));
+  supervisor.onRestart((r) => restarts.push(r));
+  const port = () => Number(new URL(supervisor.baseUrl!).port);
+  const nextReady = (after: number) => until('ready again', () => (supervisor.state === 'ready' && transitions.filter((t) => t.to === 'ready').length > after ? true : undefined), 10_000);
+  return { supervisor, transitions, restarts, port, nextReady, options };
+}
+
+const stream = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 20, stream: true });
+
+describe('supervisor', () => {
+  it('starts the model server, proves it ready with a canary, and reports it', async () => {
+    const { supervisor, transitions } = supervise({ serverArgs: ['--load-time-ms', '300'], model: 'org/model' });
+    await supervisor.start();
+    expect(supervisor.state).toBe('ready');
+    expect(transitions.map((t) => t.to)).toEqual(['starting', 'ready']);
+    expect(supervisor.status.lastTimeToReadyMs).toBeGreaterThanOrEqual(300);
+    expect(supervisor.recentLogLines.some((l) => l.includes('Starting httpd'))).toBe(true);
+    expect((await rawRequest(Number(new URL(supervisor.baseUrl!).port), 'GET /health HTTP/1.1\r\n\r\n')).status).toBe(200);
+  });
+
+  it('crash mid-stream → restarted and ready again, the crash lines attached to the restart', async () => {
+    const { supervisor, restarts, port, nextReady } = supervise({ serverArgs: ['--control'] });
+    await supervisor.start();
+    const firstPid = supervisor.status.pid!;
+    await rawRequest(port(), post('/__standin/faults', '{"crash_after_tokens": 2}'));
+    await rawRequest(port(), post('/v1/chat/completions', stream));
+    await nextReady(1);
+    expect(supervisor.status.pid).not.toBe(firstPid);
+    expect(isAlive(firstPid)).toBe(false);
+    expect(restarts[0]).toMatchObject({ cause: 'metal_abort', exit: { signal: 'SIGABRT' } });
+    expect(restarts[0]!.logLines.some((l) => l.startsWith('libc++abi: terminating'))).toBe(true);
+    expect(supervisor.status.restarts).toEqual({ metal_abort: 1 });
+  });
+
+  it('zombie line → restarted at once, without waiting for any timeout', async () => {
+    // Run the stand-in bare (backend "command"), so only its stderr line can give the zombie away.
+    const { supervisor, restarts, port, nextReady } = supervise({
+      backend: 'command',
+      command: [python, `${nativeHost}/standin`, '--port', '{port}', '--control'],
+      liveness: { intervalMs: 60_000, timeoutMs: 60_000, failureThreshold: 3 },
+    });
+    await supervisor.start();
+    await rawRequest(port(), post('/__standin/faults', '{"zombie": true}'));
+    const faultAt = Date.now();
+    void rawRequest(port(), post('/v1/chat/completions', stream), 30_000).catch(() => undefined);
+    await nextReady(1);
+    expect(restarts[0]!.cause).toBe('zombie');
+    expect(Date.now() - faultAt).toBeLessThan(5_000);
+  });
+
+  it('SIGSTOP of the child → liveness canaries fail → restarted', async () => {
+    const { supervisor, restarts, nextReady } = supervise({ liveness: { intervalMs: 100, timeoutMs: 300, failureThreshold: 2 } });
+    await supervisor.start();
+    const stopped = supervisor.status.pid!;
+    process.kill(-stopped, 'SIGSTOP');
+    await nextReady(1);
+    expect(restarts[0]!.cause).toBe('liveness');
+    expect(isAlive(stopped)).toBe(false);
+  });
+
+  it('live traffic stands in for liveness canaries', async () => {
+    const { supervisor, restarts } = supervise({ liveness: { intervalMs: 100, timeoutMs: 200, failureThreshold: 1 }, serverArgs: ['--control'] });
+    await supervisor.start();
+    await rawRequest(Number(new URL(supervisor.baseUrl!).port), post('/__standin/faults', '{"hang_after_prefill": true}'));
+    const keepBusy = setInterval(() => supervisor.noteActivity(), 20);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    clearInterval(keepBusy);
+    expect(restarts).toEqual([]);
+  });
+
+  it('slow start within the deadline → ready', async () => {
+    const { supervisor } = supervise({ model: 'org/model', serverArgs: ['--load-time-ms', '1500'], startup: { timeoutMs: 5_000, stallTimeoutMs: 3_000, pollIntervalMs: 50 } });
+    await supervisor.start();
+    expect(supervisor.status.lastTimeToReadyMs).toBeGreaterThanOrEqual(1_500);
+  });
+
+  it('slow start past the deadline → restarted, and given up on once the budget is spent', async () => {
+    const { supervisor, restarts } = supervise({
+      model: 'org/model',
+      serverArgs: ['--load-time-ms', '3000'],
+      startup: { timeoutMs: 600, stallTimeoutMs: 5_000, pollIntervalMs: 50 },
+      restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 1, windowMs: 60_000 },
+    });
+    await expect(supervisor.start()).rejects.toMatchObject({ reason: 'restart_budget_exhausted' });
+    expect(restarts.map((r) => r.cause)).toEqual(['startup_timeout']);
+  });
+
+  it('a start that stalls (no output, no progress) → restarted as a stall', async () => {
+    const { supervisor, restarts } = supervise({
+      model: 'local/model',
+      serverArgs: ['--load-stall'],
+      startup: { timeoutMs: 10_000, stallTimeoutMs: 700, pollIntervalMs: 50 },
+      restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 1, windowMs: 60_000 },
+    });
+    await expect(supervisor.start()).rejects.toMatchObject({ reason: 'restart_budget_exhausted' });
+    expect(restarts[0]!.cause).toBe('startup_stall');
+  });
+
+  it('bind failure that does not exit → killed and restarted on a fresh port', async () => {
+    const { supervisor, restarts } = supervise({
+      backend: 'command',
+      command: [python, `${nativeHost}/standin`, '--port', '{port}', '--bind-failure'],
+      restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 1, windowMs: 60_000 },
+    });
+    const pids: number[] = [];
+    supervisor.onTransition((t) => t.to === 'stopping' && pids.push(supervisor.status.pid!));
+    await expect(supervisor.start()).rejects.toMatchObject({ reason: 'restart_budget_exhausted' });
+    expect(restarts[0]!.cause).toBe('bind_failure');
+    expect(pids.every((pid) => !isAlive(pid))).toBe(true);
+  });
+
+  it('a fixed port taken by another process → fatal at once, naming the port', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = (blocker.address() as { port: number }).port;
+    try {
+      const { supervisor, restarts } = supervise({ port: taken });
+      await expect(supervisor.start()).rejects.toMatchObject({ reason: 'port_taken', message: expect.stringContaining(`port ${taken} is taken`) });
+      expect(restarts).toEqual([]);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('exit 2 (a flag the server does not know) → fatal at once, no restart loop', async () => {
+    const { supervisor, restarts } = supervise({ serverArgs: ['--no-such-flag'] });
+    await expect(supervisor.start()).rejects.toMatchObject({ reason: 'bad_arguments', message: expect.stringContaining('unrecognized arguments: --no-such-flag') });
+    expect(restarts).toEqual([]);
+    expect(supervisor.state).toBe('fatal');
+    expect(supervisor.status.fatal?.reason).toBe('bad_arguments');
+  });
+
+  it('model not found → fatal at once, with the line that says so', async () => {
+    const { supervisor, restarts } = supervise({ model: 'local/missing', serverArgs: ['--exit-during-load'] });
+    await expect(supervisor.start()).rejects.toMatchObject({ reason: 'model_not_found', message: expect.stringContaining('No safetensors found in local/missing') });
+    expect(restarts).toEqual([]);
+  });
+
+  it('restart budget exhausted → fatal; the backoff grows as configured on the way', async () => {
+    const { supervisor, restarts } = supervise({
+      serverArgs: ['--crash-after-tokens', '0'],
+      restart: { initialDelayMs: 50, multiplier: 2, maxDelayMs: 1_000, jitter: 0, maxRestarts: 3, windowMs: 60_000 },
+    });
+    await expect(supervisor.start()).rejects.toMatchObject({ reason: 'restart_budget_exhausted', message: expect.stringContaining('3 restarts') });
+    expect(restarts.map((r) => [r.cause, r.relaunchInMs])).toEqual([
+      ['metal_abort', 50],
+      ['metal_abort', 100],
+      ['metal_abort', 200],
+    ]);
+  });
+
+  it('the inference breaker open past whenOpenForMs with a failing canary → restart, then the breaker is reset', async () => {
+    const { supervisor, restarts, transitions, port, nextReady } = supervise({
+      serverArgs: ['--control'],
+      restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 5, windowMs: 60_000, whenOpenForMs: 200 },
+      liveness: { intervalMs: 60_000, timeoutMs: 300, failureThreshold: 3 },
+    });
+    const breaker = new CircuitBreaker({ name: 'inference' });
+    supervisor.watchBreaker(breaker);
+    await supervisor.start();
+    await rawRequest(port(), post('/__standin/faults', '{"hang_after_prefill": true}'));
+    const hold = breaker.isolate();
+    expect(supervisor.state).toBe('degraded');
+    await nextReady(1);
+    expect(restarts[0]!.cause).toBe('breaker_open');
+    expect(breaker.getState()).toBe('closed');
+    hold.dispose();
+    expect(transitions.map((t) => t.to)).toEqual(['starting', 'ready', 'degraded', 'stopping', 'backoff', 'starting', 'ready']);
+  });
+
+  it('ready ⇄ degraded follows the breaker; a passing canary keeps the child', async () => {
+    const { supervisor, restarts } = supervise({ restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 5, windowMs: 60_000, whenOpenForMs: 100 } });
+    const breaker = new CircuitBreaker({ name: 'inference' });
+    supervisor.watchBreaker(breaker);
+    await supervisor.start();
+    const hold = breaker.isolate();
+    expect(supervisor.state).toBe('degraded');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(restarts).toEqual([]);
+    hold.dispose();
+    expect(supervisor.state).toBe('ready');
+  });
+
+  it('stop: SIGTERM to the group, the child gone, the pidfile removed', async () => {
+    const { supervisor, options } = supervise();
+    await supervisor.start();
+    const pid = supervisor.status.pid!;
+    await supervisor.stop();
+    expect(supervisor.state).toBe('stopped');
+    expect(isAlive(pid)).toBe(false);
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(options.pidfile!)).toBe(false);
+  });
+
+  it('a stale group recorded by an earlier mlx-guard is ended at start; a recycled pid is left alone', async () => {
+    const pidfile = join(mkdtempSync(join(tmpdir(), 'mlx-guard-test-')), 'child.json');
+    const orphan = spawnProcess(python, [`${nativeHost}/mlx_host.py`, '--backend', 'standin', '--', '--port', '0']);
+    const orphanPort = await orphan.port();
+    await writeChildRecord(pidfile, { pid: orphan.pid, pgid: orphan.pid, port: orphanPort, startedAt: Date.now(), command: 'mlx_host.py' });
+    const { supervisor } = supervise({ pidfile });
+    await supervisor.start();
+    expect((await orphan.exited()).signal).toBe('SIGTERM');
+
+    const bystander = spawnProcess('sleep', ['30']);
+    await writeChildRecord(pidfile, { pid: bystander.pid, pgid: bystander.pid, port: 1, startedAt: Date.now(), command: 'mlx_host.py' });
+    const second = supervise({ pidfile });
+    await second.supervisor.start();
+    expect(isAlive(bystander.pid)).toBe(true);
+  });
+});
+
+describe('mlx-guard’s own death', () => {
+  const fixture = fileURLToPath(new URL('../../fixtures/supervised.ts', import.meta.url));
+  const startSupervised = async () => {
+    const pidfile = join(mkdtempSync(join(tmpdir(), 'mlx-guard-test-')), 'child.json');
+    const guard = spawnProcess(process.execPath, ['--import', 'tsx', fixture, pidfile]);
+    const { childPid } = await until('the supervised child', () => (guard.stdout[0] ? (JSON.parse(guard.stdout[0]) as { childPid: number }) : undefined), 15_000);
+    return { guard, childPid };
+  };
+
+  it('SIGTERM → the child stopped first, then a clean exit', async () => {
+    const { guard, childPid } = await startSupervised();
+    process.kill(guard.pid, 'SIGTERM');
+    expect(await guard.exited(10_000)).toEqual({ code: 0, signal: null });
+    expect(isAlive(childPid)).toBe(false);
+  });
+
+  it('SIGKILL → the child gone within 2 s (the host’s stdin watchdog)', async () => {
+    const { guard, childPid } = await startSupervised();
+    try {
+      process.kill(guard.pid, 'SIGKILL');
+      await until('the child to exit after mlx-guard was killed', () => (isAlive(childPid) ? undefined : true), 2_000);
+    } finally {
+      if (isAlive(childPid)) process.kill(-childPid, 'SIGKILL');
+    }
+  });
+});

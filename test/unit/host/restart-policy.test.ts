@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { resolveSupervisorOptions } from '../../../src/host/options.js';
+import { RestartPolicy } from '../../../src/host/restart-policy.js';
+import { manualClock } from '../../support/clock.js';
+
+const restartOptions = (overrides = {}) => resolveSupervisorOptions({ restart: { jitter: 0, ...overrides } }).restart;
+
+describe('restart policy', () => {
+  it('backoff starts at 1 s and doubles up to 5 min (the defaults)', () => {
+    const clock = manualClock();
+    const policy = new RestartPolicy(restartOptions({ maxRestarts: 100, windowMs: 1 }), clock.now);
+    const delays: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      const decision = policy.next();
+      if ('exhausted' in decision) throw new Error('budget unexpectedly exhausted');
+      delays.push(decision.relaunchInMs);
+      clock.advance(10);
+    }
+    expect(delays).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 300_000]);
+  });
+
+  it('jitter spreads each delay within ± its share', () => {
+    for (const [random, expected] of [
+      [0, 800],
+      [0.5, 1_000],
+      [0.999_999, 1_200],
+    ] as const) {
+      const policy = new RestartPolicy(restartOptions({ jitter: 0.2 }), Date.now, () => random);
+      expect(policy.next()).toMatchObject({ relaunchInMs: expected });
+    }
+  });
+
+  it('more than maxRestarts within the window exhausts the budget; older restarts age out', () => {
+    const clock = manualClock();
+    const policy = new RestartPolicy(restartOptions({ maxRestarts: 5, windowMs: 900_000 }), clock.now);
+    for (let i = 0; i < 5; i++) {
+      expect(policy.next()).toHaveProperty('relaunchInMs');
+      clock.advance(60_000);
+    }
+    expect(policy.next()).toEqual({ exhausted: true, restartsInWindow: 5 });
+    clock.advance(900_000 - 4 * 60_000); // the first restart is now 15 min old
+    expect(policy.next()).toHaveProperty('relaunchInMs');
+  });
+
+  it('ready for stableAfterMs wipes the backoff and the budget; a shorter ready does not', () => {
+    const clock = manualClock();
+    const policy = new RestartPolicy(restartOptions({ stableAfterMs: 600_000 }), clock.now);
+    policy.next();
+    policy.next();
+    policy.noteReady();
+    clock.advance(599_999);
+    expect(policy.next()).toMatchObject({ relaunchInMs: 4_000, attempt: 3 });
+    policy.noteReady();
+    clock.advance(600_000);
+    expect(policy.next()).toMatchObject({ relaunchInMs: 1_000, attempt: 1 });
+  });
+});
