@@ -268,3 +268,44 @@ describe('mlx-guard’s own death', () => {
     }
   });
 });
+
+describe('the mlx backend (a fake mlx_lm on PYTHONPATH stands in for the real one)', () => {
+  const fakeMlx = fileURLToPath(new URL('../../fixtures/fake-mlx', import.meta.url));
+  /** The model server inherits this process's environment, so PYTHONPATH picks its mlx_lm. */
+  const withPythonPath = async <T>(path: string, run: () => Promise<T>): Promise<T> => {
+    const saved = process.env.PYTHONPATH;
+    process.env.PYTHONPATH = path;
+    try {
+      return await run();
+    } finally {
+      if (saved === undefined) delete process.env.PYTHONPATH;
+      else process.env.PYTHONPATH = saved;
+    }
+  };
+
+  it('runs mlx_lm.server through the host; a dying generation thread → restart as a zombie', async () => {
+    await withPythonPath(fakeMlx, async () => {
+      const { supervisor, restarts, port, nextReady } = supervise({ backend: 'mlx', model: 'org/model', python });
+      await supervisor.start();
+      expect(supervisor.state).toBe('ready');
+      void rawRequest(port(), post('/die', '{}'), 10_000).catch(() => undefined);
+      await nextReady(1);
+      // The traceback line or the host's exit 4, whichever arrives first: the cause is the same.
+      expect(restarts[0]!.cause).toBe('zombie');
+    });
+  });
+
+  it('a flag newer than the installed mlx_lm → fatal before launch, naming the version', async () => {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const old = mkdtempSync(join(tmpdir(), 'old-mlx-'));
+    mkdirSync(join(old, 'mlx_lm'));
+    writeFileSync(join(old, 'mlx_lm', '__init__.py'), '__version__ = "0.30.0"\n');
+    await withPythonPath(old, async () => {
+      const { supervisor } = supervise({ backend: 'mlx', model: 'org/model', python, serverArgs: ['--prompt-cache-bytes', '8GB'] });
+      await expect(supervisor.start()).rejects.toMatchObject({
+        reason: 'flag_unsupported',
+        message: 'mlx_lm 0.30.0 does not know --prompt-cache-bytes (added in 0.31.0): upgrade mlx-lm or drop the flag',
+      });
+    });
+  });
+});

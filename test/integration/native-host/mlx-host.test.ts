@@ -33,7 +33,7 @@ describe('mlx_host.py', () => {
     const hosted = startHost([], ['--port', '0', '--model', 'org/model'], withFakeMlx);
     expect(await event(hosted, 'started')).toMatchObject({ backend: 'mlx', version: '0.32.0+fake' });
     const listening = await event(hosted, 'listening');
-    expect((await rawRequest(listening.port as number, post('/v1/chat/completions', '{}'))).body).toBe('generated');
+    expect(JSON.parse((await rawRequest(listening.port as number, post('/v1/chat/completions', '{}'))).body).choices[0].message.content).toBe('generated');
     expect(await event(hosted, 'model_loaded')).toMatchObject({ model: 'default_model' });
   });
 
