@@ -25,7 +25,7 @@ class ModelProvider:
     def __init__(self, args):
         self.cli_args = args
         self.model_key = None
-        self.loaded = threading.Event()
+        self._lock = threading.Lock()
 
     def load(self, model_path, adapter_path=None, draft_model_path=None):
         if model_path not in ("default_model", self.cli_args.model):
@@ -33,10 +33,11 @@ class ModelProvider:
                 f"404 Client Error. Repository Not Found for model '{model_path}'. "
                 "Please make sure you specified the correct `repo_id` and `repo_type`."
             )
-        if self.model_key is None:
-            self._load_weights()
-            self.model_key = (model_path, adapter_path, draft_model_path)
-            self.loaded.set()
+        # One load at a time: a request that arrives while the model loads waits for it.
+        with self._lock:
+            if self.model_key is None:
+                self._load_weights()
+                self.model_key = (model_path, adapter_path, draft_model_path)
         return self.model_key
 
     def load_default(self):

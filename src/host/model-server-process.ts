@@ -82,6 +82,8 @@ export class ModelServerProcess {
   async stop(graceMs: number): Promise<ChildExit> {
     if (!this.hasExited) {
       this.signalGroup('SIGTERM');
+      // A stopped (SIGSTOP) process holds SIGTERM until it runs again; let it run and die now.
+      this.signalGroup('SIGCONT');
       let timer: NodeJS.Timeout | undefined;
       const graceOver = new Promise<'grace over'>((resolve) => (timer = setTimeout(() => resolve('grace over'), graceMs)));
       const first = await Promise.race([this.exited, graceOver]);

@@ -45,6 +45,12 @@ export interface RestartEvent {
   logLines: string[];
 }
 
+/** Download or load progress the model server printed while starting. */
+export interface Progress {
+  percent: number;
+  text: string;
+}
+
 export interface SupervisorStatus {
   state: SupervisorState;
   detail: string;
@@ -76,6 +82,7 @@ export class Supervisor {
   readonly #policy: RestartPolicy;
   readonly #transitions = new Listeners<Transition>();
   readonly #restartListeners = new Listeners<RestartEvent>();
+  readonly #progressListeners = new Listeners<Progress>();
   readonly #logLines: string[] = [];
   readonly #restartCounts: Partial<Record<RestartCause, number>> = {};
 
@@ -133,6 +140,10 @@ export class Supervisor {
 
   onRestart(listener: (event: RestartEvent) => void): Unsubscribe {
     return this.#restartListeners.add(listener);
+  }
+
+  onProgress(listener: (progress: Progress) => void): Unsubscribe {
+    return this.#progressListeners.add(listener);
   }
 
   /** Real traffic is flowing (tokens streaming): liveness canaries are skipped while it does. */
@@ -333,7 +344,12 @@ export class Supervisor {
     const port = this.options.port ?? (await freePort(this.options.host));
     const baseUrl = `http://${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${port}`;
     const trigger = this.#nextTrigger();
-    const fire = (t: Trigger) => this.#fire(t);
+    // Triggers from this child count only while its launch lasts: a late exit of a process
+    // already being replaced must not cut the next backoff short.
+    let current = true;
+    const fire = (t: Trigger) => {
+      if (current) this.#fire(t);
+    };
     let lastOutputAt = Date.now();
     let sawMetal = false;
     let sawBindFailure = false;
@@ -352,7 +368,10 @@ export class Supervisor {
         else if (meaning.kind === 'bind_failure') {
           sawBindFailure = true;
           fire({ cause: 'bind_failure', detail: line });
-        } else if (meaning.kind === 'progress' && this.#state === 'starting') this.#detail = `loading: ${meaning.text}`;
+        } else if (meaning.kind === 'progress' && this.#state === 'starting') {
+          this.#detail = `loading: ${meaning.text}`;
+          this.#progressListeners.emit({ percent: meaning.percent, text: meaning.text });
+        }
       },
       onEvent: (event) => {
         lastOutputAt = Date.now();
@@ -383,6 +402,7 @@ export class Supervisor {
     } else {
       end = first as Trigger;
     }
+    current = false;
     this.#baseUrl = undefined;
 
     const wasStarting = this.#state === 'starting';

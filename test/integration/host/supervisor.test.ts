@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CircuitBreaker } from '../../../src/breaker/index.js';
-import { Supervisor, type RestartEvent, type SupervisorOptions, type Transition } from '../../../src/host/index.js';
+import { showProgress, Supervisor, type RestartEvent, type SupervisorOptions, type Transition } from '../../../src/host/index.js';
 import { writeChildRecord } from '../../../src/host/pidfile.js';
 import { isAlive, nativeHost, python, spawnProcess, until } from '../../support/processes.js';
 import { post, rawRequest } from '../../support/raw-http.js';
@@ -81,6 +81,20 @@ describe('supervisor', () => {
     expect(Date.now() - faultAt).toBeLessThan(5_000);
   });
 
+  it('the backoff is waited out in full, even when the replaced child exits late', async () => {
+    const { supervisor, transitions, port, nextReady } = supervise({
+      serverArgs: ['--control'],
+      restart: { initialDelayMs: 600, maxDelayMs: 1_000, jitter: 0, maxRestarts: 5, windowMs: 60_000 },
+    });
+    await supervisor.start();
+    await rawRequest(port(), post('/__standin/faults', '{"zombie": true}'));
+    void rawRequest(port(), post('/v1/chat/completions', stream), 30_000).catch(() => undefined);
+    await nextReady(1);
+    const backoff = transitions.find((t) => t.to === 'backoff')!;
+    const relaunch = transitions.find((t) => t.from === 'backoff' && t.to === 'starting')!;
+    expect(relaunch.at - backoff.at).toBeGreaterThanOrEqual(590);
+  });
+
   it('SIGSTOP of the child → liveness canaries fail → restarted', async () => {
     const { supervisor, restarts, nextReady } = supervise({ liveness: { intervalMs: 100, timeoutMs: 300, failureThreshold: 2 } });
     await supervisor.start();
@@ -99,6 +113,18 @@ describe('supervisor', () => {
     await new Promise((resolve) => setTimeout(resolve, 600));
     clearInterval(keepBusy);
     expect(restarts).toEqual([]);
+  });
+
+  it('load progress becomes the status detail and one self-updating terminal line, cleared once ready', async () => {
+    const { supervisor } = supervise({ model: 'org/model', serverArgs: ['--load-time-ms', '300'] });
+    const written: string[] = [];
+    showProgress(supervisor, { isTTY: true, write: (chunk: string | Uint8Array) => written.push(String(chunk)) > 0 });
+    const details: string[] = [];
+    supervisor.onProgress(() => details.push(supervisor.status.detail));
+    await supervisor.start();
+    expect(details.at(-1)).toBe('loading: Fetching 9 files 100%');
+    expect(written.at(-2)).toBe(`\r\x1b[2Kloading the model: [${'#'.repeat(24)}] Fetching 9 files 100%`);
+    expect(written.at(-1)).toBe('\r\x1b[2K');
   });
 
   it('slow start within the deadline → ready', async () => {
