@@ -3,6 +3,7 @@ import { Listeners, type Unsubscribe } from '../breaker/listeners.js';
 import type { CircuitBreaker } from '../breaker/index.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { canary } from './canary.js';
+import { awaitReady, watchLiveness } from './probes.js';
 import { SupervisorFatalError, type FatalReason } from './errors.js';
 import { planLaunch, type LaunchPlan } from './launch-plan.js';
 import { classifyLine, findModelMissing } from './log-classifier.js';
@@ -266,13 +267,13 @@ export class Supervisor {
         const manual = this.#manualRelaunch;
         this.#manualRelaunch = false;
         const decision = manual ? { relaunchInMs: 0, attempt: 0 } : this.#policy.next();
-        this.#restartCounts[end.cause] = (this.#restartCounts[end.cause] ?? 0) + 1;
         if ('exhausted' in decision) {
           throw new SupervisorFatalError(
             'restart_budget_exhausted',
             `the model server needed ${decision.restartsInWindow} restarts within ${this.options.restart.windowMs / 1000} s (last: ${end.cause}: ${end.detail}); mlx-guard stopped restarting it. Check the log lines above, then restart it by hand.`,
           );
         }
+        this.#restartCounts[end.cause] = (this.#restartCounts[end.cause] ?? 0) + 1;
         const event: RestartEvent = { cause: end.cause, detail: end.detail, relaunchInMs: decision.relaunchInMs, logLines: this.recentLogLines, ...(end.exit ? { exit: end.exit } : {}) };
         this.#logger.warn({ event: 'model_server_restart', cause: end.cause, detail: end.detail, exit: end.exit, relaunchInMs: decision.relaunchInMs }, `restarting the model server (${end.cause}) in ${decision.relaunchInMs} ms`);
         this.#restartListeners.emit(event);
@@ -386,7 +387,7 @@ export class Supervisor {
     void child.exited.then((exit) => fire({ cause: 'exit', detail: describeExit(exit) }));
 
     const ended = trigger.promise;
-    const ready = this.#awaitReady(baseUrl, startedAt, () => lastOutputAt, (wake) => (loadedEvent = wake), ended);
+    const ready = awaitReady(baseUrl, this.options.startup, { startedAt, lastOutputAt: () => lastOutputAt, onWake: (wake) => (loadedEvent = wake), ended });
     const first = await Promise.race([ready, ended]);
 
     let end: Trigger;
@@ -396,7 +397,12 @@ export class Supervisor {
       this.#policy.noteReady();
       this.#setState('ready', 'canary_passed', `time to ready ${this.#lastTimeToReadyMs} ms`);
       this.#settleWaiters();
-      const liveness = this.#liveness(baseUrl, fire);
+      const liveness = watchLiveness(baseUrl, this.options.liveness, {
+        lastActivityAt: () => this.#lastActivityAt,
+        onFailure: (failures, reason) =>
+          this.#logger.warn({ event: 'liveness_canary_failed', failures, reason }, `liveness canary failed (${failures}/${this.options.liveness.failureThreshold}): ${reason}`),
+        onDead: (detail) => fire({ cause: 'liveness', detail }),
+      });
       end = await ended;
       liveness.stop();
     } else {
@@ -442,73 +448,6 @@ export class Supervisor {
 
   #lastLines(count: number): string {
     return this.#logLines.slice(-count).join(' | ') || '(no output)';
-  }
-
-  /**
-   * Canaries until one passes. Each waits up to the time left (the real server holds completions
-   * until the model is loaded); the start fails at the deadline, or when nothing has been printed
-   * or reported for `stallTimeoutMs`.
-   */
-  async #awaitReady(baseUrl: string, startedAt: number, lastOutputAt: () => number, onWake: (wake: () => void) => void, ended: Promise<Trigger>): Promise<'ready' | Trigger> {
-    const { timeoutMs, stallTimeoutMs, pollIntervalMs } = this.options.startup;
-    const abort = new AbortController();
-    void ended.then(() => abort.abort());
-    while (!abort.signal.aborted) {
-      const now = Date.now();
-      if (now - startedAt >= timeoutMs) return { cause: 'startup_timeout', detail: `not ready within ${timeoutMs} ms` };
-      if (now - lastOutputAt() >= stallTimeoutMs) return { cause: 'startup_stall', detail: `no output or progress for ${stallTimeoutMs} ms while starting` };
-      const budget = Math.min(timeoutMs - (now - startedAt), stallTimeoutMs);
-      const stallWatch = new AbortController();
-      const stallTimer = setInterval(() => {
-        if (Date.now() - lastOutputAt() >= stallTimeoutMs) stallWatch.abort();
-      }, Math.min(1_000, stallTimeoutMs));
-      const result = await canary(baseUrl, budget, AbortSignal.any([abort.signal, stallWatch.signal]));
-      clearInterval(stallTimer);
-      if (result.ok) return 'ready';
-      if (abort.signal.aborted) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollIntervalMs);
-        onWake(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-        abort.signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
-    }
-    return ended;
-  }
-
-  /** Idle canaries while ready: `failureThreshold` failures in a row restart the child. */
-  #liveness(baseUrl: string, fire: (trigger: Trigger) => void): { stop(): void } {
-    const { intervalMs, timeoutMs, failureThreshold } = this.options.liveness;
-    let failures = 0;
-    let stopped = false;
-    const abort = new AbortController();
-    const tick = async (): Promise<void> => {
-      if (stopped) return;
-      if (Date.now() - this.#lastActivityAt >= intervalMs) {
-        const result = await canary(baseUrl, timeoutMs, abort.signal);
-        if (stopped) return;
-        failures = result.ok ? 0 : failures + 1;
-        if (!result.ok) this.#logger.warn({ event: 'liveness_canary_failed', failures, reason: result.reason }, `liveness canary failed (${failures}/${failureThreshold}): ${result.reason}`);
-        if (failures >= failureThreshold) {
-          fire({ cause: 'liveness', detail: `${failures} liveness canaries failed; last: ${result.ok ? '' : result.reason}` });
-          return;
-        }
-      }
-      timer = setTimeout(() => void tick(), intervalMs);
-    };
-    let timer = setTimeout(() => void tick(), intervalMs);
-    return {
-      stop() {
-        stopped = true;
-        abort.abort();
-        clearTimeout(timer);
-      },
-    };
   }
 }
 

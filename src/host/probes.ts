@@ -1,0 +1,86 @@
+import { canary } from './canary.js';
+import type { ResolvedSupervisorOptions } from './options.js';
+
+/** Why a start failed before the model server answered, as a restart cause with its detail. */
+export interface StartFailure {
+  cause: 'startup_timeout' | 'startup_stall';
+  detail: string;
+}
+
+/**
+ * Canaries until one passes. Each waits up to the time left (the real server holds completions
+ * until the model is loaded); the start fails at the deadline, or once nothing has been printed or
+ * reported for `stallTimeoutMs`. `ended` resolving (a restart trigger, a stop) ends the wait with it.
+ */
+export async function awaitReady<T>(
+  baseUrl: string,
+  { timeoutMs, stallTimeoutMs, pollIntervalMs }: ResolvedSupervisorOptions['startup'],
+  context: { startedAt: number; lastOutputAt: () => number; onWake: (wake: () => void) => void; ended: Promise<T> },
+): Promise<'ready' | StartFailure | T> {
+  const abort = new AbortController();
+  void context.ended.then(() => abort.abort());
+  while (!abort.signal.aborted) {
+    const now = Date.now();
+    if (now - context.startedAt >= timeoutMs) return { cause: 'startup_timeout', detail: `not ready within ${timeoutMs} ms` };
+    if (now - context.lastOutputAt() >= stallTimeoutMs) return { cause: 'startup_stall', detail: `no output or progress for ${stallTimeoutMs} ms while starting` };
+    const stalled = new AbortController();
+    const stallWatch = setInterval(() => {
+      if (Date.now() - context.lastOutputAt() >= stallTimeoutMs) stalled.abort();
+    }, Math.min(1_000, stallTimeoutMs));
+    const budget = Math.min(timeoutMs - (now - context.startedAt), stallTimeoutMs);
+    const result = await canary(baseUrl, budget, AbortSignal.any([abort.signal, stalled.signal]));
+    clearInterval(stallWatch);
+    if (result.ok) return 'ready';
+    if (abort.signal.aborted) break;
+    // Poll again after the interval, or at once when the host reports it is listening or loaded.
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(done, pollIntervalMs);
+      context.onWake(done);
+      abort.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+  return context.ended;
+}
+
+/**
+ * Canaries an idle ready server every `intervalMs`; `failureThreshold` failures in a row call
+ * `onDead`. A server streaming real tokens is alive by definition: no canary competes with it.
+ */
+export function watchLiveness(
+  baseUrl: string,
+  { intervalMs, timeoutMs, failureThreshold }: ResolvedSupervisorOptions['liveness'],
+  hooks: { lastActivityAt: () => number; onFailure: (failures: number, reason: string) => void; onDead: (detail: string) => void },
+): { stop(): void } {
+  let failures = 0;
+  let stopped = false;
+  const abort = new AbortController();
+  const tick = async (): Promise<void> => {
+    if (Date.now() - hooks.lastActivityAt() >= intervalMs) {
+      const result = await canary(baseUrl, timeoutMs, abort.signal);
+      if (stopped) return;
+      if (result.ok) {
+        failures = 0;
+      } else {
+        failures++;
+        hooks.onFailure(failures, result.reason);
+        if (failures >= failureThreshold) {
+          hooks.onDead(`${failures} liveness canaries failed; last: ${result.reason}`);
+          return;
+        }
+      }
+    }
+    timer = setTimeout(() => void tick(), intervalMs);
+  };
+  let timer = setTimeout(() => void tick(), intervalMs);
+  return {
+    stop() {
+      stopped = true;
+      abort.abort();
+      clearTimeout(timer);
+    },
+  };
+}
