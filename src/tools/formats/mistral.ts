@@ -1,0 +1,47 @@
+import { parseJsonLenient, scanValueEnd, skipSpace } from '../json-lenient.js';
+import type { ToolCallFormat } from './format.js';
+import { callsFromJsonValue, noCall } from './shared.js';
+
+const ARGS = '[ARGS]';
+
+/** Where the name of a v11 call ends and its JSON starts: at "[ARGS]", or at "{". */
+function nameEnd(text: string, from: number): { name: string; json: number } | undefined {
+  const brace = text.indexOf('{', from);
+  const args = text.indexOf(ARGS, from);
+  if (args >= 0 && (brace < 0 || args < brace)) return { name: text.slice(from, args).trim(), json: args + ARGS.length };
+  return brace >= 0 ? { name: text.slice(from, brace).trim(), json: brace } : undefined;
+}
+
+/**
+ * Mistral: before v11 `[TOOL_CALLS][{"name": …, "arguments": {…}}, …]`; from v11
+ * `[TOOL_CALLS]NAME[ARGS]{…}` (or `NAME{…}`), repeated, with no end marker: each call ends where
+ * its JSON does, and text after it stays content.
+ */
+export const mistral: ToolCallFormat = {
+  name: 'mistral',
+  blocks: [
+    {
+      open: '[TOOL_CALLS]',
+      end(text, from) {
+        const start = skipSpace(text, from);
+        if (text[start] === '[') return scanValueEnd(text, start);
+        const split = nameEnd(text, start);
+        return split ? scanValueEnd(text, split.json) : -1;
+      },
+    },
+  ],
+  parseBlock(payload, { complete }) {
+    if (!complete) return noCall('the [TOOL_CALLS] call is cut off (truncated)');
+    const start = skipSpace(payload, 0);
+    if (payload[start] === '[') {
+      const parsed = parseJsonLenient(payload.slice(start));
+      const calls = parsed.ok ? callsFromJsonValue(parsed.value) : undefined;
+      return calls ? { calls } : noCall('the [TOOL_CALLS] list is not a list of calls');
+    }
+    const split = nameEnd(payload, start);
+    if (!split || !/^[\w.\-]+$/.test(split.name)) return noCall('no tool name after [TOOL_CALLS]');
+    const parsed = parseJsonLenient(payload.slice(split.json));
+    if (!parsed.ok) return noCall(`the arguments are not valid JSON: ${parsed.error}`);
+    return { calls: [{ name: split.name, arguments: parsed.value, typed: true }] };
+  },
+};
