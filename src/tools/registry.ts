@@ -47,12 +47,13 @@ export class ParserRegistry {
     return this.#formats.map((f) => f.name);
   }
 
-  parseWithFallback(text: string, options: ParseOptions = {}): ParseResult {
+  /** Bound, so it can be handed around as a plain function: `breaker.call(parserRegistry.parseWithFallback, text)`. */
+  readonly parseWithFallback = (text: string, options: ParseOptions = {}): ParseResult => {
     const session = this.session(options);
     const segmenter = new Segmenter(this.#blocks, options.startsInReasoning === true);
     segmenter.advance(text, true);
     return session.finish(text, segmenter.segments.map((segment) => session.segment(text, segment)));
-  }
+  };
 
   /** A per-request incremental parser: feed chunks, get content deltas and whole calls. */
   createStreamParser(options: ParseOptions = {}): StreamingToolCallParser {
@@ -191,12 +192,18 @@ export class ParseSession {
   }
 }
 
-/** A fenced JSON block that ends the message: its calls and the text before it. */
+/**
+ * A fenced JSON block that ends the message: its calls and the text before it. Fences pair in
+ * order of appearance (as the segmenter and the streaming parser pair them), so the last one
+ * must close a pair.
+ */
 function fencedCallsAtEnd(content: string): { calls: RawCall[]; before: string } | undefined {
   const trimmed = content.trimEnd();
   if (!trimmed.endsWith('```')) return undefined;
-  const open = trimmed.lastIndexOf('```', trimmed.length - 4);
-  if (open < 0) return undefined;
+  const fences: number[] = [];
+  for (let at = trimmed.indexOf('```'); at >= 0; at = trimmed.indexOf('```', at + 3)) fences.push(at);
+  if (fences.length % 2 !== 0) return undefined;
+  const open = fences.at(-2)!;
   const bodyStart = trimmed.indexOf('\n', open);
   if (bodyStart < 0 || bodyStart > trimmed.length - 3) return undefined;
   const language = trimmed.slice(open + 3, bodyStart).trim();

@@ -37,11 +37,13 @@ export const qwen3Coder: ToolCallFormat = {
 function parameters(body: string): Record<string, string> {
   const args: Record<string, string> = {};
   let at = body.indexOf(PARAMETER);
+  // The next "</parameter>", searched again only once passed: many unclosed parameters stay linear.
+  let close = -2;
   while (at >= 0) {
     const keyEnd = body.indexOf('>', at);
     if (keyEnd < 0) break;
     const key = body.slice(at + PARAMETER.length, keyEnd).trim();
-    const close = body.indexOf('</parameter>', keyEnd);
+    if (close !== -1 && close < keyEnd) close = body.indexOf('</parameter>', keyEnd);
     const next = body.indexOf(PARAMETER, keyEnd);
     const valueEnd = close >= 0 && (next < 0 || close < next) ? close : next >= 0 ? next : body.length;
     args[key] = tagValue(body.slice(keyEnd + 1, valueEnd));

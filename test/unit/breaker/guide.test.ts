@@ -1,7 +1,7 @@
 // TypeScript twins of every example and unit test in ../shared/seed/circuit-breaker-guide.md,
 // in the order the guide gives them. Seconds in the guide are milliseconds here.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CircuitBreaker, CircuitBreakerError, CircuitBreakerState } from '../../../src/index.js';
+import { CircuitBreaker, CircuitBreakerError, CircuitBreakerState, parserRegistry } from '../../../src/index.js';
 import { manualClock } from '../../support/clock.js';
 import { startLoopbackServer, type LoopbackServer } from '../../support/loopback-server.js';
 
@@ -73,25 +73,23 @@ describe('Basic usage: wrapping a function', () => {
 });
 
 describe('With tool parsers', () => {
-  // A stand-in for src/tools' registry (a later issue): parses one JSON tool call or throws.
-  const parserRegistry = {
-    parseWithFallback(text: string) {
-      const match = /<tool_call>(.*)<\/tool_call>/s.exec(text);
-      if (!match) throw new SyntaxError('no tool call');
-      return JSON.parse(match[1]!) as { name: string };
-    },
-  };
-
-  it('parses through the breaker, then switches to text mode when parsing keeps failing', () => {
+  it('parses through the breaker, then switches to text mode when the parser keeps failing', () => {
     const breaker = new CircuitBreaker({ name: 'tool_parsing' });
     const parseTools = (response: string) => breaker.call(parserRegistry.parseWithFallback, response);
 
-    expect(parseTools('<tool_call>{"name": "get_weather"}</tool_call>')).toEqual({ name: 'get_weather' });
-    for (let i = 0; i < 5; i++) expect(() => parseTools('garbled')).toThrow(SyntaxError);
+    expect(parseTools('<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>')).toMatchObject({
+      status: 'ok',
+      calls: [{ name: 'get_weather', arguments: { city: 'Paris' } }],
+    });
+    // The parser never throws on model text; a failing parser (a worker that died, say) is what trips it.
+    const failingParser = () => breaker.call(() => {
+      throw new Error('parser worker crashed');
+    });
+    for (let i = 0; i < 5; i++) expect(failingParser).toThrow('parser worker crashed');
 
-    let tools: { name: string } | null;
+    let tools: ReturnType<typeof parserRegistry.parseWithFallback> | null;
     try {
-      tools = parseTools('<tool_call>{"name": "get_weather"}</tool_call>');
+      tools = parseTools('<tool_call>{"name": "get_weather", "arguments": {}}</tool_call>');
     } catch (error) {
       if (!(error instanceof CircuitBreakerError)) throw error;
       tools = null; // text mode
