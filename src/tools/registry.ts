@@ -5,7 +5,7 @@ import { jsonCallsInSequence } from './formats/shared.js';
 import { newCallId } from './ids.js';
 import { parseJsonLenient } from './json-lenient.js';
 import { applySchema, isPlainObject } from './schema.js';
-import { Segmenter, type BlockSpec, type Segment } from './segmenter.js';
+import { Segmenter, TextWindow, type BlockSpec, type Segment } from './segmenter.js';
 import { StreamingToolCallParser } from './streaming.js';
 import type { BlockResult, ParseOptions, ParseResult, RawCall, ToolCall, ToolDefinition } from './types.js';
 
@@ -51,8 +51,9 @@ export class ParserRegistry {
   readonly parseWithFallback = (text: string, options: ParseOptions = {}): ParseResult => {
     const session = this.session(options);
     const segmenter = new Segmenter(this.#blocks, options.startsInReasoning === true);
-    segmenter.advance(text, true);
-    return session.finish(text, segmenter.segments.map((segment) => session.segment(text, segment)));
+    const window = new TextWindow(text);
+    segmenter.advance(window, true);
+    return session.finish(segmenter.segments.map((segment) => session.segment(window, segment)));
   };
 
   /** A per-request incremental parser: feed chunks, get content deltas and whole calls. */
@@ -91,7 +92,7 @@ export class ParseSession {
     return this.tools.size > 0 || this.#hint?.parseBare !== undefined;
   }
 
-  segment(text: string, segment: Segment): SegmentOutcome {
+  segment(text: TextWindow, segment: Segment): SegmentOutcome {
     const outcome: SegmentOutcome = { content: '', reasoning: '', calls: [], diagnostics: [], failed: false };
     if (segment.kind === 'text') {
       outcome.content = text.slice(segment.start, segment.end);
@@ -115,7 +116,7 @@ export class ParseSession {
     return outcome;
   }
 
-  finish(text: string, outcomes: SegmentOutcome[]): ParseResult {
+  finish(outcomes: SegmentOutcome[]): ParseResult {
     const calls = outcomes.flatMap((o) => o.calls);
     const diagnostics = outcomes.flatMap((o) => o.diagnostics);
     const reasoning = outcomes.map((o) => o.reasoning).join('');

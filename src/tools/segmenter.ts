@@ -28,26 +28,65 @@ export type Segment =
   | { kind: 'reasoning'; start: number; end: number; inner: [number, number] }
   | { kind: 'block'; spec: BlockSpec; start: number; end: number; payload: [number, number]; complete: boolean };
 
+/**
+ * The text the segmenter reads, addressed by absolute position: the whole text, or (when
+ * streaming) only its undecided tail, so that a long stream is never copied chunk after chunk.
+ */
+export class TextWindow {
+  constructor(
+    readonly text: string,
+    readonly base = 0,
+  ) {}
+
+  get length(): number {
+    return this.base + this.text.length;
+  }
+
+  indexOf(needle: string, from: number): number {
+    const at = this.text.indexOf(needle, Math.max(0, from - this.base));
+    return at < 0 ? -1 : at + this.base;
+  }
+
+  startsWith(prefix: string, at: number): boolean {
+    return this.text.startsWith(prefix, at - this.base);
+  }
+
+  charCodeAt(at: number): number {
+    return this.text.charCodeAt(at - this.base);
+  }
+
+  slice(start: number, end?: number): string {
+    return this.text.slice(start - this.base, end === undefined ? undefined : end - this.base);
+  }
+}
+
 export const REASONING: readonly ReasoningSpec[] = [
   { open: '<think>', close: '</think>' },
   { open: '[THINK]', close: '[/THINK]' },
 ];
 
-type Found = { at: number; kind: 'block'; spec: BlockSpec } | { at: number; kind: 'reasoning'; spec: ReasoningSpec } | { at: number; kind: 'code' };
+type MarkerKind = { kind: 'block'; spec: BlockSpec } | { kind: 'reasoning'; spec: ReasoningSpec } | { kind: 'code' };
 
 export class Segmenter {
   readonly segments: Segment[] = [];
   /** Everything before this index is decided. */
   cursor = 0;
-  readonly #blocks: readonly BlockSpec[];
   readonly #markers: readonly string[];
+  readonly #kinds = new Map<string, MarkerKind>();
+  /** First characters of the markers, and the longest marker: what a cut-off marker can look like. */
+  readonly #startCodes: ReadonlySet<number>;
+  readonly #longestMarker: number;
   /** Set while inside reasoning: where it began, and which closer ends it. */
   #reasoning: { start: number; innerStart: number; close: string; forced: boolean } | undefined;
   /**
    * Per marker, its next occurrence at or after the cursor, or -1 with how far the text was
    * searched: a stream that grows a character at a time is searched once, not once per chunk.
    */
-  readonly #next = new Map<string, { at: number; searchedTo: number }>();
+  #nextAt: Float64Array;
+  #foundAt = -1;
+  #nextNewline = -1;
+  #newlineSearchedTo = 0;
+  #searchedTo: Float64Array;
   /**
    * While the cursor waits on an undecided construct (an open block, fence or reasoning), how far
    * each closing search got, so the next chunk resumes there instead of rescanning.
@@ -55,12 +94,18 @@ export class Segmenter {
   #waiting: { cursor: number; searchedTo: Map<string, number> } = { cursor: -1, searchedTo: new Map() };
 
   constructor(blocks: readonly BlockSpec[], startsInReasoning: boolean) {
-    this.#blocks = blocks;
-    this.#markers = [...new Set([...blocks.map((b) => b.open), ...REASONING.map((r) => r.open), '`'])];
+    for (const spec of blocks) if (!this.#kinds.has(spec.open)) this.#kinds.set(spec.open, { kind: 'block', spec });
+    for (const spec of REASONING) this.#kinds.set(spec.open, { kind: 'reasoning', spec });
+    this.#kinds.set('`', { kind: 'code' });
+    this.#markers = [...this.#kinds.keys()];
+    this.#startCodes = new Set(this.#markers.map((m) => m.charCodeAt(0)));
+    this.#longestMarker = Math.max(...this.#markers.map((m) => m.length));
+    this.#nextAt = new Float64Array(this.#markers.length).fill(-1);
+    this.#searchedTo = new Float64Array(this.#markers.length).fill(-1);
     if (startsInReasoning) this.#reasoning = { start: 0, innerStart: 0, close: '</think>', forced: true };
   }
 
-  advance(text: string, final: boolean): void {
+  advance(text: TextWindow, final: boolean): void {
     for (;;) {
       if (this.#reasoning) {
         if (!this.#advanceReasoning(text, final)) return;
@@ -68,20 +113,21 @@ export class Segmenter {
       }
       const found = this.#earliest(text);
       if (found === undefined) {
-        const safe = final ? text.length : text.length - partialMarkerSuffix(text, this.cursor, this.#markers);
+        const safe = final ? text.length : text.length - this.#partialMarkerSuffix(text);
         this.#text(safe);
         return;
       }
-      if (!final && this.#longerMarkerMayStart(text, found.at)) {
-        this.#text(found.at);
+      const at = this.#foundAt;
+      if (!final && this.#longerMarkerMayStart(text, at)) {
+        this.#text(at);
         return;
       }
-      this.#text(found.at);
+      this.#text(at);
       if (found.kind === 'code') {
         if (!this.#advanceCode(text, final)) return;
       } else if (found.kind === 'reasoning') {
-        this.#reasoning = { start: found.at, innerStart: found.at + found.spec.open.length, close: found.spec.close, forced: false };
-        this.cursor = found.at + found.spec.open.length;
+        this.#reasoning = { start: at, innerStart: at + found.spec.open.length, close: found.spec.close, forced: false };
+        this.cursor = at + found.spec.open.length;
       } else if (!this.#advanceBlock(text, found.spec, final)) {
         return;
       }
@@ -89,21 +135,32 @@ export class Segmenter {
   }
 
   /** `text.indexOf(needle, from)`, resuming where an earlier failed search for it at this cursor stopped. */
-  #find(text: string, needle: string, from: number): number {
-    if (this.#waiting.cursor !== this.cursor) this.#waiting = { cursor: this.cursor, searchedTo: new Map() };
-    const searched = this.#waiting.searchedTo.get(needle);
+  #find(text: TextWindow, needle: string, from: number): number {
+    const searched = this.#waiting.cursor === this.cursor ? this.#waiting.searchedTo.get(needle) : undefined;
     const at = text.indexOf(needle, searched === undefined ? from : Math.max(from, searched - needle.length + 1));
-    if (at < 0) this.#waiting.searchedTo.set(needle, text.length);
+    if (at < 0) {
+      if (this.#waiting.cursor !== this.cursor) this.#waiting = { cursor: this.cursor, searchedTo: new Map() };
+      this.#waiting.searchedTo.set(needle, text.length);
+    }
     return at;
   }
 
+  /** The next newline at or after `from` (cached: positions only move forward). */
+  #newlineFrom(text: TextWindow, from: number): number {
+    if (this.#nextNewline < from && !(this.#nextNewline === -1 && this.#newlineSearchedTo >= text.length)) {
+      this.#nextNewline = text.indexOf('\n', Math.max(from, this.#newlineSearchedTo));
+      this.#newlineSearchedTo = text.length;
+    }
+    return this.#nextNewline >= from ? this.#nextNewline : -1;
+  }
+
   /** Whether text arrived since the last check at this cursor contains one of `chars` (a JSON value can only end on one). */
-  #arrived(text: string, chars: string): boolean {
+  #arrived(text: TextWindow, chars: string): boolean {
     if (this.#waiting.cursor !== this.cursor) this.#waiting = { cursor: this.cursor, searchedTo: new Map() };
     const since = this.#waiting.searchedTo.get('\u0000end') ?? -1;
     this.#waiting.searchedTo.set('\u0000end', text.length);
     if (since < 0) return true;
-    for (let i = since; i < text.length; i++) if (chars.includes(text[i]!)) return true;
+    for (let i = since; i < text.length; i++) if (chars.includes(String.fromCharCode(text.charCodeAt(i)))) return true;
     return false;
   }
 
@@ -115,7 +172,7 @@ export class Segmenter {
     this.cursor = end;
   }
 
-  #advanceReasoning(text: string, final: boolean): boolean {
+  #advanceReasoning(text: TextWindow, final: boolean): boolean {
     const reasoning = this.#reasoning!;
     const close = this.#find(text, reasoning.close, reasoning.innerStart);
     if (close >= 0) {
@@ -130,7 +187,8 @@ export class Segmenter {
       // The prompt opened reasoning that never closed: the model answered without it, so the
       // text is content and its calls count (llama.cpp's reading of the same case).
       this.cursor = reasoning.start;
-      this.#next.clear();
+      this.#nextAt.fill(-1);
+      this.#searchedTo.fill(-1);
     } else {
       this.segments.push({ kind: 'reasoning', start: reasoning.start, end: text.length, inner: [reasoning.innerStart, text.length] });
       this.cursor = text.length;
@@ -139,7 +197,7 @@ export class Segmenter {
   }
 
   /** A backtick at the cursor: fenced block or inline span, both plain text. */
-  #advanceCode(text: string, final: boolean): boolean {
+  #advanceCode(text: TextWindow, final: boolean): boolean {
     const at = this.cursor;
     if (text.startsWith('```', at)) {
       const close = this.#find(text, '```', at + 3);
@@ -149,7 +207,7 @@ export class Segmenter {
       }
     } else if (text.length - at >= 3 || final) {
       const close = this.#find(text, '`', at + 1);
-      const newline = this.#find(text, '\n', at + 1);
+      const newline = this.#newlineFrom(text, at + 1);
       if (close >= 0 && (newline < 0 || close < newline)) {
         this.#text(close + 1);
         return true;
@@ -167,7 +225,7 @@ export class Segmenter {
     return false;
   }
 
-  #advanceBlock(text: string, spec: BlockSpec, final: boolean): boolean {
+  #advanceBlock(text: TextWindow, spec: BlockSpec, final: boolean): boolean {
     const start = this.cursor;
     const payloadStart = start + spec.open.length;
     let payloadEnd = -1;
@@ -181,7 +239,8 @@ export class Segmenter {
         }
       }
     } else if (spec.end && (final || this.#arrived(text, '}]'))) {
-      end = spec.end(text, payloadStart);
+      const relative = spec.end(text.text, payloadStart - text.base);
+      end = relative < 0 ? -1 : relative + text.base;
       payloadEnd = end;
     }
     if (end < 0) {
@@ -195,45 +254,45 @@ export class Segmenter {
     return true;
   }
 
-  #earliest(text: string): Found | undefined {
-    let best: Found | undefined;
-    let bestLength = 0;
-    for (const marker of this.#markers) {
-      let cached = this.#next.get(marker);
-      const stale = cached === undefined || (cached.at >= 0 ? cached.at < this.cursor : cached.searchedTo < text.length);
+  /** The kind of the earliest marker at or after the cursor; its position is left in `#foundAt`. */
+  #earliest(text: TextWindow): MarkerKind | undefined {
+    let best = -1;
+    let bestAt = Infinity;
+    const markers = this.#markers;
+    for (let i = 0; i < markers.length; i++) {
+      const marker = markers[i]!;
+      let at = this.#nextAt[i]!;
+      const stale = at >= 0 ? at < this.cursor : this.#searchedTo[i]! < text.length;
       if (stale) {
-        const from = cached && cached.at < 0 ? Math.max(this.cursor, cached.searchedTo - marker.length + 1) : this.cursor;
-        cached = { at: text.indexOf(marker, from), searchedTo: text.length };
-        this.#next.set(marker, cached);
+        const searched = this.#searchedTo[i]!;
+        const from = at < 0 && searched >= 0 ? Math.max(this.cursor, searched - marker.length + 1) : this.cursor;
+        at = text.indexOf(marker, from);
+        this.#nextAt[i] = at;
+        this.#searchedTo[i] = text.length;
       }
-      const at = cached!.at;
-      if (at < 0 || (best && (at > best.at || (at === best.at && marker.length <= bestLength)))) continue;
-      bestLength = marker.length;
-      const block = this.#blocks.find((b) => b.open === marker);
-      const reasoning = REASONING.find((r) => r.open === marker);
-      best = block ? { at, kind: 'block', spec: block } : reasoning ? { at, kind: 'reasoning', spec: reasoning } : { at, kind: 'code' };
+      if (at < 0 || at > bestAt || (at === bestAt && marker.length <= markers[best]!.length)) continue;
+      best = i;
+      bestAt = at;
     }
-    return best;
+    if (best < 0) return undefined;
+    this.#foundAt = bestAt;
+    return this.#kinds.get(markers[best]!);
+  }
+
+  /** Length of the longest suffix of the undecided text that is a proper prefix of some marker. */
+  #partialMarkerSuffix(text: TextWindow): number {
+    for (let at = Math.max(this.cursor, text.length - this.#longestMarker + 1); at < text.length; at++) {
+      if (!this.#startCodes.has(text.charCodeAt(at))) continue;
+      const tail = text.slice(at);
+      if (this.#markers.some((m) => m.length > tail.length && m.startsWith(tail))) return text.length - at;
+    }
+    return 0;
   }
 
   /** A longer marker could still start where a shorter one was found, and the text ends inside it. */
-  #longerMarkerMayStart(text: string, at: number): boolean {
+  #longerMarkerMayStart(text: TextWindow, at: number): boolean {
     const rest = text.length - at;
     return this.#markers.some((m) => m.length > rest && m.startsWith(text.slice(at)));
   }
 }
 
-/** Length of the longest suffix of text[from..] that is a proper prefix of some marker. */
-function partialMarkerSuffix(text: string, from: number, markers: readonly string[]): number {
-  let longest = 0;
-  for (const marker of markers) {
-    const max = Math.min(marker.length - 1, text.length - from);
-    for (let size = max; size > longest; size--) {
-      if (text.endsWith(marker.slice(0, size))) {
-        longest = size;
-        break;
-      }
-    }
-  }
-  return longest;
-}

@@ -1,5 +1,5 @@
 import type { ParseSession, ParserRegistry } from './registry.js';
-import type { Segmenter } from './segmenter.js';
+import { TextWindow, type Segmenter } from './segmenter.js';
 import type { ParseOptions, ParseResult, ToolCall } from './types.js';
 
 export interface StreamDelta {
@@ -16,24 +16,38 @@ const isSpace = (c: string | undefined) => c === ' ' || c === '\n' || c === '\r'
  * a suffix that could start a marker, an open block, trailing whitespace and (when bare output may
  * hold calls) a message that opens with JSON or a code fence that may end it are held back until
  * decided. The same segmenter and block readers as `parseWithFallback` decide, so at the end the
- * released content and calls are exactly that function's result on the whole text. Each chunk
- * costs time in its own length (amortised), not in the length of the text so far.
+ * released content and calls are exactly that function's result on the whole text. A chunk costs
+ * time in its own length plus the undecided tail (an open block or reasoning), never the decided
+ * text before it.
  */
 export class StreamingToolCallParser {
   readonly #registry: ParserRegistry;
   readonly #segmenter: Segmenter;
   readonly #options: ParseOptions;
   readonly #session: ParseSession;
+  /** The whole text, only read at the end (appending to it never copies it). */
   #text = '';
+  /** The undecided tail the segmenter reads: decided text is dropped, so chunks do not copy the whole. */
+  #window = new TextWindow('');
   /** Segments fully read; the last text segment is read up to `#textReadTo` as it grows. */
   #decided = 0;
   #textReadTo = -1;
-  /** Visible content decided so far (untrimmed); it only ever grows at its end. */
-  #content = '';
+  /**
+   * Content decided so far, addressed by absolute position (it only grows at its end): what was
+   * released is kept as a rope for the final check; the rest waits in `#pending`, from `#pendingBase`.
+   */
+  #contentLength = 0;
+  #pending = '';
+  #pendingBase = 0;
+  #releasedText = '';
   #firstVisible = -1;
+  #firstVisibleChar = '';
   #lastVisibleEnd = 0;
   /** Fences in the content: where an open one starts, and where the last closed one started and ended. */
-  #fenceScan = 0;
+  /** The last two characters of the content: a fence may straddle two pieces. */
+  #contentTail = '';
+  /** Fence characters before this index are already counted. */
+  #fenceFloor = 0;
   /** An open fence: where the visible text before it ends (-1: none open). */
   #openFence = -1;
   #openFenceStart = -1;
@@ -53,8 +67,11 @@ export class StreamingToolCallParser {
   push(chunk: string): StreamDelta {
     if (this.#ended) throw new Error('push() after end(): the stream is over');
     this.#text += chunk;
-    this.#segmenter.advance(this.#text, false);
+    this.#window = new TextWindow(this.#window.text + chunk, this.#window.base);
+    this.#segmenter.advance(this.#window, false);
     const calls = this.#read();
+    const cursor = this.#segmenter.cursor;
+    if (cursor > this.#window.base) this.#window = new TextWindow(this.#window.slice(cursor), cursor);
     return { content: this.#release(this.#releasable()), calls };
   }
 
@@ -65,7 +82,7 @@ export class StreamingToolCallParser {
     const result = this.#registry.parseWithFallback(this.#text, this.#options);
     const sent = this.#calls.length;
     const calls = result.calls.map((call, i) => (i < sent ? { ...call, id: this.#calls[i]!.id } : call));
-    const released = this.#releasedTo < 0 ? '' : this.#content.slice(this.#firstVisible, this.#releasedTo);
+    const released = this.#releasedText;
     const content = result.content.startsWith(released) ? result.content.slice(released.length) : '';
     return { content, calls: calls.slice(sent), result: { ...result, calls } };
   }
@@ -79,10 +96,10 @@ export class StreamingToolCallParser {
       if (segment.kind === 'text') {
         // Text segments grow at their end while they are the last one: read only the new part.
         const from = Math.max(segment.start, this.#textReadTo);
-        this.#append(this.#text.slice(from, segment.end));
+        this.#append(this.#window.slice(from, segment.end));
         this.#textReadTo = segment.end;
       } else {
-        const outcome = this.#session.segment(this.#text, segment);
+        const outcome = this.#session.segment(this.#window, segment);
         this.#append(outcome.content);
         calls.push(...outcome.calls);
       }
@@ -96,8 +113,9 @@ export class StreamingToolCallParser {
   }
 
   #append(piece: string): void {
-    const base = this.#content.length;
-    this.#content += piece;
+    const base = this.#contentLength;
+    this.#contentLength += piece.length;
+    this.#pending += piece;
     for (let i = piece.length - 1; i >= 0; i--) {
       if (!isSpace(piece[i])) {
         this.#lastVisibleEnd = base + i + 1;
@@ -108,33 +126,37 @@ export class StreamingToolCallParser {
       for (let i = 0; i < piece.length; i++) {
         if (!isSpace(piece[i])) {
           this.#firstVisible = base + i;
+          this.#firstVisibleChar = piece[i]!;
           break;
         }
       }
     }
-    this.#scanFences();
+    this.#scanFences(piece);
   }
 
-  #scanFences(): void {
-    let at = this.#content.indexOf('```', this.#fenceScan);
-    while (at >= 0) {
+  /** Finds fences in the newly appended piece only (searching the whole content would copy it each chunk). */
+  #scanFences(piece: string): void {
+    const region = this.#contentTail + piece;
+    const offset = this.#contentLength - region.length;
+    for (let at = region.indexOf('```'); at >= 0; at = region.indexOf('```', at + 3)) {
+      if (offset + at < this.#fenceFloor) continue;
       if (this.#openFenceStart < 0) {
-        this.#openFenceStart = at;
-        this.#openFence = this.#visibleEndBefore(at);
+        this.#openFenceStart = offset + at;
+        this.#openFence = this.#visibleEndBefore(offset + at);
       } else {
-        this.#lastFence = [this.#openFence, at + 3];
+        this.#lastFence = [this.#openFence, offset + at + 3];
         this.#openFence = this.#openFenceStart = -1;
       }
-      this.#fenceScan = at + 3;
-      at = this.#content.indexOf('```', at + 3);
+      this.#fenceFloor = offset + at + 3;
     }
-    this.#fenceScan = Math.max(this.#fenceScan, this.#content.length - 2);
+    this.#contentTail = region.slice(-2);
   }
 
   /** The end of the visible text before `index` (whitespace before a fence is not released ahead of it). */
   #visibleEndBefore(index: number): number {
+    // Released text never ends in whitespace, so this walk stays inside the pending part.
     let i = index;
-    while (i > 0 && isSpace(this.#content[i - 1])) i--;
+    while (i > this.#pendingBase && isSpace(this.#pending[i - 1 - this.#pendingBase])) i--;
     return i;
   }
 
@@ -143,8 +165,7 @@ export class StreamingToolCallParser {
     if (this.#firstVisible < 0) return -1;
     let end = this.#lastVisibleEnd;
     if (this.#session.bareReadingsPossible) {
-      const first = this.#content[this.#firstVisible];
-      if (first === '{' || first === '[') return -1;
+      if (this.#firstVisibleChar === '{' || this.#firstVisibleChar === '[') return -1;
       if (this.#openFenceStart >= 0) end = Math.min(end, this.#openFence);
       else if (this.#lastFence && this.#lastVisibleEnd <= this.#lastFence[1]) end = Math.min(end, this.#lastFence[0]);
     }
@@ -154,7 +175,11 @@ export class StreamingToolCallParser {
   #release(upTo: number): string {
     const from = Math.max(this.#releasedTo, this.#firstVisible);
     if (upTo <= from || from < 0) return '';
+    const delta = this.#pending.slice(from - this.#pendingBase, upTo - this.#pendingBase);
+    this.#pending = this.#pending.slice(upTo - this.#pendingBase);
+    this.#pendingBase = upTo;
     this.#releasedTo = upTo;
-    return this.#content.slice(from, upTo);
+    this.#releasedText += delta;
+    return delta;
   }
 }
