@@ -34,8 +34,7 @@ class Parser {
     const calls: PythonCall[] = [];
     const dropped: string[] = [];
     this.#expect('[');
-    this.#space();
-    while (this.#peek() !== ']') {
+    this.#items(']', () => {
       const name = this.#identifier();
       try {
         calls.push({ name, arguments: this.#arguments() });
@@ -44,38 +43,36 @@ class Parser {
         dropped.push(`${name}: ${error.message}`);
         this.#skipPastCall();
       }
-      this.#space();
-      if (this.#peek() === ',') {
-        this.#i++;
-        this.#space();
-      } else if (this.#peek() !== ']') {
-        this.#fail('"," or "]"');
-      }
-    }
-    this.#i++;
+    });
     this.#space();
     if (this.#i !== this.text.length) this.#fail('the end of the list');
     return { ok: true, calls, dropped };
   }
 
-  #arguments(): Record<string, unknown> {
-    this.#expect('(');
-    const args: Record<string, unknown> = {};
+  /** Comma-separated items up to `close` (a trailing comma allowed), past which it leaves the cursor. */
+  #items(close: string, item: () => void): void {
     this.#space();
-    while (this.#peek() !== ')') {
-      const key = this.#identifier();
-      this.#space();
-      this.#expect('=');
-      args[key] = this.#value();
+    while (this.#peek() !== close) {
+      item();
       this.#space();
       if (this.#peek() === ',') {
         this.#i++;
         this.#space();
-      } else if (this.#peek() !== ')') {
-        this.#fail('"," or ")"');
+      } else if (this.#peek() !== close) {
+        this.#fail(`"," or "${close}"`);
       }
     }
     this.#i++;
+  }
+
+  #arguments(): Record<string, unknown> {
+    this.#expect('(');
+    const args: Record<string, unknown> = {};
+    this.#items(')', () => {
+      const key = this.#identifier();
+      this.#expect('=');
+      args[key] = this.#value();
+    });
     return args;
   }
 
@@ -108,40 +105,19 @@ class Parser {
   #sequence(close: string): unknown[] {
     this.#i++;
     const items: unknown[] = [];
-    this.#space();
-    while (this.#peek() !== close) {
-      items.push(this.#value());
-      this.#space();
-      if (this.#peek() === ',') {
-        this.#i++;
-        this.#space();
-      } else if (this.#peek() !== close) {
-        this.#fail(`"," or "${close}"`);
-      }
-    }
-    this.#i++;
+    this.#items(close, () => items.push(this.#value()));
     return items;
   }
 
   #dict(): Record<string, unknown> {
     this.#i++;
     const out: Record<string, unknown> = {};
-    this.#space();
-    while (this.#peek() !== '}') {
+    this.#items('}', () => {
       const key = this.#value();
       if (typeof key !== 'string' && typeof key !== 'number') this.#fail('a string or number key');
-      this.#space();
       this.#expect(':');
       out[String(key)] = this.#value();
-      this.#space();
-      if (this.#peek() === ',') {
-        this.#i++;
-        this.#space();
-      } else if (this.#peek() !== '}') {
-        this.#fail('"," or "}"');
-      }
-    }
-    this.#i++;
+    });
     return out;
   }
 
