@@ -22,6 +22,9 @@ async function control(baseUrl: string, body: object): Promise<void> {
   await response.body.text();
 }
 
+/** Requests left hanging by a fault; aborted at the end so the process can exit. */
+const outstanding = new AbortController();
+
 function completion(baseUrl: string): void {
   // Fire and forget: the fault ends this request; the supervisor's view is what is measured.
   void request(`${baseUrl}/v1/chat/completions`, {
@@ -29,6 +32,7 @@ function completion(baseUrl: string): void {
     body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 10, stream: true }),
     bodyTimeout: 30_000,
     headersTimeout: 30_000,
+    signal: outstanding.signal,
   })
     .then((r) => r.body.text())
     .catch(() => undefined);
@@ -92,3 +96,4 @@ for (const fault of faults) {
 console.log(`node ${process.version}; stand-in load time 1000 ms; backoff 1000 ms; liveness 1 s × 2`);
 console.table(rows);
 console.log('verdict: every run recovered (no budget is set for recovery time; the figures are reported)');
+outstanding.abort();
