@@ -71,7 +71,11 @@ async function measure(fault: Fault): Promise<{ detectMs: number; readyMs: numbe
     });
     const faultAt = performance.now();
     await inject(fault, supervisor);
-    const readyAt = await Promise.race([readyAgain, new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`${fault}: not ready again within 120 s`)), 120_000))]);
+    let deadline: NodeJS.Timeout | undefined;
+    const readyAt = await Promise.race([
+      readyAgain,
+      new Promise<number>((_, reject) => (deadline = setTimeout(() => reject(new Error(`${fault}: not ready again within 120 s`)), 120_000))),
+    ]).finally(() => clearTimeout(deadline));
     return { detectMs: detectedAt - faultAt, readyMs: readyAt - faultAt, cause };
   } finally {
     await supervisor.stop();

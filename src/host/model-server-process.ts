@@ -51,6 +51,8 @@ export class ModelServerProcess {
       });
     }
     this.exited = subprocess.then((result) => {
+      // Our end of the watchdog pipe would otherwise keep this process alive after the child is gone.
+      subprocess.stdin?.destroy();
       this.#exit = {
         code: result.exitCode ?? null,
         signal: result.signal ?? null,
