@@ -1,0 +1,55 @@
+/** A streamed chat or text completion put back together as the non-streaming response. */
+export class CompletionAggregator {
+  #envelope: { id?: unknown; system_fingerprint?: unknown; created?: unknown } = {};
+  #content = '';
+  #reasoning = '';
+  readonly #toolCalls: Array<Record<string, unknown>> = [];
+  #finishReason: unknown = null;
+  #usage: unknown;
+
+  constructor(
+    readonly kind: 'chat' | 'text',
+    readonly model: string,
+  ) {}
+
+  /** One parsed `data:` payload of the stream. */
+  add(chunk: Record<string, unknown>): void {
+    if (this.#envelope.id === undefined) this.#envelope = { id: chunk.id, system_fingerprint: chunk.system_fingerprint, created: chunk.created };
+    if (chunk.usage !== undefined) this.#usage = chunk.usage;
+    const choice = (chunk.choices as Array<Record<string, unknown>> | undefined)?.[0];
+    if (!choice) return;
+    if (choice.finish_reason !== null && choice.finish_reason !== undefined) this.#finishReason = choice.finish_reason;
+    if (this.kind === 'text') {
+      if (typeof choice.text === 'string') this.#content += choice.text;
+      return;
+    }
+    const delta = (choice.delta ?? {}) as Record<string, unknown>;
+    if (typeof delta.content === 'string') this.#content += delta.content;
+    if (typeof delta.reasoning === 'string') this.#reasoning += delta.reasoning;
+    for (const call of (delta.tool_calls as Array<Record<string, unknown>> | undefined) ?? []) {
+      const { index: _index, ...whole } = call;
+      this.#toolCalls.push(whole);
+    }
+  }
+
+  result(): Record<string, unknown> {
+    const choice: Record<string, unknown> = { index: 0, finish_reason: this.#finishReason };
+    if (this.kind === 'text') {
+      choice.text = this.#content;
+    } else {
+      const message: Record<string, unknown> = { role: 'assistant', content: this.#content || null };
+      if (this.#reasoning) message.reasoning = this.#reasoning;
+      if (this.#toolCalls.length > 0) message.tool_calls = this.#toolCalls;
+      choice.message = message;
+    }
+    return {
+      id: this.#envelope.id,
+      system_fingerprint: this.#envelope.system_fingerprint,
+      object: this.kind === 'chat' ? 'chat.completion' : 'text_completion',
+      model: this.model,
+      created: this.#envelope.created,
+      choices: [choice],
+      ...(this.#usage !== undefined ? { usage: this.#usage } : {}),
+    };
+  }
+}

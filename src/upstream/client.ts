@@ -1,0 +1,107 @@
+import { request, type Dispatcher } from 'undici';
+import { UpstreamError } from './errors.js';
+import { SseParser, type SseEvent } from './sse.js';
+
+export interface UpstreamCallOptions {
+  /** The caller's cancellation (client gone): the request is aborted and the abort passes through. */
+  signal?: AbortSignal;
+  /** Deadline for the response headers (streaming: until the model starts; non-streaming: the whole answer). */
+  headersTimeoutMs: number;
+  /** Longest silence between two pieces of the body (keepalive comments count): past it the stream has stalled. */
+  idleTimeoutMs: number;
+  /** Largest error body read for the message. */
+  maxErrorBodyBytes?: number;
+  dispatcher?: Dispatcher;
+}
+
+/**
+ * POSTs a sanitised completion request and yields the SSE events of the answer. Every way the
+ * model server can fail becomes an `UpstreamError` with a stable code; a stream that ends without
+ * `[DONE]` is one of them (the server raised mid-generation, research/mlx_lm_server.md §2.2).
+ */
+export async function* streamCompletion(url: string, body: string, options: UpstreamCallOptions): AsyncGenerator<SseEvent> {
+  const response = await post(url, body, options);
+  if (response.statusCode !== 200) {
+    const text = await readBounded(response.body, options.maxErrorBodyBytes ?? 4_096).catch(() => '');
+    throw new UpstreamError('ERR_UPSTREAM_STATUS', `the model server answered ${response.statusCode}: ${text}`, response.statusCode);
+  }
+  const parser = new SseParser();
+  const decoder = new TextDecoder();
+  let done = false;
+  try {
+    for await (const chunk of response.body) {
+      for (const event of parser.push(decoder.decode(chunk as Uint8Array, { stream: true }))) {
+        if (event.type === 'done') done = true;
+        yield event;
+      }
+    }
+    for (const event of parser.end()) {
+      if (event.type === 'done') done = true;
+      yield event;
+    }
+  } catch (error) {
+    if (error instanceof RangeError) throw new UpstreamError('ERR_UPSTREAM_PROTOCOL', error.message, undefined, { cause: error });
+    throw classify(error, options.signal);
+  } finally {
+    // A consumer that stops early (client gone) must not leave the socket open.
+    if (!done) response.body.destroy();
+  }
+  if (!done) throw new UpstreamError('ERR_UPSTREAM_INCOMPLETE', 'the stream ended without [DONE]: the model server failed mid-generation');
+}
+
+/** The whole body (a non-streaming response), parsed; same error classification. */
+export async function completeOnce(url: string, body: string, options: UpstreamCallOptions): Promise<Record<string, unknown>> {
+  const response = await post(url, body, options);
+  try {
+    const text = await response.body.text();
+    if (response.statusCode !== 200) {
+      throw new UpstreamError('ERR_UPSTREAM_STATUS', `the model server answered ${response.statusCode}: ${text.slice(0, options.maxErrorBodyBytes ?? 4_096)}`, response.statusCode);
+    }
+    try {
+      return JSON.parse(text) as Record<string, unknown>;
+    } catch (error) {
+      throw new UpstreamError('ERR_UPSTREAM_PROTOCOL', 'the model server answered with invalid JSON', undefined, { cause: error });
+    }
+  } catch (error) {
+    if (error instanceof UpstreamError) throw error;
+    throw classify(error, options.signal);
+  }
+}
+
+async function post(url: string, body: string, options: UpstreamCallOptions): Promise<Dispatcher.ResponseData> {
+  try {
+    return await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      signal: options.signal,
+      headersTimeout: options.headersTimeoutMs,
+      bodyTimeout: options.idleTimeoutMs,
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    });
+  } catch (error) {
+    throw classify(error, options.signal);
+  }
+}
+
+async function readBounded(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
+  let text = '';
+  for await (const chunk of body) {
+    text += Buffer.from(chunk as Uint8Array).toString('utf8');
+    if (text.length >= maxBytes) {
+      body.destroy();
+      return text.slice(0, maxBytes);
+    }
+  }
+  return text;
+}
+
+/** undici's errors by code (not instanceof: research/deps_and_supervision.md §4.3). */
+function classify(error: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return signal.reason ?? error;
+  const code = (error as { code?: string }).code;
+  const message = (error as Error).message ?? String(error);
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return new UpstreamError('ERR_UPSTREAM_HEADERS_TIMEOUT', 'the model server sent no response headers in time', undefined, { cause: error });
+  if (code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError('ERR_UPSTREAM_STALL', 'the model server stopped sending mid-response (stalled)', undefined, { cause: error });
+  return new UpstreamError('ERR_UPSTREAM_CONNECTION', `the connection to the model server failed: ${code ?? ''} ${message}`.trim(), undefined, { cause: error });
+}

@@ -1,0 +1,81 @@
+// The upstream client against the stand-in: answers, and each failure with its code.
+import { createServer } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { CompletionAggregator, completeOnce, sanitizeRequest, streamCompletion, UpstreamError, type SseEvent } from '../../../src/upstream/index.js';
+import * as shapes from '../../support/mlx-schemas.js';
+import { startStandin } from '../../support/processes.js';
+import { post, rawRequest } from '../../support/raw-http.js';
+
+const timeouts = { headersTimeoutMs: 5_000, idleTimeoutMs: 5_000 };
+const chat = (extra: Record<string, unknown> = {}) => sanitizeRequest({ model: 'client-name', messages: [{ role: 'user', content: 'hi' }], max_tokens: 6, ...extra });
+
+async function collect(stream: AsyncGenerator<SseEvent>): Promise<SseEvent[]> {
+  const events: SseEvent[] = [];
+  for await (const event of stream) events.push(event);
+  return events;
+}
+
+describe('upstream client', () => {
+  it('streams a sanitised request and aggregates it into the non-streaming shape, with the client’s model', async () => {
+    const standin = await startStandin(['--model', 'org/model']);
+    // null fields, an integer xtc value and a foreign model name would each break the real server.
+    const request = chat({ temperature: null, xtc_probability: 0 });
+    const events = await collect(streamCompletion(`${standin.baseUrl}/v1/chat/completions`, request.body, timeouts));
+    expect(events.at(-1)).toEqual({ type: 'done' });
+    expect(events.filter((e) => e.type === 'comment')).toHaveLength(2);
+    const aggregator = new CompletionAggregator('chat', request.clientModel!);
+    for (const event of events) if (event.type === 'data') aggregator.add(JSON.parse(event.data) as Record<string, unknown>);
+    const result = shapes.chatCompletion.parse(aggregator.result());
+    expect(result.model).toBe('client-name');
+    expect(result.usage.completion_tokens).toBe(6);
+  });
+
+  it('logprobs: one non-streaming answer', async () => {
+    const standin = await startStandin();
+    const request = chat({ logprobs: true, top_logprobs: 50 });
+    const answer = await completeOnce(`${standin.baseUrl}/v1/chat/completions`, request.body, timeouts);
+    expect(shapes.chatCompletion.parse(answer).choices[0].logprobs?.content.length).toBeGreaterThan(0);
+  });
+
+  it('a stall after prefill → ERR_UPSTREAM_STALL once the idle timeout passes', async () => {
+    const standin = await startStandin(['--hang-after-prefill']);
+    const error = await collect(streamCompletion(`${standin.baseUrl}/v1/chat/completions`, chat().body, { headersTimeoutMs: 5_000, idleTimeoutMs: 400 })).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_UPSTREAM_STALL', countsAsFailure: true });
+  });
+
+  it('a crash mid-stream → the stream is cut before [DONE]: a failure', async () => {
+    const standin = await startStandin(['--crash-after-tokens', '2']);
+    const error = await collect(streamCompletion(`${standin.baseUrl}/v1/chat/completions`, chat({ max_tokens: 20 }).body, timeouts)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(['ERR_UPSTREAM_INCOMPLETE', 'ERR_UPSTREAM_CONNECTION']).toContain((error as UpstreamError).code);
+    expect((error as UpstreamError).countsAsFailure).toBe(true);
+  });
+
+  it('HTTP 500 → ERR_UPSTREAM_STATUS counted as a failure, with the server’s message', async () => {
+    const standin = await startStandin(['--error-rate', '1']);
+    const error = await collect(streamCompletion(`${standin.baseUrl}/v1/chat/completions`, chat().body, timeouts)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_UPSTREAM_STATUS', status: 500, countsAsFailure: true });
+    expect((error as Error).message).toContain('injected by the stand-in');
+  });
+
+  it('nothing listening → ERR_UPSTREAM_CONNECTION', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const error = await collect(streamCompletion(`http://127.0.0.1:${port}/v1/chat/completions`, chat().body, timeouts)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_UPSTREAM_CONNECTION', countsAsFailure: true });
+  });
+
+  it('the caller’s abort passes through as itself (ignored, not a failure); the server keeps serving', async () => {
+    const standin = await startStandin(['--control', '--token-delay-ms', '50']);
+    const controller = new AbortController();
+    const stream = streamCompletion(`${standin.baseUrl}/v1/chat/completions`, chat({ max_tokens: 200 }).body, { ...timeouts, signal: controller.signal });
+    const first = await stream.next();
+    expect(first.done).toBe(false);
+    controller.abort(new DOMException('client went away', 'AbortError'));
+    const error = await collect(stream).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('AbortError');
+    expect((await rawRequest(standin.portNumber, post('/__standin/faults', '{}'))).status).toBe(200);
+  });
+});

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { CompletionAggregator, isUpstreamFailure, sanitizeRequest, SseParser, UpstreamError } from '../../../src/upstream/index.js';
+
+describe('SseParser', () => {
+  it('splits frames across chunk boundaries, keeps comments apart, and recognises [DONE]', () => {
+    const parser = new SseParser();
+    const events = [
+      ...parser.push(': keepalive 0/8\n\n: keep'),
+      ...parser.push('alive 8/8\n\ndata: {"a"'),
+      ...parser.push(': 1}\n\ndata: [DONE]\n\n'),
+    ];
+    expect(events).toEqual([
+      { type: 'comment', text: 'keepalive 0/8' },
+      { type: 'comment', text: 'keepalive 8/8' },
+      { type: 'data', data: '{"a": 1}' },
+      { type: 'done' },
+    ]);
+    expect(parser.end()).toEqual([]);
+  });
+
+  it('a last frame without its blank line still counts; an endless frame is refused', () => {
+    const parser = new SseParser();
+    expect(parser.push('data: [DONE]')).toEqual([]);
+    expect(parser.end()).toEqual([{ type: 'done' }]);
+    expect(() => new SseParser(16).push('data: ' + 'x'.repeat(32))).toThrow(RangeError);
+  });
+});
+
+describe('sanitizeRequest', () => {
+  it('drops nulls, hides the model, streams upstream with usage, clamps top_logprobs, spells floats', () => {
+    const sanitized = sanitizeRequest({ model: 'gpt-4o', messages: [], stream: null, temperature: null, xtc_probability: 0, xtc_threshold: 1, top_p: 1 });
+    expect(sanitized).toMatchObject({ clientModel: 'gpt-4o', clientStreams: false, clientWantsUsage: false, upstreamStreams: true });
+    expect(sanitized.body).toBe('{"messages":[],"top_p":1,"stream":true,"stream_options":{"include_usage":true}, "xtc_probability": 0.0, "xtc_threshold": 1.0}');
+    expect(JSON.parse(sanitized.body)).toEqual({ messages: [], top_p: 1, stream: true, stream_options: { include_usage: true }, xtc_probability: 0, xtc_threshold: 1 });
+  });
+
+  it('remembers what the client asked for; logprobs are never streamed upstream', () => {
+    expect(sanitizeRequest({ messages: [], stream: true, stream_options: { include_usage: true } })).toMatchObject({ clientStreams: true, clientWantsUsage: true, upstreamStreams: true });
+    const logprobs = sanitizeRequest({ messages: [], stream: true, logprobs: true, top_logprobs: 20, stream_options: { include_usage: true } });
+    expect(logprobs.upstreamStreams).toBe(false);
+    expect(JSON.parse(logprobs.body)).toEqual({ messages: [], stream: false, logprobs: true, top_logprobs: 11 });
+  });
+});
+
+describe('CompletionAggregator', () => {
+  it('rebuilds a chat completion from its chunks, tool calls without their stream index', () => {
+    const aggregator = new CompletionAggregator('chat', 'my-model');
+    const envelope = { id: 'chatcmpl-1', system_fingerprint: 'fp', object: 'chat.completion.chunk', model: 'default_model', created: 7 };
+    aggregator.add({ ...envelope, choices: [{ index: 0, finish_reason: null, delta: { role: 'assistant', reasoning: 'hm' } }] });
+    aggregator.add({ ...envelope, choices: [{ index: 0, finish_reason: null, delta: { role: 'assistant', content: 'Hi' } }] });
+    aggregator.add({ ...envelope, choices: [{ index: 0, finish_reason: null, delta: { role: 'assistant', tool_calls: [{ function: { name: 'f', arguments: '{}' }, type: 'function', id: 'u', index: 0 }] } }] });
+    aggregator.add({ ...envelope, choices: [{ index: 0, finish_reason: 'tool_calls', delta: { role: 'assistant' } }] });
+    aggregator.add({ ...envelope, object: 'chat.completion', choices: [], usage: { total_tokens: 3 } });
+    expect(aggregator.result()).toEqual({
+      id: 'chatcmpl-1',
+      system_fingerprint: 'fp',
+      object: 'chat.completion',
+      model: 'my-model',
+      created: 7,
+      choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: 'Hi', reasoning: 'hm', tool_calls: [{ function: { name: 'f', arguments: '{}' }, type: 'function', id: 'u' }] } }],
+      usage: { total_tokens: 3 },
+    });
+  });
+});
+
+describe('failure classification', () => {
+  it('5xx, stalls, resets and cut streams count; 4xx and caller aborts do not', () => {
+    expect(isUpstreamFailure(new UpstreamError('ERR_UPSTREAM_STATUS', 'x', 503))).toBe(true);
+    expect(isUpstreamFailure(new UpstreamError('ERR_UPSTREAM_STATUS', 'x', 404))).toBe(false);
+    expect(isUpstreamFailure(new UpstreamError('ERR_UPSTREAM_STALL', 'x'))).toBe(true);
+    expect(isUpstreamFailure(new UpstreamError('ERR_UPSTREAM_INCOMPLETE', 'x'))).toBe(true);
+    expect(isUpstreamFailure(new DOMException('gone', 'AbortError'))).toBe(false);
+  });
+});
