@@ -1,0 +1,41 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { describeOptions, loadConfig } from '../../../src/config.js';
+
+describe('configuration', () => {
+  it('has a default for everything: loopback, port 8080, the auto backend', () => {
+    const config = loadConfig([], {});
+    expect(config).toMatchObject({ host: '127.0.0.1', port: 8080, logLevel: 'info', maxPendingRequests: 64, supervisor: { backend: 'auto' } });
+  });
+
+  it('merges the file, then MLX_GUARD_* variables, then flags (later wins)', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'mlx-guard-config-')), 'config.json');
+    writeFileSync(file, JSON.stringify({ port: 7000, supervisor: { model: 'from/file', startup: { timeoutMs: 300_000 } } }));
+    const config = loadConfig(['--config', file, '--model', 'from/flag'], { MLX_GUARD_PORT: '7100', MLX_GUARD_MODEL: 'from/env' });
+    expect(config.port).toBe(7100);
+    expect(config.supervisor.model).toBe('from/flag');
+    expect(config.supervisor.startup.timeoutMs).toBe(300_000);
+    expect(config.supervisor.startup.stallTimeoutMs).toBe(60_000);
+  });
+
+  it('names the option, the value and what is allowed', () => {
+    expect(() => loadConfig(['--backend', 'ollama'], {})).toThrow(/supervisor\.backend: Invalid option: expected one of "auto"\|"mlx"\|"standin"\|"command" \(got "ollama"\)/);
+    expect(() => loadConfig(['--port', 'eighty'], {})).toThrow('--port must be a number (got "eighty")');
+    expect(() => loadConfig([], { MLX_GUARD_PORT: '99999' })).toThrow(/port: Too big: expected number to be <=65535 \(got 99999\)/);
+    expect(() => loadConfig(['--verbose'], {})).toThrow('unknown option "--verbose"; run "mlx-guard --help" for the options');
+    expect(() => loadConfig(['--config', '/nonexistent/mlx-guard.json'], {})).toThrow(/cannot read the config file \/nonexistent\/mlx-guard\.json/);
+  });
+
+  it('refuses to serve beyond loopback without an admin token', () => {
+    expect(() => loadConfig(['--host', '0.0.0.0'], {})).toThrow(/adminToken: serving on 0\.0\.0\.0 \(not loopback\) needs an admin token/);
+    expect(loadConfig(['--host', '0.0.0.0', '--admin-token', 'a-long-enough-secret'], {}).host).toBe('0.0.0.0');
+  });
+
+  it('--help text lists each flag with its variable, meaning and default', () => {
+    const help = describeOptions();
+    expect(help).toContain('--port           MLX_GUARD_PORT           port mlx-guard serves on (default 8080)');
+    expect(help).toContain('--model          MLX_GUARD_MODEL');
+  });
+});
