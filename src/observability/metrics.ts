@@ -1,0 +1,68 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CircuitBreaker } from '../breaker/index.js';
+import type { Supervisor } from '../host/index.js';
+
+const STATE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
+
+/** The Prometheus metrics of one sidecar, in a registry of its own. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: 'mlx_guard_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [this.registry] });
+  readonly duration = new Histogram({
+    name: 'mlx_guard_request_duration_seconds',
+    help: 'HTTP request duration by route',
+    labelNames: ['route'],
+    buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 10, 30, 120],
+    registers: [this.registry],
+  });
+  readonly transitions = new Counter({ name: 'mlx_guard_breaker_transitions_total', help: 'breaker state changes by breaker and new state', labelNames: ['breaker', 'to'], registers: [this.registry] });
+  readonly rejections = new Counter({ name: 'mlx_guard_breaker_rejections_total', help: 'calls refused by an open breaker', labelNames: ['breaker'], registers: [this.registry] });
+  readonly restarts = new Counter({ name: 'mlx_guard_model_server_restarts_total', help: 'model server restarts by cause', labelNames: ['cause'], registers: [this.registry] });
+  readonly lostToolCalls = new Counter({ name: 'mlx_guard_lost_tool_calls_total', help: 'responses whose finish reason said tool_calls but carried none', registers: [this.registry] });
+  readonly timeToReady = new Gauge({ name: 'mlx_guard_model_server_time_to_ready_seconds', help: 'how long the last start of the model server took', registers: [this.registry] });
+
+  watchBreaker(breaker: CircuitBreaker): void {
+    new Gauge({
+      name: `mlx_guard_breaker_${breaker.name}_state`,
+      help: `state of the ${breaker.name} breaker: 0 closed, 1 half-open, 2 open`,
+      registers: [this.registry],
+      collect() {
+        this.set(STATE_VALUE[breaker.getState()]);
+      },
+    });
+    breaker.onStateChange(({ toState }) => this.transitions.inc({ breaker: breaker.name, to: toState }));
+    breaker.onReject(() => this.rejections.inc({ breaker: breaker.name }));
+  }
+
+  watchSupervisor(supervisor: Supervisor): void {
+    supervisor.onRestart(({ cause }) => this.restarts.inc({ cause }));
+    supervisor.onTransition(({ to }) => {
+      if (to === 'ready' && supervisor.status.lastTimeToReadyMs !== undefined) this.timeToReady.set(supervisor.status.lastTimeToReadyMs / 1000);
+    });
+  }
+
+  watchPools(stats: () => { inference: { queueSize: number; utilization: number }; parse: { queueSize: number; utilization: number } }): void {
+    new Gauge({
+      name: 'mlx_guard_pool_queue_size',
+      help: 'tasks waiting for a worker, by pool',
+      labelNames: ['pool'],
+      registers: [this.registry],
+      collect() {
+        const s = stats();
+        this.set({ pool: 'inference' }, s.inference.queueSize);
+        this.set({ pool: 'parse' }, s.parse.queueSize);
+      },
+    });
+    new Gauge({
+      name: 'mlx_guard_pool_utilization',
+      help: 'share of worker time spent on tasks, by pool',
+      labelNames: ['pool'],
+      registers: [this.registry],
+      collect() {
+        const s = stats();
+        this.set({ pool: 'inference' }, s.inference.utilization);
+        this.set({ pool: 'parse' }, s.parse.utilization);
+      },
+    });
+  }
+}

@@ -1,0 +1,95 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { handleCompletion, type CompletionDependencies } from './completions.js';
+import { sendError, sendJson } from './responses.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '::1';
+
+/**
+ * The front HTTP server: mlx_lm.server's routes (exact paths, as it matches them), plus /health,
+ * /metrics, /status and the admin actions. Unknown paths are 404, known paths with the wrong
+ * method 405; nothing answers with a stack trace.
+ */
+export function createApp(deps: CompletionDependencies): Server {
+  const { config, supervisor, inferenceBreaker, parseBreaker, metrics } = deps;
+  const breakers = { inference: inferenceBreaker, parse: parseBreaker };
+
+  const admin = (action: Handler): Handler => (req, res) => {
+    const token = config.adminToken;
+    if (token || !isLoopback(config.host)) {
+      const given = Buffer.from((req.headers.authorization ?? '').replace(/^Bearer /, ''));
+      const expected = Buffer.from(token ?? '');
+      if (!token || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        return sendError(res, 401, 'admin actions need "Authorization: Bearer <admin token>"', { code: 'unauthorized' });
+      }
+    }
+    return action(req, res);
+  };
+
+  const routes: Record<string, Partial<Record<string, Handler>>> = {
+    '/v1/chat/completions': { POST: (req, res) => handleCompletion('chat', req, res, deps) },
+    '/chat/completions': { POST: (req, res) => handleCompletion('chat', req, res, deps) },
+    '/v1/completions': { POST: (req, res) => handleCompletion('text', req, res, deps) },
+    '/v1/models': {
+      GET: (_req, res) =>
+        sendJson(res, 200, { object: 'list', data: [{ id: config.supervisor.model ?? 'default_model', object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'mlx-guard' }] }),
+    },
+    '/health': {
+      GET: (_req, res) => {
+        const ready = supervisor.baseUrl !== undefined && inferenceBreaker.getState() !== 'open';
+        sendJson(res, ready ? 200 : 503, {
+          status: ready ? 'ok' : 'unavailable',
+          modelServer: { state: supervisor.state, detail: supervisor.status.detail },
+          breakers: { inference: inferenceBreaker.getState(), parse: parseBreaker.getState() },
+        });
+      },
+    },
+    '/metrics': {
+      GET: async (_req, res) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(await metrics.registry.metrics());
+      },
+    },
+    '/status': {
+      GET: (_req, res) =>
+        sendJson(res, 200, {
+          modelServer: supervisor.status,
+          lastRestart: lastRestart.event,
+          breakers: Object.fromEntries(Object.entries(breakers).map(([name, b]) => [name, { state: b.getState(), metrics: b.getMetrics() }])),
+          inflight: deps.inflight.count,
+          pools: deps.pools.stats,
+        }),
+    },
+    '/admin/breakers/inference/reset': { POST: admin((_req, res) => (inferenceBreaker.reset(), sendJson(res, 200, { inference: inferenceBreaker.getState() }))) },
+    '/admin/breakers/parse/reset': { POST: admin((_req, res) => (parseBreaker.reset(), sendJson(res, 200, { parse: parseBreaker.getState() }))) },
+    '/admin/restart': {
+      POST: admin((_req, res) => {
+        void supervisor.restart('manual').catch(() => undefined);
+        sendJson(res, 202, { restarting: true });
+      }),
+    },
+  };
+
+  const lastRestart: { event: unknown } = { event: undefined };
+  supervisor.onRestart((event) => (lastRestart.event = { ...event, at: new Date().toISOString() }));
+
+  return createServer((req, res) => {
+    const started = performance.now();
+    const path = req.url ?? '/';
+    const route = routes[path];
+    res.on('finish', () => {
+      const label = route ? path : 'unknown';
+      metrics.requests.inc({ route: label, status: String(res.statusCode) });
+      metrics.duration.observe({ route: label }, (performance.now() - started) / 1000);
+    });
+    if (!route) return sendError(res, 404, `no route ${req.method} ${path}`, { code: 'not_found' });
+    const handler = route[req.method ?? ''];
+    if (!handler) return sendError(res, 405, `${path} does not take ${req.method}`, { code: 'method_not_allowed', headers: { allow: Object.keys(route).join(', ') } });
+    Promise.resolve(handler(req, res)).catch((error: unknown) => {
+      deps.logger.error({ event: 'handler_error', path, err: error }, 'request handling failed');
+      sendError(res, 500, 'mlx-guard failed while handling this request; see its log', { code: 'internal_error' });
+    });
+  });
+}

@@ -1,0 +1,321 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CircuitBreakerError, type CircuitBreaker, type Permit } from '../breaker/index.js';
+import type { Config } from '../config.js';
+import type { Supervisor } from '../host/index.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { InferMessage, TaskError } from '../pool/messages.js';
+import type { Pools } from '../pool/pools.js';
+import { newCallId } from '../tools/ids.js';
+import { parserRegistry, type StreamingToolCallParser, type ToolCall, type ToolDefinition } from '../tools/index.js';
+import { CompletionAggregator, sanitizeRequest, UpstreamError } from '../upstream/index.js';
+import { readJson, sendError, sendJson, startSse, writeSse } from './responses.js';
+import { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS } from './schemas.js';
+
+export interface CompletionDependencies {
+  config: Config;
+  supervisor: Supervisor;
+  inferenceBreaker: CircuitBreaker;
+  parseBreaker: CircuitBreaker;
+  pools: Pools;
+  logger: Logger;
+  metrics: Metrics;
+  /** Requests admitted and not finished: the bounded queue in front of the pool. */
+  inflight: { count: number };
+}
+
+/** Set when tool calls were not parsed, so a client can tell why markup stayed in the content. */
+export const TEXT_MODE_HEADER = 'x-mlx-guard-tool-parsing';
+
+type Chunk = Record<string, unknown> & { choices?: Array<Record<string, unknown>>; model?: unknown };
+
+/**
+ * One completion through validation, admission (queue, model server state, inference breaker),
+ * the inference pool, tool-call parsing (parse breaker), and back to the client in its own
+ * format. Every way out records the breaker outcome exactly once.
+ */
+export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies): Promise<void> {
+  const { config, supervisor, inferenceBreaker, logger } = deps;
+  let raw: unknown;
+  try {
+    raw = await readJson(req, config.bodyLimitBytes, config.bodyTimeoutMs);
+  } catch (error) {
+    const e = error as { status: number; message: string; code: string };
+    return sendError(res, e.status ?? 400, e.message, { code: e.code });
+  }
+  const parsed = (kind === 'chat' ? chatRequest : completionRequest).safeParse(raw);
+  if (!parsed.success) {
+    const { message, param } = describeIssue(parsed.error);
+    return sendError(res, 400, message, { param, code: 'invalid_request' });
+  }
+
+  if (deps.inflight.count >= config.maxPendingRequests) {
+    return sendError(res, 503, `mlx-guard is at its limit of ${config.maxPendingRequests} requests in flight; retry shortly`, { code: 'queue_full', retryAfterSeconds: 1 });
+  }
+  const baseUrl = supervisor.baseUrl;
+  if (!baseUrl) {
+    const { state, detail, lastTimeToReadyMs } = supervisor.status;
+    return sendError(res, 503, `the model server is ${state}${detail ? ` (${detail})` : ''}; retry shortly`, {
+      code: 'model_server_unavailable',
+      retryAfterSeconds: state === 'fatal' ? 60 : (lastTimeToReadyMs ?? 10_000) / 1000,
+    });
+  }
+  let permit: Permit;
+  try {
+    permit = inferenceBreaker.acquire();
+  } catch (error) {
+    const refusal = error as CircuitBreakerError;
+    return sendError(res, 503, `the model server is failing (${refusal.message}); mlx-guard answers at once instead of waiting`, {
+      code: 'breaker_open',
+      retryAfterSeconds: Number.isFinite(refusal.retryAfterMs) ? refusal.retryAfterMs / 1000 : 60,
+    });
+  }
+
+  deps.inflight.count++;
+  const abort = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  try {
+    const body = { ...parsed.data } as Record<string, unknown>;
+    for (const field of IGNORED_FIELDS) delete body[field];
+    const request = sanitizeRequest(body);
+    const tools = (kind === 'chat' ? (parsed.data as { tools?: ToolDefinition[] | null }).tools : undefined) ?? [];
+    const responder = request.clientStreams
+      ? new StreamResponder(kind, res, request.clientModel, request.clientWantsUsage, tools, deps)
+      : new WholeResponder(kind, res, request.clientModel, tools, deps);
+    const result = await deps.pools.infer({
+      url: `${baseUrl}${kind === 'chat' ? '/v1/chat/completions' : '/v1/completions'}`,
+      body: request.body,
+      upstreamStreams: request.upstreamStreams,
+      headersTimeoutMs: config.inference.headersTimeoutMs,
+      idleTimeoutMs: config.inference.idleTimeoutMs,
+      deadlineMs: config.inference.deadlineMs,
+      signal: abort.signal,
+      onMessage: (message) => {
+        supervisor.noteActivity();
+        responder.receive(message);
+      },
+    });
+    if (result.ok) {
+      permit.success();
+      await responder.finish();
+    } else if (result.error.aborted || abort.signal.aborted) {
+      permit.ignore();
+    } else {
+      permit.failure(asError(result.error));
+      logger.warn({ event: 'upstream_failure', code: result.error.code, status: result.error.status }, result.error.message);
+      responder.fail(result.error);
+    }
+  } catch (error) {
+    permit.ignore();
+    logger.error({ event: 'completion_error', err: error }, 'completion handling failed');
+    sendError(res, 500, 'mlx-guard failed while handling this request; see its log', { code: 'internal_error' });
+  } finally {
+    deps.inflight.count--;
+  }
+}
+
+function asError(error: TaskError): Error {
+  if (error.code.startsWith('ERR_UPSTREAM_')) return new UpstreamError(error.code as ConstructorParameters<typeof UpstreamError>[0], error.message, error.status);
+  return Object.assign(new Error(error.message), { code: error.code });
+}
+
+/** The HTTP answer to an upstream failure the client can act on. */
+function failureStatus(error: TaskError): { status: number; message: string } {
+  if (error.code === 'ERR_UPSTREAM_STATUS' && error.status !== undefined && error.status < 500) {
+    return { status: error.status, message: `the model server refused the request: ${error.message}` };
+  }
+  const timeout = error.code === 'ERR_DEADLINE' || error.code === 'ERR_UPSTREAM_HEADERS_TIMEOUT' || error.code === 'ERR_UPSTREAM_STALL';
+  return { status: timeout ? 504 : 502, message: `the model server failed this request (${error.code}): ${error.message}` };
+}
+
+/** Ids as `call_…` and arguments as JSON text of an object, whatever the model server sent. */
+function normaliseToolCall(call: Record<string, unknown>): Record<string, unknown> {
+  const fn = { ...((call.function as Record<string, unknown> | undefined) ?? {}) };
+  let args: unknown = fn.arguments;
+  for (let i = 0; i < 2 && typeof args === 'string'; i++) {
+    try {
+      args = JSON.parse(args);
+    } catch {
+      break;
+    }
+  }
+  fn.arguments = typeof args === 'string' ? args : JSON.stringify(args ?? {});
+  const id = typeof call.id === 'string' && call.id.startsWith('call_') ? call.id : newCallId();
+  return { ...call, id, type: 'function', function: fn };
+}
+
+const asToolCall = (call: ToolCall) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.arguments) } });
+
+interface Responder {
+  receive(message: InferMessage): void;
+  finish(): Promise<void>;
+  fail(error: TaskError): void;
+}
+
+/** A streaming client: chunks as they come, tool calls held back and sent whole. */
+class StreamResponder implements Responder {
+  readonly #parser: StreamingToolCallParser | undefined;
+  #started = false;
+  #toolIndex = 0;
+  #sawFinish = false;
+
+  constructor(
+    readonly kind: 'chat' | 'text',
+    readonly res: ServerResponse,
+    readonly model: string | undefined,
+    readonly wantsUsage: boolean,
+    tools: ToolDefinition[],
+    readonly deps: CompletionDependencies,
+  ) {
+    // Parsing streamed content is linear and cheap (bench/tools.bench.ts): it runs here, inside the
+    // parse breaker; whole responses go to the parse pool instead.
+    const parse = kind === 'chat' && deps.parseBreaker.tryAcquire();
+    if (parse) {
+      try {
+        this.#parser = parserRegistry.createStreamParser({ tools });
+        parse.success();
+      } catch (error) {
+        parse.failure(error);
+      }
+    }
+  }
+
+  #start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    startSse(this.res, this.#parser || this.kind !== 'chat' ? {} : { [TEXT_MODE_HEADER]: 'off (parse breaker open)' });
+  }
+
+  receive(message: InferMessage): void {
+    if (message.type !== 'event') return;
+    const { event } = message;
+    this.#start();
+    if (event.type === 'comment') {
+      this.res.write(`: ${event.text}\n\n`);
+      return;
+    }
+    if (event.type === 'done') {
+      this.res.write('data: [DONE]\n\n');
+      return;
+    }
+    const chunk = JSON.parse(event.data) as Chunk;
+    if (this.model !== undefined) chunk.model = this.model;
+    if (Array.isArray(chunk.choices) && chunk.choices.length === 0) {
+      if (this.wantsUsage) writeSse(this.res, chunk);
+      return;
+    }
+    const choice = chunk.choices?.[0];
+    const delta = choice?.delta as Record<string, unknown> | undefined;
+    if (this.kind !== 'chat' || !choice || !delta) {
+      writeSse(this.res, chunk);
+      return;
+    }
+    const calls: Array<Record<string, unknown>> = [];
+    for (const call of (delta.tool_calls as Array<Record<string, unknown>> | undefined) ?? []) calls.push(normaliseToolCall(call));
+    let content = typeof delta.content === 'string' ? delta.content : undefined;
+    const finishing = choice.finish_reason !== null && choice.finish_reason !== undefined;
+    if (this.#parser) {
+      let released = content === undefined ? { content: '', calls: [] as ToolCall[] } : this.#parser.push(content);
+      if (finishing) {
+        const last = this.#parser.end();
+        released = { content: released.content + last.content, calls: [...released.calls, ...last.calls] };
+      }
+      content = released.content || undefined;
+      calls.push(...released.calls.map(asToolCall));
+    }
+    const out: Record<string, unknown> = { ...delta };
+    delete out.content;
+    delete out.tool_calls;
+    if (content !== undefined) out.content = content;
+    if (calls.length > 0) out.tool_calls = calls.map((call) => ({ ...call, index: this.#toolIndex++ }));
+    if (finishing) {
+      this.#sawFinish = true;
+      if (this.#toolIndex > 0) choice.finish_reason = 'tool_calls';
+      else if (choice.finish_reason === 'tool_calls') this.#lostCall();
+    }
+    if (!finishing && content === undefined && calls.length === 0 && delta.reasoning === undefined) return;
+    choice.delta = out;
+    writeSse(this.res, chunk);
+  }
+
+  #lostCall(): void {
+    this.deps.metrics.lostToolCalls.inc();
+    this.deps.logger.warn({ event: 'lost_tool_call' }, 'the model server said finish_reason "tool_calls" but sent no call (its parser dropped it)');
+  }
+
+  async finish(): Promise<void> {
+    if (!this.#started) this.#start();
+    if (!this.#sawFinish) this.deps.logger.warn({ event: 'stream_without_finish' }, 'the stream ended without a finish reason');
+    this.res.end();
+  }
+
+  fail(error: TaskError): void {
+    if (!this.#started) {
+      const { status, message } = failureStatus(error);
+      sendError(this.res, status, message, { code: error.code.toLowerCase() });
+      return;
+    }
+    // Headers are gone: say so in the stream and end it without [DONE], as a cut stream looks.
+    writeSse(this.res, { error: { message: failureStatus(error).message, type: 'server_error', code: error.code.toLowerCase() } });
+    this.res.end();
+  }
+}
+
+/** A non-streaming client: the stream aggregated, then its content parsed for tool calls in the parse pool. */
+class WholeResponder implements Responder {
+  readonly #aggregator: CompletionAggregator;
+  #json: Record<string, unknown> | undefined;
+
+  constructor(
+    readonly kind: 'chat' | 'text',
+    readonly res: ServerResponse,
+    readonly model: string | undefined,
+    readonly tools: ToolDefinition[],
+    readonly deps: CompletionDependencies,
+  ) {
+    this.#aggregator = new CompletionAggregator(kind, model ?? 'default_model');
+  }
+
+  receive(message: InferMessage): void {
+    if (message.type === 'json') this.#json = message.body;
+    else if (message.event.type === 'data') this.#aggregator.add(JSON.parse(message.event.data) as Record<string, unknown>);
+  }
+
+  async finish(): Promise<void> {
+    const response = (this.#json ?? this.#aggregator.result()) as Chunk;
+    if (this.model !== undefined) response.model = this.model;
+    const headers: Record<string, string> = {};
+    const choice = response.choices?.[0];
+    const message = choice?.message as Record<string, unknown> | undefined;
+    if (this.kind === 'chat' && choice && message) {
+      const calls = ((message.tool_calls as Array<Record<string, unknown>> | undefined) ?? []).map(normaliseToolCall);
+      if (typeof message.content === 'string' && message.content !== '') {
+        try {
+          const parsed = await this.deps.parseBreaker.execute(() => this.deps.pools.parseTools(message.content as string, { tools: this.tools }, this.deps.config.parseTimeoutMs));
+          if (parsed.status === 'ok') {
+            calls.push(...parsed.calls.map(asToolCall));
+            message.content = parsed.content || null;
+          }
+        } catch (error) {
+          headers[TEXT_MODE_HEADER] = error instanceof CircuitBreakerError ? 'off (parse breaker open)' : 'off (parsing failed)';
+          this.deps.logger.warn({ event: 'tool_parsing_skipped', reason: (error as Error).message }, 'tool parsing skipped; the content is passed through');
+        }
+      }
+      if (calls.length > 0) {
+        message.tool_calls = calls;
+        choice.finish_reason = 'tool_calls';
+      } else if (choice.finish_reason === 'tool_calls') {
+        this.deps.metrics.lostToolCalls.inc();
+        this.deps.logger.warn({ event: 'lost_tool_call' }, 'the model server said finish_reason "tool_calls" but sent no call (its parser dropped it)');
+      }
+    }
+    sendJson(this.res, 200, response, headers);
+  }
+
+  fail(error: TaskError): void {
+    const { status, message } = failureStatus(error);
+    sendError(this.res, status, message, { code: error.code.toLowerCase() });
+  }
+}

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+
+/**
+ * Request bodies as mlx_lm.server accepts them (research/mlx_lm_server.md §1.2). The server drops
+ * the connection on a field it rejects, which looks like a crash; checking here turns that into a
+ * 400 that names the field. OpenAI fields the server ignores are accepted (and not forwarded);
+ * anything else is refused by name.
+ */
+const int = z.number().int();
+const nonNegative = z.number().nonnegative();
+const unit = z.number().min(0).max(1);
+const opt = <T extends z.ZodType>(schema: T) => schema.nullish();
+
+const textPart = z.object({ type: z.literal('text'), text: z.string() });
+const contentPart = z.union([
+  textPart,
+  z.object({ type: z.string() }).loose().transform((_, context) => {
+    context.addIssue({ code: 'custom', message: 'only text content parts are supported by mlx_lm.server' });
+    return z.NEVER;
+  }),
+]);
+
+const toolCall = z
+  .object({
+    id: z.string().optional(),
+    type: z.literal('function').optional(),
+    function: z.object({
+      name: z.string(),
+      // The server json.loads it: an object is normalised to its JSON text here.
+      arguments: z.union([z.string(), z.record(z.string(), z.unknown()).transform((value) => JSON.stringify(value))]),
+    }),
+  })
+  .loose();
+
+const message = z
+  .object({
+    role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+    content: z.union([z.string(), z.null(), z.array(contentPart)]).optional(),
+    name: z.string().optional(),
+    tool_calls: z.array(toolCall).nullish(),
+    tool_call_id: z.string().optional(),
+    reasoning: z.string().optional(),
+  })
+  .loose();
+
+const tool = z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1), description: z.string().optional(), parameters: z.record(z.string(), z.unknown()).optional() }).loose() });
+
+/** Fields mlx_lm.server reads, with its types and ranges. */
+const sampling = {
+  model: opt(z.string()),
+  max_tokens: opt(int.nonnegative()),
+  max_completion_tokens: opt(int.nonnegative()),
+  temperature: opt(nonNegative),
+  top_p: opt(unit),
+  top_k: opt(int.nonnegative()),
+  min_p: opt(unit),
+  repetition_penalty: opt(nonNegative),
+  repetition_context_size: opt(int.nonnegative()),
+  presence_penalty: opt(z.number()),
+  frequency_penalty: opt(z.number()),
+  presence_context_size: opt(int.nonnegative()),
+  frequency_context_size: opt(int.nonnegative()),
+  xtc_probability: opt(unit),
+  xtc_threshold: opt(unit),
+  logit_bias: opt(z.record(z.string().regex(/^-?\d+$/, 'keys must be token ids'), z.number())),
+  logprobs: opt(z.boolean()),
+  top_logprobs: opt(int.min(-1)),
+  seed: opt(int),
+  stream: opt(z.boolean()),
+  stream_options: opt(z.object({ include_usage: z.boolean().optional() }).loose()),
+  stop: opt(z.union([z.string(), z.array(z.string())])),
+  adapters: opt(z.string()),
+  num_draft_tokens: opt(int.nonnegative()),
+};
+
+/** OpenAI fields mlx_lm.server ignores: accepted, then dropped before forwarding. */
+export const IGNORED_FIELDS = ['n', 'user', 'response_format', 'tool_choice', 'parallel_tool_calls', 'reasoning_effort', 'metadata', 'store', 'service_tier', 'echo', 'suffix', 'best_of'] as const;
+const ignored = Object.fromEntries(IGNORED_FIELDS.map((field) => [field, z.unknown().optional()]));
+
+export const chatRequest = z
+  .object({
+    ...sampling,
+    ...ignored,
+    messages: z.array(message).min(1),
+    tools: opt(z.array(tool)),
+    chat_template_kwargs: opt(z.record(z.string(), z.unknown())),
+    role_mapping: opt(z.record(z.string(), z.unknown())),
+  })
+  .strict();
+
+export const completionRequest = z
+  .object({ ...sampling, ...ignored, prompt: z.string() })
+  .strict();
+
+export type ChatRequest = z.output<typeof chatRequest>;
+export type CompletionRequest = z.output<typeof completionRequest>;
+
+/** The first problem, as a person can act on it: which field, and what is wrong with it. */
+export function describeIssue(error: z.ZodError): { message: string; param: string | null } {
+  const issue = error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    return { message: `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}: mlx_lm.server does not take it`, param: issue.keys[0] ?? null };
+  }
+  const param = issue.path.length > 0 ? issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('') : null;
+  return { message: `${param ?? 'body'}: ${issue.message}`, param };
+}

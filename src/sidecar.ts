@@ -1,0 +1,79 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CircuitBreaker } from './breaker/index.js';
+import type { Config } from './config.js';
+import { Supervisor } from './host/index.js';
+import type { Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { Pools } from './pool/pools.js';
+import { createApp } from './server/app.js';
+import { isUpstreamFailure } from './upstream/index.js';
+
+export interface Sidecar {
+  readonly supervisor: Supervisor;
+  readonly inferenceBreaker: CircuitBreaker;
+  readonly parseBreaker: CircuitBreaker;
+  readonly server: Server;
+  /** Starts the model server, waits until it is ready, then serves; resolves with the URL. */
+  start(): Promise<string>;
+  /** Stops accepting, lets requests in flight finish (up to `graceMs`), stops the model server. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** The composition root: breakers, pools, supervisor and server from one configuration. */
+export function createSidecar(config: Config, logger: Logger): Sidecar {
+  const inferenceBreaker = new CircuitBreaker({
+    name: 'inference',
+    failureThreshold: config.breakers.inference.failureThreshold,
+    recoveryTimeout: config.breakers.inference.recoveryTimeoutMs,
+    isFailure: isUpstreamFailure,
+  });
+  const parseBreaker = new CircuitBreaker({ name: 'parse', failureThreshold: config.breakers.parse.failureThreshold, recoveryTimeout: config.breakers.parse.recoveryTimeoutMs });
+  const supervisor = new Supervisor(config.supervisor, { logger });
+  supervisor.watchBreaker(inferenceBreaker);
+  const pools = new Pools(logger);
+  const metrics = new Metrics();
+  metrics.watchBreaker(inferenceBreaker);
+  metrics.watchBreaker(parseBreaker);
+  metrics.watchSupervisor(supervisor);
+  metrics.watchPools(() => pools.stats);
+  for (const breaker of [inferenceBreaker, parseBreaker]) {
+    breaker.onStateChange(({ fromState, toState, reason }) =>
+      logger.warn({ event: 'breaker_transition', breaker: breaker.name, fromState, toState, reason }, `${breaker.name} breaker ${fromState} → ${toState} (${reason})`),
+    );
+  }
+  const inflight = { count: 0 };
+  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, logger, metrics, inflight });
+  server.requestTimeout = config.inference.deadlineMs + config.bodyTimeoutMs;
+
+  return {
+    supervisor,
+    inferenceBreaker,
+    parseBreaker,
+    server,
+    async start() {
+      await supervisor.start();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const { port } = server.address() as AddressInfo;
+      const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+      logger.info({ event: 'serving', url, modelServer: supervisor.status.baseUrl }, `mlx-guard serves the OpenAI API on ${url}`);
+      return url;
+    },
+    async stop(graceMs = 10_000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = Date.now() + graceMs;
+      while (inflight.count > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      server.closeAllConnections();
+      await closed;
+      await supervisor.stop();
+      await pools.close();
+    },
+  };
+}
