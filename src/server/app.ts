@@ -48,8 +48,9 @@ export function createApp(deps: CompletionDependencies): Server {
     },
     '/metrics': {
       GET: async (_req, res) => {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType });
-        res.end(await metrics.registry.metrics());
+        const text = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'content-length': String(Buffer.byteLength(text)) });
+        res.end(text);
       },
     },
     '/status': {

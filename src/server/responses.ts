@@ -14,15 +14,17 @@ export function sendError(
     return;
   }
   const type = options.type ?? (status === 503 ? 'service_unavailable' : status >= 500 ? 'server_error' : status === 401 ? 'authentication_error' : status === 404 ? 'not_found_error' : 'invalid_request_error');
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
+  const headers: Record<string, string> = { ...options.headers };
   if (options.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(options.retryAfterSeconds)));
-  res.writeHead(status, headers);
-  res.end(JSON.stringify({ error: { message, type, param: options.param ?? null, code: options.code ?? null } }));
+  // A request whose body was not read to the end cannot share its connection with the next one.
+  if (!res.req.complete) headers.connection = 'close';
+  sendJson(res, status, { error: { message, type, param: options.param ?? null, code: options.code ?? null } }, headers);
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), ...headers });
+  res.end(payload);
 }
 
 export class HttpError extends Error {
@@ -50,26 +52,24 @@ export function readJson(req: IncomingMessage, limitBytes: number, timeoutMs: nu
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    const timer = setTimeout(() => {
-      fail(new HttpError(408, `the request body did not arrive within ${timeoutMs} ms`, 'body_timeout'));
-      req.destroy();
-    }, timeoutMs);
+    const timer = setTimeout(() => fail(new HttpError(408, `the request body did not arrive within ${timeoutMs} ms`, 'body_timeout')), timeoutMs);
+    let failed = false;
+    // The error is answered with "Connection: close"; the rest of the body is not read.
     const fail = (error: HttpError) => {
       clearTimeout(timer);
+      failed = true;
+      req.removeAllListeners('data');
       reject(error);
     };
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limitBytes) {
-        fail(new HttpError(413, `the request body is larger than the limit of ${limitBytes} bytes`, 'body_too_large'));
-        req.destroy();
-        return;
-      }
+      if (size > limitBytes) return fail(new HttpError(413, `the request body is larger than the limit of ${limitBytes} bytes`, 'body_too_large'));
       chunks.push(chunk);
     });
     req.on('error', () => fail(new HttpError(400, 'the request body could not be read', 'body_unreadable')));
     req.on('end', () => {
       clearTimeout(timer);
+      if (failed) return;
       const text = Buffer.concat(chunks).toString('utf8');
       try {
         resolve(JSON.parse(text));

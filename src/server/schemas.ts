@@ -11,14 +11,13 @@ const nonNegative = z.number().nonnegative();
 const unit = z.number().min(0).max(1);
 const opt = <T extends z.ZodType>(schema: T) => schema.nullish();
 
-const textPart = z.object({ type: z.literal('text'), text: z.string() });
-const contentPart = z.union([
-  textPart,
-  z.object({ type: z.string() }).loose().transform((_, context) => {
-    context.addIssue({ code: 'custom', message: 'only text content parts are supported by mlx_lm.server' });
-    return z.NEVER;
-  }),
-]);
+const contentPart = z
+  .object({ type: z.string(), text: z.string().optional() })
+  .loose()
+  .superRefine((part, context) => {
+    if (part.type !== 'text') context.addIssue({ code: 'custom', message: `only text content parts are supported by mlx_lm.server (got "${part.type}")` });
+    else if (part.text === undefined) context.addIssue({ code: 'custom', message: 'a text part needs its "text"' });
+  });
 
 const toolCall = z
   .object({

@@ -30,8 +30,17 @@ export function rawRequest(port: number, request: string | Buffer, timeoutMs = 5
       clearTimeout(timer);
       resolve(parse(Buffer.concat(chunks)));
     });
-    socket.end(request);
+    socket.write(withConnectionClose(request));
   });
+}
+
+/** Asks a keep-alive server to close after its answer (the stand-in closes anyway), so reading to the close works. */
+function withConnectionClose(request: string | Buffer): Buffer {
+  const bytes = Buffer.isBuffer(request) ? request : Buffer.from(request);
+  const head = bytes.subarray(0, Math.max(0, bytes.indexOf('\r\n\r\n'))).toString('latin1');
+  const firstLineEnd = bytes.indexOf('\r\n');
+  if (firstLineEnd < 0 || /^connection:/im.test(head)) return bytes;
+  return Buffer.concat([bytes.subarray(0, firstLineEnd + 2), Buffer.from('Connection: close\r\n'), bytes.subarray(firstLineEnd + 2)]);
 }
 
 function parse(bytes: Buffer): RawResponse {

@@ -1,0 +1,107 @@
+// mlx-guard's HTTP edge: bad input gets the right 4xx and nothing upstream; open breakers and a
+// full queue answer 503 at once; health, metrics, status and admin actions.
+import { connect } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { until } from '../support/processes.js';
+import { post, rawRequest } from '../support/raw-http.js';
+import { startSidecar } from '../support/sidecar.js';
+
+const port = (url: string) => Number(new URL(url).port);
+const hi = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+
+describe('bad input', () => {
+  it('invalid JSON, wrong types, unknown fields, unknown routes and methods: the right 4xx, naming the problem', async () => {
+    const { url, sidecar } = await startSidecar({ bodyLimitBytes: 4_096 });
+    const send = (request: string | Buffer) => rawRequest(port(url), request);
+    const cases: Array<[Buffer | string, number, RegExp]> = [
+      [post('/v1/chat/completions', '{"messages": ['), 400, /the body is not valid JSON/],
+      [post('/v1/chat/completions', '{"messages": [{"role": "user", "content": "x"}], "max_tokens": "ten"}'), 400, /max_tokens: Invalid input: expected number, received string/],
+      [post('/v1/chat/completions', '{"messages": [{"role": "user", "content": "x"}], "temperature": -1}'), 400, /temperature: Too small/],
+      [post('/v1/chat/completions', '{"messages": [{"role": "user", "content": "x"}], "frobnicate": true}'), 400, /unknown field "frobnicate": mlx_lm.server does not take it/],
+      [post('/v1/chat/completions', '{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}'), 400, /only text content parts are supported/],
+      [post('/v1/completions', '{"max_tokens": 3}'), 400, /prompt: Invalid input/],
+      [post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(5_000) }] })), 413, /limit is 4096/],
+      ['GET /v2/nothing HTTP/1.1\r\nHost: x\r\n\r\n', 404, /no route GET \/v2\/nothing/],
+      ['DELETE /v1/chat/completions HTTP/1.1\r\nHost: x\r\n\r\n', 405, /does not take DELETE/],
+    ];
+    for (const [request, status, message] of cases) {
+      const response = await send(request);
+      expect(response.status, String(message)).toBe(status);
+      const body = JSON.parse(response.body) as { error: { message: string; type: string } };
+      expect(body.error.message).toMatch(message);
+      expect(response.body).not.toMatch(/\bat .+\.(ts|js):\d+/); // no stack traces
+    }
+    expect(sidecar.inferenceBreaker.getMetrics().totalCalls).toBe(0); // none of it reached the model server
+    expect((await send(post('/v1/chat/completions', hi))).status).toBe(200);
+  });
+
+  it('a body that trickles in past the deadline: 408, and the server keeps serving', async () => {
+    const { url } = await startSidecar({ bodyTimeoutMs: 300 });
+    const socket = connect(port(url), '127.0.0.1');
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"messages"');
+    await until('the 408', () => (Buffer.concat(received).toString().startsWith('HTTP/1.1 408') ? true : undefined), 3_000);
+    socket.destroy();
+    expect((await rawRequest(port(url), post('/v1/chat/completions', hi))).status).toBe(200);
+  });
+});
+
+describe('failing fast', () => {
+  it('an open inference breaker: 503 within milliseconds, with Retry-After and a reason', async () => {
+    const { url, sidecar } = await startSidecar();
+    const hold = sidecar.inferenceBreaker.isolate();
+    const started = performance.now();
+    const response = await rawRequest(port(url), post('/v1/chat/completions', hi));
+    const elapsed = performance.now() - started;
+    hold.dispose();
+    expect(response.status).toBe(503);
+    expect(Number(response.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(response.body).error).toMatchObject({ code: 'breaker_open', type: 'service_unavailable' });
+    expect(elapsed).toBeLessThan(1_000); // a bound against hanging, not a benchmark (bench/ measures it)
+  });
+
+  it('a full queue: 503 at once, never unbounded waiting', async () => {
+    const { url, faults } = await startSidecar({ maxPendingRequests: 2 }, ['--token-delay-ms', '100']);
+    await faults({ token_delay_ms: 100 });
+    const slow = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
+    const inFlight = [rawRequest(port(url), post('/v1/chat/completions', slow)), rawRequest(port(url), post('/v1/chat/completions', slow))];
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const refused = await rawRequest(port(url), post('/v1/chat/completions', slow));
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.body).error.code).toBe('queue_full');
+    expect((await Promise.all(inFlight)).map((r) => r.status)).toEqual([200, 200]);
+  });
+});
+
+describe('observability and control', () => {
+  it('/health, /metrics and /status describe each part', async () => {
+    const { url, sidecar } = await startSidecar();
+    await rawRequest(port(url), post('/v1/chat/completions', hi));
+    expect(JSON.parse((await rawRequest(port(url), 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n')).body)).toEqual({
+      status: 'ok',
+      modelServer: { state: 'ready', detail: expect.any(String) },
+      breakers: { inference: 'closed', parse: 'closed' },
+    });
+    const metrics = (await rawRequest(port(url), 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')).body;
+    expect(metrics).toMatch(/mlx_guard_requests_total\{route="\/v1\/chat\/completions",status="200"\} 1/);
+    expect(metrics).toMatch(/mlx_guard_breaker_inference_state 0/);
+    expect(metrics).toMatch(/mlx_guard_model_server_time_to_ready_seconds \d/);
+    const status = JSON.parse((await rawRequest(port(url), 'GET /status HTTP/1.1\r\nHost: x\r\n\r\n')).body);
+    expect(status).toMatchObject({ modelServer: { state: 'ready' }, breakers: { inference: { state: 'closed', metrics: { successes: 1 } } } });
+    const hold = sidecar.inferenceBreaker.isolate();
+    expect((await rawRequest(port(url), 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n')).status).toBe(503);
+    hold.dispose();
+  });
+
+  it('admin actions: open on loopback without a token; with a token configured, only with it', async () => {
+    const open = await startSidecar();
+    expect((await rawRequest(port(open.url), post('/admin/breakers/inference/reset', ''))).status).toBe(200);
+    const guarded = await startSidecar({ adminToken: 'correct-horse-battery' });
+    expect((await rawRequest(port(guarded.url), post('/admin/breakers/parse/reset', ''))).status).toBe(401);
+    expect((await rawRequest(port(guarded.url), post('/admin/breakers/parse/reset', '', 'Authorization: Bearer correct-horse-battery\r\n'))).status).toBe(200);
+    const before = guarded.sidecar.supervisor.status.pid;
+    expect((await rawRequest(port(guarded.url), post('/admin/restart', '', 'Authorization: Bearer correct-horse-battery\r\n'))).status).toBe(202);
+    await until('a new model server', () => (guarded.sidecar.supervisor.state === 'ready' && guarded.sidecar.supervisor.status.pid !== before ? true : undefined), 10_000);
+  });
+});

@@ -1,0 +1,96 @@
+// The official openai client against mlx-guard in front of the stand-in.
+import { describe, expect, it } from 'vitest';
+import { until } from '../support/processes.js';
+import { startSidecar } from '../support/sidecar.js';
+
+const weather = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+
+describe('mlx-guard with the openai client', () => {
+  it('chat, non-streaming: the client’s model name echoed back', async () => {
+    const { client } = await startSidecar();
+    const completion = await client.chat.completions.create({ model: 'my-model', messages: [{ role: 'user', content: 'hello' }], max_tokens: 5 });
+    expect(completion.model).toBe('my-model');
+    expect(completion.choices[0]!.message.content).toMatch(/\w/);
+    expect(completion.usage?.completion_tokens).toBe(5);
+  });
+
+  it('chat, streaming, with usage only when asked', async () => {
+    const { client } = await startSidecar();
+    const collect = async (includeUsage: boolean) => {
+      const stream = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hello' }], max_tokens: 4, stream: true, ...(includeUsage ? { stream_options: { include_usage: true } } : {}) });
+      let text = '';
+      let usage: number | undefined;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        usage = chunk.usage?.completion_tokens ?? usage;
+      }
+      return { text, usage };
+    };
+    expect(await collect(true)).toMatchObject({ usage: 4 });
+    const plain = await collect(false);
+    expect(plain.text.split(' ')).toHaveLength(4);
+    expect(plain.usage).toBeUndefined();
+  });
+
+  it('text completions, streaming and not', async () => {
+    const { client } = await startSidecar();
+    const completion = await client.completions.create({ model: 'm', prompt: 'Once upon a time', max_tokens: 3 });
+    expect(completion.choices[0]!.text.trim().split(' ')).toHaveLength(3);
+    let text = '';
+    for await (const chunk of await client.completions.create({ model: 'm', prompt: 'Once upon a time', max_tokens: 3, stream: true })) text += chunk.choices[0]?.text ?? '';
+    expect(text).toBe(completion.choices[0]!.text);
+  });
+
+  it('tool calls the server left as raw markup become tool_calls, streamed whole', async () => {
+    for (const mode of ['raw:hermes', 'raw:mistral', 'raw:qwen3_coder', 'raw:llama3_json', 'raw:harmony']) {
+      const { client, faults } = await startSidecar();
+      await faults({ tool_calls: mode });
+      const completion = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather in Paris?' }], tools: weather });
+      const call = completion.choices[0]!.message.tool_calls?.[0];
+      expect(completion.choices[0]!.finish_reason, mode).toBe('tool_calls');
+      expect(call?.id, mode).toMatch(/^call_/);
+      expect(call?.type === 'function' && JSON.parse(call.function.arguments), mode).toEqual({ city: 'Paris' });
+
+      const stream = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather in Paris?' }], tools: weather, stream: true });
+      const calls: unknown[] = [];
+      let finish: string | null | undefined;
+      let content = '';
+      for await (const chunk of stream) {
+        calls.push(...(chunk.choices[0]?.delta.tool_calls ?? []));
+        content += chunk.choices[0]?.delta.content ?? '';
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+      }
+      expect(calls, mode).toEqual([expect.objectContaining({ index: 0, id: expect.stringMatching(/^call_/), function: { name: 'get_weather', arguments: '{"city":"Paris"}' } })]);
+      expect(finish, mode).toBe('tool_calls');
+      expect(content, mode).not.toContain('get_weather');
+    }
+  });
+
+  it('calls the server parsed itself get call_ ids; a dropped call is counted', async () => {
+    const { client, faults, url } = await startSidecar();
+    const parsed = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather?' }], tools: weather });
+    expect(parsed.choices[0]!.message.tool_calls?.[0]?.id).toMatch(/^call_/);
+    await faults({ tool_calls: 'lost' });
+    const lost = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather?' }], tools: weather });
+    expect(lost.choices[0]!.finish_reason).toBe('tool_calls');
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^mlx_guard_lost_tool_calls_total 1$/m);
+  });
+
+  it('a client that aborts mid-stream: the breaker counts nothing, and mlx-guard keeps serving', async () => {
+    const { client, sidecar, faults } = await startSidecar();
+    await faults({ token_delay_ms: 30 });
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'long' }], max_tokens: 200, stream: true }, { signal: controller.signal });
+    let chunks = 0;
+    try {
+      for await (const _ of stream) if (++chunks === 3) controller.abort();
+    } catch {
+      // the SDK may end the iteration or throw on abort: either way the client is gone
+    }
+    expect(chunks).toBe(3);
+    await until('the aborted request to be recorded', () => (sidecar.inferenceBreaker.getMetrics().ignored === 1 ? true : undefined));
+    expect(sidecar.inferenceBreaker.getMetrics()).toMatchObject({ failures: 0, successes: 0 });
+    await faults({ token_delay_ms: 0 });
+    expect((await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 })).choices).toHaveLength(1);
+  });
+});
