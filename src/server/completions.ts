@@ -157,6 +157,8 @@ interface Responder {
 /** A streaming client: chunks as they come, tool calls held back and sent whole. */
 class StreamResponder implements Responder {
   readonly #parser: StreamingToolCallParser | undefined;
+  /** Tools were declared but the parse breaker refused: the content passes through unparsed. */
+  readonly #textMode: boolean;
   #started = false;
   #toolIndex = 0;
   #sawFinish = false;
@@ -170,8 +172,9 @@ class StreamResponder implements Responder {
     readonly deps: CompletionDependencies,
   ) {
     // Parsing streamed content is linear and cheap (bench/tools.bench.ts): it runs here, inside the
-    // parse breaker; whole responses go to the parse pool instead.
-    const parse = kind === 'chat' && deps.parseBreaker.tryAcquire();
+    // parse breaker; whole responses go to the parse pool instead. A request that declared no
+    // tools cannot get a tool call, so its content is not parsed at all.
+    const parse = kind === 'chat' && tools.length > 0 && deps.parseBreaker.tryAcquire();
     if (parse) {
       try {
         this.#parser = parserRegistry.createStreamParser({ tools });
@@ -180,12 +183,13 @@ class StreamResponder implements Responder {
         parse.failure(error);
       }
     }
+    this.#textMode = kind === 'chat' && tools.length > 0 && this.#parser === undefined;
   }
 
   #start(): void {
     if (this.#started) return;
     this.#started = true;
-    startSse(this.res, this.#parser || this.kind !== 'chat' ? {} : { [TEXT_MODE_HEADER]: 'off (parse breaker open)' });
+    startSse(this.res, this.#textMode ? { [TEXT_MODE_HEADER]: 'off (parse breaker open)' } : {});
   }
 
   receive(message: InferMessage): void {
@@ -291,7 +295,7 @@ class WholeResponder implements Responder {
     const message = choice?.message as Record<string, unknown> | undefined;
     if (this.kind === 'chat' && choice && message) {
       const calls = ((message.tool_calls as Array<Record<string, unknown>> | undefined) ?? []).map(normaliseToolCall);
-      if (typeof message.content === 'string' && message.content !== '') {
+      if (this.tools.length > 0 && typeof message.content === 'string' && message.content !== '') {
         try {
           const parsed = await this.deps.parseBreaker.execute(() => this.deps.pools.parseTools(message.content as string, { tools: this.tools }, this.deps.config.parseTimeoutMs));
           if (parsed.status === 'ok') {
