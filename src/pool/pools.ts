@@ -36,8 +36,12 @@ export class Pools {
   #parse: Piscina;
   readonly #logger: Logger;
 
-  constructor(logger: Logger, options: { inferenceThreads?: number; parseThreads?: number; maxParseQueue?: number } = {}) {
+  readonly #workerFile: string;
+  #closed = false;
+
+  constructor(logger: Logger, options: { inferenceThreads?: number; parseThreads?: number; maxParseQueue?: number; workerFile?: string } = {}) {
     this.#logger = logger;
+    this.#workerFile = options.workerFile ?? workerFile;
     this.#inference = this.#build('inference', { maxThreads: options.inferenceThreads ?? 1, concurrentTasksPerWorker: 64, atomics: 'disabled' });
     this.#parse = this.#build('parse', { maxThreads: options.parseThreads ?? 2, concurrentTasksPerWorker: 1, maxQueue: options.maxParseQueue ?? 64 });
   }
@@ -50,13 +54,14 @@ export class Pools {
   }
 
   #build(kind: 'inference' | 'parse', options: ConstructorParameters<typeof Piscina>[0]): Piscina {
-    const pool = new Piscina({ filename: workerFile, execArgv, minThreads: 1, idleTimeout: 60_000, ...options });
+    const pool = new Piscina({ filename: this.#workerFile, execArgv, minThreads: 1, idleTimeout: 60_000, ...options });
     // Without a listener a worker error crashes the process; a worker that fails to start leaves
     // a pool that never spawns again, so it is rebuilt after a pause.
     pool.on('error', (error: unknown) => {
       this.#logger.error({ event: 'pool_error', pool: kind, err: error }, `${kind} worker pool error: ${(error as Error)?.message}`);
       if (pool.threads.length === 0) {
         setTimeout(() => {
+          if (this.#closed) return;
           if (kind === 'inference' && this.#inference === pool) this.#inference = this.#build(kind, options);
           if (kind === 'parse' && this.#parse === pool) this.#parse = this.#build(kind, options);
           void pool.destroy();
@@ -103,6 +108,7 @@ export class Pools {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await Promise.allSettled([this.#inference.destroy(), this.#parse.destroy()]);
   }
 }

@@ -81,7 +81,7 @@ export function readJson(req: IncomingMessage, limitBytes: number, timeoutMs: nu
 }
 
 export function startSse(res: ServerResponse, headers: Record<string, string> = {}): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...headers });
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
 }
 
 export function writeSse(res: ServerResponse, data: unknown): void {

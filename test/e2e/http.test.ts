@@ -74,6 +74,53 @@ describe('failing fast', () => {
   });
 });
 
+describe('capacity and text mode', () => {
+  it('32 concurrent streams are served at once (the real server batches up to 32)', async () => {
+    const { url, faults, sidecar } = await startSidecar();
+    await faults({ token_delay_ms: 40 });
+    let peak = 0;
+    const watch = setInterval(() => {
+      peak = Math.max(peak, (sidecar.inferenceBreaker.getMetrics().totalCalls - sidecar.inferenceBreaker.getMetrics().successes));
+    }, 10);
+    const streams = Array.from({ length: 32 }, (_, i) =>
+      rawRequest(port(url), post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: `stream ${i}` }], max_tokens: 10, stream: true })), 15_000),
+    );
+    const answers = await Promise.all(streams).finally(() => clearInterval(watch));
+    expect(answers.every((a) => a.status === 200 && a.body.includes('data: [DONE]'))).toBe(true);
+    expect(peak).toBe(32);
+  });
+
+  it('an open parse breaker: responses pass through unparsed, with a header saying so', async () => {
+    const { url, sidecar, faults } = await startSidecar();
+    await faults({ tool_calls: 'raw:hermes' });
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const request = (stream: boolean) => post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'weather?' }], tools, stream }));
+    const hold = sidecar.parseBreaker.isolate();
+    try {
+      const whole = await rawRequest(port(url), request(false));
+      expect(whole.headers['x-mlx-guard-tool-parsing']).toBe('off (parse breaker open)');
+      expect(JSON.parse(whole.body).choices[0].message.content).toMatch(/^<tool_call>/);
+      const streamed = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'weather?' }], tools, stream: true }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(streamed.headers.get('x-mlx-guard-tool-parsing')).toBe('off (parse breaker open)');
+      const content = (await streamed.text())
+        .split('\n\n')
+        .filter((frame) => frame.startsWith('data: {'))
+        .map((frame) => (JSON.parse(frame.slice(6)) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? '')
+        .join('');
+      expect(content).toMatch(/^<tool_call>/);
+    } finally {
+      hold.dispose();
+    }
+    const parsed = await rawRequest(port(url), request(false));
+    expect(parsed.headers['x-mlx-guard-tool-parsing']).toBeUndefined();
+    expect(JSON.parse(parsed.body).choices[0].message.tool_calls).toHaveLength(1);
+  });
+});
+
 describe('observability and control', () => {
   it('/health, /metrics and /status describe each part', async () => {
     const { url, sidecar } = await startSidecar();
