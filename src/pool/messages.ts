@@ -8,6 +8,8 @@ export interface InferTask {
   upstreamStreams: boolean;
   headersTimeoutMs: number;
   idleTimeoutMs: number;
+  /** For a non-streaming client: aggregate the stream here and post one finished body, not every event. */
+  aggregate?: { kind: 'chat' | 'text'; model: string };
   port: MessagePort;
 }
 

@@ -19,6 +19,8 @@ export interface InferenceCall {
   upstreamStreams: boolean;
   headersTimeoutMs: number;
   idleTimeoutMs: number;
+  /** Set for a non-streaming client: the worker aggregates and posts one body. */
+  aggregate?: { kind: 'chat' | 'text'; model: string };
   /** Whole-request deadline, after which the call is cancelled and fails. */
   deadlineMs: number;
   signal: AbortSignal;
@@ -85,7 +87,15 @@ export class Pools {
       }, call.deadlineMs);
     });
     try {
-      const task = { url: call.url, body: call.body, upstreamStreams: call.upstreamStreams, headersTimeoutMs: call.headersTimeoutMs, idleTimeoutMs: call.idleTimeoutMs, port: port2 };
+      const task = {
+        url: call.url,
+        body: call.body,
+        upstreamStreams: call.upstreamStreams,
+        headersTimeoutMs: call.headersTimeoutMs,
+        idleTimeoutMs: call.idleTimeoutMs,
+        ...(call.aggregate ? { aggregate: call.aggregate } : {}),
+        port: port2,
+      };
       const run = this.#inference.run(task, { name: 'infer', transferList: [port2] }) as Promise<{ ok: true } | { ok: false; error: TaskError }>;
       const result = await Promise.race([run.catch((error: unknown) => ({ ok: false as const, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } })), deadline]);
       // Messages posted before the task returned may still be in flight on the port.

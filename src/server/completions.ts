@@ -8,7 +8,7 @@ import type { InferMessage, TaskError } from '../pool/messages.js';
 import type { Pools } from '../pool/pools.js';
 import { newCallId } from '../tools/ids.js';
 import { parserRegistry, type StreamingToolCallParser, type ToolCall, type ToolDefinition } from '../tools/index.js';
-import { CompletionAggregator, sanitizeRequest, UpstreamError } from '../upstream/index.js';
+import { sanitizeRequest, UpstreamError } from '../upstream/index.js';
 import { readJson, sendError, sendJson, startSse, writeSse } from './responses.js';
 import { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS } from './schemas.js';
 
@@ -91,6 +91,7 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
       headersTimeoutMs: config.inference.headersTimeoutMs,
       idleTimeoutMs: config.inference.idleTimeoutMs,
       deadlineMs: config.inference.deadlineMs,
+      ...(request.clientStreams ? {} : { aggregate: { kind, model: request.clientModel ?? 'default_model' } }),
       signal: abort.signal,
       onMessage: (message) => {
         supervisor.noteActivity();
@@ -267,9 +268,11 @@ class StreamResponder implements Responder {
   }
 }
 
-/** A non-streaming client: the stream aggregated, then its content parsed for tool calls in the parse pool. */
+/**
+ * A non-streaming client: the worker aggregated the stream (or the server answered whole, for
+ * logprobs); its content is then parsed for tool calls in the parse pool.
+ */
 class WholeResponder implements Responder {
-  readonly #aggregator: CompletionAggregator;
   #json: Record<string, unknown> | undefined;
 
   constructor(
@@ -278,17 +281,15 @@ class WholeResponder implements Responder {
     readonly model: string | undefined,
     readonly tools: ToolDefinition[],
     readonly deps: CompletionDependencies,
-  ) {
-    this.#aggregator = new CompletionAggregator(kind, model ?? 'default_model');
-  }
+  ) {}
 
   receive(message: InferMessage): void {
     if (message.type === 'json') this.#json = message.body;
-    else if (message.event.type === 'data') this.#aggregator.add(JSON.parse(message.event.data) as Record<string, unknown>);
   }
 
   async finish(): Promise<void> {
-    const response = (this.#json ?? this.#aggregator.result()) as Chunk;
+    if (!this.#json) throw new Error('the inference worker finished without an answer');
+    const response = this.#json as Chunk;
     if (this.model !== undefined) response.model = this.model;
     const headers: Record<string, string> = {};
     const choice = response.choices?.[0];
