@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, expect } from 'vitest';
 
@@ -127,11 +128,20 @@ export async function startStandin(args: string[] = [], options: SpawnOptions = 
   return { ...spawned, portNumber, baseUrl: `http://127.0.0.1:${portNumber}` };
 }
 
+/**
+ * Whether `pid` is a running process. An orphan whose new parent never reaps it (PID 1 in some
+ * sandboxes) lingers as a zombie that `kill(pid, 0)` still finds; on Linux its state says so.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
