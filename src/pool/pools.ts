@@ -2,7 +2,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from '../observability/logger.js';
 import type { ParseOptions, ParseResult } from '../tools/index.js';
-import type { InferMessage, TaskError } from './messages.js';
+import type { InferMessage, InferTask, TaskError } from './messages.js';
 
 // From src (tests, tsx) the worker is TypeScript and needs tsx to load on Node 20; from dist it is JS.
 const fromSource = import.meta.url.endsWith('.ts');
@@ -13,14 +13,8 @@ export class PoolUnavailableError extends Error {
   override name = 'PoolUnavailableError';
 }
 
-export interface InferenceCall {
-  url: string;
-  body: string;
-  upstreamStreams: boolean;
-  headersTimeoutMs: number;
-  idleTimeoutMs: number;
-  /** Set for a non-streaming client: the worker aggregates and posts one body. */
-  aggregate?: { kind: 'chat' | 'text'; model: string };
+/** The worker's task (the port is made here), plus what the calling thread keeps. */
+export interface InferenceCall extends Omit<InferTask, 'port'> {
   /** Whole-request deadline, after which the call is cancelled and fails. */
   deadlineMs: number;
   signal: AbortSignal;
@@ -87,15 +81,8 @@ export class Pools {
       }, call.deadlineMs);
     });
     try {
-      const task = {
-        url: call.url,
-        body: call.body,
-        upstreamStreams: call.upstreamStreams,
-        headersTimeoutMs: call.headersTimeoutMs,
-        idleTimeoutMs: call.idleTimeoutMs,
-        ...(call.aggregate ? { aggregate: call.aggregate } : {}),
-        port: port2,
-      };
+      const { deadlineMs: _deadline, signal: _signal, onMessage: _onMessage, ...fields } = call;
+      const task: InferTask = { ...fields, port: port2 };
       const run = this.#inference.run(task, { name: 'infer', transferList: [port2] }) as Promise<{ ok: true } | { ok: false; error: TaskError }>;
       const result = await Promise.race([run.catch((error: unknown) => ({ ok: false as const, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } })), deadline]);
       // Messages posted before the task returned may still be in flight on the port.
