@@ -8,7 +8,12 @@ export interface ChildExit {
   signal: string | null;
   /** Set when the process could not be started at all (ENOENT, EACCES). */
   spawnError?: string;
+  /** Set when even SIGKILL did not end it in time (a process stuck in the kernel). */
+  unkillable?: true;
 }
+
+/** How long to wait for the exit after SIGKILL before reporting the process as unkillable. */
+const KILL_WAIT_MS = 5_000;
 
 export interface ProcessObserver {
   onLine(stream: 'stdout' | 'stderr', line: string): void;
@@ -92,7 +97,10 @@ export class ModelServerProcess {
       clearTimeout(timer);
       if (first === 'grace over') this.signalGroup('SIGKILL');
     }
-    const exit = await this.exited;
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<ChildExit>((resolve) => (timer = setTimeout(() => resolve({ code: null, signal: null, unkillable: true }), KILL_WAIT_MS)));
+    const exit = await Promise.race([this.exited, stuck]);
+    clearTimeout(timer);
     // The leader is gone; anything it started in its group goes too.
     this.signalGroup('SIGKILL');
     return exit;

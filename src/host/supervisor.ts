@@ -414,6 +414,9 @@ export class Supervisor {
     const wasStarting = this.#state === 'starting';
     if (end.cause !== 'exit' || !child.hasExited) this.#setState('stopping', end.cause, end.detail);
     const exit = await child.stop(this.options.stop.graceMs);
+    if (exit.unkillable) {
+      this.#logger.error({ event: 'child_unkillable', childPid: child.pid }, `model server ${child.pid} did not exit even after SIGKILL; relaunching beside it`);
+    }
     trigger.cancel();
     await removeChildRecord(this.options.pidfile);
     this.#child = undefined;
