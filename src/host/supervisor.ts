@@ -456,5 +456,6 @@ export class Supervisor {
 
 function describeExit(exit: ChildExit): string {
   if (exit.spawnError) return exit.spawnError;
+  if (exit.unkillable) return 'did not exit even after SIGKILL';
   return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
 }
