@@ -53,6 +53,16 @@ for (const format of streamed) {
     });
   }
 }
+// One huge argument (a file written through a tool call): a block that stays open for the whole stream.
+const hugeArgument = (size: number) => `<tool_call>{"name": "get_weather", "arguments": {"city": "${'x'.repeat(size)}"}}</tool_call>`;
+for (const size of [16_384, 262_144]) {
+  const text = hugeArgument(size);
+  bench.add(`one open block ${size / 1024} KB streamed`, () => {
+    const parser = parserRegistry.createStreamParser({ tools });
+    for (let i = 0; i < text.length; i += 16) sink += parser.push(text.slice(i, i + 16)).calls.length;
+    sink += parser.end().calls.length;
+  });
+}
 const adversarial: Record<string, (size: number) => string> = {
   'unclosed <tool_call> + brackets': (n) => '<tool_call>' + '['.repeat(n),
   'repeated unclosed markers': (n) => '<tool_call>'.repeat(Math.floor(n / 11)),
@@ -88,6 +98,9 @@ console.table(
     return row;
   }),
 );
+const openSmall = medianMs('one open block 16 KB streamed');
+const openLarge = medianMs('one open block 256 KB streamed');
+console.table([{ 'streamed in 16-char chunks': 'one call with a huge argument', '16 KB': fmtMs(openSmall), '256 KB': fmtMs(openLarge), 'ratio (16 = linear)': (openLarge / openSmall).toFixed(1) }]);
 console.table(
   streamed.map((format) => {
     const small = medianMs(`${format} 16 KB streamed`);

@@ -30,33 +30,94 @@ export type Segment =
 
 /**
  * The text the segmenter reads, addressed by absolute position: the whole text, or (when
- * streaming) only its undecided tail, so that a long stream is never copied chunk after chunk.
+ * streaming) only its undecided tail. Streamed chunks are kept as a list and joined only where a
+ * read needs them, so a long open block (one huge tool argument) is not copied chunk after chunk:
+ * searches resume near the end, and the list is merged into one string only when it has grown
+ * as long as the merged part (amortised linear).
  */
 export class TextWindow {
+  #flat: string;
+  #chunks: string[] = [];
+  #chunkStarts: number[] = [];
+  #length: number;
+
   constructor(
-    readonly text: string,
+    text: string,
     readonly base = 0,
-  ) {}
+  ) {
+    this.#flat = text;
+    this.#length = base + text.length;
+  }
 
   get length(): number {
-    return this.base + this.text.length;
+    return this.#length;
+  }
+
+  /** The whole window as one string (merges pending chunks). */
+  get text(): string {
+    this.#merge();
+    return this.#flat;
+  }
+
+  append(chunk: string): void {
+    this.#chunkStarts.push(this.#length);
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+    if (this.#length - this.base - this.#flat.length > Math.max(this.#flat.length, 65_536)) this.#merge();
+  }
+
+  /** A new window of [from, end), for dropping what has been decided. */
+  from(from: number): TextWindow {
+    const { text, offset } = this.#region(from);
+    return new TextWindow(text.slice(from - offset), from);
   }
 
   indexOf(needle: string, from: number): number {
-    const at = this.text.indexOf(needle, Math.max(0, from - this.base));
-    return at < 0 ? -1 : at + this.base;
+    const start = Math.max(from, this.base);
+    const { text, offset } = this.#region(start);
+    const at = text.indexOf(needle, start - offset);
+    return at < 0 ? -1 : at + offset;
   }
 
   startsWith(prefix: string, at: number): boolean {
-    return this.text.startsWith(prefix, at - this.base);
+    return this.slice(at, at + prefix.length) === prefix;
   }
 
   charCodeAt(at: number): number {
-    return this.text.charCodeAt(at - this.base);
+    const chunk = this.#chunkAt(at);
+    return chunk < 0 ? this.#flat.charCodeAt(at - this.base) : this.#chunks[chunk]!.charCodeAt(at - this.#chunkStarts[chunk]!);
   }
 
   slice(start: number, end?: number): string {
-    return this.text.slice(start - this.base, end === undefined ? undefined : end - this.base);
+    const { text, offset } = this.#region(start);
+    return text.slice(start - offset, end === undefined ? undefined : end - offset);
+  }
+
+  /** The chunk holding `at`, searched from the newest (reads cluster at the end), or -1 for the merged part. */
+  #chunkAt(at: number): number {
+    for (let i = this.#chunks.length - 1; i >= 0; i--) if (this.#chunkStarts[i]! <= at) return i;
+    return -1;
+  }
+
+  /** A string covering [at, end) and its absolute offset: recent chunks joined, or everything merged. */
+  #region(at: number): { text: string; offset: number } {
+    const chunk = this.#chunkAt(at);
+    if (chunk < 0) {
+      // A search that resumes just before the newest chunks (the overlap a marker may straddle)
+      // copies only that overlap: merging there would copy the whole window on every chunk.
+      const flatEnd = this.base + this.#flat.length;
+      if (this.#chunks.length > 0 && flatEnd - at <= 4_096) return { text: this.#flat.slice(at - this.base) + this.#chunks.join(''), offset: at };
+      this.#merge();
+      return { text: this.#flat, offset: this.base };
+    }
+    return { text: chunk === this.#chunks.length - 1 ? this.#chunks[chunk]! : this.#chunks.slice(chunk).join(''), offset: this.#chunkStarts[chunk]! };
+  }
+
+  #merge(): void {
+    if (this.#chunks.length === 0) return;
+    this.#flat += this.#chunks.join('');
+    this.#chunks = [];
+    this.#chunkStarts = [];
   }
 }
 
@@ -292,7 +353,9 @@ export class Segmenter {
   /** A longer marker could still start where a shorter one was found, and the text ends inside it. */
   #longerMarkerMayStart(text: TextWindow, at: number): boolean {
     const rest = text.length - at;
-    return this.#markers.some((m) => m.length > rest && m.startsWith(text.slice(at)));
+    if (rest >= this.#longestMarker) return false;
+    const tail = text.slice(at);
+    return this.#markers.some((m) => m.length > rest && m.startsWith(tail));
   }
 }
 

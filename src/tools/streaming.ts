@@ -67,11 +67,11 @@ export class StreamingToolCallParser {
   push(chunk: string): StreamDelta {
     if (this.#ended) throw new Error('push() after end(): the stream is over');
     this.#text += chunk;
-    this.#window = new TextWindow(this.#window.text + chunk, this.#window.base);
+    this.#window.append(chunk);
     this.#segmenter.advance(this.#window, false);
     const calls = this.#read();
     const cursor = this.#segmenter.cursor;
-    if (cursor > this.#window.base) this.#window = new TextWindow(this.#window.slice(cursor), cursor);
+    if (cursor > this.#window.base) this.#window = this.#window.from(cursor);
     return { content: this.#release(this.#releasable()), calls };
   }
 
