@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { SseEvent } from '../upstream/index.js';
+import type { RewriteOptions } from '../upstream/index.js';
 
 /** An upstream call handed to an inference worker. */
 export interface InferTask {
@@ -10,11 +10,18 @@ export interface InferTask {
   idleTimeoutMs: number;
   /** For a non-streaming client: aggregate the stream here and post one finished body, not every event. */
   aggregate?: { kind: 'chat' | 'text'; model: string };
+  /** For a streaming client: rewrite (and parse) each event here and post the client's SSE text. */
+  rewrite?: RewriteOptions;
   port: MessagePort;
 }
 
 /** What an inference worker posts back while the call runs. */
-export type InferMessage = { type: 'event'; event: SseEvent } | { type: 'json'; body: Record<string, unknown> };
+export type InferMessage =
+  | { type: 'json'; body: Record<string, unknown> }
+  /** SSE text ready for the client. */
+  | { type: 'sse'; text: string }
+  /** What the rewriter noticed, once the stream ended. */
+  | { type: 'stream_end'; sawFinish: boolean; lostCall: boolean; parseError?: string };
 
 /** An error as it crosses the thread boundary (classes do not survive structured cloning). */
 export interface TaskError {

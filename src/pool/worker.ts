@@ -2,7 +2,7 @@
 // `parseTools` (one response's tool calls). Neither imports server code.
 import type { MessagePort } from 'node:worker_threads';
 import { parserRegistry, type ParseOptions, type ParseResult } from '../tools/index.js';
-import { CompletionAggregator, completeOnce, streamCompletion, UpstreamError } from '../upstream/index.js';
+import { CompletionAggregator, completeOnce, StreamRewriter, streamCompletion, UpstreamError, wholeAsEvents } from '../upstream/index.js';
 import type { InferMessage, InferTask, TaskError } from './messages.js';
 
 /**
@@ -19,14 +19,20 @@ export async function infer(task: InferTask): Promise<{ ok: true } | { ok: false
   const post = (message: InferMessage) => port.postMessage(message);
   const options = { signal: controller.signal, headersTimeoutMs: task.headersTimeoutMs, idleTimeoutMs: task.idleTimeoutMs };
   try {
-    if (task.upstreamStreams && task.aggregate) {
+    if (task.rewrite) {
+      const rewriter = new StreamRewriter(task.rewrite);
+      const events = task.upstreamStreams ? streamCompletion(task.url, task.body, options) : wholeAsEvents(await completeOnce(task.url, task.body, options), task.rewrite.kind);
+      for await (const event of events) {
+        const text = rewriter.rewrite(event);
+        if (text) post({ type: 'sse', text });
+      }
+      post({ type: 'stream_end', sawFinish: rewriter.sawFinish, lostCall: rewriter.lostCall, ...(rewriter.parseError ? { parseError: rewriter.parseError } : {}) });
+    } else if (task.upstreamStreams && task.aggregate) {
       const aggregator = new CompletionAggregator(task.aggregate.kind, task.aggregate.model);
       for await (const event of streamCompletion(task.url, task.body, options)) {
         if (event.type === 'data') aggregator.add(JSON.parse(event.data) as Record<string, unknown>);
       }
       post({ type: 'json', body: aggregator.result() });
-    } else if (task.upstreamStreams) {
-      for await (const event of streamCompletion(task.url, task.body, options)) post({ type: 'event', event });
     } else {
       post({ type: 'json', body: await completeOnce(task.url, task.body, options) });
     }

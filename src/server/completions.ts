@@ -6,9 +6,8 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { InferMessage, TaskError } from '../pool/messages.js';
 import type { Pools } from '../pool/pools.js';
-import { newCallId } from '../tools/ids.js';
-import { parserRegistry, type StreamingToolCallParser, type ToolCall, type ToolDefinition } from '../tools/index.js';
-import { sanitizeRequest, UpstreamError } from '../upstream/index.js';
+import type { ToolDefinition } from '../tools/index.js';
+import { asToolCall, normaliseToolCall, sanitizeRequest, UpstreamError, type RewriteOptions } from '../upstream/index.js';
 import { readJson, sendError, sendJson, startSse, writeSse } from './responses.js';
 import { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS } from './schemas.js';
 
@@ -72,6 +71,7 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
   }
 
   deps.inflight.count++;
+  let responder: Responder | undefined;
   const abort = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) abort.abort();
@@ -81,9 +81,10 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
     for (const field of IGNORED_FIELDS) delete body[field];
     const request = sanitizeRequest(body);
     const tools = (kind === 'chat' ? (parsed.data as { tools?: ToolDefinition[] | null }).tools : undefined) ?? [];
-    const responder = request.clientStreams
+    const current = request.clientStreams
       ? new StreamResponder(kind, res, request.clientModel, request.clientWantsUsage, tools, deps)
       : new WholeResponder(kind, res, request.clientModel, tools, deps);
+    responder = current;
     const result = await deps.pools.infer({
       url: `${baseUrl}${kind === 'chat' ? '/v1/chat/completions' : '/v1/completions'}`,
       body: request.body,
@@ -91,28 +92,29 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
       headersTimeoutMs: config.inference.headersTimeoutMs,
       idleTimeoutMs: config.inference.idleTimeoutMs,
       deadlineMs: config.inference.deadlineMs,
-      ...(request.clientStreams ? {} : { aggregate: { kind, model: request.clientModel ?? 'default_model' } }),
+      ...(current instanceof StreamResponder ? { rewrite: current.rewrite } : { aggregate: { kind, model: request.clientModel ?? 'default_model' } }),
       signal: abort.signal,
       onMessage: (message) => {
         supervisor.noteActivity();
-        responder.receive(message);
+        current.receive(message);
       },
     });
     if (result.ok) {
       permit.success();
-      await responder.finish();
+      await current.finish();
     } else if (result.error.aborted || abort.signal.aborted) {
       permit.ignore();
     } else {
       permit.failure(asError(result.error));
       logger.warn({ event: 'upstream_failure', code: result.error.code, status: result.error.status }, result.error.message);
-      responder.fail(result.error);
+      current.fail(result.error);
     }
   } catch (error) {
     permit.ignore();
     logger.error({ event: 'completion_error', err: error }, 'completion handling failed');
     sendError(res, 500, 'mlx-guard failed while handling this request; see its log', { code: 'internal_error' });
   } finally {
+    responder?.release();
     deps.inflight.count--;
   }
 }
@@ -131,60 +133,39 @@ function failureStatus(error: TaskError): { status: number; message: string } {
   return { status: timeout ? 504 : 502, message: `the model server failed this request (${error.code}): ${error.message}` };
 }
 
-/** Ids as `call_…` and arguments as JSON text of an object, whatever the model server sent. */
-function normaliseToolCall(call: Record<string, unknown>): Record<string, unknown> {
-  const fn = { ...((call.function as Record<string, unknown> | undefined) ?? {}) };
-  let args: unknown = fn.arguments;
-  for (let i = 0; i < 2 && typeof args === 'string'; i++) {
-    try {
-      args = JSON.parse(args);
-    } catch {
-      break;
-    }
-  }
-  fn.arguments = typeof args === 'string' ? args : JSON.stringify(args ?? {});
-  const id = typeof call.id === 'string' && call.id.startsWith('call_') ? call.id : newCallId();
-  return { ...call, id, type: 'function', function: fn };
-}
-
-const asToolCall = (call: ToolCall) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.arguments) } });
-
 interface Responder {
   receive(message: InferMessage): void;
   finish(): Promise<void>;
   fail(error: TaskError): void;
+  /** Releases what the responder holds, however the request ended. */
+  release(): void;
 }
 
-/** A streaming client: chunks as they come, tool calls held back and sent whole. */
+/**
+ * A streaming client: the inference worker rewrites the stream (model name, usage, tool calls
+ * parsed and sent whole) and posts SSE text that goes out as it comes. Parsing there runs under
+ * the parse breaker's permit, taken here and settled when the stream ends.
+ */
 class StreamResponder implements Responder {
-  readonly #parser: StreamingToolCallParser | undefined;
+  readonly rewrite: RewriteOptions;
+  readonly #permit: Permit | undefined;
   /** Tools were declared but the parse breaker refused: the content passes through unparsed. */
   readonly #textMode: boolean;
   #started = false;
-  #toolIndex = 0;
-  #sawFinish = false;
 
   constructor(
     readonly kind: 'chat' | 'text',
     readonly res: ServerResponse,
-    readonly model: string | undefined,
-    readonly wantsUsage: boolean,
+    model: string | undefined,
+    wantsUsage: boolean,
     tools: ToolDefinition[],
     readonly deps: CompletionDependencies,
   ) {
-    // Parsing streamed content is linear and cheap (bench/tools.bench.ts): it runs here, inside the
-    // parse breaker; whole responses go to the parse pool instead. A request that declared no
-    // tools cannot get a tool call, so its content is not parsed at all.
-    const parse = kind === 'chat' && tools.length > 0 && deps.parseBreaker.tryAcquire();
-    if (parse) {
-      try {
-        this.#parser = parserRegistry.createStreamParser({ tools });
-        parse.success();
-      } catch (error) {
-        parse.failure(error);
-      }
-    }
-    this.#textMode = kind === 'chat' && tools.length > 0 && this.#parser === undefined;
+    // A request that declared no tools cannot get a tool call, so its content is not parsed at all.
+    const wantsParsing = kind === 'chat' && tools.length > 0;
+    this.#permit = (wantsParsing && deps.parseBreaker.tryAcquire()) || undefined;
+    this.#textMode = wantsParsing && this.#permit === undefined;
+    this.rewrite = { kind, wantsUsage, ...(model !== undefined ? { model } : {}), ...(this.#permit ? { tools } : {}) };
   }
 
   #start(): void {
@@ -194,66 +175,35 @@ class StreamResponder implements Responder {
   }
 
   receive(message: InferMessage): void {
-    if (message.type !== 'event') return;
-    const { event } = message;
-    this.#start();
-    if (event.type === 'comment') {
-      this.res.write(`: ${event.text}\n\n`);
-      return;
+    if (message.type === 'sse') {
+      this.#start();
+      this.res.write(message.text);
+    } else if (message.type === 'stream_end') {
+      this.#streamEnded(message);
     }
-    if (event.type === 'done') {
-      this.res.write('data: [DONE]\n\n');
-      return;
-    }
-    const chunk = JSON.parse(event.data) as Chunk;
-    if (this.model !== undefined) chunk.model = this.model;
-    if (Array.isArray(chunk.choices) && chunk.choices.length === 0) {
-      if (this.wantsUsage) writeSse(this.res, chunk);
-      return;
-    }
-    const choice = chunk.choices?.[0];
-    const delta = choice?.delta as Record<string, unknown> | undefined;
-    if (this.kind !== 'chat' || !choice || !delta) {
-      writeSse(this.res, chunk);
-      return;
-    }
-    const calls: Array<Record<string, unknown>> = [];
-    for (const call of (delta.tool_calls as Array<Record<string, unknown>> | undefined) ?? []) calls.push(normaliseToolCall(call));
-    let content = typeof delta.content === 'string' ? delta.content : undefined;
-    const finishing = choice.finish_reason !== null && choice.finish_reason !== undefined;
-    if (this.#parser) {
-      let released = content === undefined ? { content: '', calls: [] as ToolCall[] } : this.#parser.push(content);
-      if (finishing) {
-        const last = this.#parser.end();
-        released = { content: released.content + last.content, calls: [...released.calls, ...last.calls] };
-      }
-      content = released.content || undefined;
-      calls.push(...released.calls.map(asToolCall));
-    }
-    const out: Record<string, unknown> = { ...delta };
-    delete out.content;
-    delete out.tool_calls;
-    if (content !== undefined) out.content = content;
-    if (calls.length > 0) out.tool_calls = calls.map((call) => ({ ...call, index: this.#toolIndex++ }));
-    if (finishing) {
-      this.#sawFinish = true;
-      if (this.#toolIndex > 0) choice.finish_reason = 'tool_calls';
-      else if (choice.finish_reason === 'tool_calls') this.#lostCall();
-    }
-    if (!finishing && content === undefined && calls.length === 0 && delta.reasoning === undefined) return;
-    choice.delta = out;
-    writeSse(this.res, chunk);
   }
 
-  #lostCall(): void {
-    this.deps.metrics.lostToolCalls.inc();
-    this.deps.logger.warn({ event: 'lost_tool_call' }, 'the model server said finish_reason "tool_calls" but sent no call (its parser dropped it)');
+  #streamEnded({ sawFinish, lostCall, parseError }: { sawFinish: boolean; lostCall: boolean; parseError?: string }): void {
+    if (parseError === undefined) this.#permit?.success();
+    else {
+      this.#permit?.failure(new Error(parseError));
+      this.deps.logger.warn({ event: 'tool_parsing_skipped', reason: parseError }, 'tool parsing failed mid-stream; the rest of the content was passed through');
+    }
+    if (lostCall) {
+      this.deps.metrics.lostToolCalls.inc();
+      this.deps.logger.warn({ event: 'lost_tool_call' }, 'the model server said finish_reason "tool_calls" but sent no call (its parser dropped it)');
+    }
+    if (!sawFinish) this.deps.logger.warn({ event: 'stream_without_finish' }, 'the stream ended without a finish reason');
   }
 
   async finish(): Promise<void> {
-    if (!this.#started) this.#start();
-    if (!this.#sawFinish) this.deps.logger.warn({ event: 'stream_without_finish' }, 'the stream ended without a finish reason');
+    this.#start();
     this.res.end();
+  }
+
+  release(): void {
+    // Unless the stream ended and settled it, parsing proved nothing either way.
+    this.#permit?.ignore();
   }
 
   fail(error: TaskError): void {
@@ -323,4 +273,6 @@ class WholeResponder implements Responder {
     const { status, message } = failureStatus(error);
     sendError(this.res, status, message, { code: error.code.toLowerCase() });
   }
+
+  release(): void {}
 }

@@ -7,3 +7,5 @@ export { sanitizeRequest } from './sanitize.js';
 export type { UpstreamRequest } from './sanitize.js';
 export { SseParser } from './sse.js';
 export type { SseEvent } from './sse.js';
+export { asToolCall, normaliseToolCall, StreamRewriter, wholeAsEvents } from './stream-rewriter.js';
+export type { RewriteOptions } from './stream-rewriter.js';

@@ -32,6 +32,26 @@ describe('mlx-guard with the openai client', () => {
     expect(plain.usage).toBeUndefined();
   });
 
+  it('streaming with logprobs (which the server only answers whole): still a stream, logprobs and usage kept', async () => {
+    const { client } = await startSidecar();
+    const stream = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hello' }], max_tokens: 3, logprobs: true, stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    let logprobs = 0;
+    let finish: string | null | undefined;
+    let usage: number | undefined;
+    for await (const chunk of stream) {
+      expect(chunk.model).toBe('m');
+      text += chunk.choices[0]?.delta.content ?? '';
+      logprobs += chunk.choices[0]?.logprobs?.content?.length ?? 0;
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      usage = chunk.usage?.completion_tokens ?? usage;
+    }
+    expect(text.split(' ')).toHaveLength(3);
+    expect(logprobs).toBeGreaterThan(0);
+    expect(finish).toBe('length');
+    expect(usage).toBe(3);
+  });
+
   it('text completions, streaming and not', async () => {
     const { client } = await startSidecar();
     const completion = await client.completions.create({ model: 'm', prompt: 'Once upon a time', max_tokens: 3 });
