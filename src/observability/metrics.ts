@@ -41,28 +41,22 @@ export class Metrics {
     });
   }
 
-  watchPools(stats: () => { inference: { queueSize: number; utilization: number }; parse: { queueSize: number; utilization: number } }): void {
-    new Gauge({
-      name: 'mlx_guard_pool_queue_size',
-      help: 'tasks waiting for a worker, by pool',
-      labelNames: ['pool'],
-      registers: [this.registry],
-      collect() {
-        const s = stats();
-        this.set({ pool: 'inference' }, s.inference.queueSize);
-        this.set({ pool: 'parse' }, s.parse.queueSize);
-      },
-    });
-    new Gauge({
-      name: 'mlx_guard_pool_utilization',
-      help: 'share of worker time spent on tasks, by pool',
-      labelNames: ['pool'],
-      registers: [this.registry],
-      collect() {
-        const s = stats();
-        this.set({ pool: 'inference' }, s.inference.utilization);
-        this.set({ pool: 'parse' }, s.parse.utilization);
-      },
-    });
+  watchPools(stats: () => Record<'inference' | 'parse', { queueSize: number; utilization: number }>): void {
+    const gauges = [
+      ['mlx_guard_pool_queue_size', 'tasks waiting for a worker, by pool', 'queueSize'],
+      ['mlx_guard_pool_utilization', 'share of worker time spent on tasks, by pool', 'utilization'],
+    ] as const;
+    for (const [name, help, field] of gauges) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['pool'],
+        registers: [this.registry],
+        collect() {
+          const s = stats();
+          for (const pool of ['inference', 'parse'] as const) this.set({ pool }, s[pool][field]);
+        },
+      });
+    }
   }
 }

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { RewriteOptions } from '../upstream/index.js';
+import type { RewriteOptions } from './stream-rewriter.js';
 
 /** An upstream call handed to an inference worker. */
 export interface InferTask {

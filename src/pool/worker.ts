@@ -2,8 +2,9 @@
 // `parseTools` (one response's tool calls). Neither imports server code.
 import type { MessagePort } from 'node:worker_threads';
 import { parserRegistry, type ParseOptions, type ParseResult } from '../tools/index.js';
-import { CompletionAggregator, completeOnce, StreamRewriter, streamCompletion, UpstreamError, wholeAsEvents } from '../upstream/index.js';
+import { CompletionAggregator, completeOnce, streamCompletion, UpstreamError, wholeAsEvents } from '../upstream/index.js';
 import type { InferMessage, InferTask, TaskError } from './messages.js';
+import { StreamRewriter } from './stream-rewriter.js';
 
 /**
  * Calls the model server and posts what arrives on `task.port`. A `{ type: 'abort' }` message on

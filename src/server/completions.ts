@@ -6,8 +6,9 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { InferMessage, TaskError } from '../pool/messages.js';
 import type { Pools } from '../pool/pools.js';
-import type { ToolDefinition } from '../tools/index.js';
-import { asToolCall, normaliseToolCall, sanitizeRequest, UpstreamError, type RewriteOptions } from '../upstream/index.js';
+import type { RewriteOptions } from '../pool/stream-rewriter.js';
+import { asToolCall, normaliseToolCall, type ToolDefinition } from '../tools/index.js';
+import { sanitizeRequest, UpstreamError } from '../upstream/index.js';
 import { readJson, sendError, sendJson, startSse, writeSse } from './responses.js';
 import { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS } from './schemas.js';
 
@@ -48,6 +49,10 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
     return sendError(res, 400, message, { param, code: 'invalid_request' });
   }
 
+  const body = { ...parsed.data } as Record<string, unknown>;
+  for (const field of IGNORED_FIELDS) delete body[field];
+  const request = sanitizeRequest(body);
+
   if (deps.inflight.count >= config.maxPendingRequests) {
     return sendError(res, 503, `mlx-guard is at its limit of ${config.maxPendingRequests} requests in flight; retry shortly`, { code: 'queue_full', retryAfterSeconds: 1 });
   }
@@ -70,21 +75,18 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
     });
   }
 
+  // Built only once the inference breaker admitted the call: a streaming responder may hold a
+  // parse-breaker permit, released in `finally` whatever happens.
+  const tools = (kind === 'chat' ? (parsed.data as { tools?: ToolDefinition[] | null }).tools : undefined) ?? [];
+  const responder = request.clientStreams
+    ? new StreamResponder(kind, res, request.clientModel, request.clientWantsUsage, tools, deps)
+    : new WholeResponder(kind, res, request.clientModel, tools, deps);
   deps.inflight.count++;
-  let responder: Responder | undefined;
   const abort = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) abort.abort();
   });
   try {
-    const body = { ...parsed.data } as Record<string, unknown>;
-    for (const field of IGNORED_FIELDS) delete body[field];
-    const request = sanitizeRequest(body);
-    const tools = (kind === 'chat' ? (parsed.data as { tools?: ToolDefinition[] | null }).tools : undefined) ?? [];
-    const current = request.clientStreams
-      ? new StreamResponder(kind, res, request.clientModel, request.clientWantsUsage, tools, deps)
-      : new WholeResponder(kind, res, request.clientModel, tools, deps);
-    responder = current;
     const result = await deps.pools.infer({
       url: `${baseUrl}${kind === 'chat' ? '/v1/chat/completions' : '/v1/completions'}`,
       body: request.body,
@@ -92,29 +94,29 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
       headersTimeoutMs: config.inference.headersTimeoutMs,
       idleTimeoutMs: config.inference.idleTimeoutMs,
       deadlineMs: config.inference.deadlineMs,
-      ...(current instanceof StreamResponder ? { rewrite: current.rewrite } : { aggregate: { kind, model: request.clientModel ?? 'default_model' } }),
+      ...(responder instanceof StreamResponder ? { rewrite: responder.rewrite } : { aggregate: { kind, model: request.clientModel ?? 'default_model' } }),
       signal: abort.signal,
       onMessage: (message) => {
         supervisor.noteActivity();
-        current.receive(message);
+        responder.receive(message);
       },
     });
     if (result.ok) {
       permit.success();
-      await current.finish();
+      await responder.finish();
     } else if (result.error.aborted || abort.signal.aborted) {
       permit.ignore();
     } else {
       permit.failure(asError(result.error));
       logger.warn({ event: 'upstream_failure', code: result.error.code, status: result.error.status }, result.error.message);
-      current.fail(result.error);
+      responder.fail(result.error);
     }
   } catch (error) {
     permit.ignore();
     logger.error({ event: 'completion_error', err: error }, 'completion handling failed');
     sendError(res, 500, 'mlx-guard failed while handling this request; see its log', { code: 'internal_error' });
   } finally {
-    responder?.release();
+    responder.release();
     deps.inflight.count--;
   }
 }
@@ -131,6 +133,11 @@ function failureStatus(error: TaskError): { status: number; message: string } {
   }
   const timeout = error.code === 'ERR_DEADLINE' || error.code === 'ERR_UPSTREAM_HEADERS_TIMEOUT' || error.code === 'ERR_UPSTREAM_STALL';
   return { status: timeout ? 504 : 502, message: `the model server failed this request (${error.code}): ${error.message}` };
+}
+
+function noteLostCall({ metrics, logger }: CompletionDependencies): void {
+  metrics.lostToolCalls.inc();
+  logger.warn({ event: 'lost_tool_call' }, 'the model server said finish_reason "tool_calls" but sent no call (its parser dropped it)');
 }
 
 interface Responder {
@@ -189,10 +196,7 @@ class StreamResponder implements Responder {
       this.#permit?.failure(new Error(parseError));
       this.deps.logger.warn({ event: 'tool_parsing_skipped', reason: parseError }, 'tool parsing failed mid-stream; the rest of the content was passed through');
     }
-    if (lostCall) {
-      this.deps.metrics.lostToolCalls.inc();
-      this.deps.logger.warn({ event: 'lost_tool_call' }, 'the model server said finish_reason "tool_calls" but sent no call (its parser dropped it)');
-    }
+    if (lostCall) noteLostCall(this.deps);
     if (!sawFinish) this.deps.logger.warn({ event: 'stream_without_finish' }, 'the stream ended without a finish reason');
   }
 
@@ -262,8 +266,7 @@ class WholeResponder implements Responder {
         message.tool_calls = calls;
         choice.finish_reason = 'tool_calls';
       } else if (choice.finish_reason === 'tool_calls') {
-        this.deps.metrics.lostToolCalls.inc();
-        this.deps.logger.warn({ event: 'lost_tool_call' }, 'the model server said finish_reason "tool_calls" but sent no call (its parser dropped it)');
+        noteLostCall(this.deps);
       }
     }
     sendJson(this.res, 200, response, headers);

@@ -1,3 +1,5 @@
+import type { SseEvent } from './sse.js';
+
 /** A streamed chat or text completion put back together as the non-streaming response. */
 export class CompletionAggregator {
   #envelope: { id?: unknown; system_fingerprint?: unknown; created?: unknown } = {};
@@ -52,4 +54,22 @@ export class CompletionAggregator {
       ...(this.#usage !== undefined ? { usage: this.#usage } : {}),
     };
   }
+}
+
+/**
+ * A whole response as the stream events that would have carried it: the server answers whole when
+ * logprobs are asked for, and a streaming client still expects a stream.
+ */
+export function wholeAsEvents(body: Record<string, unknown>, kind: 'chat' | 'text'): SseEvent[] {
+  const choices = ((body.choices as Array<Record<string, unknown>> | undefined) ?? []).map((choice) => {
+    if (kind === 'text') return choice;
+    const { message, ...rest } = choice;
+    return { ...rest, delta: { role: 'assistant', ...((message as Record<string, unknown> | undefined) ?? {}) } };
+  });
+  const { usage, ...head } = body;
+  const object = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
+  const events: SseEvent[] = [{ type: 'data', data: JSON.stringify({ ...head, object, choices }) }];
+  if (usage !== undefined) events.push({ type: 'data', data: JSON.stringify({ ...head, object, choices: [], usage }) });
+  events.push({ type: 'done' });
+  return events;
 }

@@ -1,4 +1,4 @@
-export { CompletionAggregator } from './aggregate.js';
+export { CompletionAggregator, wholeAsEvents } from './aggregate.js';
 export { completeOnce, streamCompletion } from './client.js';
 export type { UpstreamCallOptions } from './client.js';
 export { isUpstreamFailure, UpstreamError } from './errors.js';
@@ -7,5 +7,3 @@ export { sanitizeRequest } from './sanitize.js';
 export type { UpstreamRequest } from './sanitize.js';
 export { SseParser } from './sse.js';
 export type { SseEvent } from './sse.js';
-export { asToolCall, normaliseToolCall, StreamRewriter, wholeAsEvents } from './stream-rewriter.js';
-export type { RewriteOptions } from './stream-rewriter.js';

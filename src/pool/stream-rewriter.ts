@@ -1,26 +1,7 @@
-import { newCallId } from '../tools/ids.js';
-import { parserRegistry, type StreamingToolCallParser, type ToolCall, type ToolDefinition } from '../tools/index.js';
-import type { SseEvent } from './sse.js';
+import { asToolCall, normaliseToolCall, parserRegistry, type StreamingToolCallParser, type ToolCall, type ToolDefinition } from '../tools/index.js';
+import type { SseEvent } from '../upstream/index.js';
 
 type Chunk = Record<string, unknown> & { choices?: Array<Record<string, unknown>> };
-
-/** Ids as `call_…` and arguments as JSON text of an object, whatever the model server sent. */
-export function normaliseToolCall(call: Record<string, unknown>): Record<string, unknown> {
-  const fn = { ...((call.function as Record<string, unknown> | undefined) ?? {}) };
-  let args: unknown = fn.arguments;
-  for (let i = 0; i < 2 && typeof args === 'string'; i++) {
-    try {
-      args = JSON.parse(args);
-    } catch {
-      break;
-    }
-  }
-  fn.arguments = typeof args === 'string' ? args : JSON.stringify(args ?? {});
-  const id = typeof call.id === 'string' && call.id.startsWith('call_') ? call.id : newCallId();
-  return { ...call, id, type: 'function', function: fn };
-}
-
-export const asToolCall = (call: ToolCall): Record<string, unknown> => ({ id: call.id, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.arguments) } });
 
 export interface RewriteOptions {
   kind: 'chat' | 'text';
@@ -93,24 +74,6 @@ export class StreamRewriter {
     choice.delta = out;
     return frame(chunk);
   }
-}
-
-/**
- * A whole response as the stream events that would have carried it: the server answers whole when
- * logprobs are asked for, and a streaming client still expects a stream.
- */
-export function wholeAsEvents(body: Record<string, unknown>, kind: 'chat' | 'text'): SseEvent[] {
-  const choices = ((body.choices as Array<Record<string, unknown>> | undefined) ?? []).map((choice) => {
-    if (kind === 'text') return choice;
-    const { message, ...rest } = choice;
-    return { ...rest, delta: { role: 'assistant', ...((message as Record<string, unknown> | undefined) ?? {}) } };
-  });
-  const { usage, ...head } = body;
-  const object = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
-  const events: SseEvent[] = [{ type: 'data', data: JSON.stringify({ ...head, object, choices }) }];
-  if (usage !== undefined) events.push({ type: 'data', data: JSON.stringify({ ...head, object, choices: [], usage }) });
-  events.push({ type: 'done' });
-  return events;
 }
 
 const frame = (chunk: unknown) => `data: ${JSON.stringify(chunk)}\n\n`;
