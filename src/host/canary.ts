@@ -7,16 +7,38 @@ const body = JSON.stringify({ messages: [{ role: 'user', content: 'ping' }], max
 /**
  * A one-token completion with a deadline: the only proof the model server can generate. `/health`
  * and an open port both answer while the model loads or after the generation thread died.
+ *
+ * The deadline is kept here, not left to undici: a stopped server whose accept queue is full
+ * leaves the connect pending, and undici notices neither the signal nor its header timeout until
+ * its own 10 s connect timeout. The abandoned attempt ends there, on its own.
  */
 export async function canary(baseUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<CanaryResult> {
+  const controller = new AbortController();
+  const cancel = () => controller.abort(signal?.reason);
+  signal?.addEventListener('abort', cancel, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<CanaryResult>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve({ ok: false, reason: `no answer within ${timeoutMs} ms` });
+    }, Math.max(1, timeoutMs));
+  });
+  try {
+    return await Promise.race([attempt(baseUrl, timeoutMs, controller.signal), deadline]);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', cancel);
+  }
+}
+
+async function attempt(baseUrl: string, timeoutMs: number, signal: AbortSignal): Promise<CanaryResult> {
   const started = performance.now();
-  const deadline = AbortSignal.timeout(Math.max(1, timeoutMs));
   try {
     const response = await request(`${baseUrl}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body,
-      signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
+      signal,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
     });
@@ -26,7 +48,7 @@ export async function canary(baseUrl: string, timeoutMs: number, signal?: AbortS
     if (!Array.isArray(parsed.choices) || parsed.choices.length === 0) return { ok: false, reason: 'a completion without choices' };
     return { ok: true, latencyMs: performance.now() - started };
   } catch (error) {
-    if (deadline.aborted) return { ok: false, reason: `no answer within ${timeoutMs} ms` };
+    if (signal.aborted) return { ok: false, reason: 'cancelled' };
     const { code, message } = error as { code?: string; message?: string };
     return { ok: false, reason: code ? `${code}: ${message}` : String(message ?? error) };
   }

@@ -193,7 +193,11 @@ export class Supervisor {
     const check = async (): Promise<void> => {
       this.#breakerOpenTimer = undefined;
       if (breaker.getState() === 'closed' || !this.#baseUrl || (this.#state !== 'ready' && this.#state !== 'degraded')) return;
+      const judged = this.#child;
       const result = await canary(this.#baseUrl, this.options.liveness.timeoutMs);
+      // While the canary ran, the child may have been replaced (liveness, exit): the verdict was
+      // on the old one, and must not end its successor mid-start.
+      if (this.#child !== judged) return;
       if (!result.ok) this.#fire({ cause: 'breaker_open', detail: `inference breaker open ${this.options.restart.whenOpenForMs} ms and the canary failed: ${result.reason}` });
       else this.#armBreakerTimer(check);
     };

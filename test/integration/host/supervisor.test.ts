@@ -1,6 +1,6 @@
 // The supervisor against real stand-in processes: every failure ends in a restart or a clear
 // fatal state, every wait is bounded, and nothing is left running.
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,6 +103,23 @@ describe('supervisor', () => {
     await nextReady(1);
     expect(restarts[0]!.cause).toBe('liveness');
     expect(isAlive(stopped)).toBe(false);
+  });
+
+  it('SIGSTOP with its accept queue full (clients piled up): the canaries still fail on time, not after a 10 s connect', async () => {
+    const { supervisor, restarts, nextReady, port } = supervise({ liveness: { intervalMs: 100, timeoutMs: 300, failureThreshold: 2 } });
+    await supervisor.start();
+    const stopped = supervisor.status.pid!;
+    process.kill(-stopped, 'SIGSTOP');
+    // More connections than the stopped server's listen backlog holds: the next connect hangs.
+    const piled = Array.from({ length: 40 }, () => connect(port(), '127.0.0.1').on('error', () => undefined));
+    try {
+      const started = Date.now();
+      await nextReady(1);
+      expect(restarts[0]!.cause).toBe('liveness');
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      for (const socket of piled) socket.destroy();
+    }
   });
 
   it('live traffic stands in for liveness canaries', async () => {
@@ -225,6 +242,33 @@ describe('supervisor', () => {
     expect(breaker.getState()).toBe('closed');
     hold.dispose();
     expect(transitions.map((t) => t.to)).toEqual(['starting', 'ready', 'degraded', 'stopping', 'backoff', 'starting', 'ready']);
+  });
+
+  it('a canary verdict on a child that was replaced meanwhile does not end its successor', async () => {
+    const { supervisor, restarts, nextReady, port } = supervise({
+      restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 5, windowMs: 60_000, whenOpenForMs: 100 },
+      liveness: { intervalMs: 60_000, timeoutMs: 1_000, failureThreshold: 3 },
+    });
+    const breaker = new CircuitBreaker({ name: 'inference' });
+    supervisor.watchBreaker(breaker);
+    await supervisor.start();
+    const first = supervisor.status.pid!;
+    process.kill(-first, 'SIGSTOP');
+    // A full accept queue keeps the canary's connect pending even once the child is gone.
+    const piled = Array.from({ length: 40 }, () => connect(port(), '127.0.0.1').on('error', () => undefined));
+    try {
+      // Open: 100 ms later a canary goes to the stopped child and waits out its 1 s deadline...
+      breaker.isolate();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // ...while the child dies and a new one starts.
+      process.kill(-first, 'SIGKILL');
+      await nextReady(1);
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      expect(restarts.map((r) => r.cause)).toEqual(['crash']);
+      expect(supervisor.state).toBe('ready');
+    } finally {
+      for (const socket of piled) socket.destroy();
+    }
   });
 
   it('ready ⇄ degraded follows the breaker; a passing canary keeps the child', async () => {
