@@ -15,13 +15,18 @@ export interface InferTask {
   port: MessagePort;
 }
 
-/** What an inference worker posts back while the call runs. */
+/** What an inference worker posts back while a streaming client's call runs. */
 export type InferMessage =
-  | { type: 'json'; body: Record<string, unknown> }
   /** SSE text ready for the client. */
   | { type: 'sse'; text: string }
   /** What the rewriter noticed, once the stream ended. */
   | { type: 'stream_end'; sawFinish: boolean; lostCall: boolean; parseError?: string };
+
+/**
+ * How an inference task ended. A whole answer comes back in the result itself: one message to
+ * the calling thread instead of two.
+ */
+export type InferResult = { ok: true; body?: Record<string, unknown> } | { ok: false; error: TaskError };
 
 /** An error as it crosses the thread boundary (classes do not survive structured cloning). */
 export interface TaskError {

@@ -2,7 +2,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from '../observability/logger.js';
 import type { ParseOptions, ParseResult } from '../tools/index.js';
-import type { InferMessage, InferTask, TaskError } from './messages.js';
+import type { InferMessage, InferResult, InferTask } from './messages.js';
 
 // From src (tests, tsx) the worker is TypeScript and needs tsx to load on Node 20; from dist it is JS.
 const fromSource = import.meta.url.endsWith('.ts');
@@ -67,14 +67,14 @@ export class Pools {
     return pool;
   }
 
-  /** Runs one upstream call in the inference pool; resolves once it ended (its messages went to `onMessage`). */
-  async infer(call: InferenceCall): Promise<{ ok: true } | { ok: false; error: TaskError }> {
+  /** Runs one upstream call in the inference pool; resolves once it ended (a stream's messages went to `onMessage`). */
+  async infer(call: InferenceCall): Promise<InferResult> {
     const { port1, port2 } = new MessageChannel();
     port1.on('message', (message: InferMessage) => call.onMessage(message));
     const cancel = () => port1.postMessage({ type: 'abort' });
     call.signal.addEventListener('abort', cancel, { once: true });
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<{ ok: false; error: TaskError }>((resolve) => {
+    const deadline = new Promise<InferResult>((resolve) => {
       timer = setTimeout(() => {
         cancel();
         resolve({ ok: false, error: { code: 'ERR_DEADLINE', message: `no complete answer within ${call.deadlineMs} ms`, countsAsFailure: true, aborted: false } });
@@ -83,10 +83,10 @@ export class Pools {
     try {
       const { deadlineMs: _deadline, signal: _signal, onMessage: _onMessage, ...fields } = call;
       const task: InferTask = { ...fields, port: port2 };
-      const run = this.#inference.run(task, { name: 'infer', transferList: [port2] }) as Promise<{ ok: true } | { ok: false; error: TaskError }>;
-      const result = await Promise.race([run.catch((error: unknown) => ({ ok: false as const, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } })), deadline]);
-      // Messages posted before the task returned may still be in flight on the port.
-      await new Promise((resolve) => setImmediate(resolve));
+      const run = this.#inference.run(task, { name: 'infer', transferList: [port2] }) as Promise<InferResult>;
+      const result = await Promise.race([run.catch((error: unknown): InferResult => ({ ok: false, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } })), deadline]);
+      // A stream's messages posted before the task returned may still be in flight on the port.
+      if (call.rewrite) await new Promise((resolve) => setImmediate(resolve));
       return result;
     } finally {
       clearTimeout(timer);

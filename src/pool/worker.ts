@@ -3,45 +3,79 @@
 import type { MessagePort } from 'node:worker_threads';
 import { parserRegistry, type ParseOptions, type ParseResult } from '../tools/index.js';
 import { CompletionAggregator, completeOnce, streamCompletion, UpstreamError, wholeAsEvents } from '../upstream/index.js';
-import type { InferMessage, InferTask, TaskError } from './messages.js';
+import type { InferMessage, InferResult, InferTask, TaskError } from './messages.js';
 import { StreamRewriter } from './stream-rewriter.js';
 
 /**
- * Calls the model server and posts what arrives on `task.port`. A `{ type: 'abort' }` message on
- * the same port cancels the upstream request: aborting through Piscina would terminate the worker
- * and every other stream on it.
+ * Calls the model server: a streaming client's text is posted on `task.port` as it comes, a whole
+ * answer is the task's result. A `{ type: 'abort' }` message on the port cancels the upstream
+ * request: aborting through Piscina would terminate the worker and every other stream on it.
  */
-export async function infer(task: InferTask): Promise<{ ok: true } | { ok: false; error: TaskError }> {
+export async function infer(task: InferTask): Promise<InferResult> {
   const port: MessagePort = task.port;
   const controller = new AbortController();
   port.on('message', (message: { type?: string }) => {
     if (message?.type === 'abort') controller.abort(new DOMException('the client went away', 'AbortError'));
   });
-  const post = (message: InferMessage) => port.postMessage(message);
-  const options = { signal: controller.signal, headersTimeoutMs: task.headersTimeoutMs, idleTimeoutMs: task.idleTimeoutMs };
+  try {
+    return await runInference(task, (message) => port.postMessage(message), controller.signal);
+  } finally {
+    port.close();
+  }
+}
+
+async function runInference(task: Omit<InferTask, 'port'>, post: (message: InferMessage) => void, signal: AbortSignal): Promise<InferResult> {
+  const options = { signal, headersTimeoutMs: task.headersTimeoutMs, idleTimeoutMs: task.idleTimeoutMs };
   try {
     if (task.rewrite) {
       const rewriter = new StreamRewriter(task.rewrite);
       const events = task.upstreamStreams ? streamCompletion(task.url, task.body, options) : wholeAsEvents(await completeOnce(task.url, task.body, options), task.rewrite.kind);
-      for await (const event of events) {
-        const text = rewriter.rewrite(event);
-        if (text) post({ type: 'sse', text });
+      const batch = new SseBatch(post);
+      try {
+        for await (const event of events) batch.add(rewriter.rewrite(event));
+      } finally {
+        batch.flush();
       }
       post({ type: 'stream_end', sawFinish: rewriter.sawFinish, lostCall: rewriter.lostCall, ...(rewriter.parseError ? { parseError: rewriter.parseError } : {}) });
-    } else if (task.upstreamStreams && task.aggregate) {
+      return { ok: true };
+    }
+    if (task.upstreamStreams && task.aggregate) {
       const aggregator = new CompletionAggregator(task.aggregate.kind, task.aggregate.model);
       for await (const event of streamCompletion(task.url, task.body, options)) {
         if (event.type === 'data') aggregator.add(JSON.parse(event.data) as Record<string, unknown>);
       }
-      post({ type: 'json', body: aggregator.result() });
-    } else {
-      post({ type: 'json', body: await completeOnce(task.url, task.body, options) });
+      return { ok: true, body: aggregator.result() };
     }
-    return { ok: true };
+    return { ok: true, body: await completeOnce(task.url, task.body, options) };
   } catch (error) {
-    return { ok: false, error: toTaskError(error, controller.signal.aborted) };
-  } finally {
-    port.close();
+    return { ok: false, error: toTaskError(error, signal.aborted) };
+  }
+}
+
+/**
+ * Events that arrive together (one network read holds several when the server is fast) go to the
+ * calling thread as one message, and so to the client as one write: each message wakes that
+ * thread and each write is a syscall. A lone token goes out as soon as the reads in hand are done.
+ */
+class SseBatch {
+  #text = '';
+  #scheduled = false;
+
+  constructor(readonly post: (message: InferMessage) => void) {}
+
+  add(text: string): void {
+    if (!text) return;
+    this.#text += text;
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  flush(): void {
+    this.#scheduled = false;
+    if (!this.#text) return;
+    this.post({ type: 'sse', text: this.#text });
+    this.#text = '';
   }
 }
 

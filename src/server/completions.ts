@@ -103,7 +103,7 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
     });
     if (result.ok) {
       permit.success();
-      await responder.finish();
+      await responder.finish(result.body);
     } else if (result.error.aborted || abort.signal.aborted) {
       permit.ignore();
     } else {
@@ -142,7 +142,8 @@ function noteLostCall({ metrics, logger }: CompletionDependencies): void {
 
 interface Responder {
   receive(message: InferMessage): void;
-  finish(): Promise<void>;
+  /** The call succeeded; `body` is the whole answer when the client did not stream. */
+  finish(body?: Record<string, unknown>): Promise<void>;
   fail(error: TaskError): void;
   /** Releases what the responder holds, however the request ended. */
   release(): void;
@@ -227,8 +228,6 @@ class StreamResponder implements Responder {
  * logprobs); its content is then parsed for tool calls in the parse pool.
  */
 class WholeResponder implements Responder {
-  #json: Record<string, unknown> | undefined;
-
   constructor(
     readonly kind: 'chat' | 'text',
     readonly res: ServerResponse,
@@ -237,13 +236,11 @@ class WholeResponder implements Responder {
     readonly deps: CompletionDependencies,
   ) {}
 
-  receive(message: InferMessage): void {
-    if (message.type === 'json') this.#json = message.body;
-  }
+  receive(): void {}
 
-  async finish(): Promise<void> {
-    if (!this.#json) throw new Error('the inference worker finished without an answer');
-    const response = this.#json as Chunk;
+  async finish(body?: Record<string, unknown>): Promise<void> {
+    if (!body) throw new Error('the inference worker finished without an answer');
+    const response = body as Chunk;
     if (this.model !== undefined) response.model = this.model;
     const headers: Record<string, string> = {};
     const choice = response.choices?.[0];

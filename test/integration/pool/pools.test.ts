@@ -1,8 +1,14 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import type { InferMessage } from '../../../src/pool/messages.js';
 import { Pools } from '../../../src/pool/pools.js';
+import { deferred } from '../../support/deferred.js';
+import { startLoopbackServer } from '../../support/loopback-server.js';
 import { until } from '../../support/processes.js';
+
+const chunk = (content: string, finish: string | null = null) =>
+  `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, finish_reason: finish, delta: { role: 'assistant', content } }] })}\n\n`;
 
 describe('worker pools', () => {
   it('a pool whose workers fail to start answers at once (never hangs) and is rebuilt after a pause', async () => {
@@ -26,6 +32,41 @@ describe('worker pools', () => {
       expect(events.join('\n')).toContain('this worker is broken on purpose');
     } finally {
       await pools.close();
+    }
+  });
+
+  it('a stream: events read together reach the caller as one message; a later token is not held back for the rest', async () => {
+    const release = deferred();
+    const server = await startLoopbackServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('one') + chunk(' two') + chunk(' three'));
+      void release.promise.then(() => res.end(chunk('', 'stop') + 'data: [DONE]\n\n'));
+    });
+    const pools = new Pools(pino({ level: 'silent' }));
+    const messages: InferMessage[] = [];
+    try {
+      const running = pools.infer({
+        url: `${server.url}/v1/chat/completions`,
+        body: '{}',
+        upstreamStreams: true,
+        headersTimeoutMs: 5_000,
+        idleTimeoutMs: 5_000,
+        deadlineMs: 10_000,
+        rewrite: { kind: 'chat', wantsUsage: false },
+        signal: new AbortController().signal,
+        onMessage: (message) => messages.push(message),
+      });
+      // The first three tokens arrive while the server still holds the end back.
+      await until('the first tokens', () => (messages.length > 0 ? true : undefined), 5_000);
+      expect(messages).toHaveLength(1);
+      expect(messages[0]).toMatchObject({ type: 'sse', text: expect.stringMatching(/"one".*" two".*" three"/s) });
+      release.resolve();
+      expect(await running).toEqual({ ok: true });
+      expect(messages.map((m) => m.type)).toEqual(['sse', 'sse', 'stream_end']);
+      expect((messages[1] as { text: string }).text).toMatch(/"finish_reason":"stop".*data: \[DONE\]/s);
+    } finally {
+      await pools.close();
+      await server.close();
     }
   });
 
