@@ -7,7 +7,7 @@
 // machine falls on all alike; and how fast mlx-guard answers while its breaker is open.
 //
 //   npm run bench:sidecar      (builds first; mlx-guard runs as its own process)
-//   RATES=100,500,1000 SAMPLES=2000 ROUNDS=2 DURATION_S=5 CONNECTIONS=8 npm run bench:sidecar
+//   RATES=100,500,1000 SECONDS_PER_PATH=10 MIN_SAMPLES=2000 ROUNDS=2 DURATION_S=5 CONNECTIONS=8 npm run bench:sidecar
 //
 // Budget (DESIGN.md): added p50 under 1 ms, added p99 under 5 ms.
 import { spawn } from 'node:child_process';
@@ -21,7 +21,11 @@ import { createTarget, openLoop, percentile } from './support/open-loop.js';
 const DURATION_S = Number(process.env.DURATION_S ?? 5);
 const RATES = (process.env.RATES ?? '100,500,1000').split(',').map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
-const SAMPLES = Number(process.env.SAMPLES ?? 2_000);
+// At 1000 req/s one 10 ms stall of this VM delays 10 requests: with too few samples a single
+// stall sets p99. Each rate, mode and path gets SECONDS_PER_PATH of requests (at least MIN_SAMPLES).
+const SECONDS_PER_PATH = Number(process.env.SECONDS_PER_PATH ?? 10);
+const MIN_SAMPLES = Number(process.env.MIN_SAMPLES ?? 2_000);
+const samplesAt = (rate: number) => Math.max(MIN_SAMPLES, rate * SECONDS_PER_PATH);
 const WARM_UP_MS = Number(process.env.WARM_UP_S ?? 2) * 1000;
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -83,7 +87,7 @@ async function steadyRates(origins: Record<Path, string>) {
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of MODES) {
         for (const path of PATHS) {
-          const result = await one(rate, mode, path, (SAMPLES / ROUNDS / rate) * 1000);
+          const result = await one(rate, mode, path, (samplesAt(rate) / ROUNDS / rate) * 1000);
           const into = runs.get(key(rate, mode, path)) ?? { samples: [], failed: 0 };
           into.samples.push(...result.samples);
           into.failed += result.failed;
@@ -128,7 +132,7 @@ try {
   const row = (name: string, r: autocannon.Result) => ({ run: name, 'p50 ms': r.latency.p50, 'p99 ms': r.latency.p99, 'req/s': Math.round(r.requests.average), non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts });
   console.table([row('direct to the model server', direct), row('through a bare proxy', viaBare), row('through mlx-guard', through), row('through mlx-guard, breaker open (503)', openFlat)]);
 
-  console.log(`steady rates, open loop: ${SAMPLES} requests per rate, mode and path, in ${ROUNDS} alternating rounds`);
+  console.log(`steady rates, open loop: ${RATES.map((rate) => `${samplesAt(rate)} requests at ${rate} req/s`).join(', ')} per mode and path, in ${ROUNDS} alternating rounds`);
   const ms = (value: number) => value.toFixed(3);
   const rows: Array<Record<string, string | number>> = RATES.flatMap((rate) =>
     MODES.flatMap((mode) =>
