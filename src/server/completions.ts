@@ -102,6 +102,8 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
       },
     });
     if (result.ok) {
+      // A whole answer sends no message on its way: its arrival is the proof of life.
+      supervisor.noteActivity();
       permit.success();
       await responder.finish(result.body);
     } else if (result.error.aborted || abort.signal.aborted) {

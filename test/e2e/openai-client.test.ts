@@ -1,17 +1,20 @@
 // The official openai client against mlx-guard in front of the stand-in.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { until } from '../support/processes.js';
 import { startSidecar } from '../support/sidecar.js';
 
 const weather = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
 
 describe('mlx-guard with the openai client', () => {
-  it('chat, non-streaming: the client’s model name echoed back', async () => {
-    const { client } = await startSidecar();
+  it('chat, non-streaming: the client’s model name echoed back; the answer counts as proof of life', async () => {
+    const { client, sidecar } = await startSidecar();
+    const activity = vi.spyOn(sidecar.supervisor, 'noteActivity');
     const completion = await client.chat.completions.create({ model: 'my-model', messages: [{ role: 'user', content: 'hello' }], max_tokens: 5 });
     expect(completion.model).toBe('my-model');
     expect(completion.choices[0]!.message.content).toMatch(/\w/);
     expect(completion.usage?.completion_tokens).toBe(5);
+    // Traffic that flows stands in for liveness canaries, whole answers as much as streams.
+    expect(activity).toHaveBeenCalled();
   });
 
   it('chat, streaming, with usage only when asked', async () => {
