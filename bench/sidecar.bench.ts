@@ -10,8 +10,9 @@
 //   RATES=100,500,1000 SECONDS_PER_PATH=10 MIN_SAMPLES=2000 ROUNDS=2 DURATION_S=5 CONNECTIONS=8 npm run bench:sidecar
 //
 // Budget (DESIGN.md): added p50 under 1 ms, added p99 under 5 ms.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,21 +40,37 @@ writeFileSync(
   }),
 );
 
-const guard = spawn(process.execPath, [cli, 'start', '--port', '0', '--config', join(dir, 'config.json')], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, MLX_GUARD_LOG_LEVEL: 'info' },
+/** Whatever ends the bench (a verdict, an error, a timeout), the processes it started end with it. */
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGTERM');
 });
-const url = await new Promise<string>((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error('mlx-guard did not start within 30 s')), 30_000);
-  let buffered = '';
-  guard.stdout!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const match = /"event":"serving","url":"([^"]+)"/.exec(buffered);
-    if (match) {
+
+/** Starts a Node script; resolves with the first group of `pattern` in its stdout, which is drained after. */
+function startNode(what: string, args: string[], pattern: RegExp, timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<string> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], ...(env ? { env } : {}) });
+  children.push(child);
+  // Neither the child nor its output keeps the bench alive: once done, it exits and stops them.
+  child.unref();
+  (child.stdout as Socket).unref();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs / 1000} s`)), timeoutMs);
+    let buffered: string | undefined = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (buffered === undefined) return;
+      buffered += chunk.toString();
+      const match = pattern.exec(buffered);
+      if (!match) return;
+      buffered = undefined;
       clearTimeout(timer);
       resolve(match[1]!);
-    }
+    });
   });
+}
+
+const url = await startNode('mlx-guard', [cli, 'start', '--port', '0', '--config', join(dir, 'config.json')], /"event":"serving","url":"([^"]+)"/, 30_000, {
+  ...process.env,
+  MLX_GUARD_LOG_LEVEL: 'info',
 });
 const status = (await (await fetch(`${url}/status`)).json()) as { modelServer: { baseUrl: string } };
 const upstream = status.modelServer.baseUrl;
@@ -101,73 +118,56 @@ async function steadyRates(origins: Record<Path, string>) {
   return (rate: number, mode: Mode, path: Path) => runs.get(key(rate, mode, path))!;
 }
 
-/** The bare proxy, as its own process like mlx-guard. */
-async function startBareProxy(): Promise<{ url: string; stop(): void }> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./support/bare-proxy.mjs', import.meta.url)), '--port', '0', '--upstream', upstream], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const proxyUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the bare proxy did not start within 10 s')), 10_000);
-    child.stdout!.once('data', (chunk: Buffer) => {
-      clearTimeout(timer);
-      resolve(chunk.toString().trim());
-    });
-  });
-  return { url: proxyUrl, stop: () => child.kill('SIGTERM') };
-}
+// The bare proxy runs as its own process, like mlx-guard.
+const bareUrl = await startNode('the bare proxy', [fileURLToPath(new URL('./support/bare-proxy.mjs', import.meta.url)), '--port', '0', '--upstream', upstream], /^(http:\/\/\S+)$/m, 10_000);
+const direct = await flatOut(upstream);
+const viaBare = await flatOut(bareUrl);
+const through = await flatOut(url);
+const steady = await steadyRates({ direct: upstream, 'bare proxy': bareUrl, 'mlx-guard': url });
+await fetch(`${upstream}/__fail`, { method: 'POST', body: JSON.stringify({ on: true }) });
+for (let i = 0; i < 10; i++) await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: body(false) }).then((r) => r.text());
+const openTarget = createTarget(url);
+const openTimed = await openLoop(openTarget, { rate: 500, durationMs: 3_000, path: '/v1/chat/completions', body: body(false) });
+await openTarget.close();
+const openFlat = await autocannon({ url: `${url}/v1/chat/completions`, method: 'POST', body: body(false), headers: { 'content-type': 'application/json' }, connections: CONNECTIONS, duration: Math.max(2, DURATION_S / 2) });
 
-const bare = await startBareProxy();
-try {
-  const direct = await flatOut(upstream);
-  const viaBare = await flatOut(bare.url);
-  const through = await flatOut(url);
-  const steady = await steadyRates({ direct: upstream, 'bare proxy': bare.url, 'mlx-guard': url });
-  await fetch(`${upstream}/__fail`, { method: 'POST', body: JSON.stringify({ on: true }) });
-  for (let i = 0; i < 10; i++) await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: body(false) }).then((r) => r.text());
-  const openTarget = createTarget(url);
-  const openTimed = await openLoop(openTarget, { rate: 500, durationMs: 3_000, path: '/v1/chat/completions', body: body(false) });
-  await openTarget.close();
-  const openFlat = await autocannon({ url: `${url}/v1/chat/completions`, method: 'POST', body: body(false), headers: { 'content-type': 'application/json' }, connections: CONNECTIONS, duration: Math.max(2, DURATION_S / 2) });
+console.log(`node ${process.version}; chat completions of 4 tokens from a fast keep-alive upstream`);
+console.log(`flat out: autocannon, ${CONNECTIONS} connections × ${DURATION_S} s (its latency is in whole ms)`);
+const row = (name: string, r: autocannon.Result) => ({ run: name, 'p50 ms': r.latency.p50, 'p99 ms': r.latency.p99, 'req/s': Math.round(r.requests.average), non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts });
+console.table([row('direct to the model server', direct), row('through a bare proxy', viaBare), row('through mlx-guard', through), row('through mlx-guard, breaker open (503)', openFlat)]);
 
-  console.log(`node ${process.version}; chat completions of 4 tokens from a fast keep-alive upstream`);
-  console.log(`flat out: autocannon, ${CONNECTIONS} connections × ${DURATION_S} s (its latency is in whole ms)`);
-  const row = (name: string, r: autocannon.Result) => ({ run: name, 'p50 ms': r.latency.p50, 'p99 ms': r.latency.p99, 'req/s': Math.round(r.requests.average), non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts });
-  console.table([row('direct to the model server', direct), row('through a bare proxy', viaBare), row('through mlx-guard', through), row('through mlx-guard, breaker open (503)', openFlat)]);
-
-  console.log(`steady rates, open loop: ${RATES.map((rate) => `${samplesAt(rate)} requests at ${rate} req/s`).join(', ')} per mode and path, in ${ROUNDS} alternating rounds`);
-  const ms = (value: number) => value.toFixed(3);
-  const rows: Array<Record<string, string | number>> = RATES.flatMap((rate) =>
-    MODES.flatMap((mode) =>
-      PATHS.map((path) => {
-        const s = steady(rate, mode, path);
-        return { 'req/s': rate, mode, path, requests: s.samples.length, failed: s.failed, 'p50 ms': ms(percentile(s.samples, 50)), 'p99 ms': ms(percentile(s.samples, 99)), 'p99.9 ms': ms(percentile(s.samples, 99.9)) };
-      }),
-    ),
-  );
-  rows.push({ 'req/s': 500, mode: 'whole answer', path: 'mlx-guard, breaker open (503)', requests: openTimed.samples.length, failed: 0, 'p50 ms': ms(percentile(openTimed.samples, 50)), 'p99 ms': ms(percentile(openTimed.samples, 99)), 'p99.9 ms': ms(percentile(openTimed.samples, 99.9)) });
-  console.table(rows);
-
-  const added = (rate: number, mode: Mode, path: Path, p: number) => percentile(steady(rate, mode, path).samples, p) - percentile(steady(rate, mode, 'direct').samples, p);
-  const verdicts = RATES.flatMap((rate) =>
-    MODES.map((mode) => {
-      const p50 = added(rate, mode, 'mlx-guard', 50);
-      const p99 = added(rate, mode, 'mlx-guard', 99);
-      const clean = PATHS.every((path) => steady(rate, mode, path).failed === 0);
-      return {
-        'req/s': rate,
-        mode,
-        'added p50 ms (< 1)': ms(p50),
-        'added p99 ms (< 5)': ms(p99),
-        'bare proxy adds p50 / p99': `${ms(added(rate, mode, 'bare proxy', 50))} / ${ms(added(rate, mode, 'bare proxy', 99))}`,
-        verdict: clean && p50 < 1 && p99 < 5 ? 'ok' : 'OVER BUDGET',
-      };
+console.log(`steady rates, open loop: ${RATES.map((rate) => `${samplesAt(rate)} requests at ${rate} req/s`).join(', ')} per mode and path, in ${ROUNDS} alternating rounds`);
+const ms = (value: number) => value.toFixed(3);
+const rows: Array<Record<string, string | number>> = RATES.flatMap((rate) =>
+  MODES.flatMap((mode) =>
+    PATHS.map((path) => {
+      const s = steady(rate, mode, path);
+      return { 'req/s': rate, mode, path, requests: s.samples.length, failed: s.failed, 'p50 ms': ms(percentile(s.samples, 50)), 'p99 ms': ms(percentile(s.samples, 99)), 'p99.9 ms': ms(percentile(s.samples, 99.9)) };
     }),
-  );
-  console.table(verdicts);
-  const openOk = openTimed.failed === openTimed.samples.length && openFlat.non2xx === openFlat.requests.total;
-  console.log(`throughput flat out: ${Math.round(through.requests.average)} req/s through mlx-guard, ${Math.round(viaBare.requests.average)} through the bare proxy, ${Math.round(direct.requests.average)} direct`);
-  console.log(`open breaker: ${openOk ? 'every answer a 503' : 'NOT every answer a 503'}, p50 ${ms(percentile(openTimed.samples, 50))} ms, p99 ${ms(percentile(openTimed.samples, 99))} ms at 500 req/s; ${Math.round(openFlat.requests.average)} req/s flat out`);
-  const over = verdicts.filter((v) => v.verdict !== 'ok').map((v) => `${v.mode} at ${v['req/s']} req/s`);
-  console.log(over.length === 0 && openOk ? `verdict: every budget met at ${RATES.join(', ')} req/s` : `verdict: budget missed (${[...over, ...(openOk ? [] : ['open breaker'])].join('; ')})`);
-} finally {
-  bare.stop();
-  guard.kill('SIGTERM');
-}
+  ),
+);
+rows.push({ 'req/s': 500, mode: 'whole answer', path: 'mlx-guard, breaker open (503)', requests: openTimed.samples.length, failed: 0, 'p50 ms': ms(percentile(openTimed.samples, 50)), 'p99 ms': ms(percentile(openTimed.samples, 99)), 'p99.9 ms': ms(percentile(openTimed.samples, 99.9)) });
+console.table(rows);
+
+const added = (rate: number, mode: Mode, path: Path, p: number) => percentile(steady(rate, mode, path).samples, p) - percentile(steady(rate, mode, 'direct').samples, p);
+const verdicts = RATES.flatMap((rate) =>
+  MODES.map((mode) => {
+    const p50 = added(rate, mode, 'mlx-guard', 50);
+    const p99 = added(rate, mode, 'mlx-guard', 99);
+    const clean = PATHS.every((path) => steady(rate, mode, path).failed === 0);
+    return {
+      'req/s': rate,
+      mode,
+      'added p50 ms (< 1)': ms(p50),
+      'added p99 ms (< 5)': ms(p99),
+      'bare proxy adds p50 / p99': `${ms(added(rate, mode, 'bare proxy', 50))} / ${ms(added(rate, mode, 'bare proxy', 99))}`,
+      verdict: clean && p50 < 1 && p99 < 5 ? 'ok' : 'OVER BUDGET',
+    };
+  }),
+);
+console.table(verdicts);
+const openOk = openTimed.failed === openTimed.samples.length && openFlat.non2xx === openFlat.requests.total;
+console.log(`throughput flat out: ${Math.round(through.requests.average)} req/s through mlx-guard, ${Math.round(viaBare.requests.average)} through the bare proxy, ${Math.round(direct.requests.average)} direct`);
+console.log(`open breaker: ${openOk ? 'every answer a 503' : 'NOT every answer a 503'}, p50 ${ms(percentile(openTimed.samples, 50))} ms, p99 ${ms(percentile(openTimed.samples, 99))} ms at 500 req/s; ${Math.round(openFlat.requests.average)} req/s flat out`);
+const over = verdicts.filter((v) => v.verdict !== 'ok').map((v) => `${v.mode} at ${v['req/s']} req/s`);
+console.log(over.length === 0 && openOk ? `verdict: every budget met at ${RATES.join(', ')} req/s` : `verdict: budget missed (${[...over, ...(openOk ? [] : ['open breaker'])].join('; ')})`);

@@ -9,39 +9,30 @@ const body = JSON.stringify({ messages: [{ role: 'user', content: 'ping' }], max
  * and an open port both answer while the model loads or after the generation thread died.
  *
  * The deadline is kept here, not left to undici: a stopped server whose accept queue is full
- * leaves the connect pending, and undici notices neither the signal nor its header timeout until
- * its own 10 s connect timeout. The abandoned attempt ends there, on its own.
+ * leaves the connect pending, and undici notices neither an abort signal nor a header timeout
+ * until its own 10 s connect timeout. The abandoned attempt ends there, on its own; once
+ * connected, the deadline's abort ends it at once.
  */
 export async function canary(baseUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<CanaryResult> {
-  const controller = new AbortController();
-  const cancel = () => controller.abort(signal?.reason);
-  signal?.addEventListener('abort', cancel, { once: true });
+  const deadline = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<CanaryResult>((resolve) => {
+  const late = new Promise<CanaryResult>((resolve) => {
     timer = setTimeout(() => {
-      controller.abort();
+      deadline.abort();
       resolve({ ok: false, reason: `no answer within ${timeoutMs} ms` });
     }, Math.max(1, timeoutMs));
   });
   try {
-    return await Promise.race([attempt(baseUrl, timeoutMs, controller.signal), deadline]);
+    return await Promise.race([attempt(baseUrl, signal ? AbortSignal.any([deadline.signal, signal]) : deadline.signal), late]);
   } finally {
     clearTimeout(timer);
-    signal?.removeEventListener('abort', cancel);
   }
 }
 
-async function attempt(baseUrl: string, timeoutMs: number, signal: AbortSignal): Promise<CanaryResult> {
+async function attempt(baseUrl: string, signal: AbortSignal): Promise<CanaryResult> {
   const started = performance.now();
   try {
-    const response = await request(`${baseUrl}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-      signal,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
+    const response = await request(`${baseUrl}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal });
     const text = await response.body.text();
     if (response.statusCode !== 200) return { ok: false, reason: `HTTP ${response.statusCode}: ${text.slice(0, 200)}` };
     const parsed = JSON.parse(text) as { choices?: unknown[] };

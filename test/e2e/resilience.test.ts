@@ -22,6 +22,14 @@ const LOAD = { clients: 16, durationMs: 20_000, clientDeadlineMs: 8_000, maxRequ
 const TEST_TIMEOUT_MS = 60_000;
 const load = (url: string) => runLoad(url, LOAD);
 
+/** The load run, with a fault brought in half a second after it started. */
+async function loadWithFault(url: string, inject: () => unknown): Promise<Outcome[]> {
+  const running = load(url);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await inject();
+  return running;
+}
+
 function expectNoneHung(outcomes: Outcome[]): void {
   const summary = summarise(outcomes);
   expect(outcomes.filter((o) => o.result === 'hung'), JSON.stringify(summary)).toEqual([]);
@@ -42,10 +50,7 @@ describe('resilience under load', () => {
   it('crash mid-stream: restarted, no request hung, service back', async () => {
     const { url, sidecar, faults } = await startSidecar(fastFailing);
     const firstPid = sidecar.supervisor.status.pid!;
-    const running = load(url);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    await faults({ crash_after_tokens: 3 });
-    const outcomes = await running;
+    const outcomes = await loadWithFault(url, () => faults({ crash_after_tokens: 3 }));
     expectNoneHung(outcomes);
     expect(sidecar.supervisor.status.restarts.metal_abort).toBeGreaterThanOrEqual(1);
     expect(isAlive(firstPid)).toBe(false);
@@ -54,10 +59,7 @@ describe('resilience under load', () => {
 
   it('zombie (health OK, completions hang): restarted at once, no request hung', async () => {
     const { url, sidecar, faults } = await startSidecar(fastFailing);
-    const running = load(url);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    await faults({ zombie: true });
-    const outcomes = await running;
+    const outcomes = await loadWithFault(url, () => faults({ zombie: true }));
     expectNoneHung(outcomes);
     expect(sidecar.supervisor.status.restarts.zombie).toBeGreaterThanOrEqual(1);
     expectAllOkAtTheEnd(outcomes, sidecar);
@@ -65,10 +67,7 @@ describe('resilience under load', () => {
 
   it('SIGSTOP hang: requests time out into failures, the breaker opens and fails fast, the server is restarted', async () => {
     const { url, sidecar } = await startSidecar(fastFailing);
-    const running = load(url);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    process.kill(-sidecar.supervisor.status.pid!, 'SIGSTOP');
-    const outcomes = await running;
+    const outcomes = await loadWithFault(url, () => process.kill(-sidecar.supervisor.status.pid!, 'SIGSTOP'));
     expectNoneHung(outcomes);
     await until('a restart', () => ((sidecar.supervisor.status.restarts.liveness ?? 0) + (sidecar.supervisor.status.restarts.breaker_open ?? 0) >= 1 ? true : undefined), 10_000).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}; status: ${JSON.stringify(sidecar.supervisor.status)}; load: ${JSON.stringify(summarise(outcomes))}`);
