@@ -1,103 +1,167 @@
-// Time from a fault to a ready model server again, through the supervisor and the stand-in
-// (load time 1 s), with the detection part apart. Median of RUNS runs per fault (default 5).
+// Failure detection at default settings, through mlx-guard and the stand-in (load time 1 s):
+// for each fault, the time from the fault to its detection, to the end of the last request in
+// flight, and to a ready model server again; median of RUNS runs (default 5).
+// With --soak, a false-alarm soak instead: long streamed and whole answers, long prefills and a
+// serial server for SOAK_MS (default 10 minutes), counting restarts and breaker openings (goal 0).
 //
-//   npm run bench:recovery
-//
-// Settings: the supervisor's defaults (backoff starts at 1 s, grace 10 s) except liveness, whose
-// defaults (10 s × 3 canaries) would make the SIGSTOP case take a minute a run: here a canary every
-// 1 s with a 1 s deadline, 2 failures to restart. Each run uses a fresh supervisor, so every
-// restart is the first one (no accumulated backoff).
+//   npm run bench:recovery            # ~7 min (the wedged case waits out the 60 s stall window)
+//   npm run bench:recovery -- --soak  # 10 min
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { Supervisor } from '../src/host/index.js';
+import { configSchema } from '../src/config.js';
+import type { Transition } from '../src/host/index.js';
+import { silentLogger } from '../src/observability/logger.js';
+import { createSidecar, type Sidecar } from '../src/sidecar.js';
 
 const RUNS = Number(process.env.RUNS ?? 5);
-const faults = ['crash', 'zombie', 'sigstop'] as const;
-type Fault = (typeof faults)[number];
+const SOAK_MS = Number(process.env.SOAK_MS ?? 600_000);
+const LOAD_TIME_MS = 1_000;
 
-async function control(baseUrl: string, body: object): Promise<void> {
-  const response = await request(`${baseUrl}/__standin/faults`, { method: 'POST', body: JSON.stringify(body) });
+async function startGuard(standinArgs: string[]): Promise<{ sidecar: Sidecar; url: string; transitions: Transition[] }> {
+  const config = configSchema.parse({ port: 0, supervisor: { backend: 'standin', model: 'local/model', runDir: mkdtempSync(join(tmpdir(), 'mlx-guard-bench-')), serverArgs: ['--control', ...standinArgs] } });
+  const sidecar = createSidecar(config, silentLogger);
+  const transitions: Transition[] = [];
+  sidecar.supervisor.onTransition((t) => transitions.push(t));
+  return { sidecar, url: await sidecar.start(), transitions };
+}
+
+async function faults(sidecar: Sidecar, body: object): Promise<void> {
+  const response = await request(`${sidecar.supervisor.status.baseUrl}/__standin/faults`, { method: 'POST', body: JSON.stringify(body) });
   await response.body.text();
 }
 
-/** Requests left hanging by a fault; aborted at the end so the process can exit. */
-const outstanding = new AbortController();
-
-function completion(baseUrl: string): void {
-  // Fire and forget: the fault ends this request; the supervisor's view is what is measured.
-  void request(`${baseUrl}/v1/chat/completions`, {
-    method: 'POST',
-    body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 10, stream: true }),
-    bodyTimeout: 30_000,
-    headersTimeout: 30_000,
-    signal: outstanding.signal,
-  })
-    .then((r) => r.body.text())
-    .catch(() => undefined);
-}
-
-async function inject(fault: Fault, supervisor: Supervisor): Promise<void> {
-  const baseUrl = supervisor.baseUrl!;
-  if (fault === 'sigstop') {
-    process.kill(-supervisor.status.pid!, 'SIGSTOP');
-    return;
-  }
-  await control(baseUrl, fault === 'crash' ? { crash_after_tokens: 1 } : { zombie: true });
-  completion(baseUrl);
-}
-
-async function measure(fault: Fault): Promise<{ detectMs: number; readyMs: number; cause: string }> {
-  const supervisor = new Supervisor({
-    backend: 'standin',
-    model: 'local/model',
-    serverArgs: ['--control', '--load-time-ms', '1000'],
-    pidfile: join(mkdtempSync(join(tmpdir(), 'mlx-guard-bench-')), 'child.json'),
-    liveness: { intervalMs: 1_000, timeoutMs: 1_000, failureThreshold: 2 },
-  });
+/** One client request; resolves with its status (or the stream's error code) and when it ended. */
+async function ask(url: string, stream: boolean, maxTokens = 40, timeoutMs = 300_000): Promise<{ outcome: string; endedAt: number }> {
+  const body = JSON.stringify({ messages: [{ role: 'user', content: `bench ${Math.random()}` }], max_tokens: maxTokens, stream });
   try {
-    await supervisor.start();
-    let detectedAt = 0;
-    let cause = '';
-    const readyAgain = new Promise<number>((resolve) => {
-      supervisor.onTransition(({ to, cause: why }) => {
-        if (!detectedAt && (to === 'stopping' || to === 'backoff')) {
-          detectedAt = performance.now();
-          cause = why;
-        }
-        if (to === 'ready') resolve(performance.now());
-      });
-    });
+    const response = await request(`${url}/v1/chat/completions`, { method: 'POST', body, signal: AbortSignal.timeout(timeoutMs), headersTimeout: 0, bodyTimeout: 0 });
+    const text = await response.body.text();
+    const code = /"code":\s*"([^"]+)"/.exec(text)?.[1];
+    const complete = response.statusCode === 200 && (!stream || text.includes('data: [DONE]')) && !code;
+    return { outcome: complete ? 'ok' : `${response.statusCode}:${code ?? 'cut'}`, endedAt: performance.now() };
+  } catch (error) {
+    return { outcome: (error as Error).name, endedAt: performance.now() };
+  }
+}
+
+const faultNames = ['crash', 'zombie', 'frozen (SIGSTOP)', 'wedged generation'] as const;
+type Fault = (typeof faultNames)[number];
+
+interface Run {
+  cause: string;
+  detectMs: number;
+  inflightEndedMs: number;
+  readyMs: number;
+  outcomes: string[];
+}
+
+async function measure(fault: Fault): Promise<Run> {
+  const { sidecar, url, transitions } = await startGuard(['--load-time-ms', String(LOAD_TIME_MS), '--token-delay-ms', '100']);
+  try {
+    // The wedge catches requests that reach the generation loop after it is set: set it first.
+    if (fault === 'wedged generation') await faults(sidecar, { hang_after_prefill: true });
     const faultAt = performance.now();
-    await inject(fault, supervisor);
-    let deadline: NodeJS.Timeout | undefined;
-    const readyAt = await Promise.race([
-      readyAgain,
-      new Promise<number>((_, reject) => (deadline = setTimeout(() => reject(new Error(`${fault}: not ready again within 120 s`)), 120_000))),
-    ]).finally(() => clearTimeout(deadline));
-    return { detectMs: detectedAt - faultAt, readyMs: readyAt - faultAt, cause };
+    const inflight = Array.from({ length: 8 }, (_, i) => ask(url, i % 2 === 0, 200));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    if (fault === 'crash') await faults(sidecar, { crash_after_tokens: 5 });
+    if (fault === 'zombie') await faults(sidecar, { zombie: true });
+    if (fault === 'frozen (SIGSTOP)') process.kill(-sidecar.supervisor.status.pid!, 'SIGSTOP');
+    const injectedAt = fault === 'wedged generation' ? faultAt : performance.now();
+    const since = Date.now();
+    const ended = await Promise.all(inflight);
+    const detected = await waitFor(() => transitions.find((t) => t.at >= since - 400 && (t.to === 'stopping' || t.to === 'backoff')), 120_000);
+    const ready = await waitFor(() => transitions.find((t) => t.to === 'ready' && t.at >= detected.at), 120_000);
+    const wallOffset = performance.now() - Date.now();
+    return {
+      cause: detected.cause,
+      detectMs: detected.at + wallOffset - injectedAt,
+      inflightEndedMs: Math.max(...ended.map((e) => e.endedAt)) - injectedAt,
+      readyMs: ready.at + wallOffset - injectedAt,
+      outcomes: ended.map((e) => e.outcome),
+    };
   } finally {
-    await supervisor.stop();
+    await sidecar.stop(1_000);
+  }
+}
+
+async function waitFor<T>(find: () => T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`nothing within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const range = (values: number[]) => `${Math.round(Math.min(...values))}–${Math.round(Math.max(...values))}`;
 
-const rows = [];
-for (const fault of faults) {
-  const runs = [];
-  for (let i = 0; i < RUNS; i++) runs.push(await measure(fault));
-  rows.push({
-    fault,
-    'restart cause': [...new Set(runs.map((r) => r.cause))].join(','),
-    'detection, median (ms)': Math.round(median(runs.map((r) => r.detectMs))),
-    'fault → ready, median (ms)': Math.round(median(runs.map((r) => r.readyMs))),
-    'fault → ready, min–max (ms)': `${Math.round(Math.min(...runs.map((r) => r.readyMs)))}–${Math.round(Math.max(...runs.map((r) => r.readyMs)))}`,
-    runs: runs.length,
-  });
+async function recovery(): Promise<void> {
+  const rows = [];
+  let allRecovered = true;
+  for (const fault of faultNames) {
+    const runs: Run[] = [];
+    for (let i = 0; i < RUNS; i++) runs.push(await measure(fault));
+    const outcomes: Record<string, number> = {};
+    for (const o of runs.flatMap((r) => r.outcomes)) outcomes[o] = (outcomes[o] ?? 0) + 1;
+    allRecovered &&= runs.every((r) => Number.isFinite(r.readyMs)) && !('TimeoutError' in outcomes);
+    rows.push({
+      fault,
+      cause: [...new Set(runs.map((r) => r.cause))].join(','),
+      'detected (ms)': Math.round(median(runs.map((r) => r.detectMs))),
+      'in flight ended (ms)': Math.round(median(runs.map((r) => r.inflightEndedMs))),
+      'ready again (ms)': Math.round(median(runs.map((r) => r.readyMs))),
+      'ready again, min–max': range(runs.map((r) => r.readyMs)),
+      'requests in flight → outcome': JSON.stringify(outcomes),
+    });
+  }
+  console.log(`node ${process.version}; default settings; stand-in load time ${LOAD_TIME_MS} ms; 8 requests in flight per run; medians of ${RUNS} runs, from the fault`);
+  console.table(rows);
+  console.log(`verdict: ${allRecovered ? 'every run detected, ended its requests in flight and recovered' : 'FAILED: a run did not recover, or a request hung'}`);
+  if (!allRecovered) process.exitCode = 1;
 }
-console.log(`node ${process.version}; stand-in load time 1000 ms; backoff 1000 ms; liveness 1 s × 2`);
-console.table(rows);
-console.log('verdict: every run recovered (no budget is set for recovery time; the figures are reported)');
-outstanding.abort();
+
+/** Long answers, long prefills and a serial server at defaults: nothing should be mistaken for a failure. */
+async function soak(): Promise<void> {
+  const guards = {
+    'long answers (1 token/s, 40–200 tokens)': await startGuard(['--token-delay-ms', '1000', '--reasoning-tokens', '160']),
+    'prefill 90 s with keepalives': await startGuard([]),
+    'serial server, whole answers': await startGuard(['--serial', '--token-delay-ms', '1000', '--reasoning-tokens', '160']),
+  };
+  await faults(guards['prefill 90 s with keepalives'].sidecar, { prefill_ms: 90_000 });
+  const stopAt = performance.now() + SOAK_MS;
+  const outcomes = new Map<string, Record<string, number>>();
+  const client = async (name: keyof typeof guards, stream: boolean) => {
+    const counts = outcomes.get(name) ?? {};
+    outcomes.set(name, counts);
+    while (performance.now() < stopAt) {
+      const { outcome } = await ask(guards[name].url, stream, 400, 600_000);
+      counts[outcome] = (counts[outcome] ?? 0) + 1;
+    }
+  };
+  await Promise.all([
+    client('long answers (1 token/s, 40–200 tokens)', true),
+    client('long answers (1 token/s, 40–200 tokens)', false),
+    client('prefill 90 s with keepalives', true),
+    client('prefill 90 s with keepalives', false),
+    client('serial server, whole answers', false),
+    client('serial server, whole answers', false),
+  ]);
+  const rows = Object.entries(guards).map(([name, { sidecar }]) => ({
+    case: name,
+    restarts: Object.values(sidecar.supervisor.status.restarts).reduce((a, b) => a + b, 0),
+    'breaker openings': sidecar.inferenceBreaker.getMetrics().stateChanges.filter((c) => c.toState === 'open').length,
+    requests: JSON.stringify(outcomes.get(name)),
+  }));
+  console.log(`node ${process.version}; default settings; ${SOAK_MS / 1000} s`);
+  console.table(rows);
+  const clean = rows.every((r) => r.restarts === 0 && r['breaker openings'] === 0);
+  console.log(`verdict: ${clean ? 'no false alarm (0 restarts, 0 breaker openings)' : 'FAILED: a healthy server was punished'}`);
+  if (!clean) process.exitCode = 1;
+  await Promise.all(Object.values(guards).map(({ sidecar }) => sidecar.stop(1_000)));
+}
+
+await (process.argv.includes('--soak') ? soak() : recovery());

@@ -35,7 +35,7 @@ const fastUpstream = fileURLToPath(new URL('./support/fast-upstream.mjs', import
 writeFileSync(
   join(dir, 'config.json'),
   JSON.stringify({
-    supervisor: { backend: 'command', command: [process.execPath, fastUpstream, '--port', '{port}'], pidfile: join(dir, 'child.json') },
+    supervisor: { backend: 'command', command: [process.execPath, fastUpstream, '--port', '{port}'], runDir: join(dir, 'run') },
     breakers: { inference: { recoveryTimeoutMs: 600_000 } },
   }),
 );

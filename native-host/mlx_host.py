@@ -10,6 +10,9 @@
   when the server cannot bind its port, instead of running on without a socket.
 - Writes one JSON line per lifecycle step (started, listening, model_loaded, fatal, exiting) to
   file descriptor N (default: stdout), apart from the server's own logs on stderr.
+- Writes a heartbeat line every second from a thread of its own: whether the server is busy and
+  how long its generation loop has gone without a step (a prefill chunk or a decode step). Its
+  absence means a frozen process; busy with no step means a wedged generation.
 - Passes every argument after `--` to the server unchanged.
 
 Python 3 standard library only.
@@ -119,20 +122,210 @@ def watch_http_server(events):
     server_class.server_activate = server_activate
 
 
-def watch_model_provider(events, provider_class):
+def watch_model_provider(events, provider_class, heartbeat):
     original_load = provider_class.load
     loaded = threading.Event()
 
     @functools.wraps(original_load)
     def load(self, model_path, *args, **kwargs):
         started = time.monotonic()
-        result = original_load(self, model_path, *args, **kwargs)
+        # A load (even a download) is not a stalled generation loop.
+        if heartbeat is not None:
+            heartbeat.entered_load()
+        try:
+            result = original_load(self, model_path, *args, **kwargs)
+        finally:
+            if heartbeat is not None:
+                heartbeat.left_load()
         if not loaded.is_set():
             loaded.set()
             events.emit("model_loaded", model=model_path, load_ms=round((time.monotonic() - started) * 1000))
         return result
 
     provider_class.load = load
+
+
+class Heartbeat:
+    """What the generation loop is doing, sampled by a daemon thread that writes one line a second.
+
+    MLX releases the GIL while it waits on the GPU, so this thread keeps running while a step is
+    under way; when the whole process stops (SIGSTOP, swapping to death, a native call that holds
+    the GIL), the lines stop, and that silence is the verdict. The thread makes no MLX calls.
+    """
+
+    def __init__(self, events, interval_s):
+        self._events = events
+        self._interval = interval_s
+        self._lock = threading.Lock()
+        self._inflight = 0
+        self._busy_since = 0.0
+        self._last_step = time.monotonic()
+        self._steps = 0
+        self._in_step = 0
+        self._loading = 0
+        self._generators = []
+        self.instrumented = False
+
+    def step(self):
+        """A step boundary: a prefill chunk or decode step began or ended."""
+        self._last_step = time.monotonic()
+        self._steps += 1
+
+    def entered_load(self):
+        with self._lock:
+            self._loading += 1
+
+    def left_load(self):
+        with self._lock:
+            self._loading -= 1
+        self.step()
+
+    def entered_step(self):
+        with self._lock:
+            self._in_step += 1
+        self.step()
+
+    def left_step(self):
+        with self._lock:
+            self._in_step -= 1
+        self.step()
+
+    def request_started(self):
+        with self._lock:
+            if self._inflight == 0:
+                self._busy_since = time.monotonic()
+            self._inflight += 1
+
+    def request_ended(self):
+        with self._lock:
+            self._inflight -= 1
+
+    def watch_generator(self, response_generator):
+        self._generators.append(response_generator)
+
+    def sample(self):
+        now = time.monotonic()
+        with self._lock:
+            busy, in_step, loading = self._inflight, self._in_step > 0, self._loading > 0
+            since = now - max(self._last_step, self._busy_since)
+        threads = [getattr(g, "_generation_thread", None) for g in self._generators]
+        alive = [t.is_alive() for t in threads if t is not None]
+        return {
+            "busy": busy,
+            "in_step": in_step,
+            # Only meaningful while busy: an idle loop makes no steps and is not stalled.
+            "stalled_ms": round(since * 1000) if busy > 0 and self.instrumented and not loading else 0,
+            "loading": loading,
+            "steps": self._steps,
+            "instrumented": self.instrumented,
+            "gen_alive": all(alive) if alive else None,
+        }
+
+    def start(self):
+        def beat():
+            while True:
+                self._events.emit("heartbeat", **self.sample())
+                time.sleep(self._interval)
+
+        threading.Thread(target=beat, name="mlx_host-heartbeat", daemon=True).start()
+
+
+def _wrap_method(owner, name, before, after):
+    original = getattr(owner, name, None)
+    if original is None:
+        return False
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        before()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            after()
+
+    setattr(owner, name, wrapper)
+    return True
+
+
+def _wrap_step_generator(module, name, heartbeat):
+    """Each value a generation generator yields is one decode step (mlx_lm's generate_step)."""
+    original = getattr(module, name, None)
+    if original is None:
+        return False
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        callback = kwargs.get("prompt_progress_callback")
+        if callback is not None:
+            # One call per prefill chunk: a long prompt is progress, not a stall.
+            def progress(*progress_args):
+                heartbeat.step()
+                return callback(*progress_args)
+
+            kwargs["prompt_progress_callback"] = progress
+        heartbeat.step()
+        for value in original(*args, **kwargs):
+            heartbeat.step()
+            yield value
+
+    setattr(module, name, wrapper)
+    return True
+
+
+def _capture_instances(cls, on_instance):
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        on_instance(self)
+
+    cls.__init__ = init
+
+
+def instrument(heartbeat, backend):
+    """Hooks the step, request and generation-thread points of the server (research/mlx_lm_heartbeat.md).
+
+    Every target is looked up by name and skipped when absent, so an mlx_lm version that renamed
+    one degrades to fewer signals (the frozen verdict always holds), never to a crash.
+    """
+    hooked = False
+    if backend == "standin":
+        engine = importlib.import_module("standin.engine")
+        handler = importlib.import_module("standin.handler")
+        hooked |= _wrap_method(engine.ResponseGenerator, "_next", heartbeat.entered_step, heartbeat.left_step)
+        _wrap_method(handler.APIHandler, "_handle_completion", heartbeat.request_started, heartbeat.request_ended)
+        _capture_instances(engine.ResponseGenerator, heartbeat.watch_generator)
+    else:
+        server = importlib.import_module("mlx_lm.server")
+        try:
+            generate = importlib.import_module("mlx_lm.generate")
+        except ImportError:
+            generate = None
+        for name in ("generate_step", "speculative_generate_step"):
+            hooked |= _wrap_step_generator(generate, name, heartbeat)
+        batch = getattr(generate, "BatchGenerator", None)
+        if batch is not None:
+            hooked |= _wrap_method(batch, "next", heartbeat.entered_step, heartbeat.left_step)
+
+            # 0.28.4-0.31.1 run a whole prompt batch inside one next(): its chunks report here.
+            def wrap_progress(instance):
+                callback = getattr(instance, "prompt_progress_callback", None)
+                if callable(callback):
+
+                    def progress(*args, **kwargs):
+                        heartbeat.step()
+                        return callback(*args, **kwargs)
+
+                    instance.prompt_progress_callback = progress
+
+            _capture_instances(batch, wrap_progress)
+        handler = getattr(server, "APIHandler", None)
+        if handler is not None:
+            _wrap_method(handler, "handle_completion", heartbeat.request_started, heartbeat.request_ended)
+        if hasattr(server, "ResponseGenerator"):
+            _capture_instances(server.ResponseGenerator, heartbeat.watch_generator)
+    heartbeat.instrumented = hooked
 
 
 def import_server(backend, events):
@@ -165,6 +358,7 @@ def main():
     parser.add_argument("--backend", choices=["mlx", "standin"], default="mlx")
     parser.add_argument("--events-fd", type=int, default=None, help="file descriptor for JSON event lines (default: stdout)")
     parser.add_argument("--no-stdin-watchdog", action="store_true", help="do not exit when stdin closes")
+    parser.add_argument("--heartbeat-ms", type=int, default=1000, help="heartbeat interval; 0 turns it off")
     options = parser.parse_args(own)
 
     events = Events(options.events_fd)
@@ -173,8 +367,12 @@ def main():
     watch_generation_thread(events)
     watch_http_server(events)
     server, provider_module, version = import_server(options.backend, events)
+    heartbeat = Heartbeat(events, options.heartbeat_ms / 1000) if options.heartbeat_ms > 0 else None
     if hasattr(provider_module, "ModelProvider"):
-        watch_model_provider(events, provider_module.ModelProvider)
+        watch_model_provider(events, provider_module.ModelProvider, heartbeat)
+    if heartbeat is not None:
+        instrument(heartbeat, options.backend)
+        heartbeat.start()
     events.emit("started", pid=os.getpid(), pgid=os.getpgrp(), backend=options.backend, version=version, python=sys.executable)
 
     sys.argv = [f"{options.backend}.server", *server_args]

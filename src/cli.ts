@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `mlx-guard` command (`npm start` runs `mlx-guard start`).
 import { ConfigError, describeOptions, loadConfig } from './config.js';
-import { SupervisorFatalError, showProgress } from './host/index.js';
+import { STOP_SIGNALS, SupervisorFatalError, showProgress, type FatalReason } from './host/index.js';
 import { createLogger } from './observability/logger.js';
 import { createSidecar } from './sidecar.js';
 
@@ -23,7 +23,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (command !== 'start') {
     process.stderr.write(`mlx-guard: unknown command "${command}". Run "mlx-guard --help" for the commands.\n`);
-    return 2;
+    return EXIT.usage;
   }
   let config;
   try {
@@ -31,32 +31,53 @@ async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`mlx-guard: ${error.message}\n`);
-    return 2;
+    return EXIT.usage;
   }
   const logger = createLogger({ level: config.logLevel });
   const sidecar = createSidecar(config, logger);
   showProgress(sidecar.supervisor);
   let stopping = false;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
+  let serving = false;
+  const stop = (why: string, code: number) => {
+    if (stopping) return;
     stopping = true;
-    logger.info({ event: 'shutdown', signal }, `${signal}: finishing requests in flight, then stopping the model server`);
+    logger.info({ event: 'shutdown', why }, `${why}: finishing requests in flight, then stopping the model server`);
     sidecar.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => process.exit(code),
+      () => process.exit(EXIT.failed),
     );
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  // A second signal while stopping means "now".
+  for (const signal of STOP_SIGNALS) process.on(signal, () => (stopping ? process.exit(EXIT.failed) : stop(signal, EXIT.ok)));
+  // Started under npm or a shell that dies without passing its signal on, mlx-guard is
+  // re-parented; it must not keep a model server running that nothing can stop.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) stop(`the parent process ${parent} is gone`, EXIT.ok);
+  }, 1_000).unref();
+  sidecar.supervisor.onTransition(({ to }) => {
+    const fatal = sidecar.supervisor.status.fatal;
+    if (to !== 'fatal' || !fatal || !config.exitOnFatal || !serving) return;
+    process.stderr.write(`mlx-guard: the model server is given up on: ${fatal.message}\n`);
+    stop(`fatal (${fatal.reason})`, exitCodeFor(fatal.reason));
+  });
   try {
     await sidecar.start();
+    serving = true;
   } catch (error) {
     const message = error instanceof SupervisorFatalError ? error.message : (error as Error).message;
     process.stderr.write(`mlx-guard: cannot start: ${message}\n`);
     await sidecar.stop(0).catch(() => undefined);
-    return 1;
+    return error instanceof SupervisorFatalError ? exitCodeFor(error.reason) : EXIT.failed;
   }
-  return await new Promise<number>(() => {});
+  return new Promise<number>(() => {});
+}
+
+/** Exit codes (README, "Exit codes"): a service manager restarts on 4, and should not on 2 or 3. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, needsPerson: 3, gaveUp: 4 } as const;
+
+function exitCodeFor(reason: FatalReason): number {
+  return reason === 'restart_budget_exhausted' ? EXIT.gaveUp : EXIT.needsPerson;
 }
 
 process.exitCode = await main(process.argv.slice(2));

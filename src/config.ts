@@ -25,14 +25,15 @@ export const configSchema = z
     maxPendingRequests: z.number().int().positive().default(64).describe('requests in flight or queued before new ones get 503'),
     inference: z
       .object({
-        headersTimeoutMs: ms('deadline for the model server to start answering').default(120_000),
-        idleTimeoutMs: ms('longest silence inside a streamed answer').default(60_000),
+        // No separate deadline for the headers or for silences: a request waiting behind others
+        // is not stalled while the server makes progress (supervisor.liveness.stallMs decides).
         deadlineMs: ms('longest a whole request may take').default(600_000),
       })
       .strict()
       .prefault({}),
     breakers: z.object({ inference: breakerSchema('inference'), parse: breakerSchema('tool-parsing') }).strict().prefault({}),
     parseTimeoutMs: ms('deadline for parsing the tool calls of one response').default(2_000),
+    exitOnFatal: z.boolean().default(true).describe('once the model server is given up on (fatal), finish requests in flight and exit with a code naming why, so a service manager sees it; false keeps answering 503'),
     supervisor: supervisorOptionsSchema.prefault({}),
   })
   .strict()

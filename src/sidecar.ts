@@ -26,6 +26,9 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
     name: 'inference',
     failureThreshold: config.breakers.inference.failureThreshold,
     recoveryTimeout: config.breakers.inference.recoveryTimeoutMs,
+    // A trial call succeeds at its first progress; one that shows none for as long as a request
+    // may go without progress before it counts as stalled is hung.
+    halfOpenMaxWaitMs: config.supervisor.liveness.stallMs,
     isFailure: isUpstreamFailure,
   });
   const parseBreaker = new CircuitBreaker({ name: 'parse', failureThreshold: config.breakers.parse.failureThreshold, recoveryTimeout: config.breakers.parse.recoveryTimeoutMs });

@@ -97,6 +97,9 @@ class Request:
         self.stops = [stop] if isinstance(stop, str) else list(stop)
         self.steps = [("reasoning", t) for t in self.plan.reasoning] + [("content", t) for t in self.plan.content]
         self.steps += [("tool_call", c) for c in self.plan.tool_calls]
+        self.prefill_left_ms = None
+        self.prefill_total_ms = 0
+        self.hang_checked = False
         self.position = 0
         self.generated = 0
         self.text = ""
@@ -171,17 +174,26 @@ class ResponseGenerator:
             self._next(active)
 
     def _next(self, active):
+        """One step of the loop: at most one prefill chunk (as mlx_lm >= 0.31.2), then one token per request."""
         if self.faults.zombie:
             self._batch_step_failed()
         for request in active:
-            if request.position == 0 and request.generated == 0 and not getattr(request, "prefilled", False):
-                request.prefilled = True
-                request.events.put(("prefill", request.prompt_tokens))
+            if request.prefill_left_ms is None:
+                request.prefill_left_ms = request.prefill_total_ms = self.faults.prefill_ms
+                request.events.put(("prefill", request.prompt_tokens, request.prefill_left_ms > 0))
+        prefilling = next((r for r in active if r.prefill_left_ms > 0 and not r.should_stop), None)
+        if prefilling is not None:
+            self._prefill_chunk(prefilling)
+        for request in active:
+            if request.prefill_left_ms == 0 and not request.hang_checked:
+                request.hang_checked = True
                 self.faults.unhang.wait()
         delay = self.faults.token_delay_ms
         for request in list(active):
             if request.should_stop:
                 active.remove(request)
+                continue
+            if request.prefill_left_ms > 0:
                 continue
             if request.step() is not None:
                 active.remove(request)
@@ -190,6 +202,14 @@ class ResponseGenerator:
                 self._abort_after_sent(request)
         if delay:
             time.sleep(delay / 1000)
+
+    def _prefill_chunk(self, request):
+        total_ms = request.prefill_total_ms
+        chunk = min(self.faults.prefill_chunk_ms, request.prefill_left_ms)
+        time.sleep(chunk / 1000)
+        request.prefill_left_ms -= chunk
+        processed = request.prompt_tokens * (total_ms - request.prefill_left_ms) // total_ms
+        request.events.put(("keepalive", processed, request.prompt_tokens))
 
     @staticmethod
     def _abort_after_sent(request):

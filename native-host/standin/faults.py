@@ -10,6 +10,8 @@ FIELDS = {
     "crash_after_tokens": ((int, type(None)), "abort (SIGABRT, Metal OOM line) after this many tokens of a response"),
     "hang_after_prefill": (bool, "the generation thread blocks after prefill until cleared"),
     "token_delay_ms": (int, "delay between generated tokens"),
+    "prefill_ms": (int, "prompt processing takes this long, one keepalive comment per chunk (as the real server writes)"),
+    "prefill_chunk_ms": (int, "how long one prefill chunk takes (the keepalive cadence)"),
     "error_rate": (float, "share of completion requests answered with HTTP 500"),
     "drop_rate": (float, "share of completion requests whose connection is closed with no response"),
     "tool_calls": (str, "how tool calls come back: " + ", ".join(TOOL_CALL_MODES)),
@@ -27,6 +29,8 @@ class Faults:
         self.crash_after_tokens = None
         self.hang_after_prefill = False
         self.token_delay_ms = 0
+        self.prefill_ms = 0
+        self.prefill_chunk_ms = 1000
         self.error_rate = 0.0
         self.drop_rate = 0.0
         self.tool_calls = "parsed"
@@ -49,8 +53,10 @@ class Faults:
                 raise ValueError(f"fault {name!r} must be between 0 and 1")
             if name == "tool_calls" and value not in TOOL_CALL_MODES:
                 raise ValueError(f"fault 'tool_calls' must be one of {', '.join(TOOL_CALL_MODES)}")
-            if name in ("token_delay_ms", "crash_after_tokens") and value is not None and value < 0:
+            if name in ("token_delay_ms", "crash_after_tokens", "prefill_ms") and value is not None and value < 0:
                 raise ValueError(f"fault {name!r} must be >= 0")
+            if name == "prefill_chunk_ms" and value < 1:
+                raise ValueError(f"fault {name!r} must be >= 1")
             checked[name] = value
         with self._lock:
             for name, value in checked.items():

@@ -216,9 +216,15 @@ class APIHandler(BaseHTTPRequestHandler):
         while True:
             event = request.events.get()
             if event[0] == "prefill":
+                _, total, long_prefill = event
                 self._set_stream_headers(200)
                 self.end_headers()
-                self.wfile.write(f": keepalive 0/{event[1]}\n\n: keepalive {event[1]}/{event[1]}\n\n".encode())
+                done = 0 if long_prefill else total
+                self.wfile.write(f": keepalive 0/{total}\n\n".encode() + (f": keepalive {done}/{total}\n\n".encode() if not long_prefill else b""))
+                self.wfile.flush()
+                continue
+            if event[0] == "keepalive":
+                self.wfile.write(f": keepalive {event[1]}/{event[2]}\n\n".encode())
                 self.wfile.flush()
                 continue
             if event[0] == "done":
@@ -256,6 +262,8 @@ class APIHandler(BaseHTTPRequestHandler):
             if event[0] == "prefill":
                 # The access line is logged now; status and headers reach the wire only at the end.
                 self.send_response(200)
+            elif event[0] == "keepalive":
+                pass
             elif event[0] == "content":
                 content += event[1]
                 tokens.append(event[1])

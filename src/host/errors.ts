@@ -7,6 +7,7 @@ export type FatalReason =
   | 'flag_unsupported'
   | 'port_taken'
   | 'spawn_failed'
+  | 'run_dir_unusable'
   | 'restart_budget_exhausted';
 
 export class SupervisorFatalError extends Error {
@@ -18,5 +19,23 @@ export class SupervisorFatalError extends Error {
   ) {
     super(message);
     this.name = 'SupervisorFatalError';
+  }
+}
+
+/**
+ * Why a request sent to the model server was ended early: that server stopped serving (it died,
+ * froze or wedged and is being restarted, or mlx-guard is stopping). The abort reason of
+ * `Serving.lost`.
+ */
+export class ModelServerLostError extends Error {
+  readonly code = 'ERR_MODEL_SERVER_LOST' as const;
+  override name = 'ModelServerLostError';
+
+  constructor(
+    /** The restart cause, or 'stop'. */
+    readonly reason: string,
+    readonly detail: string,
+  ) {
+    super(reason === 'stop' ? 'mlx-guard is stopping the model server' : `the model server is being restarted (${reason}: ${detail})`);
   }
 }

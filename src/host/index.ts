@@ -1,8 +1,8 @@
 export { Supervisor } from './supervisor.js';
-export type { Progress, RestartCause, RestartEvent, SupervisorState, SupervisorStatus, Transition } from './supervisor.js';
-export { SupervisorFatalError } from './errors.js';
+export type { Progress, RequestTracker, RestartCause, RestartEvent, Serving, SupervisorState, SupervisorStatus, Transition } from './supervisor.js';
+export { ModelServerLostError, SupervisorFatalError } from './errors.js';
 export type { FatalReason } from './errors.js';
 export { supervisorOptionsSchema } from './options.js';
 export type { SupervisorOptions, ResolvedSupervisorOptions } from './options.js';
-export { installShutdownHandlers } from './shutdown.js';
+export { installShutdownHandlers, STOP_SIGNALS } from './shutdown.js';
 export { showProgress } from './progress-display.js';

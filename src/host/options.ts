@@ -1,6 +1,5 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { z } from 'zod';
+import { defaultRunDir } from './child-records.js';
 
 const ms = (description: string) => z.number().int().nonnegative().describe(description);
 
@@ -26,15 +25,19 @@ export const supervisorOptionsSchema = z
       .prefault({}),
     liveness: z
       .object({
-        intervalMs: ms('how often an idle ready server gets a canary').default(10_000),
-        timeoutMs: ms('deadline of one canary').default(15_000),
-        failureThreshold: z.number().int().positive().default(3).describe('consecutive failed canaries that restart the server'),
+        heartbeatTimeoutMs: ms('no heartbeat from the host for this long: the model server is frozen (stopped, deadlocked, swapping)').default(4_000),
+        stallMs: ms('busy with no generation step, or a request with no progress (token, keepalive), for this long: stalled').default(60_000),
+        probeIntervalMs: ms('pause between /health probes of a server run without the host (backend "command")').default(1_000),
+        probeTimeoutMs: ms('deadline of one /health probe').default(1_500),
+        probeFailures: z.number().int().positive().default(2).describe('failed /health probes (or idle canaries) in a row that mean frozen'),
+        canaryTimeoutMs: ms('deadline of a canary that confirms a suspicion (stalled requests, an open breaker)').default(15_000),
+        idleCanaryIntervalMs: ms('a 1-token canary this often while idle (0: never; each one wakes the GPU)').default(0),
       })
       .prefault({}),
     restart: z
       .object({
         whenOpenForMs: ms('restart when the inference breaker stays open this long and a canary fails').default(30_000),
-        initialDelayMs: ms('first backoff delay before a relaunch').default(1_000),
+        initialDelayMs: ms('backoff before the second relaunch in a row (the first is immediate)').default(1_000),
         maxDelayMs: ms('longest backoff delay').default(300_000),
         multiplier: z.number().min(1).default(2).describe('backoff growth per restart in a row'),
         jitter: z.number().min(0).max(1).default(0.2).describe('backoff randomisation, as a fraction either way'),
@@ -44,7 +47,7 @@ export const supervisorOptionsSchema = z
       })
       .prefault({}),
     stop: z.object({ graceMs: ms('SIGTERM to SIGKILL grace when stopping the server').default(10_000) }).prefault({}),
-    pidfile: z.string().default(join(tmpdir(), 'mlx-guard-child.json')).describe('where the child process group is recorded'),
+    runDir: z.string().min(1).default(defaultRunDir()).describe('private directory (0700) where each instance records its model server, so a later start can end one left behind'),
     logLines: z.number().int().positive().default(200).describe('child log lines kept and attached to restart events'),
   })
   .strict()

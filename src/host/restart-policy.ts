@@ -3,8 +3,8 @@ import type { ResolvedSupervisorOptions } from './options.js';
 export type RestartDecision = { relaunchInMs: number; attempt: number } | { exhausted: true; restartsInWindow: number };
 
 /**
- * Backoff and budget for relaunching the model server: each restart in a row waits
- * `initialDelayMs × multiplier^(n−1)` (capped, ± jitter); more than `maxRestarts` within `windowMs`
+ * Backoff and budget for relaunching the model server: the first restart in a row is immediate,
+ * the n-th after it waits `initialDelayMs × multiplier^(n−2)` (capped, ± jitter); more than `maxRestarts` within `windowMs`
  * gives up; a server that stays ready for `stableAfterMs` wipes the slate.
  */
 export class RestartPolicy {
@@ -30,8 +30,11 @@ export class RestartPolicy {
     if (this.#restarts.length >= this.#options.maxRestarts) return { exhausted: true, restartsInWindow: this.#restarts.length };
     this.#restarts.push(now);
     this.#attempt++;
+    // The first restart in a row is at once: a server that died once is most likely fine again,
+    // and every second of backoff is a second of 503s. Backoff is for a server that keeps dying.
+    if (this.#attempt === 1) return { relaunchInMs: 0, attempt: 1 };
     const { initialDelayMs, multiplier, maxDelayMs, jitter } = this.#options;
-    const base = Math.min(maxDelayMs, initialDelayMs * multiplier ** (this.#attempt - 1));
+    const base = Math.min(maxDelayMs, initialDelayMs * multiplier ** (this.#attempt - 2));
     const jittered = base * (1 + jitter * (2 * this.#random() - 1));
     return { relaunchInMs: Math.round(Math.min(maxDelayMs, jittered)), attempt: this.#attempt };
   }

@@ -1,8 +1,11 @@
 import type { Logger } from '../observability/logger.js';
 import type { Supervisor } from './supervisor.js';
 
+/** What a service manager or a closing terminal sends to stop a process. */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /**
- * On SIGINT or SIGTERM, stop the model server before exiting (a detached child is not covered by
+ * On SIGINT, SIGTERM or SIGHUP, stop the model server before exiting (a detached child is not covered by
  * execa's cleanup). A second signal while stopping exits at once; the host's stdin watchdog
  * still ends the child then.
  */
@@ -24,10 +27,8 @@ export function installShutdownHandlers(supervisor: Supervisor, logger: Logger, 
       },
     );
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   };
 }

@@ -1,15 +1,18 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Listeners, type Unsubscribe } from '../breaker/listeners.js';
 import type { CircuitBreaker } from '../breaker/index.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { canary } from './canary.js';
-import { awaitReady, watchLiveness } from './probes.js';
-import { SupervisorFatalError, type FatalReason } from './errors.js';
+import { ChildRecords, inspectProcess, RunDirError, type ProcessIdentity } from './child-records.js';
+import { awaitReady } from './probes.js';
+import { ModelServerLostError, SupervisorFatalError, type FatalReason } from './errors.js';
+import { readHeartbeat, type Heartbeat } from './heartbeat.js';
 import { planLaunch, type LaunchPlan } from './launch-plan.js';
+import { watchLiveness } from './liveness.js';
 import { classifyLine, findModelMissing } from './log-classifier.js';
 import { ModelServerProcess, type ChildExit } from './model-server-process.js';
 import { resolveSupervisorOptions, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.js';
-import { readChildRecord, removeChildRecord, stillRunning, writeChildRecord } from './pidfile.js';
 import { freePort } from './ports.js';
 import { RestartPolicy } from './restart-policy.js';
 
@@ -23,6 +26,8 @@ export type RestartCause =
   | 'bind_failure'
   | 'startup_timeout'
   | 'startup_stall'
+  | 'frozen'
+  | 'wedged'
   | 'liveness'
   | 'breaker_open'
   | 'manual';
@@ -62,6 +67,19 @@ export interface SupervisorStatus {
   fatal: { reason: FatalReason; message: string } | undefined;
 }
 
+/** A ready model server to send requests to; `lost` aborts once it stops serving (its restart or a stop). */
+export interface Serving {
+  baseUrl: string;
+  lost: AbortSignal;
+}
+
+/** One request to the model server, as the supervisor follows it: progress proves the server alive. */
+export interface RequestTracker {
+  /** Headers, a keepalive or a token arrived. */
+  progress(): void;
+  end(): void;
+}
+
 interface Trigger {
   cause: RestartCause | 'stop';
   detail: string;
@@ -99,7 +117,13 @@ export class Supervisor {
   #triggered: ((trigger: Trigger) => void) | undefined;
   #pendingTrigger: Trigger | undefined;
   #readyWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
-  #lastActivityAt = 0;
+  /** mlx-guard's requests to the model server in flight, and the last progress any of them made. */
+  #inflight = 0;
+  #lastProgressAt = 0;
+  #heartbeat: Heartbeat | undefined;
+  #lost: AbortController | undefined;
+  readonly #records: ChildRecords;
+  #owner: ProcessIdentity | undefined;
   #breakerOpenTimer: NodeJS.Timeout | undefined;
   #stopRequested = false;
   #manualRelaunch = false;
@@ -108,6 +132,7 @@ export class Supervisor {
     this.options = resolveSupervisorOptions(options);
     this.#logger = dependencies.logger ?? silentLogger;
     this.#policy = new RestartPolicy(this.options.restart, dependencies.now, dependencies.random);
+    this.#records = new ChildRecords(this.options.runDir);
   }
 
   get state(): SupervisorState {
@@ -116,7 +141,13 @@ export class Supervisor {
 
   /** The ready child's URL (undefined unless ready or degraded). */
   get baseUrl(): string | undefined {
-    return this.#state === 'ready' || this.#state === 'degraded' ? this.#baseUrl : undefined;
+    return this.serving?.baseUrl;
+  }
+
+  /** The ready child, with the signal that ends the requests sent to it (undefined unless ready or degraded). */
+  get serving(): Serving | undefined {
+    if ((this.#state !== 'ready' && this.#state !== 'degraded') || !this.#baseUrl || !this.#lost) return undefined;
+    return { baseUrl: this.#baseUrl, lost: this.#lost.signal };
   }
 
   get status(): SupervisorStatus {
@@ -147,9 +178,23 @@ export class Supervisor {
     return this.#progressListeners.add(listener);
   }
 
-  /** Real traffic is flowing (tokens streaming): liveness canaries are skipped while it does. */
-  noteActivity(): void {
-    this.#lastActivityAt = Date.now();
+  /**
+   * Follows one request to the model server. The server is alive while any request makes
+   * progress; requests in flight with none for `liveness.stallMs` raise a suspicion.
+   */
+  trackRequest(): RequestTracker {
+    if (this.#inflight++ === 0) this.#lastProgressAt = Date.now();
+    let ended = false;
+    return {
+      progress: () => {
+        this.#lastProgressAt = Date.now();
+      },
+      end: () => {
+        if (ended) return;
+        ended = true;
+        this.#inflight--;
+      },
+    };
   }
 
   /**
@@ -194,7 +239,7 @@ export class Supervisor {
       this.#breakerOpenTimer = undefined;
       if (breaker.getState() === 'closed' || !this.#baseUrl || (this.#state !== 'ready' && this.#state !== 'degraded')) return;
       const judged = this.#child;
-      const result = await canary(this.#baseUrl, this.options.liveness.timeoutMs);
+      const result = await canary(this.#baseUrl, this.options.liveness.canaryTimeoutMs);
       // While the canary ran, the child may have been replaced (liveness, exit): the verdict was
       // on the old one, and must not end its successor mid-start.
       if (this.#child !== judged) return;
@@ -263,7 +308,8 @@ export class Supervisor {
     try {
       this.#plan = await planLaunch(this.options);
       if (this.#plan.notice) this.#logger.warn({ event: 'backend_choice', backend: this.#plan.backend }, this.#plan.notice);
-      await this.#sweepStaleChild();
+      await this.#records.prepare();
+      await this.#records.sweep(this.#logger, this.options.stop.graceMs);
       for (;;) {
         const end = await this.#launchOnce();
         if (end.kind === 'stop') break;
@@ -288,7 +334,12 @@ export class Supervisor {
       this.#setState('stopped', 'stop');
       this.#settleWaiters(new Error('the supervisor was stopped before the model server was ready'));
     } catch (error) {
-      const fatal = error instanceof SupervisorFatalError ? error : new SupervisorFatalError('spawn_failed', String((error as Error).message ?? error));
+      const fatal =
+        error instanceof SupervisorFatalError
+          ? error
+          : error instanceof RunDirError
+            ? new SupervisorFatalError('run_dir_unusable', error.message)
+            : new SupervisorFatalError('spawn_failed', String((error as Error).message ?? error));
       this.#fatal = fatal;
       this.#logger.error({ event: 'supervisor_fatal', reason: fatal.reason, logLines: this.recentLogLines.slice(-20) }, fatal.message);
       this.#setState('fatal', fatal.reason, fatal.message);
@@ -317,25 +368,6 @@ export class Supervisor {
       this.#triggered(pending);
     }
     return { promise, cancel: () => (this.#triggered = undefined) };
-  }
-
-  async #sweepStaleChild(): Promise<void> {
-    const record = await readChildRecord(this.options.pidfile);
-    if (!record) return;
-    if (await stillRunning(record)) {
-      this.#logger.warn({ event: 'stale_child', ...record }, `ending model server group ${record.pgid} left by an earlier mlx-guard`);
-      for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-        try {
-          process.kill(-record.pgid, signal);
-        } catch {
-          break;
-        }
-        const deadline = Date.now() + (signal === 'SIGTERM' ? this.options.stop.graceMs : 5_000);
-        while (Date.now() < deadline && (await stillRunning(record))) await sleep(50);
-        if (!(await stillRunning(record))) break;
-      }
-    }
-    await removeChildRecord(this.options.pidfile);
   }
 
   #remember(line: string): void {
@@ -380,15 +412,25 @@ export class Supervisor {
       },
       onEvent: (event) => {
         lastOutputAt = Date.now();
+        const heartbeat = readHeartbeat(event, lastOutputAt);
+        if (heartbeat) {
+          this.#heartbeat = heartbeat;
+          return;
+        }
         this.#logger.debug({ event: 'child_event', childPid: child.pid, ...event }, `model server event ${String(event.event)}`);
         if (event.event === 'listening' || event.event === 'model_loaded') loadedEvent?.();
       },
     });
     this.#child = child;
-    if (child.pid !== undefined) {
-      await writeChildRecord(this.options.pidfile, { pid: child.pid, pgid: child.pid, port, startedAt, command: plan.argv(port)[1][0] ?? plan.argv(port)[0] });
-    }
+    this.#heartbeat = undefined;
     void child.exited.then((exit) => fire({ cause: 'exit', detail: describeExit(exit) }));
+    const recorded = await this.#record(child, port);
+    if (recorded !== true) {
+      await child.stop(this.options.stop.graceMs);
+      trigger.cancel();
+      this.#child = undefined;
+      return { kind: 'fatal', error: new SupervisorFatalError('run_dir_unusable', `could not record the model server in ${this.options.runDir} (${recorded}), so it was stopped: a crash of mlx-guard would leave it running. Fix the directory or choose another with runDir.`) };
+    }
 
     const ended = trigger.promise;
     const ready = awaitReady(baseUrl, this.options.startup, { startedAt, lastOutputAt: () => lastOutputAt, onWake: (wake) => (loadedEvent = wake), ended });
@@ -398,14 +440,19 @@ export class Supervisor {
     if (first === 'ready') {
       this.#lastTimeToReadyMs = Date.now() - startedAt;
       this.#baseUrl = baseUrl;
+      this.#lost = new AbortController();
+      // One listener per request in flight to this child: admission bounds them, not this limit.
+      setMaxListeners(Infinity, this.#lost.signal);
       this.#policy.noteReady();
       this.#setState('ready', 'canary_passed', `time to ready ${this.#lastTimeToReadyMs} ms`);
       this.#settleWaiters();
-      const liveness = watchLiveness(baseUrl, this.options.liveness, {
-        lastActivityAt: () => this.#lastActivityAt,
-        onFailure: (failures, reason) =>
-          this.#logger.warn({ event: 'liveness_canary_failed', failures, reason }, `liveness canary failed (${failures}/${this.options.liveness.failureThreshold}): ${reason}`),
-        onDead: (detail) => fire({ cause: 'liveness', detail }),
+      const liveness = watchLiveness(baseUrl, this.options.liveness, plan.viaHost, {
+        heartbeat: () => this.#heartbeat,
+        inflight: () => this.#inflight,
+        lastProgressAt: () => this.#lastProgressAt,
+        onDead: (cause, detail) => fire({ cause, detail }),
+        onSuspicion: (detail, confirmed) =>
+          this.#logger.warn({ event: 'liveness_suspicion', detail, confirmed }, `${detail}; a canary ${confirmed ? 'failed: restarting' : 'passed: the server generates'}`),
       });
       end = await ended;
       liveness.stop();
@@ -414,6 +461,9 @@ export class Supervisor {
     }
     current = false;
     this.#baseUrl = undefined;
+    // Requests sent to this child end now with the reason, not when their deadlines pass.
+    this.#lost?.abort(new ModelServerLostError(end.cause, end.detail));
+    this.#lost = undefined;
 
     const wasStarting = this.#state === 'starting';
     if (end.cause !== 'exit' || !child.hasExited) this.#setState('stopping', end.cause, end.detail);
@@ -422,10 +472,26 @@ export class Supervisor {
       this.#logger.error({ event: 'child_unkillable', childPid: child.pid }, `model server ${child.pid} did not exit even after SIGKILL; relaunching beside it`);
     }
     trigger.cancel();
-    await removeChildRecord(this.options.pidfile);
+    await this.#records.remove(process.pid).catch(() => undefined);
     this.#child = undefined;
     if (end.cause === 'stop') return { kind: 'stop' };
     return this.#judge({ cause: end.cause, detail: end.detail }, exit, { wasStarting, sawMetal, sawBindFailure });
+  }
+
+  /** Records the child so that a later start can end it if this process dies without stopping it; true, or why not. */
+  async #record(child: ModelServerProcess, port: number): Promise<true | string> {
+    if (child.pid === undefined) return true;
+    try {
+      this.#owner ??= await inspectProcess(process.pid);
+      const identity = await inspectProcess(child.pid);
+      // A child that is already gone (a bad flag, say) has nothing to record; its exit tells the rest.
+      if (!identity && (await Promise.race([child.exited.then(() => true), sleep(1_000, false)]))) return true;
+      if (!this.#owner || !identity) return '`ps` could not describe the processes';
+      await this.#records.write({ version: 1, owner: this.#owner, child: identity, port });
+      return true;
+    } catch (error) {
+      return (error as Error).message;
+    }
   }
 
   /** Whether an ended launch deserves a restart, and under which cause, or needs a person. */

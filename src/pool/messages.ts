@@ -15,12 +15,14 @@ export interface InferTask {
   port: MessagePort;
 }
 
-/** What an inference worker posts back while a streaming client's call runs. */
+/** What an inference worker posts back while a call runs; every message is also proof of progress. */
 export type InferMessage =
   /** SSE text ready for the client. */
   | { type: 'sse'; text: string }
   /** What the rewriter noticed, once the stream ended. */
-  | { type: 'stream_end'; sawFinish: boolean; lostCall: boolean; parseError?: string };
+  | { type: 'stream_end'; sawFinish: boolean; lostCall: boolean; parseError?: string }
+  /** The model server is making progress (headers, keepalives, tokens) while nothing else was posted. */
+  | { type: 'progress' };
 
 /**
  * How an inference task ended. A whole answer comes back in the result itself: one message to

@@ -24,8 +24,22 @@ export async function infer(task: InferTask): Promise<InferResult> {
   }
 }
 
-async function runInference(task: Omit<InferTask, 'port'>, post: (message: InferMessage) => void, signal: AbortSignal): Promise<InferResult> {
-  const options = { signal, headersTimeoutMs: task.headersTimeoutMs, idleTimeoutMs: task.idleTimeoutMs };
+/** The calling thread hears of progress at least this often while a call makes any. */
+const PROGRESS_EVERY_MS = 1_000;
+
+async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message: InferMessage) => void, signal: AbortSignal): Promise<InferResult> {
+  // Every message counts as progress there, so a progress message goes only when nothing else
+  // did for a while (a long prefill's keepalives for a whole answer, tool-call markup held back):
+  // a fast answer costs no message more than it did before.
+  let lastPostAt = performance.now();
+  const post = (message: InferMessage) => {
+    lastPostAt = performance.now();
+    postMessage(message);
+  };
+  const onProgress = () => {
+    if (performance.now() - lastPostAt >= PROGRESS_EVERY_MS) post({ type: 'progress' });
+  };
+  const options = { signal, headersTimeoutMs: task.headersTimeoutMs, idleTimeoutMs: task.idleTimeoutMs, onProgress };
   try {
     if (task.rewrite) {
       const rewriter = new StreamRewriter(task.rewrite);

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CircuitBreakerError, type CircuitBreaker, type Permit } from '../breaker/index.js';
 import type { Config } from '../config.js';
-import type { Supervisor } from '../host/index.js';
+import type { ModelServerLostError, Supervisor } from '../host/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { InferMessage, TaskError } from '../pool/messages.js';
@@ -56,14 +56,8 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
   if (deps.inflight.count >= config.maxPendingRequests) {
     return sendError(res, 503, `mlx-guard is at its limit of ${config.maxPendingRequests} requests in flight; retry shortly`, { code: 'queue_full', retryAfterSeconds: 1 });
   }
-  const baseUrl = supervisor.baseUrl;
-  if (!baseUrl) {
-    const { state, detail, lastTimeToReadyMs } = supervisor.status;
-    return sendError(res, 503, `the model server is ${state}${detail ? ` (${detail})` : ''}; retry shortly`, {
-      code: 'model_server_unavailable',
-      retryAfterSeconds: state === 'fatal' ? 60 : (lastTimeToReadyMs ?? 10_000) / 1000,
-    });
-  }
+  const serving = supervisor.serving;
+  if (!serving) return refuseUnavailable(res, supervisor);
   let permit: Permit;
   try {
     permit = inferenceBreaker.acquire();
@@ -82,35 +76,51 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
     ? new StreamResponder(kind, res, request.clientModel, request.clientWantsUsage, tools, deps)
     : new WholeResponder(kind, res, request.clientModel, tools, deps);
   deps.inflight.count++;
+  const tracker = supervisor.trackRequest();
   const abort = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) abort.abort();
   });
+  // The model server this request went to stopped serving (restart, stop): end it now.
+  const onLost = () => abort.abort();
+  serving.lost.addEventListener('abort', onLost, { once: true });
+  // The breaker judges responsiveness, not answer length: the call succeeds at its first
+  // progress, however long the answer then runs.
+  let progressed = false;
   try {
     const result = await deps.pools.infer({
-      url: `${baseUrl}${kind === 'chat' ? '/v1/chat/completions' : '/v1/completions'}`,
+      url: `${serving.baseUrl}${kind === 'chat' ? '/v1/chat/completions' : '/v1/completions'}`,
       body: request.body,
       upstreamStreams: request.upstreamStreams,
-      headersTimeoutMs: config.inference.headersTimeoutMs,
-      idleTimeoutMs: config.inference.idleTimeoutMs,
+      headersTimeoutMs: config.inference.deadlineMs,
+      idleTimeoutMs: config.supervisor.liveness.stallMs,
       deadlineMs: config.inference.deadlineMs,
       ...(responder instanceof StreamResponder ? { rewrite: responder.rewrite } : { aggregate: { kind, model: request.clientModel ?? 'default_model' } }),
       signal: abort.signal,
       onMessage: (message) => {
-        supervisor.noteActivity();
-        responder.receive(message);
+        tracker.progress();
+        if (!progressed) {
+          progressed = true;
+          permit.success();
+        }
+        if (message.type !== 'progress') responder.receive(message);
       },
     });
     if (result.ok) {
-      // A whole answer sends no message on its way: its arrival is the proof of life.
-      supervisor.noteActivity();
+      // A whole answer that came back within a second sent no message: its arrival is the progress.
+      tracker.progress();
       permit.success();
       await responder.finish(result.body);
+    } else if (serving.lost.aborted) {
+      permit.ignore();
+      responder.lost(serving.lost.reason as ModelServerLostError, supervisor);
     } else if (result.error.aborted || abort.signal.aborted) {
       permit.ignore();
     } else {
-      permit.failure(asError(result.error));
-      logger.warn({ event: 'upstream_failure', code: result.error.code, status: result.error.status }, result.error.message);
+      const error = asError(result.error);
+      if (!progressed) permit.failure(error);
+      else if (result.error.code !== 'ERR_DEADLINE') reportLateFailure(inferenceBreaker, error);
+      logger.warn({ event: 'upstream_failure', code: result.error.code, status: result.error.status, progressed }, result.error.message);
       responder.fail(result.error);
     }
   } catch (error) {
@@ -118,9 +128,35 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
     logger.error({ event: 'completion_error', err: error }, 'completion handling failed');
     sendError(res, 500, 'mlx-guard failed while handling this request; see its log', { code: 'internal_error' });
   } finally {
+    serving.lost.removeEventListener('abort', onLost);
+    tracker.end();
     responder.release();
     deps.inflight.count--;
   }
+}
+
+/** 503 while no model server is ready: what it is doing, and when to come back. */
+function refuseUnavailable(res: ServerResponse, supervisor: Supervisor): void {
+  const { state, detail, lastTimeToReadyMs } = supervisor.status;
+  sendError(res, 503, `the model server is ${state}${detail ? ` (${detail})` : ''}; retry shortly`, {
+    code: 'model_server_unavailable',
+    retryAfterSeconds: state === 'fatal' ? 60 : (lastTimeToReadyMs ?? 10_000) / 1000,
+  });
+}
+
+/**
+ * A call that made progress and failed later (a stream cut, a stall mid-answer) was already
+ * counted a success for responsiveness; its failure still counts, as a call of its own. When the
+ * breaker is not closed, that takes its probe slot, and the failure reopens it.
+ */
+function reportLateFailure(breaker: CircuitBreaker, error: Error): void {
+  breaker.tryAcquire()?.failure(error);
+}
+
+/** What a client is told when the model server its request went to stopped serving. */
+function lostMessage(reason: ModelServerLostError | undefined, supervisor: Supervisor): { message: string; retryAfterSeconds: number } {
+  const what = reason ? reason.message : 'the model server stopped serving';
+  return { message: `${what}; this request was ended and was not completed. Retry it once the server is back.`, retryAfterSeconds: (supervisor.status.lastTimeToReadyMs ?? 10_000) / 1000 };
 }
 
 function asError(error: TaskError): Error {
@@ -147,6 +183,8 @@ interface Responder {
   /** The call succeeded; `body` is the whole answer when the client did not stream. */
   finish(body?: Record<string, unknown>): Promise<void>;
   fail(error: TaskError): void;
+  /** The model server stopped serving (restart, stop) before the answer was complete. */
+  lost(reason: ModelServerLostError | undefined, supervisor: Supervisor): void;
   /** Releases what the responder holds, however the request ended. */
   release(): void;
 }
@@ -214,13 +252,22 @@ class StreamResponder implements Responder {
   }
 
   fail(error: TaskError): void {
+    const { status, message } = failureStatus(error);
+    this.#end(status, message, error.code.toLowerCase());
+  }
+
+  lost(reason: ModelServerLostError | undefined, supervisor: Supervisor): void {
+    const { message, retryAfterSeconds } = lostMessage(reason, supervisor);
+    this.#end(503, message, 'model_server_restarting', retryAfterSeconds);
+  }
+
+  #end(status: number, message: string, code: string, retryAfterSeconds?: number): void {
     if (!this.#started) {
-      const { status, message } = failureStatus(error);
-      sendError(this.res, status, message, { code: error.code.toLowerCase() });
+      sendError(this.res, status, message, { code, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
       return;
     }
     // Headers are gone: say so in the stream and end it without [DONE], as a cut stream looks.
-    writeSse(this.res, { error: { message: failureStatus(error).message, type: 'server_error', code: error.code.toLowerCase() } });
+    writeSse(this.res, { error: { message, type: 'server_error', code } });
     this.res.end();
   }
 }
@@ -274,6 +321,11 @@ class WholeResponder implements Responder {
   fail(error: TaskError): void {
     const { status, message } = failureStatus(error);
     sendError(this.res, status, message, { code: error.code.toLowerCase() });
+  }
+
+  lost(reason: ModelServerLostError | undefined, supervisor: Supervisor): void {
+    const { message, retryAfterSeconds } = lostMessage(reason, supervisor);
+    sendError(this.res, 503, message, { code: 'model_server_restarting', retryAfterSeconds });
   }
 
   release(): void {}

@@ -11,6 +11,8 @@ export interface UpstreamCallOptions {
   idleTimeoutMs: number;
   /** Largest error body read for the message. */
   maxErrorBodyBytes?: number;
+  /** Called when a 200 answer's headers arrive and at each piece of its body: the server is making progress. */
+  onProgress?: () => void;
   dispatcher?: Dispatcher;
 }
 
@@ -25,11 +27,13 @@ export async function* streamCompletion(url: string, body: string, options: Upst
     const text = await readBounded(response.body, options.maxErrorBodyBytes ?? 4_096).catch(() => '');
     throw new UpstreamError('ERR_UPSTREAM_STATUS', `the model server answered ${response.statusCode}: ${text}`, response.statusCode);
   }
+  options.onProgress?.();
   const parser = new SseParser();
   const decoder = new TextDecoder();
   let done = false;
   try {
     for await (const chunk of response.body) {
+      options.onProgress?.();
       for (const event of parser.push(decoder.decode(chunk as Uint8Array, { stream: true }))) {
         if (event.type === 'done') done = true;
         yield event;

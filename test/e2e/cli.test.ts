@@ -1,10 +1,11 @@
 // `mlx-guard start` as a user runs it (`npm start` runs the built form of the same command).
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { isAlive, spawnProcess, until } from '../support/processes.js';
+import { isAlive, privateDir, spawnProcess, until } from '../support/processes.js';
 import { post, rawRequest } from '../support/raw-http.js';
 
 const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
@@ -38,7 +39,7 @@ describe('mlx-guard start', () => {
   it('says loudly that it runs the stand-in, serves, and on SIGTERM lets the request in flight finish, stops the model server and exits 0', async () => {
     // Slow tokens (through the config file) keep the request in flight when SIGTERM arrives.
     const dir = mkdtempSync(join(tmpdir(), 'mlx-guard-cli-'));
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ supervisor: { serverArgs: ['--token-delay-ms', '40'], pidfile: join(dir, 'child.json') } }));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ supervisor: { serverArgs: ['--token-delay-ms', '40'], runDir: join(dir, 'run') } }));
     const guard = run(['start', '--port', '0'], { MLX_GUARD_BACKEND: 'auto', MLX_GUARD_CONFIG: join(dir, 'config.json') });
     const { url } = await until('the serving line', () => serving(guard.stdout), 20_000);
     expect(guard.stdout.join('\n')).toContain('STAND-IN server: placeholder text, not a model');
@@ -56,4 +57,75 @@ describe('mlx-guard start', () => {
     expect(await guard.exited(15_000)).toEqual({ code: 0, signal: null });
     expect(isAlive(childPid)).toBe(false);
   });
+
+  it('the model server given up on after start-up (restart budget spent) → exit code 4, nothing left running', async () => {
+    const dir = privateDir('mlx-guard-cli-');
+    const guard = run(['start', '--port', '0', '--backend', 'standin'], { MLX_GUARD_CONFIG: writeConfig(dir, {}) });
+    const { url } = await until('the serving line', () => serving(guard.stdout), 20_000);
+    const port = Number(new URL(url).port);
+    // Five restarts are allowed in 15 minutes; each kill of a ready child spends one.
+    const killed: number[] = [];
+    while (guard.child.exitCode === null && killed.length < 7) {
+      const status = await statusOf(port).catch(() => undefined);
+      const current = status?.modelServer.state === 'ready' ? status.modelServer.pid : undefined;
+      if (current !== undefined && !killed.includes(current)) {
+        process.kill(current, 'SIGKILL');
+        killed.push(current);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await guard.exited(15_000)).toEqual({ code: 4, signal: null });
+    expect(guard.stderr.join('\n')).toContain('restarts within 900 s');
+    expect(killed.filter(isAlive)).toEqual([]);
+  }, 60_000);
+
+  it('SIGTERM to the `npm start` process stops mlx-guard and its model server', async () => {
+    const dir = privateDir('mlx-guard-cli-');
+    const npm = spawnProcess('npm', ['start', '--silent', '--', '--port', '0', '--backend', 'standin'], { env: { MLX_GUARD_LOG_LEVEL: 'info', MLX_GUARD_CONFIG: writeConfig(dir, {}) } });
+    const { url } = await until('the serving line', () => serving(npm.stdout), 45_000);
+    const { modelServer } = await statusOf(Number(new URL(url).port));
+    process.kill(npm.pid, 'SIGTERM');
+    await npm.exited(15_000);
+    await until('the model server to be gone', () => (isAlive(modelServer.pid) ? undefined : true), 10_000);
+    await closed(url, 10_000);
+  }, 90_000);
+
+  it('its parent killed outright (SIGKILL), mlx-guard notices it was re-parented and stops everything', async () => {
+    const dir = privateDir('mlx-guard-cli-');
+    // A shell that waits for mlx-guard (no exec), as a service manager's wrapper would.
+    const shell = spawnProcess('sh', ['-c', `"${process.execPath}" --import tsx "${cli}" start --port 0 --backend standin; exit 0`], {
+      env: { MLX_GUARD_LOG_LEVEL: 'info', MLX_GUARD_CONFIG: writeConfig(dir, {}) },
+    });
+    const { url } = await until('the serving line', () => serving(shell.stdout), 20_000);
+    const { modelServer } = await statusOf(Number(new URL(url).port));
+    process.kill(shell.pid, 'SIGKILL');
+    await until('the model server to be gone', () => (isAlive(modelServer.pid) ? undefined : true), 10_000);
+    await closed(url, 10_000);
+  }, 40_000);
 });
+
+function writeConfig(dir: string, supervisor: Record<string, unknown>): string {
+  const path = join(dir, 'config.json');
+  writeFileSync(path, JSON.stringify({ supervisor: { runDir: join(dir, 'run'), ...supervisor } }));
+  return path;
+}
+
+async function statusOf(port: number): Promise<{ modelServer: { pid: number; state: string } }> {
+  return JSON.parse((await rawRequest(port, 'GET /status HTTP/1.1\r\nHost: x\r\n\r\n')).body) as { modelServer: { pid: number; state: string } };
+}
+
+/** Resolves once nothing accepts connections on the URL's port any more (mlx-guard is gone). */
+async function closed(url: string, timeoutMs: number): Promise<void> {
+  const port = Number(new URL(url).port);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve(false)));
+      socket.once('error', () => resolve(true));
+    });
+    if (refused) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`port ${port} still accepts connections after ${timeoutMs} ms`);
+}

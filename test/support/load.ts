@@ -5,6 +5,8 @@ export interface Outcome {
   ms: number;
   /** For errors: the error code mlx-guard gave (or the stream's error event). */
   code?: string;
+  /** The Retry-After header, for refusals. */
+  retryAfter?: string;
   startedAt: number;
 }
 
@@ -28,7 +30,8 @@ export async function runLoad(url: string, options: { clients: number; durationM
         let code: string | undefined;
         if (response.status !== 200) code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
         else if (stream && !text.includes('data: [DONE]')) code = /"code":"([^"]+)"/.exec(text)?.[1] ?? 'stream_cut';
-        outcomes.push({ result: response.status, ms: Date.now() - startedAt, code, startedAt });
+        const retryAfter = response.headers.get('retry-after') ?? undefined;
+        outcomes.push({ result: response.status, ms: Date.now() - startedAt, code, startedAt, ...(retryAfter ? { retryAfter } : {}) });
         if (response.status === 503) await new Promise((resolve) => setTimeout(resolve, 20));
       } catch (error) {
         const hung = (error as Error).name === 'TimeoutError';

@@ -1,11 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, expect } from 'vitest';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const nativeHost = `${repoRoot}native-host`;
 export const python = process.env.MLX_GUARD_TEST_PYTHON ?? 'python3';
+
+/** A new private (0700) directory, e.g. the supervisor's runDir for one test. */
+export function privateDir(prefix = 'mlx-guard-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
 
 /** Polls `check` until it returns a value other than undefined, or fails naming `what` at the deadline. */
 export async function until<T>(what: string, check: () => T | undefined, timeoutMs = 5_000): Promise<T> {

@@ -1,16 +1,24 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach } from 'vitest';
 import { configSchema, type ConfigInput } from '../../src/config.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createSidecar, type Sidecar } from '../../src/sidecar.js';
+import { privateDir } from './processes.js';
 
 const running: Sidecar[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.stop(1_000)));
 });
+
+export interface StartOptions {
+  /** Run at the product's defaults (no quickened start-up, stop or backoff). */
+  atDefaults?: boolean;
+  /**
+   * For tests that run concurrently: stop this sidecar through the test's own `onTestFinished`
+   * (from its context) instead of after every test of the file.
+   */
+  onTestFinished?: (stop: () => Promise<void>) => void;
+}
 
 export interface TestSidecar {
   sidecar: Sidecar;
@@ -20,24 +28,28 @@ export interface TestSidecar {
   faults(body: Record<string, unknown>): Promise<void>;
 }
 
-/** mlx-guard in this process, in front of a stand-in on ephemeral ports; stopped after the test. */
-export async function startSidecar(overrides: ConfigInput = {}, standinArgs: string[] = []): Promise<TestSidecar> {
+/**
+ * mlx-guard in this process, in front of a stand-in on ephemeral ports; stopped after the test.
+ * Unless `atDefaults`, start-up polls, stops and second restarts are quickened, which changes
+ * no verdict on a running server; resilience tests run at the defaults.
+ */
+export async function startSidecar(overrides: ConfigInput = {}, standinArgs: string[] = [], { atDefaults = false, onTestFinished }: StartOptions = {}): Promise<TestSidecar> {
+  const quick = atDefaults ? {} : { stop: { graceMs: 500 }, startup: { pollIntervalMs: 50 }, restart: { initialDelayMs: 100, jitter: 0 } };
   const config = configSchema.parse({
     port: 0,
     ...overrides,
     supervisor: {
       backend: 'standin',
       model: 'org/test-model',
-      pidfile: join(mkdtempSync(join(tmpdir(), 'mlx-guard-e2e-')), 'child.json'),
+      runDir: privateDir('mlx-guard-e2e-'),
       serverArgs: ['--control', ...standinArgs],
-      stop: { graceMs: 500 },
-      startup: { pollIntervalMs: 50 },
-      restart: { initialDelayMs: 100, jitter: 0 },
+      ...quick,
       ...overrides.supervisor,
     },
   });
   const sidecar = createSidecar(config, silentLogger);
-  running.push(sidecar);
+  if (onTestFinished) onTestFinished(() => sidecar.stop(1_000));
+  else running.push(sidecar);
   const url = await sidecar.start();
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'not-needed', maxRetries: 0, timeout: 15_000 });
   return {

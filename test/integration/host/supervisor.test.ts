@@ -1,15 +1,14 @@
 // The supervisor against real stand-in processes: every failure ends in a restart or a clear
 // fatal state, every wait is bounded, and nothing is left running.
 import { connect, createServer, type Server } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CircuitBreaker } from '../../../src/breaker/index.js';
 import { showProgress, Supervisor, type RestartEvent, type SupervisorOptions, type Transition } from '../../../src/host/index.js';
-import { writeChildRecord } from '../../../src/host/pidfile.js';
-import { isAlive, nativeHost, python, spawnProcess, until } from '../../support/processes.js';
+import { isAlive, nativeHost, privateDir, python, spawnProcess, until } from '../../support/processes.js';
 import { post, rawRequest } from '../../support/raw-http.js';
 
 const supervisors: Supervisor[] = [];
@@ -20,9 +19,9 @@ afterEach(async () => {
 function supervise(overrides: SupervisorOptions = {}) {
   const options: SupervisorOptions = {
     backend: 'standin',
-    pidfile: join(mkdtempSync(join(tmpdir(), 'mlx-guard-test-')), 'child.json'),
+    runDir: privateDir(),
     startup: { timeoutMs: 8_000, stallTimeoutMs: 5_000, pollIntervalMs: 50 },
-    liveness: { intervalMs: 10_000, timeoutMs: 500, failureThreshold: 2 },
+    liveness: { canaryTimeoutMs: 500 },
     restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 5, windowMs: 60_000 },
     stop: { graceMs: 500 },
     ...overrides,
@@ -70,7 +69,6 @@ describe('supervisor', () => {
     const { supervisor, restarts, port, nextReady } = supervise({
       backend: 'command',
       command: [python, `${nativeHost}/standin`, '--port', '{port}', '--control'],
-      liveness: { intervalMs: 60_000, timeoutMs: 60_000, failureThreshold: 3 },
     });
     await supervisor.start();
     await rawRequest(port(), post('/__standin/faults', '{"zombie": true}'));
@@ -87,26 +85,33 @@ describe('supervisor', () => {
       restart: { initialDelayMs: 600, maxDelayMs: 1_000, jitter: 0, maxRestarts: 5, windowMs: 60_000 },
     });
     await supervisor.start();
-    await rawRequest(port(), post('/__standin/faults', '{"zombie": true}'));
-    void rawRequest(port(), post('/v1/chat/completions', stream), 30_000).catch(() => undefined);
-    await nextReady(1);
-    const backoff = transitions.find((t) => t.to === 'backoff')!;
-    const relaunch = transitions.find((t) => t.from === 'backoff' && t.to === 'starting')!;
-    expect(relaunch.at - backoff.at).toBeGreaterThanOrEqual(590);
+    // The first restart in a row is immediate; the second waits out initialDelayMs.
+    for (const readyCount of [1, 2]) {
+      await rawRequest(port(), post('/__standin/faults', '{"zombie": true}'));
+      void rawRequest(port(), post('/v1/chat/completions', stream), 30_000).catch(() => undefined);
+      await nextReady(readyCount);
+    }
+    const backoffs = transitions.filter((t) => t.to === 'backoff');
+    const relaunches = transitions.filter((t) => t.from === 'backoff' && t.to === 'starting');
+    expect(relaunches[0]!.at - backoffs[0]!.at).toBeLessThan(100);
+    expect(relaunches[1]!.at - backoffs[1]!.at).toBeGreaterThanOrEqual(590);
   });
 
-  it('SIGSTOP of the child → liveness canaries fail → restarted', async () => {
-    const { supervisor, restarts, nextReady } = supervise({ liveness: { intervalMs: 100, timeoutMs: 300, failureThreshold: 2 } });
+  it('SIGSTOP of the child → no heartbeat → restarted as frozen within the heartbeat timeout (default 4 s)', async () => {
+    const { supervisor, restarts, nextReady } = supervise({ liveness: {} });
     await supervisor.start();
     const stopped = supervisor.status.pid!;
     process.kill(-stopped, 'SIGSTOP');
+    const frozenAt = Date.now();
     await nextReady(1);
-    expect(restarts[0]!.cause).toBe('liveness');
+    expect(restarts[0]).toMatchObject({ cause: 'frozen' });
+    expect(restarts[0]!.detail).toMatch(/^no heartbeat for [\d.]+ s/);
+    expect(Date.now() - frozenAt).toBeLessThan(4_000 + 1_000 + 2_000);
     expect(isAlive(stopped)).toBe(false);
   });
 
-  it('SIGSTOP with its accept queue full (clients piled up): the canaries still fail on time, not after a 10 s connect', async () => {
-    const { supervisor, restarts, nextReady, port } = supervise({ liveness: { intervalMs: 100, timeoutMs: 300, failureThreshold: 2 } });
+  it('backend "command" (no host): SIGSTOP → /health probes fail on time even with the accept queue full → frozen', async () => {
+    const { supervisor, restarts, nextReady, port } = supervise({ backend: 'command', command: [python, `${nativeHost}/standin`, '--port', '{port}'] });
     await supervisor.start();
     const stopped = supervisor.status.pid!;
     process.kill(-stopped, 'SIGSTOP');
@@ -115,20 +120,46 @@ describe('supervisor', () => {
     try {
       const started = Date.now();
       await nextReady(1);
-      expect(restarts[0]!.cause).toBe('liveness');
-      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(restarts[0]).toMatchObject({ cause: 'frozen' });
+      expect(restarts[0]!.detail).toContain('/health went unanswered 2 times');
+      expect(Date.now() - started).toBeLessThan(6_000);
     } finally {
       for (const socket of piled) socket.destroy();
     }
   });
 
-  it('live traffic stands in for liveness canaries', async () => {
-    const { supervisor, restarts } = supervise({ liveness: { intervalMs: 100, timeoutMs: 200, failureThreshold: 1 }, serverArgs: ['--control'] });
+  it('busy with no generation step for stallMs → restarted as wedged, though /health still answers', async () => {
+    const { supervisor, restarts, nextReady, port } = supervise({ serverArgs: ['--control'], liveness: { stallMs: 1_500 } });
     await supervisor.start();
-    await rawRequest(Number(new URL(supervisor.baseUrl!).port), post('/__standin/faults', '{"hang_after_prefill": true}'));
-    const keepBusy = setInterval(() => supervisor.noteActivity(), 20);
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    clearInterval(keepBusy);
+    await rawRequest(port(), post('/__standin/faults', '{"hang_after_prefill": true}'));
+    const hung = rawRequest(port(), post('/v1/chat/completions', stream), 10_000).catch((error: Error) => error);
+    expect((await rawRequest(port(), 'GET /health HTTP/1.1\r\n\r\n')).status).toBe(200);
+    await nextReady(1);
+    expect(restarts[0]).toMatchObject({ cause: 'wedged' });
+    expect(restarts[0]!.detail).toMatch(/^busy with 1 request\(s\) and no generation step for [\d.]+ s/);
+    await hung;
+  });
+
+  it('backend "command", a serial server: /health waits behind a long answer, but the answer’s progress keeps it alive', async () => {
+    const { supervisor, restarts, port } = supervise({ backend: 'command', command: [python, `${nativeHost}/standin`, '--port', '{port}', '--serial', '--token-delay-ms', '400'] });
+    await supervisor.start();
+    const tracker = supervisor.trackRequest();
+    const started = Date.now();
+    let text = '';
+    try {
+      const body = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 50, stream: true });
+      const response = await fetch(`${supervisor.baseUrl}/v1/chat/completions`, { method: 'POST', body, signal: AbortSignal.timeout(15_000) });
+      for await (const chunk of response.body!) {
+        tracker.progress();
+        text += Buffer.from(chunk).toString();
+      }
+    } finally {
+      tracker.end();
+    }
+    expect(text).toContain('data: [DONE]');
+    // Long enough for several /health probes to have failed behind it.
+    expect(Date.now() - started).toBeGreaterThan(4_000);
+    expect((await rawRequest(port(), 'GET /health HTTP/1.1\r\n\r\n')).status).toBe(200);
     expect(restarts).toEqual([]);
   });
 
@@ -219,9 +250,9 @@ describe('supervisor', () => {
     });
     await expect(supervisor.start()).rejects.toMatchObject({ reason: 'restart_budget_exhausted', message: expect.stringContaining('3 restarts') });
     expect(restarts.map((r) => [r.cause, r.relaunchInMs])).toEqual([
+      ['metal_abort', 0],
       ['metal_abort', 50],
       ['metal_abort', 100],
-      ['metal_abort', 200],
     ]);
   });
 
@@ -229,7 +260,7 @@ describe('supervisor', () => {
     const { supervisor, restarts, transitions, port, nextReady } = supervise({
       serverArgs: ['--control'],
       restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 5, windowMs: 60_000, whenOpenForMs: 200 },
-      liveness: { intervalMs: 60_000, timeoutMs: 300, failureThreshold: 3 },
+      liveness: { canaryTimeoutMs: 300 },
     });
     const breaker = new CircuitBreaker({ name: 'inference' });
     supervisor.watchBreaker(breaker);
@@ -247,7 +278,7 @@ describe('supervisor', () => {
   it('a canary verdict on a child that was replaced meanwhile does not end its successor', async () => {
     const { supervisor, restarts, nextReady, port } = supervise({
       restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 5, windowMs: 60_000, whenOpenForMs: 100 },
-      liveness: { intervalMs: 60_000, timeoutMs: 1_000, failureThreshold: 3 },
+      liveness: { canaryTimeoutMs: 1_000 },
     });
     const breaker = new CircuitBreaker({ name: 'inference' });
     supervisor.watchBreaker(breaker);
@@ -284,39 +315,23 @@ describe('supervisor', () => {
     expect(supervisor.state).toBe('ready');
   });
 
-  it('stop: SIGTERM to the group, the child gone, the pidfile removed', async () => {
+  it('stop: SIGTERM to the group, the child gone, its record removed', async () => {
     const { supervisor, options } = supervise();
     await supervisor.start();
     const pid = supervisor.status.pid!;
+    expect(readdirSync(options.runDir!)).toEqual([`child-${process.pid}.json`]);
+    expect(statSync(join(options.runDir!, `child-${process.pid}.json`)).mode & 0o777).toBe(0o600);
     await supervisor.stop();
     expect(supervisor.state).toBe('stopped');
     expect(isAlive(pid)).toBe(false);
-    const { existsSync } = await import('node:fs');
-    expect(existsSync(options.pidfile!)).toBe(false);
-  });
-
-  it('a stale group recorded by an earlier mlx-guard is ended at start; a recycled pid is left alone', async () => {
-    const pidfile = join(mkdtempSync(join(tmpdir(), 'mlx-guard-test-')), 'child.json');
-    const orphan = spawnProcess(python, [`${nativeHost}/mlx_host.py`, '--backend', 'standin', '--', '--port', '0']);
-    const orphanPort = await orphan.port();
-    await writeChildRecord(pidfile, { pid: orphan.pid, pgid: orphan.pid, port: orphanPort, startedAt: Date.now(), command: 'mlx_host.py' });
-    const { supervisor } = supervise({ pidfile });
-    await supervisor.start();
-    expect((await orphan.exited()).signal).toBe('SIGTERM');
-
-    const bystander = spawnProcess('sleep', ['30']);
-    await writeChildRecord(pidfile, { pid: bystander.pid, pgid: bystander.pid, port: 1, startedAt: Date.now(), command: 'mlx_host.py' });
-    const second = supervise({ pidfile });
-    await second.supervisor.start();
-    expect(isAlive(bystander.pid)).toBe(true);
+    expect(readdirSync(options.runDir!)).toEqual([]);
   });
 });
 
 describe('mlx-guard’s own death', () => {
   const fixture = fileURLToPath(new URL('../../fixtures/supervised.ts', import.meta.url));
   const startSupervised = async () => {
-    const pidfile = join(mkdtempSync(join(tmpdir(), 'mlx-guard-test-')), 'child.json');
-    const guard = spawnProcess(process.execPath, ['--import', 'tsx', fixture, pidfile]);
+    const guard = spawnProcess(process.execPath, ['--import', 'tsx', fixture, privateDir()]);
     const { childPid } = await until('the supervised child', () => (guard.stdout[0] ? (JSON.parse(guard.stdout[0]) as { childPid: number }) : undefined), 15_000);
     return { guard, childPid };
   };
@@ -362,6 +377,17 @@ describe('the mlx backend (a fake mlx_lm on PYTHONPATH stands in for the real on
       await nextReady(1);
       // The traceback line or the host's exit 4, whichever arrives first: the cause is the same.
       expect(restarts[0]!.cause).toBe('zombie');
+    });
+  });
+
+  it('the host hooks mlx_lm’s own step (BatchGenerator.next): a step that never returns → restart as wedged', async () => {
+    await withPythonPath(fakeMlx, async () => {
+      const { supervisor, restarts, port, nextReady } = supervise({ backend: 'mlx', model: 'org/model', python, liveness: { stallMs: 1_500 } });
+      await supervisor.start();
+      void rawRequest(port(), post('/wedge', '{}'), 10_000).catch(() => undefined);
+      await nextReady(1);
+      expect(restarts[0]).toMatchObject({ cause: 'wedged' });
+      expect(restarts[0]!.detail).toMatch(/^busy with 1 request\(s\) and no generation step/);
     });
   });
 

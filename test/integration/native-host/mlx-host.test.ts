@@ -42,7 +42,25 @@ describe('mlx_host.py', () => {
     await event(hosted, 'listening');
     hosted.child.stdin!.end();
     expect(await hosted.exited()).toEqual({ code: null, signal: 'SIGKILL' });
-    expect(hosted.events.map((e) => e.event)).toEqual(['started', 'listening', 'parent_gone', 'exiting']);
+    expect(hosted.events.map((e) => e.event).filter((e) => e !== 'heartbeat')).toEqual(['started', 'listening', 'parent_gone', 'exiting']);
+  });
+
+  it('beats once a second from its own thread: idle, busy and stalled inside a step, silent while stopped', async () => {
+    const hosted = startHost(['--backend', 'standin'], ['--port', '0', '--control']);
+    const { port } = (await event(hosted, 'listening')) as { port: number };
+    const beats = (after: number) => hosted.events.filter((e) => e.event === 'heartbeat' && (e.time as number) > after);
+    const next = (what: string, after: number, match: (beat: Record<string, unknown>) => boolean) => until(what, () => beats(after).find(match), 5_000);
+    expect(await next('an idle beat', 0, () => true)).toMatchObject({ busy: 0, stalled_ms: 0, instrumented: true });
+    await rawRequest(port, post('/__standin/faults', '{"hang_after_prefill": true}'));
+    void rawRequest(port, post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], stream: true })), 10_000).catch(() => undefined);
+    const stalled = await next('a busy, stalled beat', 0, (b) => (b.stalled_ms as number) >= 1_500);
+    expect(stalled).toMatchObject({ busy: 1, in_step: true, gen_alive: true });
+    process.kill(hosted.pid, 'SIGSTOP');
+    const stoppedAt = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(beats(stoppedAt + 100)).toEqual([]);
+    process.kill(hosted.pid, 'SIGCONT');
+    await next('a beat after SIGCONT', Date.now(), () => true);
   });
 
   it('when its stdin closes and it leads no process group, it exits with code 5', async () => {

@@ -10,7 +10,7 @@ describe('supervisor options', () => {
       backend: 'auto',
       host: '127.0.0.1',
       startup: { timeoutMs: 180_000, stallTimeoutMs: 60_000 },
-      liveness: { intervalMs: 10_000, failureThreshold: 3 },
+      liveness: { heartbeatTimeoutMs: 4_000, stallMs: 60_000, idleCanaryIntervalMs: 0 },
       restart: { initialDelayMs: 1_000, maxDelayMs: 300_000, maxRestarts: 5, windowMs: 900_000, stableAfterMs: 600_000 },
       stop: { graceMs: 10_000 },
       logLines: 200,

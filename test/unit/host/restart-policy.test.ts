@@ -6,7 +6,7 @@ import { manualClock } from '../../support/clock.js';
 const restartOptions = (overrides = {}) => resolveSupervisorOptions({ restart: { jitter: 0, ...overrides } }).restart;
 
 describe('restart policy', () => {
-  it('backoff starts at 1 s and doubles up to 5 min (the defaults)', () => {
+  it('the first restart in a row is immediate; then the backoff starts at 1 s and doubles up to 5 min (the defaults)', () => {
     const clock = manualClock();
     const policy = new RestartPolicy(restartOptions({ maxRestarts: 100, windowMs: 1 }), clock.now);
     const delays: number[] = [];
@@ -16,7 +16,7 @@ describe('restart policy', () => {
       delays.push(decision.relaunchInMs);
       clock.advance(10);
     }
-    expect(delays).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 300_000]);
+    expect(delays).toEqual([0, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000]);
   });
 
   it('jitter spreads each delay within ± its share', () => {
@@ -26,6 +26,7 @@ describe('restart policy', () => {
       [0.999_999, 1_200],
     ] as const) {
       const policy = new RestartPolicy(restartOptions({ jitter: 0.2 }), Date.now, () => random);
+      expect(policy.next()).toMatchObject({ relaunchInMs: 0 });
       expect(policy.next()).toMatchObject({ relaunchInMs: expected });
     }
   });
@@ -49,9 +50,9 @@ describe('restart policy', () => {
     policy.next();
     policy.noteReady();
     clock.advance(599_999);
-    expect(policy.next()).toMatchObject({ relaunchInMs: 4_000, attempt: 3 });
+    expect(policy.next()).toMatchObject({ relaunchInMs: 2_000, attempt: 3 });
     policy.noteReady();
     clock.advance(600_000);
-    expect(policy.next()).toMatchObject({ relaunchInMs: 1_000, attempt: 1 });
+    expect(policy.next()).toMatchObject({ relaunchInMs: 0, attempt: 1 });
   });
 });

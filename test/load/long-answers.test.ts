@@ -1,0 +1,107 @@
+// No false alarm on the traffic a local model really sees, at default settings and in real time:
+// answers that run for minutes, a serial server, a long prefill, an idle laptop, a long answer as
+// the breaker's half-open trial. And the other side: a wedged generation is still caught.
+// The cases run side by side (each with its own mlx-guard), so the file takes about 3.5 minutes.
+import { describe, expect, it, type TestContext } from 'vitest';
+import { until } from '../support/processes.js';
+import { startSidecar, type TestSidecar } from '../support/sidecar.js';
+
+const MINUTES = 60_000;
+const atDefaults = (context: TestContext, standinArgs: string[] = []) => startSidecar({}, standinArgs, { atDefaults: true, onTestFinished: (stop) => context.onTestFinished(stop) });
+
+/** One chat request, read to its end; its status, whether it completed, and its length. */
+async function ask(url: string, stream: boolean, extra: Record<string, unknown> = {}): Promise<{ status: number; complete: boolean; ms: number; text: string }> {
+  const started = Date.now();
+  const body = JSON.stringify({ messages: [{ role: 'user', content: 'tell me a long story' }], max_tokens: 400, stream, ...extra });
+  const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body, signal: AbortSignal.timeout(5 * MINUTES) });
+  const text = await response.text();
+  const complete = stream ? text.includes('data: [DONE]') && !text.includes('"error"') : response.status === 200 && text.includes('"finish_reason"');
+  return { status: response.status, complete, ms: Date.now() - started, text };
+}
+
+function expectUntouched({ sidecar }: TestSidecar): void {
+  expect(sidecar.supervisor.status.restarts).toEqual({});
+  expect(sidecar.inferenceBreaker.getMetrics().stateChanges).toEqual([]);
+  expect(sidecar.supervisor.state).toBe('ready');
+}
+
+/** Completion requests the stand-in served, from its own access log lines. */
+const completionsServed = ({ sidecar }: TestSidecar) => sidecar.supervisor.recentLogLines.filter((l) => l.includes('"POST /v1/chat/completions')).length;
+
+describe.concurrent('long answers at default settings', () => {
+  it('a 3-minute streamed answer ends 200, with no restart and no breaker change', async (context) => {
+    const guard = await atDefaults(context, ['--token-delay-ms', '1000', '--reasoning-tokens', '170']);
+    const answer = await ask(guard.url, true);
+    expect(answer).toMatchObject({ status: 200, complete: true });
+    expect(answer.ms).toBeGreaterThanOrEqual(3 * MINUTES);
+    expectUntouched(guard);
+  }, 5 * MINUTES);
+
+  it('a 3-minute non-streaming answer on a serial server (one request at a time) ends 200, with no restart', async (context) => {
+    const guard = await atDefaults(context, ['--serial', '--token-delay-ms', '1000', '--reasoning-tokens', '170']);
+    const answer = await ask(guard.url, false);
+    expect(answer).toMatchObject({ status: 200, complete: true });
+    expect(answer.ms).toBeGreaterThanOrEqual(3 * MINUTES);
+    expectUntouched(guard);
+  }, 5 * MINUTES);
+
+  it('a 90 s prefill with keepalives, streamed and not, ends 200, with no restart', async (context) => {
+    const guard = await atDefaults(context);
+    await guard.faults({ prefill_ms: 90_000 });
+    const [streamed, whole] = await Promise.all([ask(guard.url, true), ask(guard.url, false)]);
+    expect(streamed).toMatchObject({ status: 200, complete: true });
+    expect(whole).toMatchObject({ status: 200, complete: true });
+    // One prefill chunk at a time: the two prompts take turns, so each waits at least its own 90 s.
+    expect(Math.min(streamed.ms, whole.ms)).toBeGreaterThanOrEqual(90_000);
+    expect(streamed.text).toContain(': keepalive');
+    expectUntouched(guard);
+  }, 5 * MINUTES);
+
+  it('an idle server gets no generation canary in 60 s', async (context) => {
+    const guard = await atDefaults(context);
+    // The start-up canary's access line may reach the log just after the server was declared ready.
+    const before = await until('the start-up canary in the log', () => (completionsServed(guard) >= 1 ? completionsServed(guard) : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 60_000));
+    expect(completionsServed(guard)).toBe(before);
+    expectUntouched(guard);
+  }, 3 * MINUTES);
+
+  it('a long answer as the half-open trial closes the breaker at its first progress, and ends 200', async (context) => {
+    const guard = await atDefaults(context, ['--token-delay-ms', '1000', '--reasoning-tokens', '70']);
+    const { sidecar } = guard;
+    await guard.faults({ error_rate: 1 });
+    // Five failures open the breaker (the default threshold); the answers are 500s at once.
+    for (let i = 0; i < 5; i++) expect((await ask(guard.url, false)).status).toBe(502);
+    expect(sidecar.inferenceBreaker.getState()).toBe('open');
+    await guard.faults({ error_rate: 0 });
+    // 30 s later (the default recovery timeout) one trial is let through: a 70+ s answer, longer
+    // than any half-open wait, which must not count it as hung.
+    await new Promise((resolve) => setTimeout(resolve, 30_500));
+    expect(sidecar.inferenceBreaker.getState()).toBe('half_open');
+    const trial = ask(guard.url, true);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(sidecar.inferenceBreaker.getState()).toBe('closed');
+    const answer = await trial;
+    expect(answer).toMatchObject({ status: 200, complete: true });
+    expect(answer.ms).toBeGreaterThan(70_000);
+    expect(sidecar.inferenceBreaker.getState()).toBe('closed');
+    expect(sidecar.inferenceBreaker.getMetrics().stateChanges.map((c) => c.toState)).toEqual(['open', 'half_open', 'closed']);
+    expect(sidecar.supervisor.status.restarts).toEqual({});
+  }, 5 * MINUTES);
+
+  it('a wedged generation (/health answers, no tokens) is caught after the 60 s stall window: its requests end with a clear error, the server restarts', async (context) => {
+    const guard = await atDefaults(context);
+    await guard.faults({ hang_after_prefill: true });
+    const started = Date.now();
+    const [streamed, whole] = await Promise.all([ask(guard.url, true), ask(guard.url, false)]);
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(60_000);
+    expect(waited).toBeLessThan(70_000);
+    expect(whole.status).toBe(503);
+    expect(JSON.parse(whole.text)).toMatchObject({ error: { code: 'model_server_restarting', message: expect.stringMatching(/wedged: busy with \d request\(s\) and no generation step for 6\d(\.\d)? s/) } });
+    expect(streamed.complete).toBe(false);
+    expect(streamed.text).toContain('model_server_restarting');
+    expect(guard.sidecar.supervisor.status.restarts).toEqual({ wedged: 1 });
+    expect((await ask(guard.url, false)).complete).toBe(true);
+  }, 5 * MINUTES);
+});
