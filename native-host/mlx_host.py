@@ -163,6 +163,7 @@ class Heartbeat:
         self._steps = 0
         self._in_step = 0
         self._loading = 0
+        self._load_started = 0.0
         self._generators = []
         self.instrumented = False
 
@@ -173,12 +174,19 @@ class Heartbeat:
 
     def entered_load(self):
         with self._lock:
+            if self._loading == 0:
+                self._load_started = time.monotonic()
             self._loading += 1
 
     def left_load(self):
+        # Time spent loading a model is not time without a step: the stall clock pauses. A load
+        # that finds the model already loaded (every request makes one) pauses it for nothing.
         with self._lock:
             self._loading -= 1
-        self.step()
+            if self._loading == 0:
+                paused = time.monotonic() - self._load_started
+                self._last_step += paused
+                self._busy_since += paused
 
     def entered_step(self):
         with self._lock:

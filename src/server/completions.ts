@@ -93,7 +93,9 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
       body: request.body,
       upstreamStreams: request.upstreamStreams,
       headersTimeoutMs: config.inference.deadlineMs,
-      idleTimeoutMs: config.supervisor.liveness.stallMs,
+      // Nor a per-request silence: a prompt queued behind another one's long prefill hears nothing
+      // for minutes. Whether the server still makes progress is judged for the server as a whole.
+      idleTimeoutMs: config.inference.deadlineMs,
       deadlineMs: config.inference.deadlineMs,
       ...(responder instanceof StreamResponder ? { rewrite: responder.rewrite } : { aggregate: { kind, model: request.clientModel ?? 'default_model' } }),
       signal: abort.signal,

@@ -101,7 +101,9 @@ describe.concurrent('long answers at default settings', () => {
     expect(JSON.parse(whole.text)).toMatchObject({ error: { code: 'model_server_restarting', message: expect.stringMatching(/wedged: busy with \d request\(s\) and no generation step for 6\d(\.\d)? s/) } });
     expect(streamed.complete).toBe(false);
     expect(streamed.text).toContain('model_server_restarting');
+    await until('the restart to be counted', () => (guard.sidecar.supervisor.status.restarts.wedged ? true : undefined));
     expect(guard.sidecar.supervisor.status.restarts).toEqual({ wedged: 1 });
+    await until('ready again', () => (guard.sidecar.supervisor.state === 'ready' ? true : undefined), 10_000);
     expect((await ask(guard.url, false)).complete).toBe(true);
   }, 5 * MINUTES);
 });
