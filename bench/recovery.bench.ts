@@ -4,7 +4,10 @@
 // With --soak, a false-alarm soak instead: long streamed and whole answers, long prefills and a
 // serial server for SOAK_MS (default 10 minutes), counting restarts and breaker openings (goal 0).
 //
-//   npm run bench:recovery            # ~7 min (the wedged case waits out the 60 s stall window)
+// Then replay: the time a replay adds to whole answers in flight at a one-off crash, and the
+// restarts one poison request costs.
+//
+//   npm run bench:recovery            # ~9 min (the wedged case waits out the 60 s stall window)
 //   npm run bench:recovery -- --soak  # 10 min
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -124,6 +127,55 @@ async function recovery(): Promise<void> {
   if (!allRecovered) process.exitCode = 1;
 }
 
+/**
+ * Replay and poison: the time a replay adds to a whole answer (8 of them in flight at a one-off
+ * crash, against the same 8 with no crash), and the restarts one poison request costs.
+ */
+async function replayFigures(): Promise<void> {
+  const { sidecar, url } = await startGuard(['--load-time-ms', String(LOAD_TIME_MS), '--token-delay-ms', '50']);
+  const batch = async () => {
+    const started = performance.now();
+    const answers = await Promise.all(Array.from({ length: 8 }, () => ask(url, false, 20)));
+    return { ms: answers.map((a) => a.endedAt - started), outcomes: answers.map((a) => a.outcome) };
+  };
+  const baseline: number[] = [];
+  const replayed: number[] = [];
+  const outcomes: Record<string, number> = {};
+  for (let i = 0; i < RUNS; i++) {
+    baseline.push(...(await batch()).ms);
+    const running = batch();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await faults(sidecar, { crash_after_tokens: 1 });
+    const crashed = await running;
+    replayed.push(...crashed.ms);
+    for (const o of crashed.outcomes) outcomes[o] = (outcomes[o] ?? 0) + 1;
+    await waitFor(() => (sidecar.supervisor.state === 'ready' ? true : undefined), 30_000);
+  }
+  await sidecar.stop(1_000);
+
+  const poisonRestarts: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const guard = await startGuard(['--load-time-ms', String(LOAD_TIME_MS), '--crash-on-marker', 'POISON']);
+    const innocent = Array.from({ length: 7 }, () => ask(guard.url, false, 20));
+    const poison = await request(`${guard.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: `POISON ${i}` }], max_tokens: 20 }) });
+    await poison.body.text();
+    await Promise.all(innocent);
+    poisonRestarts.push(Object.values(guard.sidecar.supervisor.status.restarts).reduce((a, b) => a + b, 0));
+    if (poison.statusCode !== 422) throw new Error(`the poison request was answered ${poison.statusCode}, not 422`);
+    await guard.sidecar.stop(1_000);
+  }
+  console.table([
+    {
+      'whole answers in flight at a one-off crash': baseline.length,
+      outcomes: JSON.stringify(outcomes),
+      'no crash, median (ms)': Math.round(median(baseline)),
+      'replayed, median (ms)': Math.round(median(replayed)),
+      'added by the replay, median (ms)': Math.round(median(replayed) - median(baseline)),
+      'restarts per poison request': poisonRestarts.join(', '),
+    },
+  ]);
+}
+
 /** Long answers, long prefills and a serial server at defaults: nothing should be mistaken for a failure. */
 async function soak(): Promise<void> {
   const guards = {
@@ -164,4 +216,8 @@ async function soak(): Promise<void> {
   await Promise.all(Object.values(guards).map(({ sidecar }) => sidecar.stop(1_000)));
 }
 
-await (process.argv.includes('--soak') ? soak() : recovery());
+if (process.argv.includes('--soak')) await soak();
+else {
+  await recovery();
+  await replayFigures();
+}

@@ -33,6 +33,19 @@ export const configSchema = z
       .prefault({}),
     breakers: z.object({ inference: breakerSchema('inference'), parse: breakerSchema('tool-parsing') }).strict().prefault({}),
     parseTimeoutMs: ms('deadline for parsing the tool calls of one response').default(2_000),
+    replay: z
+      .object({
+        maxPerRequest: z.number().int().nonnegative().default(2).describe('times one request whose client has seen nothing of the answer is sent again after the model server was lost (at most once per restart; 0: never)'),
+      })
+      .strict()
+      .prefault({}),
+    poison: z
+      .object({
+        ttlMs: ms('how long a request that crashed the model server twice (or failed twice on its own) is refused at once').default(600_000),
+        maxEntries: z.number().int().positive().default(1_000).describe('requests remembered as suspects or poison'),
+      })
+      .strict()
+      .prefault({}),
     exitOnFatal: z.boolean().default(true).describe('once the model server is given up on (fatal), finish requests in flight and exit with a code naming why, so a service manager sees it; false keeps answering 503'),
     supervisor: supervisorOptionsSchema.prefault({}),
   })

@@ -7,6 +7,8 @@ import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { Pools } from './pool/pools.js';
 import { createApp } from './server/app.js';
+import { PoisonList } from './server/poison.js';
+import { SerialLane } from './server/serial-lane.js';
 import { isUpstreamFailure } from './upstream/index.js';
 
 export interface Sidecar {
@@ -46,7 +48,8 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
     );
   }
   const inflight = { count: 0 };
-  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, logger, metrics, inflight });
+  const poison = new PoisonList(config.poison);
+  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, logger, metrics, inflight, poison, replayLane: new SerialLane() });
   server.requestTimeout = config.inference.deadlineMs + config.bodyTimeoutMs;
 
   return {

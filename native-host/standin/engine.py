@@ -187,6 +187,10 @@ class ResponseGenerator:
         for request in active:
             if request.prefill_left_ms == 0 and not request.hang_checked:
                 request.hang_checked = True
+                marker = self.faults.crash_on_marker
+                if marker and marker in " ".join(prompt_words(request.body)):
+                    # A prompt too large for the GPU: the real server dies at its prefill.
+                    self._abort_after_sent(request)
                 self.faults.unhang.wait()
         delay = self.faults.token_delay_ms
         for request in list(active):

@@ -8,11 +8,13 @@ TOOL_CALL_MODES = ("parsed", "lost", "off", "raw:hermes", "raw:qwen3_coder", "ra
 FIELDS = {
     "zombie": (bool, "the generation thread dies on its next step; /health stays OK, completions hang"),
     "crash_after_tokens": ((int, type(None)), "abort (SIGABRT, Metal OOM line) after this many tokens of a response"),
+    "crash_on_marker": ((str, type(None)), "abort (SIGABRT, Metal OOM line) after the prefill of a request whose prompt contains this text"),
     "hang_after_prefill": (bool, "the generation thread blocks after prefill until cleared"),
     "token_delay_ms": (int, "delay between generated tokens"),
     "prefill_ms": (int, "prompt processing takes this long, one keepalive comment per chunk (as the real server writes)"),
     "prefill_chunk_ms": (int, "how long one prefill chunk takes (the keepalive cadence)"),
     "error_rate": (float, "share of completion requests answered with HTTP 500"),
+    "drop_on_marker": ((str, type(None)), "close the connection with no response for requests whose body contains this text (the others are served)"),
     "drop_rate": (float, "share of completion requests whose connection is closed with no response"),
     "tool_calls": (str, "how tool calls come back: " + ", ".join(TOOL_CALL_MODES)),
 }
@@ -27,6 +29,8 @@ class Faults:
         self.unhang = threading.Event()
         self.zombie = False
         self.crash_after_tokens = None
+        self.crash_on_marker = None
+        self.drop_on_marker = None
         self.hang_after_prefill = False
         self.token_delay_ms = 0
         self.prefill_ms = 0

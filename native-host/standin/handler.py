@@ -147,7 +147,8 @@ class APIHandler(BaseHTTPRequestHandler):
         if control:
             self._handle_control(body)
             return
-        if self.faults.roll(self.faults.drop_rate):
+        marker = self.faults.drop_on_marker
+        if self.faults.roll(self.faults.drop_rate) or (marker and marker.encode() in raw_body):
             self.close_connection = True
             return
         if self.faults.roll(self.faults.error_rate):

@@ -54,8 +54,7 @@ def build_parser():
         elif name == "tool_calls":
             standin.add_argument(flag, choices=TOOL_CALL_MODES, default="parsed", help=description)
         else:
-            caster = float if kind is float else int
-            standin.add_argument(flag, type=caster, default=None, help=description)
+            standin.add_argument(flag, type=kind[0] if isinstance(kind, tuple) else kind, default=None, help=description)
     return parser
 
 

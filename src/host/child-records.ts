@@ -122,7 +122,7 @@ export class ChildRecords {
         await rm(path, { force: true });
         continue;
       }
-      if (record.owner.pid === process.pid || sameProcess(await inspectProcess(record.owner.pid), record.owner)) continue;
+      if (sameProcess(await inspectProcess(record.owner.pid), record.owner)) continue;
       if (record.child.pid !== record.child.pgid) {
         logger.warn({ event: 'child_record_refused', path }, `removing ${path}: its child does not lead its group`);
       } else if (sameProcess(await inspectProcess(record.child.pid), record.child)) {

@@ -31,7 +31,7 @@ const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
 
 /**
  * The verdict on a ready model server, from progress, never from how long an answer takes
- * (ARCHITECTURE.md, "Failure detection"):
+ * (README, "Failure detection"):
  * - in the host: no heartbeat for `heartbeatTimeoutMs` = frozen; a dead generation thread =
  *   zombie; busy with no generation step for `stallMs` = wedged;
  * - outside it: `/health` unanswered `probeFailures` times while no request progressed = frozen;

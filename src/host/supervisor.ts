@@ -5,7 +5,7 @@ import type { CircuitBreaker } from '../breaker/index.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { canary } from './canary.js';
 import { ChildRecords, inspectProcess, RunDirError, type ProcessIdentity } from './child-records.js';
-import { awaitReady } from './probes.js';
+import { awaitReady } from './readiness.js';
 import { ModelServerLostError, SupervisorFatalError, type FatalReason } from './errors.js';
 import { readHeartbeat, type Heartbeat } from './heartbeat.js';
 import { planLaunch, type LaunchPlan } from './launch-plan.js';
@@ -49,6 +49,16 @@ export interface RestartEvent {
   relaunchInMs: number;
   /** The child's last log lines, oldest first. */
   logLines: string[];
+  /** The requests in flight when the server was lost (no prompt text): who may be to blame. */
+  inFlight: RequestInfo[];
+}
+
+/** What the supervisor is told of a request, to name it in a restart event. */
+export interface RequestInfo {
+  id: string;
+  /** A digest of the body sent upstream: the same request sent again has the same digest. */
+  digest: string;
+  bodyBytes: number;
 }
 
 /** Download or load progress the model server printed while starting. */
@@ -118,15 +128,20 @@ export class Supervisor {
   #pendingTrigger: Trigger | undefined;
   #readyWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   /** mlx-guard's requests to the model server in flight, and the last progress any of them made. */
-  #inflight = 0;
+  readonly #inflight = new Set<RequestInfo>();
+  /** The requests in flight when the current launch ended, for its restart event. */
+  #inFlightAtLoss: RequestInfo[] = [];
   #lastProgressAt = 0;
+  /** When the first of the requests now in flight began: no progress is expected before it. */
+  #busySince = 0;
   #heartbeat: Heartbeat | undefined;
   #lost: AbortController | undefined;
   readonly #records: ChildRecords;
   #owner: ProcessIdentity | undefined;
   #breakerOpenTimer: NodeJS.Timeout | undefined;
   #stopRequested = false;
-  #manualRelaunch = false;
+  /** The next restart spends no budget: a manual one, or one a known poison request caused. */
+  #unbudgetedRelaunch = false;
 
   constructor(options: SupervisorOptions = {}, dependencies: { logger?: Logger; now?: () => number; random?: () => number } = {}) {
     this.options = resolveSupervisorOptions(options);
@@ -179,20 +194,54 @@ export class Supervisor {
   }
 
   /**
+   * The restart now under way was caused by a request already blamed for an earlier one: it
+   * spends no restart budget (the request will not be sent again). Call it while the lost signal
+   * is being handled; it applies to the next restart decision only.
+   */
+  forgiveRestart(): void {
+    if (this.#state === 'ready' || this.#state === 'degraded' || this.#state === 'stopping') this.#unbudgetedRelaunch = true;
+  }
+
+  /** The ready server as soon as there is one; rejects when the supervisor gives up or stops, or `signal` aborts. */
+  async whenServing(signal: AbortSignal): Promise<Serving> {
+    for (;;) {
+      const serving = this.serving;
+      if (serving) return serving;
+      if (this.#state === 'fatal' || this.#state === 'stopped') throw new ModelServerLostError(this.#state, this.#detail || this.#state);
+      signal.throwIfAborted();
+      const ready = this.#nextReady();
+      let onAbort: (() => void) | undefined;
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      try {
+        await Promise.race([ready, aborted]);
+      } finally {
+        signal.removeEventListener('abort', onAbort!);
+      }
+    }
+  }
+
+  /** When a request to the model server last made progress (headers, a keepalive, a token). */
+  get lastProgressAt(): number {
+    return this.#lastProgressAt;
+  }
+
+  /**
    * Follows one request to the model server. The server is alive while any request makes
    * progress; requests in flight with none for `liveness.stallMs` raise a suspicion.
    */
-  trackRequest(): RequestTracker {
-    if (this.#inflight++ === 0) this.#lastProgressAt = Date.now();
-    let ended = false;
+  trackRequest(info: RequestInfo = { id: '', digest: '', bodyBytes: 0 }): RequestTracker {
+    const entry = { ...info };
+    if (this.#inflight.size === 0) this.#busySince = Date.now();
+    this.#inflight.add(entry);
     return {
       progress: () => {
         this.#lastProgressAt = Date.now();
       },
       end: () => {
-        if (ended) return;
-        ended = true;
-        this.#inflight--;
+        this.#inflight.delete(entry);
       },
     };
   }
@@ -223,7 +272,7 @@ export class Supervisor {
   /** Restarts the child now, without backoff; also revives a fatal supervisor. */
   async restart(cause: RestartCause = 'manual'): Promise<void> {
     if (this.#state === 'fatal' || this.#state === 'stopped') return this.start();
-    this.#manualRelaunch = cause === 'manual';
+    this.#unbudgetedRelaunch = cause === 'manual';
     const ready = this.#nextReady();
     this.#fire({ cause, detail: `${cause} restart requested` });
     return ready;
@@ -314,9 +363,9 @@ export class Supervisor {
         const end = await this.#launchOnce();
         if (end.kind === 'stop') break;
         if (end.kind === 'fatal') throw end.error;
-        const manual = this.#manualRelaunch;
-        this.#manualRelaunch = false;
-        const decision = manual ? { relaunchInMs: 0, attempt: 0 } : this.#policy.next();
+        const unbudgeted = this.#unbudgetedRelaunch;
+        this.#unbudgetedRelaunch = false;
+        const decision = unbudgeted ? { relaunchInMs: 0, attempt: 0 } : this.#policy.next();
         if ('exhausted' in decision) {
           throw new SupervisorFatalError(
             'restart_budget_exhausted',
@@ -324,8 +373,12 @@ export class Supervisor {
           );
         }
         this.#restartCounts[end.cause] = (this.#restartCounts[end.cause] ?? 0) + 1;
-        const event: RestartEvent = { cause: end.cause, detail: end.detail, relaunchInMs: decision.relaunchInMs, logLines: this.recentLogLines, ...(end.exit ? { exit: end.exit } : {}) };
-        this.#logger.warn({ event: 'model_server_restart', cause: end.cause, detail: end.detail, exit: end.exit, relaunchInMs: decision.relaunchInMs }, `restarting the model server (${end.cause}) in ${decision.relaunchInMs} ms`);
+        const inFlight = this.#inFlightAtLoss;
+        const event: RestartEvent = { cause: end.cause, detail: end.detail, relaunchInMs: decision.relaunchInMs, logLines: this.recentLogLines, inFlight, ...(end.exit ? { exit: end.exit } : {}) };
+        this.#logger.warn(
+          { event: 'model_server_restart', cause: end.cause, detail: end.detail, exit: end.exit, relaunchInMs: decision.relaunchInMs, inFlight },
+          `restarting the model server (${end.cause}) in ${decision.relaunchInMs} ms; ${inFlight.length} request(s) were in flight`,
+        );
         this.#restartListeners.emit(event);
         this.#setState('backoff', end.cause, `relaunch in ${decision.relaunchInMs} ms`);
         const interrupted = await this.#backoff(decision.relaunchInMs);
@@ -426,6 +479,7 @@ export class Supervisor {
     void child.exited.then((exit) => fire({ cause: 'exit', detail: describeExit(exit) }));
     const recorded = await this.#record(child, port);
     if (recorded !== true) {
+      current = false;
       await child.stop(this.options.stop.graceMs);
       trigger.cancel();
       this.#child = undefined;
@@ -448,8 +502,8 @@ export class Supervisor {
       this.#settleWaiters();
       const liveness = watchLiveness(baseUrl, this.options.liveness, plan.viaHost, {
         heartbeat: () => this.#heartbeat,
-        inflight: () => this.#inflight,
-        lastProgressAt: () => this.#lastProgressAt,
+        inflight: () => this.#inflight.size,
+        lastProgressAt: () => Math.max(this.#lastProgressAt, this.#busySince),
         onDead: (cause, detail) => fire({ cause, detail }),
         onSuspicion: (detail, confirmed) =>
           this.#logger.warn({ event: 'liveness_suspicion', detail, confirmed }, `${detail}; a canary ${confirmed ? 'failed: restarting' : 'passed: the server generates'}`),
@@ -461,11 +515,16 @@ export class Supervisor {
     }
     current = false;
     this.#baseUrl = undefined;
+    const seen = { wasStarting: this.#state === 'starting', sawMetal, sawBindFailure };
+    // A child that exited is judged now (its exit is in), so that the requests it was serving
+    // learn the real cause (a Metal abort, say, not "exited") and can be blamed for it.
+    const judgedEarly = end.cause === 'exit' ? this.#judge({ cause: 'exit', detail: end.detail }, await child.exited, seen) : undefined;
+    const loss = judgedEarly?.kind === 'restart' ? judgedEarly : end;
     // Requests sent to this child end now with the reason, not when their deadlines pass.
-    this.#lost?.abort(new ModelServerLostError(end.cause, end.detail));
+    this.#inFlightAtLoss = [...this.#inflight];
+    this.#lost?.abort(new ModelServerLostError(loss.cause, loss.detail));
     this.#lost = undefined;
 
-    const wasStarting = this.#state === 'starting';
     if (end.cause !== 'exit' || !child.hasExited) this.#setState('stopping', end.cause, end.detail);
     const exit = await child.stop(this.options.stop.graceMs);
     if (exit.unkillable) {
@@ -475,7 +534,7 @@ export class Supervisor {
     await this.#records.remove(process.pid).catch(() => undefined);
     this.#child = undefined;
     if (end.cause === 'stop') return { kind: 'stop' };
-    return this.#judge({ cause: end.cause, detail: end.detail }, exit, { wasStarting, sawMetal, sawBindFailure });
+    return judgedEarly ?? this.#judge({ cause: end.cause, detail: end.detail }, exit, seen);
   }
 
   /** Records the child so that a later start can end it if this process dies without stopping it; true, or why not. */

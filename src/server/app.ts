@@ -60,6 +60,7 @@ export function createApp(deps: CompletionDependencies): Server {
           lastRestart: lastRestart.event,
           breakers: Object.fromEntries(Object.entries(breakers).map(([name, b]) => [name, { state: b.getState(), metrics: b.getMetrics() }])),
           inflight: deps.inflight.count,
+          poison: deps.poison.entries,
           pools: deps.pools.stats,
         }),
     },

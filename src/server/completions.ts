@@ -1,16 +1,19 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CircuitBreakerError, type CircuitBreaker, type Permit } from '../breaker/index.js';
 import type { Config } from '../config.js';
-import type { ModelServerLostError, Supervisor } from '../host/index.js';
+import type { ModelServerLostError, Serving, Supervisor } from '../host/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { InferMessage, TaskError } from '../pool/messages.js';
 import type { Pools } from '../pool/pools.js';
 import type { RewriteOptions } from '../pool/stream-rewriter.js';
 import { asToolCall, normaliseToolCall, type ToolDefinition } from '../tools/index.js';
-import { sanitizeRequest, UpstreamError } from '../upstream/index.js';
+import { sanitizeRequest, UpstreamError, type UpstreamRequest } from '../upstream/index.js';
+import { describePoison, PoisonList } from './poison.js';
 import { readJson, sendError, sendJson, startSse, writeSse } from './responses.js';
 import { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS } from './schemas.js';
+import type { SerialLane } from './serial-lane.js';
 
 export interface CompletionDependencies {
   config: Config;
@@ -22,10 +25,16 @@ export interface CompletionDependencies {
   metrics: Metrics;
   /** Requests admitted and not finished: the bounded queue in front of the pool. */
   inflight: { count: number };
+  /** Requests that crash the model server or fail on their own. */
+  poison: PoisonList;
+  /** Replays of requests that were in flight at a crash go one at a time. */
+  replayLane: SerialLane;
 }
 
 /** Set when tool calls were not parsed, so a client can tell why markup stayed in the content. */
 export const TEXT_MODE_HEADER = 'x-mlx-guard-tool-parsing';
+/** Set on an answer that came from a replay: how many times the request was sent again. */
+export const REPLAYED_HEADER = 'x-mlx-guard-replayed';
 
 type Chunk = Record<string, unknown> & { choices?: Array<Record<string, unknown>>; model?: unknown };
 
@@ -53,21 +62,19 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
   for (const field of IGNORED_FIELDS) delete body[field];
   const request = sanitizeRequest(body);
 
+  const digest = PoisonList.digest(request.body);
+  const poisoned = deps.poison.find(digest);
+  if (poisoned) {
+    deps.metrics.poisonRefusals.inc();
+    return sendError(res, 422, describePoison(poisoned), { code: 'poison_request' });
+  }
   if (deps.inflight.count >= config.maxPendingRequests) {
     return sendError(res, 503, `mlx-guard is at its limit of ${config.maxPendingRequests} requests in flight; retry shortly`, { code: 'queue_full', retryAfterSeconds: 1 });
   }
-  const serving = supervisor.serving;
-  if (!serving) return refuseUnavailable(res, supervisor);
-  let permit: Permit;
-  try {
-    permit = inferenceBreaker.acquire();
-  } catch (error) {
-    const refusal = error as CircuitBreakerError;
-    return sendError(res, 503, `the model server is failing (${refusal.message}); mlx-guard answers at once instead of waiting`, {
-      code: 'breaker_open',
-      retryAfterSeconds: Number.isFinite(refusal.retryAfterMs) ? refusal.retryAfterMs / 1000 : 60,
-    });
-  }
+  const firstServing = supervisor.serving;
+  if (!firstServing) return refuseUnavailable(res, supervisor);
+  const firstPermit = admit(inferenceBreaker, res);
+  if (!firstPermit) return;
 
   // Built only once the inference breaker admitted the call: a streaming responder may hold a
   // parse-breaker permit, released in `finally` whatever happens.
@@ -76,13 +83,100 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
     ? new StreamResponder(kind, res, request.clientModel, request.clientWantsUsage, tools, deps)
     : new WholeResponder(kind, res, request.clientModel, tools, deps);
   deps.inflight.count++;
-  const tracker = supervisor.trackRequest();
-  const abort = new AbortController();
+  const clientGone = new AbortController();
   res.on('close', () => {
-    if (!res.writableFinished) abort.abort();
+    if (!res.writableFinished) clientGone.abort();
   });
-  // The model server this request went to stopped serving (restart, stop): end it now.
-  const onLost = () => abort.abort();
+  const deadlineAt = Date.now() + config.inference.deadlineMs;
+  const id = randomUUID();
+  const attempt = (serving: Serving, permit: Permit) =>
+    sendOnce(kind, request, { id, serving, permit, digest, responder, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal }, deps);
+  try {
+    let ended = await attempt(firstServing, firstPermit);
+    // A request whose client has seen nothing of an answer yet is held across the restart and
+    // sent again (README, "Nothing lost across a restart"): once per restart, `replay.maxPerRequest` in all.
+    for (let replays = 1; ended.kind === 'lost'; replays++) {
+      const { reason, verdict } = ended;
+      if (verdict === 'poison') {
+        const entry = deps.poison.find(digest);
+        deps.metrics.poisonFound.inc({ kind: 'crashes' });
+        logger.warn({ event: 'poison_request', id, digest, cause: reason.reason, bodyBytes: request.body.length }, `a request was in flight at two ${reason.reason} restarts: not sent again`);
+        return responder.refuse(422, entry ? describePoison(entry) : reason.message, 'poison_request');
+      }
+      if (responder.contentSent || replays > config.replay.maxPerRequest) return responder.lost(reason, supervisor);
+      // Not AbortSignal.any with AbortSignal.timeout: on Node 20 the timeout signal can be
+      // collected before it fires when only the combined signal is held.
+      const giveUp = new AbortController();
+      const onGone = () => giveUp.abort();
+      clientGone.signal.addEventListener('abort', onGone, { once: true });
+      const timer = setTimeout(onGone, Math.max(0, deadlineAt - Date.now()));
+      const waited = await waitToReplay(verdict, responder, deps, giveUp.signal).finally(() => {
+        clearTimeout(timer);
+        clientGone.signal.removeEventListener('abort', onGone);
+      });
+      if (clientGone.signal.aborted) return waited?.leave();
+      if (!waited && supervisor.state === 'fatal') return responder.lost(reason, supervisor);
+      if (!waited || Date.now() >= deadlineAt) return responder.refuse(504, `the model server was restarted and did not come back within this request's deadline (${config.inference.deadlineMs} ms); not sent again`, 'deadline');
+      try {
+        const permit = inferenceBreaker.tryAcquire();
+        if (!permit) return responder.refuse(503, 'the model server is failing again after its restart (the inference breaker is open); retry shortly', 'breaker_open', 5);
+        deps.metrics.replays.inc();
+        logger.info({ event: 'replay', id, digest, replay: replays, cause: reason.reason }, `replaying a request the client had seen nothing of (restart: ${reason.reason})`);
+        responder.replayed(replays);
+        ended = await attempt(waited.serving, permit);
+      } finally {
+        waited.leave();
+      }
+    }
+  } catch (error) {
+    logger.error({ event: 'completion_error', err: error }, 'completion handling failed');
+    sendError(res, 500, 'mlx-guard failed while handling this request; see its log', { code: 'internal_error' });
+  } finally {
+    responder.release();
+    deps.inflight.count--;
+  }
+}
+
+/** A permit of the inference breaker, or the 503 already sent. */
+function admit(breaker: CircuitBreaker, res: ServerResponse): Permit | undefined {
+  try {
+    return breaker.acquire();
+  } catch (error) {
+    const refusal = error as CircuitBreakerError;
+    sendError(res, 503, `the model server is failing (${refusal.message}); mlx-guard answers at once instead of waiting`, {
+      code: 'breaker_open',
+      retryAfterSeconds: Number.isFinite(refusal.retryAfterMs) ? refusal.retryAfterMs / 1000 : 60,
+    });
+    return undefined;
+  }
+}
+
+/** How one attempt ended: handled (answered or failed), or cut short because its model server was lost. */
+type AttemptEnd = { kind: 'done' } | { kind: 'lost'; reason: ModelServerLostError; verdict: 'innocent' | 'suspect' | 'poison' };
+
+/** One send of the request to one model server, through the inference pool; settles `permit` exactly once. */
+async function sendOnce(
+  kind: 'chat' | 'text',
+  request: UpstreamRequest,
+  attempt: { id: string; serving: Serving; permit: Permit; digest: string; responder: Responder; deadlineMs: number; clientGone: AbortSignal },
+  deps: CompletionDependencies,
+): Promise<AttemptEnd> {
+  const { config, supervisor, inferenceBreaker, logger } = deps;
+  const { serving, permit, digest, responder } = attempt;
+  const tracker = supervisor.trackRequest({ id: attempt.id, digest, bodyBytes: request.body.length });
+  const abort = new AbortController();
+  const onClientGone = () => abort.abort();
+  attempt.clientGone.addEventListener('abort', onClientGone, { once: true });
+  // The model server this request went to stopped serving (restart, stop): end it now, and note
+  // it against the request at once, before the restart decision that may forgive it.
+  let lost: AttemptEnd | undefined;
+  const onLost = () => {
+    const reason = serving.lost.reason as ModelServerLostError;
+    const verdict = deps.poison.noteLoss(digest, reason.reason, request.body.length, reason);
+    if (verdict === 'poison') supervisor.forgiveRestart();
+    lost = { kind: 'lost', reason, verdict };
+    abort.abort();
+  };
   serving.lost.addEventListener('abort', onLost, { once: true });
   // The breaker judges responsiveness, not answer length: the call succeeds at its first
   // progress, however long the answer then runs.
@@ -92,11 +186,13 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
       url: `${serving.baseUrl}${kind === 'chat' ? '/v1/chat/completions' : '/v1/completions'}`,
       body: request.body,
       upstreamStreams: request.upstreamStreams,
-      headersTimeoutMs: config.inference.deadlineMs,
-      // Nor a per-request silence: a prompt queued behind another one's long prefill hears nothing
-      // for minutes. Whether the server still makes progress is judged for the server as a whole.
-      idleTimeoutMs: config.inference.deadlineMs,
-      deadlineMs: config.inference.deadlineMs,
+      // No deadline for the headers: a request waiting behind others is not stalled while the
+      // server makes progress (the supervisor judges that for the server as a whole). Nor a
+      // per-request silence: a prompt queued behind another one's long prefill hears nothing for
+      // minutes.
+      headersTimeoutMs: attempt.deadlineMs,
+      idleTimeoutMs: attempt.deadlineMs,
+      deadlineMs: attempt.deadlineMs,
       ...(responder instanceof StreamResponder ? { rewrite: responder.rewrite } : { aggregate: { kind, model: request.clientModel ?? 'default_model' } }),
       signal: abort.signal,
       onMessage: (message) => {
@@ -113,29 +209,89 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
       tracker.progress();
       permit.success();
       await responder.finish(result.body);
-    } else if (serving.lost.aborted) {
+    } else if (lost || (CUT_OFF.has(result.error.code) && (await lostWithin(serving.lost, LOSS_NOTICE_MS)) && lost)) {
       permit.ignore();
-      responder.lost(serving.lost.reason as ModelServerLostError, supervisor);
+      return lost;
     } else if (result.error.aborted || abort.signal.aborted) {
       permit.ignore();
     } else {
       const error = asError(result.error);
-      if (!progressed) permit.failure(error);
+      const ownFault = !progressed && failedAlone(result.error, supervisor);
+      if (ownFault && deps.poison.noteFailure(digest, result.error.code, request.body.length) === 'poison') {
+        // Counted once already: the same request failing again says nothing new about the server.
+        permit.ignore();
+        deps.metrics.poisonFound.inc({ kind: 'fails' });
+        logger.warn({ event: 'poison_request', digest, code: result.error.code }, 'a request failed twice on its own while the model server served others: not sent again');
+      } else if (!progressed) permit.failure(error);
       else if (result.error.code !== 'ERR_DEADLINE') reportLateFailure(inferenceBreaker, error);
       logger.warn({ event: 'upstream_failure', code: result.error.code, status: result.error.status, progressed }, result.error.message);
       responder.fail(result.error);
     }
-  } catch (error) {
-    permit.ignore();
-    logger.error({ event: 'completion_error', err: error }, 'completion handling failed');
-    sendError(res, 500, 'mlx-guard failed while handling this request; see its log', { code: 'internal_error' });
+    return { kind: 'done' };
   } finally {
     serving.lost.removeEventListener('abort', onLost);
+    attempt.clientGone.removeEventListener('abort', onClientGone);
     tracker.end();
-    responder.release();
-    deps.inflight.count--;
   }
 }
+
+/**
+ * How a crash looks from a request: its connection drops a moment before the supervisor sees the
+ * process exit. Such a failure waits this long for the verdict, so that a request the client has
+ * seen nothing of is replayed rather than failed.
+ */
+const CUT_OFF = new Set(['ERR_UPSTREAM_CONNECTION', 'ERR_UPSTREAM_INCOMPLETE']);
+const LOSS_NOTICE_MS = 1_000;
+
+/** Whether `lost` aborts within `ms`. */
+function lostWithin(lost: AbortSignal, ms: number): Promise<boolean> {
+  if (lost.aborted) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      lost.removeEventListener('abort', onAbort);
+      resolve(false);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    lost.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** A failure of this request alone: the server dropped it or answered 5xx while another request made progress. */
+function failedAlone(error: TaskError, supervisor: Supervisor): boolean {
+  const serverSide = error.code === 'ERR_UPSTREAM_CONNECTION' || (error.code === 'ERR_UPSTREAM_STATUS' && (error.status ?? 500) >= 500);
+  return serverSide && Date.now() - supervisor.lastProgressAt <= OTHERS_SERVED_WITHIN_MS;
+}
+
+const OTHERS_SERVED_WITHIN_MS = 1_000;
+
+/**
+ * Waits for the next ready model server, keeping a streaming client's connection alive meanwhile.
+ * A suspect (in flight at the crash) first waits its turn in the replay lane and holds it while it
+ * runs (`leave` lets the next one in), so that a second crash names one request.
+ */
+async function waitToReplay(
+  verdict: 'innocent' | 'suspect',
+  responder: Responder,
+  { supervisor, replayLane }: CompletionDependencies,
+  signal: AbortSignal,
+): Promise<{ serving: Serving; leave: () => void } | undefined> {
+  const keepAlive = setInterval(() => responder.keepAlive(), KEEPALIVE_EVERY_MS);
+  let leave: (() => void) | undefined;
+  try {
+    leave = verdict === 'suspect' ? await replayLane.enter(signal) : () => undefined;
+    return { serving: await supervisor.whenServing(signal), leave };
+  } catch {
+    leave?.();
+    return undefined;
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+const KEEPALIVE_EVERY_MS = 5_000;
 
 /** 503 while no model server is ready: what it is doing, and when to come back. */
 function refuseUnavailable(res: ServerResponse, supervisor: Supervisor): void {
@@ -187,6 +343,14 @@ interface Responder {
   fail(error: TaskError): void;
   /** The model server stopped serving (restart, stop) before the answer was complete. */
   lost(reason: ModelServerLostError | undefined, supervisor: Supervisor): void;
+  /** Ends the request with an error of mlx-guard's own. */
+  refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void;
+  /** Whether the client has received any of the answer's content (then it cannot be replayed). */
+  readonly contentSent: boolean;
+  /** The request is being sent again: say so (a header, or a comment once a stream has begun). */
+  replayed(times: number): void;
+  /** Keeps the client's connection alive while the request waits (a comment, for a stream). */
+  keepAlive(): void;
   /** Releases what the responder holds, however the request ended. */
   release(): void;
 }
@@ -202,6 +366,8 @@ class StreamResponder implements Responder {
   /** Tools were declared but the parse breaker refused: the content passes through unparsed. */
   readonly #textMode: boolean;
   #started = false;
+  #contentSent = false;
+  #replayed: number | undefined;
 
   constructor(
     readonly kind: 'chat' | 'text',
@@ -221,12 +387,31 @@ class StreamResponder implements Responder {
   #start(): void {
     if (this.#started) return;
     this.#started = true;
-    startSse(this.res, this.#textMode ? { [TEXT_MODE_HEADER]: 'off (parse breaker open)' } : {});
+    startSse(this.res, {
+      ...(this.#textMode ? { [TEXT_MODE_HEADER]: 'off (parse breaker open)' } : {}),
+      ...(this.#replayed !== undefined ? { [REPLAYED_HEADER]: String(this.#replayed) } : {}),
+    });
+  }
+
+  get contentSent(): boolean {
+    return this.#contentSent;
+  }
+
+  replayed(times: number): void {
+    this.#replayed = times;
+    if (this.#started) this.res.write(`: mlx-guard: sent again (${times}) after a model server restart\n\n`);
+  }
+
+  keepAlive(): void {
+    this.#start();
+    this.res.write(': mlx-guard: waiting for the model server to restart\n\n');
   }
 
   receive(message: InferMessage): void {
     if (message.type === 'sse') {
       this.#start();
+      // Keepalive comments are not content: a stream that has sent only those can still be replayed.
+      if (!this.#contentSent && message.text.includes('data:')) this.#contentSent = true;
       this.res.write(message.text);
     } else if (message.type === 'stream_end') {
       this.#streamEnded(message);
@@ -255,15 +440,15 @@ class StreamResponder implements Responder {
 
   fail(error: TaskError): void {
     const { status, message } = failureStatus(error);
-    this.#end(status, message, error.code.toLowerCase());
+    this.refuse(status, message, error.code.toLowerCase());
   }
 
   lost(reason: ModelServerLostError | undefined, supervisor: Supervisor): void {
     const { message, retryAfterSeconds } = lostMessage(reason, supervisor);
-    this.#end(503, message, 'model_server_restarting', retryAfterSeconds);
+    this.refuse(503, message, 'model_server_restarting', retryAfterSeconds);
   }
 
-  #end(status: number, message: string, code: string, retryAfterSeconds?: number): void {
+  refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void {
     if (!this.#started) {
       sendError(this.res, status, message, { code, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
       return;
@@ -287,7 +472,16 @@ class WholeResponder implements Responder {
     readonly deps: CompletionDependencies,
   ) {}
 
+  readonly contentSent = false;
+  #replayed: number | undefined;
+
   receive(): void {}
+
+  replayed(times: number): void {
+    this.#replayed = times;
+  }
+
+  keepAlive(): void {}
 
   async finish(body?: Record<string, unknown>): Promise<void> {
     if (!body) throw new Error('the inference worker finished without an answer');
@@ -317,6 +511,7 @@ class WholeResponder implements Responder {
         noteLostCall(this.deps);
       }
     }
+    if (this.#replayed !== undefined) headers[REPLAYED_HEADER] = String(this.#replayed);
     sendJson(this.res, 200, response, headers);
   }
 
@@ -327,7 +522,11 @@ class WholeResponder implements Responder {
 
   lost(reason: ModelServerLostError | undefined, supervisor: Supervisor): void {
     const { message, retryAfterSeconds } = lostMessage(reason, supervisor);
-    sendError(this.res, 503, message, { code: 'model_server_restarting', retryAfterSeconds });
+    this.refuse(503, message, 'model_server_restarting', retryAfterSeconds);
+  }
+
+  refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void {
+    sendError(this.res, status, message, { code, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
   }
 
   release(): void {}

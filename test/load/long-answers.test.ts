@@ -89,19 +89,21 @@ describe.concurrent('long answers at default settings', () => {
     expect(sidecar.supervisor.status.restarts).toEqual({});
   }, 5 * MINUTES);
 
-  it('a wedged generation (/health answers, no tokens) is caught after the 60 s stall window: its requests end with a clear error, the server restarts', async (context) => {
+  it('a wedged generation (/health answers, no tokens) is caught after the 60 s stall window; the server restarts and its requests are replayed', async (context) => {
     const guard = await atDefaults(context);
     await guard.faults({ hang_after_prefill: true });
     const started = Date.now();
     const [streamed, whole] = await Promise.all([ask(guard.url, true), ask(guard.url, false)]);
     const waited = Date.now() - started;
+    // Detected at 60 s; then a restart and the two replays, one after the other.
     expect(waited).toBeGreaterThanOrEqual(60_000);
-    expect(waited).toBeLessThan(70_000);
-    expect(whole.status).toBe(503);
-    expect(JSON.parse(whole.text)).toMatchObject({ error: { code: 'model_server_restarting', message: expect.stringMatching(/wedged: busy with \d request\(s\) and no generation step for 6\d(\.\d)? s/) } });
-    expect(streamed.complete).toBe(false);
-    expect(streamed.text).toContain('model_server_restarting');
-    await until('the restart to be counted', () => (guard.sidecar.supervisor.status.restarts.wedged ? true : undefined));
+    expect(waited).toBeLessThan(75_000);
+    const seen = JSON.stringify({ whole, streamed, status: guard.sidecar.supervisor.status });
+    // The whole answer had shown nothing: it is replayed on the restarted server (issue 13).
+    expect(whole, seen).toMatchObject({ status: 200, complete: true });
+    // The stream had shown only keepalives when the server was lost: replayed as well.
+    expect(streamed, seen).toMatchObject({ status: 200, complete: true });
+    expect(streamed.text).toContain('mlx-guard: sent again (1) after a model server restart');
     expect(guard.sidecar.supervisor.status.restarts).toEqual({ wedged: 1 });
     await until('ready again', () => (guard.sidecar.supervisor.state === 'ready' ? true : undefined), 10_000);
     expect((await ask(guard.url, false)).complete).toBe(true);

@@ -7,6 +7,10 @@ export interface Outcome {
   code?: string;
   /** The Retry-After header, for refusals. */
   retryAfter?: string;
+  /** The x-mlx-guard-replayed header: the request was sent again after a model server restart. */
+  replayed?: string;
+  /** A stream that failed after content had reached the client (such a stream cannot be replayed). */
+  contentBeforeError?: boolean;
   startedAt: number;
 }
 
@@ -15,13 +19,16 @@ export interface Outcome {
  * to loopback only), half of them streamed. A request still unanswered at `clientDeadlineMs`
  * counts as hung: the number mlx-guard exists to keep at zero.
  */
-export async function runLoad(url: string, options: { clients: number; durationMs: number; clientDeadlineMs: number; maxRequests?: number }): Promise<Outcome[]> {
+export async function runLoad(
+  url: string,
+  options: { clients: number; durationMs: number; clientDeadlineMs: number; maxRequests?: number; streaming?: boolean },
+): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   const stopAt = Date.now() + options.durationMs;
   const maxRequests = options.maxRequests ?? 10_000;
   const client = async (id: number) => {
     for (let i = 0; Date.now() < stopAt && outcomes.length < maxRequests; i++) {
-      const stream = (id + i) % 2 === 0;
+      const stream = options.streaming ?? (id + i) % 2 === 0;
       const startedAt = Date.now();
       const body = JSON.stringify({ model: 'load', messages: [{ role: 'user', content: `request ${id}-${i}` }], max_tokens: 8, stream });
       try {
@@ -31,7 +38,9 @@ export async function runLoad(url: string, options: { clients: number; durationM
         if (response.status !== 200) code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
         else if (stream && !text.includes('data: [DONE]')) code = /"code":"([^"]+)"/.exec(text)?.[1] ?? 'stream_cut';
         const retryAfter = response.headers.get('retry-after') ?? undefined;
-        outcomes.push({ result: response.status, ms: Date.now() - startedAt, code, startedAt, ...(retryAfter ? { retryAfter } : {}) });
+        const replayed = response.headers.get('x-mlx-guard-replayed') ?? undefined;
+        const contentBeforeError = stream && code !== undefined && /"content":"[^"]/.test(text.slice(0, text.indexOf('"error"')));
+        outcomes.push({ result: response.status, ms: Date.now() - startedAt, code, startedAt, ...(retryAfter ? { retryAfter } : {}), ...(replayed ? { replayed } : {}), ...(contentBeforeError ? { contentBeforeError } : {}) });
         if (response.status === 503) await new Promise((resolve) => setTimeout(resolve, 20));
       } catch (error) {
         const hung = (error as Error).name === 'TimeoutError';
