@@ -8,6 +8,7 @@
 // restarts one poison request costs.
 //
 //   npm run bench:recovery            # ~9 min (the wedged case waits out the 60 s stall window)
+//   npm run bench:recovery -- --replay-only  # ~2 min
 //   npm run bench:recovery -- --soak  # 10 min
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -160,6 +161,8 @@ async function replayFigures(): Promise<void> {
     const poison = await request(`${guard.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: `POISON ${i}` }], max_tokens: 20 }) });
     await poison.body.text();
     await Promise.all(innocent);
+    // The 422 goes out as the second crash is judged; the restart is counted once it is done.
+    await waitFor(() => (guard.sidecar.supervisor.state === 'ready' ? true : undefined), 30_000);
     poisonRestarts.push(Object.values(guard.sidecar.supervisor.status.restarts).reduce((a, b) => a + b, 0));
     if (poison.statusCode !== 422) throw new Error(`the poison request was answered ${poison.statusCode}, not 422`);
     await guard.sidecar.stop(1_000);
@@ -218,6 +221,6 @@ async function soak(): Promise<void> {
 
 if (process.argv.includes('--soak')) await soak();
 else {
-  await recovery();
+  if (!process.argv.includes('--replay-only')) await recovery();
   await replayFigures();
 }

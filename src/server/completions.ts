@@ -39,9 +39,10 @@ export const REPLAYED_HEADER = 'x-mlx-guard-replayed';
 type Chunk = Record<string, unknown> & { choices?: Array<Record<string, unknown>>; model?: unknown };
 
 /**
- * One completion through validation, admission (queue, model server state, inference breaker),
- * the inference pool, tool-call parsing (parse breaker), and back to the client in its own
- * format. Every way out records the breaker outcome exactly once.
+ * One completion through validation, the poison list, admission (queue, model server state,
+ * inference breaker), the inference pool, tool-call parsing (parse breaker), and back to the
+ * client in its own format; sent again on the next model server when its own was lost before the
+ * client saw anything. Every send records its breaker outcome exactly once.
  */
 export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies): Promise<void> {
   const { config, supervisor, inferenceBreaker, logger } = deps;
@@ -96,36 +97,12 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
     // A request whose client has seen nothing of an answer yet is held across the restart and
     // sent again (README, "Nothing lost across a restart"): once per restart, `replay.maxPerRequest` in all.
     for (let replays = 1; ended.kind === 'lost'; replays++) {
-      const { reason, verdict } = ended;
-      if (verdict === 'poison') {
-        const entry = deps.poison.find(digest);
-        deps.metrics.poisonFound.inc({ kind: 'crashes' });
-        logger.warn({ event: 'poison_request', id, digest, cause: reason.reason, bodyBytes: request.body.length }, `a request was in flight at two ${reason.reason} restarts: not sent again`);
-        return responder.refuse(422, entry ? describePoison(entry) : reason.message, 'poison_request');
-      }
-      if (responder.contentSent || replays > config.replay.maxPerRequest) return responder.lost(reason, supervisor);
-      // Not AbortSignal.any with AbortSignal.timeout: on Node 20 the timeout signal can be
-      // collected before it fires when only the combined signal is held.
-      const giveUp = new AbortController();
-      const onGone = () => giveUp.abort();
-      clientGone.signal.addEventListener('abort', onGone, { once: true });
-      const timer = setTimeout(onGone, Math.max(0, deadlineAt - Date.now()));
-      const waited = await waitToReplay(verdict, responder, deps, giveUp.signal).finally(() => {
-        clearTimeout(timer);
-        clientGone.signal.removeEventListener('abort', onGone);
-      });
-      if (clientGone.signal.aborted) return waited?.leave();
-      if (!waited && supervisor.state === 'fatal') return responder.lost(reason, supervisor);
-      if (!waited || Date.now() >= deadlineAt) return responder.refuse(504, `the model server was restarted and did not come back within this request's deadline (${config.inference.deadlineMs} ms); not sent again`, 'deadline');
+      const next = await prepareReplay(ended, replays, { id, digest, responder, deadlineAt, clientGone: clientGone.signal, bodyBytes: request.body.length }, deps);
+      if (!next) return;
       try {
-        const permit = inferenceBreaker.tryAcquire();
-        if (!permit) return responder.refuse(503, 'the model server is failing again after its restart (the inference breaker is open); retry shortly', 'breaker_open', 5);
-        deps.metrics.replays.inc();
-        logger.info({ event: 'replay', id, digest, replay: replays, cause: reason.reason }, `replaying a request the client had seen nothing of (restart: ${reason.reason})`);
-        responder.replayed(replays);
-        ended = await attempt(waited.serving, permit);
+        ended = await attempt(next.serving, next.permit);
       } finally {
-        waited.leave();
+        next.leave();
       }
     }
   } catch (error) {
@@ -135,6 +112,66 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
     responder.release();
     deps.inflight.count--;
   }
+}
+
+/**
+ * After its model server was lost: a server and a permit to send the request again (and `leave`,
+ * to call once it ran), or undefined once the client has been answered instead (poison, content
+ * already shown, replays spent, the deadline passed, the client gone, the breaker open).
+ */
+async function prepareReplay(
+  lost: Extract<AttemptEnd, { kind: 'lost' }>,
+  replays: number,
+  request: { id: string; digest: string; responder: Responder; deadlineAt: number; clientGone: AbortSignal; bodyBytes: number },
+  deps: CompletionDependencies,
+): Promise<{ serving: Serving; permit: Permit; leave: () => void } | undefined> {
+  const { config, supervisor, logger } = deps;
+  const { reason, verdict } = lost;
+  const { id, digest, responder, deadlineAt, clientGone } = request;
+  if (verdict === 'poison') {
+    const entry = deps.poison.find(digest);
+    deps.metrics.poisonFound.inc({ kind: 'crashes' });
+    logger.warn({ event: 'poison_request', id, digest, cause: reason.reason, bodyBytes: request.bodyBytes }, `a request was in flight at two ${reason.reason} restarts: not sent again`);
+    responder.refuse(422, entry ? describePoison(entry) : reason.message, 'poison_request');
+    return undefined;
+  }
+  // A stop is no restart: there is nothing to wait for.
+  if (reason.reason === 'stop' || responder.contentSent || replays > config.replay.maxPerRequest) {
+    responder.lost(reason, supervisor);
+    return undefined;
+  }
+  // Not AbortSignal.any with AbortSignal.timeout: on Node 20 the timeout signal can be collected
+  // before it fires when only the combined signal is held.
+  const giveUp = new AbortController();
+  const onGone = () => giveUp.abort();
+  clientGone.addEventListener('abort', onGone, { once: true });
+  const timer = setTimeout(onGone, Math.max(0, deadlineAt - Date.now()));
+  const waited = await waitToReplay(verdict, responder, deps, giveUp.signal).finally(() => {
+    clearTimeout(timer);
+    clientGone.removeEventListener('abort', onGone);
+  });
+  const refuse = (status: number, message: string, code: string, retryAfterSeconds?: number) => {
+    waited?.leave();
+    responder.refuse(status, message, code, retryAfterSeconds);
+    return undefined;
+  };
+  if (clientGone.aborted) {
+    waited?.leave();
+    return undefined;
+  }
+  if (!waited && (supervisor.state === 'fatal' || supervisor.state === 'stopped')) {
+    responder.lost(reason, supervisor);
+    return undefined;
+  }
+  if (!waited || Date.now() >= deadlineAt) {
+    return refuse(504, `the model server was restarted and did not come back within this request's deadline (${config.inference.deadlineMs} ms); not sent again`, 'deadline');
+  }
+  const permit = deps.inferenceBreaker.tryAcquire();
+  if (!permit) return refuse(503, 'the model server is failing again after its restart (the inference breaker is open); retry shortly', 'breaker_open', 5);
+  deps.metrics.replays.inc();
+  logger.info({ event: 'replay', id, digest, replay: replays, cause: reason.reason }, `replaying a request the client had seen nothing of (restart: ${reason.reason})`);
+  responder.replayed(replays);
+  return { serving: waited.serving, permit, leave: waited.leave };
 }
 
 /** A permit of the inference breaker, or the 503 already sent. */
