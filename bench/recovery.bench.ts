@@ -150,7 +150,7 @@ async function replayFigures(): Promise<void> {
     const crashed = await running;
     replayed.push(...crashed.ms);
     for (const o of crashed.outcomes) outcomes[o] = (outcomes[o] ?? 0) + 1;
-    await waitFor(() => (sidecar.supervisor.state === 'ready' ? true : undefined), 30_000);
+    await waitFor(() => sidecar.supervisor.serving, 30_000);
   }
   await sidecar.stop(1_000);
 
@@ -162,7 +162,7 @@ async function replayFigures(): Promise<void> {
     await poison.body.text();
     await Promise.all(innocent);
     // The 422 goes out as the second crash is judged; the restart is counted once it is done.
-    await waitFor(() => (guard.sidecar.supervisor.state === 'ready' ? true : undefined), 30_000);
+    await waitFor(() => guard.sidecar.supervisor.serving, 30_000);
     poisonRestarts.push(Object.values(guard.sidecar.supervisor.status.restarts).reduce((a, b) => a + b, 0));
     if (poison.statusCode !== 422) throw new Error(`the poison request was answered ${poison.statusCode}, not 422`);
     await guard.sidecar.stop(1_000);
