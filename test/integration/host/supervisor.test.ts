@@ -243,6 +243,23 @@ describe('supervisor', () => {
     expect(restarts).toEqual([]);
   });
 
+  it('a restart forgiven while its loss is handled (a known poison request caused it) spends no budget', async () => {
+    const { supervisor, restarts, nextReady } = supervise({ restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 1, windowMs: 60_000 } });
+    await supervisor.start();
+    const crash = async (forgive: boolean, readyCount: number) => {
+      const { lost } = supervisor.serving!;
+      if (forgive) lost.addEventListener('abort', () => supervisor.forgiveRestart(), { once: true });
+      process.kill(supervisor.status.pid!, 'SIGKILL');
+      await nextReady(readyCount);
+    };
+    await crash(false, 1); // spends the one restart the budget allows
+    await crash(true, 2); // forgiven: still within the budget
+    expect(restarts.map((r) => r.cause)).toEqual(['crash', 'crash']);
+    process.kill(supervisor.status.pid!, 'SIGKILL');
+    await until('fatal', () => (supervisor.state === 'fatal' ? true : undefined), 10_000);
+    expect(supervisor.status.fatal?.reason).toBe('restart_budget_exhausted');
+  });
+
   it('restart budget exhausted → fatal; the backoff grows as configured on the way', async () => {
     const { supervisor, restarts } = supervise({
       serverArgs: ['--crash-after-tokens', '0'],
