@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Transition } from '../../src/host/index.js';
 import type { Sidecar } from '../../src/sidecar.js';
-import { isAlive } from '../support/processes.js';
+import { isAlive, until } from '../support/processes.js';
 import { runLoad, summarise, type Outcome } from '../support/load.js';
 import { startSidecar } from '../support/sidecar.js';
 
@@ -64,6 +64,16 @@ describe('resilience under load, at default settings', () => {
     const transitions: Transition[] = [];
     sidecar.supervisor.onTransition((t) => transitions.push(t));
     let frozenAt = 0;
+    // The 8 clients may all be waiting on their held requests while the server restarts, so a
+    // prober of its own sends new requests from the moment the freeze is detected until it serves again.
+    const probes: Outcome[] = [];
+    const probe = (async () => {
+      await until('the freeze to be detected', () => (frozenAt > 0 && transitions.some((t) => t.to === 'stopping') ? true : undefined), 15_000);
+      while (!sidecar.supervisor.serving && probes.length < 1_000) {
+        probes.push(...(await runLoad(url, { clients: 1, durationMs: 5_000, clientDeadlineMs: 5_000, maxRequests: 1, streaming: false })));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
     const outcomes = await loadWithFault(
       url,
       () => {
@@ -72,7 +82,8 @@ describe('resilience under load, at default settings', () => {
       },
       { ...LOAD, clients: 8 },
     );
-    const context = JSON.stringify({ summary: summarise(outcomes), transitions });
+    await probe;
+    const context = JSON.stringify({ summary: summarise(outcomes), probes: summarise(probes), transitions });
     expectNoneHung(outcomes);
     const detected = transitions.find((t) => t.to === 'stopping' && t.cause === 'frozen');
     expect(detected, context).toBeDefined();
@@ -90,7 +101,7 @@ describe('resilience under load, at default settings', () => {
     }
     expect(caught.filter((o) => o.replayed !== undefined && o.result === 200 && o.code === undefined).length, context).toBeGreaterThan(0);
     // From the detection until the server is back: each request refused within 50 ms, saying when to come back.
-    const refused = outcomes.filter((o) => o.startedAt > detected!.at + 5 && o.startedAt + o.ms < readyAgain.at);
+    const refused = [...probes, ...outcomes].filter((o) => o.startedAt > detected!.at + 5 && o.startedAt + o.ms < readyAgain.at);
     expect(refused.length, context).toBeGreaterThan(0);
     for (const o of refused) {
       expect(o, JSON.stringify(o)).toMatchObject({ result: 503, code: 'model_server_unavailable' });
