@@ -1,42 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CircuitBreakerError, type CircuitBreaker, type Permit } from '../breaker/index.js';
-import type { Config } from '../config.js';
+import type { CircuitBreaker, CircuitBreakerError, Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Serving, Supervisor } from '../host/index.js';
-import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
-import type { InferMessage, TaskError } from '../pool/messages.js';
-import type { Pools } from '../pool/pools.js';
-import type { RewriteOptions } from '../pool/stream-rewriter.js';
-import { asToolCall, normaliseToolCall, type ToolDefinition } from '../tools/index.js';
+import type { TaskError } from '../pool/messages.js';
+import type { ToolDefinition } from '../tools/index.js';
 import { sanitizeRequest, UpstreamError, type UpstreamRequest } from '../upstream/index.js';
+import type { CompletionDependencies } from './dependencies.js';
 import { describePoison, PoisonList } from './poison.js';
-import { readJson, sendError, sendJson, startSse, writeSse } from './responses.js';
+import { prepareReplay, type AttemptEnd } from './replay.js';
+import { StreamResponder, WholeResponder, type Responder } from './responders.js';
+import { readJson, sendError } from './responses.js';
 import { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS } from './schemas.js';
-import type { SerialLane } from './serial-lane.js';
 
-export interface CompletionDependencies {
-  config: Config;
-  supervisor: Supervisor;
-  inferenceBreaker: CircuitBreaker;
-  parseBreaker: CircuitBreaker;
-  pools: Pools;
-  logger: Logger;
-  metrics: Metrics;
-  /** Requests admitted and not finished: the bounded queue in front of the pool. */
-  inflight: { count: number };
-  /** Requests that crash the model server or fail on their own. */
-  poison: PoisonList;
-  /** Replays of requests that were in flight at a crash go one at a time. */
-  replayLane: SerialLane;
-}
-
-/** Set when tool calls were not parsed, so a client can tell why markup stayed in the content. */
-export const TEXT_MODE_HEADER = 'x-mlx-guard-tool-parsing';
-/** Set on an answer that came from a replay: how many times the request was sent again. */
-export const REPLAYED_HEADER = 'x-mlx-guard-replayed';
-
-type Chunk = Record<string, unknown> & { choices?: Array<Record<string, unknown>>; model?: unknown };
+export type { CompletionDependencies } from './dependencies.js';
 
 /**
  * One completion through validation, the poison list, admission (queue, model server state,
@@ -114,66 +90,6 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
   }
 }
 
-/**
- * After its model server was lost: a server and a permit to send the request again (and `leave`,
- * to call once it ran), or undefined once the client has been answered instead (poison, content
- * already shown, replays spent, the deadline passed, the client gone, the breaker open).
- */
-async function prepareReplay(
-  lost: Extract<AttemptEnd, { kind: 'lost' }>,
-  replays: number,
-  request: { id: string; digest: string; responder: Responder; deadlineAt: number; clientGone: AbortSignal; bodyBytes: number },
-  deps: CompletionDependencies,
-): Promise<{ serving: Serving; permit: Permit; leave: () => void } | undefined> {
-  const { config, supervisor, logger } = deps;
-  const { reason, verdict } = lost;
-  const { id, digest, responder, deadlineAt, clientGone } = request;
-  if (verdict === 'poison') {
-    const entry = deps.poison.find(digest);
-    deps.metrics.poisonFound.inc({ kind: 'crashes' });
-    logger.warn({ event: 'poison_request', id, digest, cause: reason.reason, bodyBytes: request.bodyBytes }, `a request was in flight at two ${reason.reason} restarts: not sent again`);
-    responder.refuse(422, entry ? describePoison(entry) : reason.message, 'poison_request');
-    return undefined;
-  }
-  // A stop is no restart: there is nothing to wait for.
-  if (reason.reason === 'stop' || responder.contentSent || replays > config.replay.maxPerRequest) {
-    responder.lost(reason, supervisor);
-    return undefined;
-  }
-  // Not AbortSignal.any with AbortSignal.timeout: on Node 20 the timeout signal can be collected
-  // before it fires when only the combined signal is held.
-  const giveUp = new AbortController();
-  const onGone = () => giveUp.abort();
-  clientGone.addEventListener('abort', onGone, { once: true });
-  const timer = setTimeout(onGone, Math.max(0, deadlineAt - Date.now()));
-  const waited = await waitToReplay(verdict, responder, deps, giveUp.signal).finally(() => {
-    clearTimeout(timer);
-    clientGone.removeEventListener('abort', onGone);
-  });
-  const refuse = (status: number, message: string, code: string, retryAfterSeconds?: number) => {
-    waited?.leave();
-    responder.refuse(status, message, code, retryAfterSeconds);
-    return undefined;
-  };
-  if (clientGone.aborted) {
-    waited?.leave();
-    return undefined;
-  }
-  if (!waited && (supervisor.state === 'fatal' || supervisor.state === 'stopped')) {
-    responder.lost(reason, supervisor);
-    return undefined;
-  }
-  if (!waited || Date.now() >= deadlineAt) {
-    return refuse(504, `the model server was restarted and did not come back within this request's deadline (${config.inference.deadlineMs} ms); not sent again`, 'deadline');
-  }
-  const permit = deps.inferenceBreaker.tryAcquire();
-  if (!permit) return refuse(503, 'the model server is failing again after its restart (the inference breaker is open); retry shortly', 'breaker_open', 5);
-  deps.metrics.replays.inc();
-  logger.info({ event: 'replay', id, digest, replay: replays, cause: reason.reason }, `replaying a request the client had seen nothing of (restart: ${reason.reason})`);
-  responder.replayed(replays);
-  return { serving: waited.serving, permit, leave: waited.leave };
-}
-
 /** A permit of the inference breaker, or the 503 already sent. */
 function admit(breaker: CircuitBreaker, res: ServerResponse): Permit | undefined {
   try {
@@ -188,9 +104,6 @@ function admit(breaker: CircuitBreaker, res: ServerResponse): Permit | undefined
   }
 }
 
-/** How one attempt ended: handled (answered or failed), or cut short because its model server was lost. */
-type AttemptEnd = { kind: 'done' } | { kind: 'lost'; reason: ModelServerLostError; verdict: 'innocent' | 'suspect' | 'poison' };
-
 /** One send of the request to one model server, through the inference pool; settles `permit` exactly once. */
 async function sendOnce(
   kind: 'chat' | 'text',
@@ -198,7 +111,7 @@ async function sendOnce(
   attempt: { id: string; serving: Serving; permit: Permit; digest: string; responder: Responder; deadlineMs: number; clientGone: AbortSignal },
   deps: CompletionDependencies,
 ): Promise<AttemptEnd> {
-  const { config, supervisor, inferenceBreaker, logger } = deps;
+  const { supervisor, inferenceBreaker, logger } = deps;
   const { serving, permit, digest, responder } = attempt;
   const tracker = supervisor.trackRequest({ id: attempt.id, digest, bodyBytes: request.body.length });
   const abort = new AbortController();
@@ -304,32 +217,6 @@ function failedAlone(error: TaskError, supervisor: Supervisor): boolean {
 
 const OTHERS_SERVED_WITHIN_MS = 1_000;
 
-/**
- * Waits for the next ready model server, keeping a streaming client's connection alive meanwhile.
- * A suspect (in flight at the crash) first waits its turn in the replay lane and holds it while it
- * runs (`leave` lets the next one in), so that a second crash names one request.
- */
-async function waitToReplay(
-  verdict: 'innocent' | 'suspect',
-  responder: Responder,
-  { supervisor, replayLane }: CompletionDependencies,
-  signal: AbortSignal,
-): Promise<{ serving: Serving; leave: () => void } | undefined> {
-  const keepAlive = setInterval(() => responder.keepAlive(), KEEPALIVE_EVERY_MS);
-  let leave: (() => void) | undefined;
-  try {
-    leave = verdict === 'suspect' ? await replayLane.enter(signal) : () => undefined;
-    return { serving: await supervisor.whenServing(signal), leave };
-  } catch {
-    leave?.();
-    return undefined;
-  } finally {
-    clearInterval(keepAlive);
-  }
-}
-
-const KEEPALIVE_EVERY_MS = 5_000;
-
 /** 503 while no model server is ready: what it is doing, and when to come back. */
 function refuseUnavailable(res: ServerResponse, supervisor: Supervisor): void {
   const { state, detail, lastTimeToReadyMs } = supervisor.status;
@@ -348,223 +235,7 @@ function reportLateFailure(breaker: CircuitBreaker, error: Error): void {
   breaker.tryAcquire()?.failure(error);
 }
 
-/** What a client is told when the model server its request went to stopped serving. */
-function lostMessage(reason: ModelServerLostError | undefined, supervisor: Supervisor): { message: string; retryAfterSeconds: number } {
-  const what = reason ? reason.message : 'the model server stopped serving';
-  return { message: `${what}; this request was ended and was not completed. Retry it once the server is back.`, retryAfterSeconds: (supervisor.status.lastTimeToReadyMs ?? 10_000) / 1000 };
-}
-
 function asError(error: TaskError): Error {
   if (error.code.startsWith('ERR_UPSTREAM_')) return new UpstreamError(error.code as ConstructorParameters<typeof UpstreamError>[0], error.message, error.status);
   return Object.assign(new Error(error.message), { code: error.code });
-}
-
-/** The HTTP answer to an upstream failure the client can act on. */
-function failureStatus(error: TaskError): { status: number; message: string } {
-  if (error.code === 'ERR_UPSTREAM_STATUS' && error.status !== undefined && error.status < 500) {
-    return { status: error.status, message: `the model server refused the request: ${error.message}` };
-  }
-  const timeout = error.code === 'ERR_DEADLINE' || error.code === 'ERR_UPSTREAM_HEADERS_TIMEOUT' || error.code === 'ERR_UPSTREAM_STALL';
-  return { status: timeout ? 504 : 502, message: `the model server failed this request (${error.code}): ${error.message}` };
-}
-
-function noteLostCall({ metrics, logger }: CompletionDependencies): void {
-  metrics.lostToolCalls.inc();
-  logger.warn({ event: 'lost_tool_call' }, 'the model server said finish_reason "tool_calls" but sent no call (its parser dropped it)');
-}
-
-interface Responder {
-  receive(message: InferMessage): void;
-  /** The call succeeded; `body` is the whole answer when the client did not stream. */
-  finish(body?: Record<string, unknown>): Promise<void>;
-  fail(error: TaskError): void;
-  /** The model server stopped serving (restart, stop) before the answer was complete. */
-  lost(reason: ModelServerLostError | undefined, supervisor: Supervisor): void;
-  /** Ends the request with an error of mlx-guard's own. */
-  refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void;
-  /** Whether the client has received any of the answer's content (then it cannot be replayed). */
-  readonly contentSent: boolean;
-  /** The request is being sent again: say so (a header, or a comment once a stream has begun). */
-  replayed(times: number): void;
-  /** Keeps the client's connection alive while the request waits (a comment, for a stream). */
-  keepAlive(): void;
-  /** Releases what the responder holds, however the request ended. */
-  release(): void;
-}
-
-/**
- * A streaming client: the inference worker rewrites the stream (model name, usage, tool calls
- * parsed and sent whole) and posts SSE text that goes out as it comes. Parsing there runs under
- * the parse breaker's permit, taken here and settled when the stream ends.
- */
-class StreamResponder implements Responder {
-  readonly rewrite: RewriteOptions;
-  readonly #permit: Permit | undefined;
-  /** Tools were declared but the parse breaker refused: the content passes through unparsed. */
-  readonly #textMode: boolean;
-  #started = false;
-  #contentSent = false;
-  #replayed: number | undefined;
-
-  constructor(
-    readonly kind: 'chat' | 'text',
-    readonly res: ServerResponse,
-    model: string | undefined,
-    wantsUsage: boolean,
-    tools: ToolDefinition[],
-    readonly deps: CompletionDependencies,
-  ) {
-    // A request that declared no tools cannot get a tool call, so its content is not parsed at all.
-    const wantsParsing = kind === 'chat' && tools.length > 0;
-    this.#permit = (wantsParsing && deps.parseBreaker.tryAcquire()) || undefined;
-    this.#textMode = wantsParsing && this.#permit === undefined;
-    this.rewrite = { kind, wantsUsage, ...(model !== undefined ? { model } : {}), ...(this.#permit ? { tools } : {}) };
-  }
-
-  #start(): void {
-    if (this.#started) return;
-    this.#started = true;
-    startSse(this.res, {
-      ...(this.#textMode ? { [TEXT_MODE_HEADER]: 'off (parse breaker open)' } : {}),
-      ...(this.#replayed !== undefined ? { [REPLAYED_HEADER]: String(this.#replayed) } : {}),
-    });
-  }
-
-  get contentSent(): boolean {
-    return this.#contentSent;
-  }
-
-  replayed(times: number): void {
-    this.#replayed = times;
-    if (this.#started) this.res.write(`: mlx-guard: sent again (${times}) after a model server restart\n\n`);
-  }
-
-  keepAlive(): void {
-    this.#start();
-    this.res.write(': mlx-guard: waiting for the model server to restart\n\n');
-  }
-
-  receive(message: InferMessage): void {
-    if (message.type === 'sse') {
-      this.#start();
-      // Keepalive comments are not content: a stream that has sent only those can still be replayed.
-      if (!this.#contentSent && message.text.includes('data:')) this.#contentSent = true;
-      this.res.write(message.text);
-    } else if (message.type === 'stream_end') {
-      this.#streamEnded(message);
-    }
-  }
-
-  #streamEnded({ sawFinish, lostCall, parseError }: { sawFinish: boolean; lostCall: boolean; parseError?: string }): void {
-    if (parseError === undefined) this.#permit?.success();
-    else {
-      this.#permit?.failure(new Error(parseError));
-      this.deps.logger.warn({ event: 'tool_parsing_skipped', reason: parseError }, 'tool parsing failed mid-stream; the rest of the content was passed through');
-    }
-    if (lostCall) noteLostCall(this.deps);
-    if (!sawFinish) this.deps.logger.warn({ event: 'stream_without_finish' }, 'the stream ended without a finish reason');
-  }
-
-  async finish(): Promise<void> {
-    this.#start();
-    this.res.end();
-  }
-
-  release(): void {
-    // Unless the stream ended and settled it, parsing proved nothing either way.
-    this.#permit?.ignore();
-  }
-
-  fail(error: TaskError): void {
-    const { status, message } = failureStatus(error);
-    this.refuse(status, message, error.code.toLowerCase());
-  }
-
-  lost(reason: ModelServerLostError | undefined, supervisor: Supervisor): void {
-    const { message, retryAfterSeconds } = lostMessage(reason, supervisor);
-    this.refuse(503, message, 'model_server_restarting', retryAfterSeconds);
-  }
-
-  refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void {
-    if (!this.#started) {
-      sendError(this.res, status, message, { code, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
-      return;
-    }
-    // Headers are gone: say so in the stream and end it without [DONE], as a cut stream looks.
-    writeSse(this.res, { error: { message, type: 'server_error', code } });
-    this.res.end();
-  }
-}
-
-/**
- * A non-streaming client: the worker aggregated the stream (or the server answered whole, for
- * logprobs); its content is then parsed for tool calls in the parse pool.
- */
-class WholeResponder implements Responder {
-  constructor(
-    readonly kind: 'chat' | 'text',
-    readonly res: ServerResponse,
-    readonly model: string | undefined,
-    readonly tools: ToolDefinition[],
-    readonly deps: CompletionDependencies,
-  ) {}
-
-  readonly contentSent = false;
-  #replayed: number | undefined;
-
-  receive(): void {}
-
-  replayed(times: number): void {
-    this.#replayed = times;
-  }
-
-  keepAlive(): void {}
-
-  async finish(body?: Record<string, unknown>): Promise<void> {
-    if (!body) throw new Error('the inference worker finished without an answer');
-    const response = body as Chunk;
-    if (this.model !== undefined) response.model = this.model;
-    const headers: Record<string, string> = {};
-    const choice = response.choices?.[0];
-    const message = choice?.message as Record<string, unknown> | undefined;
-    if (this.kind === 'chat' && choice && message) {
-      const calls = ((message.tool_calls as Array<Record<string, unknown>> | undefined) ?? []).map(normaliseToolCall);
-      if (this.tools.length > 0 && typeof message.content === 'string' && message.content !== '') {
-        try {
-          const parsed = await this.deps.parseBreaker.execute(() => this.deps.pools.parseTools(message.content as string, { tools: this.tools }, this.deps.config.parseTimeoutMs));
-          if (parsed.status === 'ok') {
-            calls.push(...parsed.calls.map(asToolCall));
-            message.content = parsed.content || null;
-          }
-        } catch (error) {
-          headers[TEXT_MODE_HEADER] = error instanceof CircuitBreakerError ? 'off (parse breaker open)' : 'off (parsing failed)';
-          this.deps.logger.warn({ event: 'tool_parsing_skipped', reason: (error as Error).message }, 'tool parsing skipped; the content is passed through');
-        }
-      }
-      if (calls.length > 0) {
-        message.tool_calls = calls;
-        choice.finish_reason = 'tool_calls';
-      } else if (choice.finish_reason === 'tool_calls') {
-        noteLostCall(this.deps);
-      }
-    }
-    if (this.#replayed !== undefined) headers[REPLAYED_HEADER] = String(this.#replayed);
-    sendJson(this.res, 200, response, headers);
-  }
-
-  fail(error: TaskError): void {
-    const { status, message } = failureStatus(error);
-    sendError(this.res, status, message, { code: error.code.toLowerCase() });
-  }
-
-  lost(reason: ModelServerLostError | undefined, supervisor: Supervisor): void {
-    const { message, retryAfterSeconds } = lostMessage(reason, supervisor);
-    this.refuse(503, message, 'model_server_restarting', retryAfterSeconds);
-  }
-
-  refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void {
-    sendError(this.res, status, message, { code, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
-  }
-
-  release(): void {}
 }

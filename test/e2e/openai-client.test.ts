@@ -1,6 +1,5 @@
 // The official openai client against mlx-guard in front of the stand-in.
 import { describe, expect, it, vi } from 'vitest';
-import { until } from '../support/processes.js';
 import { startSidecar } from '../support/sidecar.js';
 
 const weather = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];

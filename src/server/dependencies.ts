@@ -1,0 +1,25 @@
+import type { CircuitBreaker } from '../breaker/index.js';
+import type { Config } from '../config.js';
+import type { Supervisor } from '../host/index.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Pools } from '../pool/pools.js';
+import type { PoisonList } from './poison.js';
+import type { SerialLane } from './serial-lane.js';
+
+/** What the completion routes work with, from the composition root. */
+export interface CompletionDependencies {
+  config: Config;
+  supervisor: Supervisor;
+  inferenceBreaker: CircuitBreaker;
+  parseBreaker: CircuitBreaker;
+  pools: Pools;
+  logger: Logger;
+  metrics: Metrics;
+  /** Requests admitted and not finished: the bounded queue in front of the pool. */
+  inflight: { count: number };
+  /** Requests that crash the model server or fail on their own. */
+  poison: PoisonList;
+  /** Replays of requests that were in flight at a crash go one at a time. */
+  replayLane: SerialLane;
+}

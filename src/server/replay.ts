@@ -1,0 +1,94 @@
+import type { Permit } from '../breaker/index.js';
+import type { ModelServerLostError, Serving } from '../host/index.js';
+import type { CompletionDependencies } from './dependencies.js';
+import { describePoison } from './poison.js';
+import type { Responder } from './responders.js';
+
+/** How one attempt ended: handled (answered or failed), or cut short because its model server was lost. */
+export type AttemptEnd = { kind: 'done' } | { kind: 'lost'; reason: ModelServerLostError; verdict: 'innocent' | 'suspect' | 'poison' };
+
+/**
+ * After its model server was lost: a server and a permit to send the request again (and `leave`,
+ * to call once it ran), or undefined once the client has been answered instead (poison, content
+ * already shown, replays spent, the deadline passed, the client gone, the breaker open).
+ */
+export async function prepareReplay(
+  lost: Extract<AttemptEnd, { kind: 'lost' }>,
+  replays: number,
+  request: { id: string; digest: string; responder: Responder; deadlineAt: number; clientGone: AbortSignal; bodyBytes: number },
+  deps: CompletionDependencies,
+): Promise<{ serving: Serving; permit: Permit; leave: () => void } | undefined> {
+  const { config, supervisor, logger } = deps;
+  const { reason, verdict } = lost;
+  const { id, digest, responder, deadlineAt, clientGone } = request;
+  if (verdict === 'poison') {
+    const entry = deps.poison.find(digest);
+    deps.metrics.poisonFound.inc({ kind: 'crashes' });
+    logger.warn({ event: 'poison_request', id, digest, cause: reason.reason, bodyBytes: request.bodyBytes }, `a request was in flight at two ${reason.reason} restarts: not sent again`);
+    responder.refuse(422, entry ? describePoison(entry) : reason.message, 'poison_request');
+    return undefined;
+  }
+  // A stop is no restart: there is nothing to wait for.
+  if (reason.reason === 'stop' || responder.contentSent || replays > config.replay.maxPerRequest) {
+    responder.lost(reason, supervisor);
+    return undefined;
+  }
+  // Not AbortSignal.any with AbortSignal.timeout: on Node 20 the timeout signal can be collected
+  // before it fires when only the combined signal is held.
+  const giveUp = new AbortController();
+  const onGone = () => giveUp.abort();
+  clientGone.addEventListener('abort', onGone, { once: true });
+  const timer = setTimeout(onGone, Math.max(0, deadlineAt - Date.now()));
+  const waited = await waitToReplay(verdict, responder, deps, giveUp.signal).finally(() => {
+    clearTimeout(timer);
+    clientGone.removeEventListener('abort', onGone);
+  });
+  const refuse = (status: number, message: string, code: string, retryAfterSeconds?: number) => {
+    waited?.leave();
+    responder.refuse(status, message, code, retryAfterSeconds);
+    return undefined;
+  };
+  if (clientGone.aborted) {
+    waited?.leave();
+    return undefined;
+  }
+  if (!waited && (supervisor.state === 'fatal' || supervisor.state === 'stopped')) {
+    responder.lost(reason, supervisor);
+    return undefined;
+  }
+  if (!waited || Date.now() >= deadlineAt) {
+    return refuse(504, `the model server was restarted and did not come back within this request's deadline (${config.inference.deadlineMs} ms); not sent again`, 'deadline');
+  }
+  const permit = deps.inferenceBreaker.tryAcquire();
+  if (!permit) return refuse(503, 'the model server is failing again after its restart (the inference breaker is open); retry shortly', 'breaker_open', 5);
+  deps.metrics.replays.inc();
+  logger.info({ event: 'replay', id, digest, replay: replays, cause: reason.reason }, `replaying a request the client had seen nothing of (restart: ${reason.reason})`);
+  responder.replayed(replays);
+  return { serving: waited.serving, permit, leave: waited.leave };
+}
+
+/**
+ * Waits for the next ready model server, keeping a streaming client's connection alive meanwhile.
+ * A suspect (in flight at the crash) first waits its turn in the replay lane and holds it while it
+ * runs (`leave` lets the next one in), so that a second crash names one request.
+ */
+async function waitToReplay(
+  verdict: 'innocent' | 'suspect',
+  responder: Responder,
+  { supervisor, replayLane }: CompletionDependencies,
+  signal: AbortSignal,
+): Promise<{ serving: Serving; leave: () => void } | undefined> {
+  const keepAlive = setInterval(() => responder.keepAlive(), KEEPALIVE_EVERY_MS);
+  let leave: (() => void) | undefined;
+  try {
+    leave = verdict === 'suspect' ? await replayLane.enter(signal) : () => undefined;
+    return { serving: await supervisor.whenServing(signal), leave };
+  } catch {
+    leave?.();
+    return undefined;
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+const KEEPALIVE_EVERY_MS = 5_000;
