@@ -9,7 +9,7 @@
 //
 //   npm run bench:recovery            # ~9 min (the wedged case waits out the 60 s stall window)
 //   npm run bench:recovery -- --replay-only  # ~2 min
-//   npm run bench:recovery -- --soak  # 10 min
+//   npm run bench:recovery -- --soak  # 10 min of traffic, then up to 7 min for the answers in flight
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
