@@ -182,7 +182,7 @@ async function replayFigures(): Promise<void> {
 /** Long answers, long prefills and a serial server at defaults: nothing should be mistaken for a failure. */
 async function soak(): Promise<void> {
   const guards = {
-    'long answers (1 token/s, 40–200 tokens)': await startGuard(['--token-delay-ms', '1000', '--reasoning-tokens', '160']),
+    'long answers (1 token/s, 170–200 tokens: ~3 min)': await startGuard(['--token-delay-ms', '1000', '--reasoning-tokens', '160']),
     'prefill 90 s with keepalives': await startGuard([]),
     'serial server, whole answers': await startGuard(['--serial', '--token-delay-ms', '1000', '--reasoning-tokens', '160']),
   };
@@ -198,8 +198,8 @@ async function soak(): Promise<void> {
     }
   };
   await Promise.all([
-    client('long answers (1 token/s, 40–200 tokens)', true),
-    client('long answers (1 token/s, 40–200 tokens)', false),
+    client('long answers (1 token/s, 170–200 tokens: ~3 min)', true),
+    client('long answers (1 token/s, 170–200 tokens: ~3 min)', false),
     client('prefill 90 s with keepalives', true),
     client('prefill 90 s with keepalives', false),
     client('serial server, whole answers', false),
