@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { canary, healthProbe } from './canary.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { ResolvedSupervisorOptions } from './options.js';
@@ -137,10 +138,8 @@ export function watchLiveness(baseUrl: string, options: LivenessOptions, hosted:
     while (!abort.signal.aborted) {
       const result = await healthProbe(baseUrl, options.probeTimeoutMs, abort.signal);
       probeFailures = result.ok ? 0 : probeFailures + 1;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.probeIntervalMs);
-        abort.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      // timers/promises takes its abort listener off again: one added per probe would pile up for as long as the server lives.
+      await sleep(options.probeIntervalMs, undefined, { signal: abort.signal }).catch(() => undefined);
     }
   };
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { canary } from './canary.js';
 import type { ResolvedSupervisorOptions } from './options.js';
 
@@ -33,15 +34,9 @@ export async function awaitReady<T>(
     if (result.ok) return 'ready';
     if (abort.signal.aborted) break;
     // Poll again after the interval, or at once when the host reports it is listening or loaded.
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(done, pollIntervalMs);
-      context.onWake(done);
-      abort.signal.addEventListener('abort', done, { once: true });
-    });
+    const wake = new AbortController();
+    context.onWake(() => wake.abort());
+    await sleep(pollIntervalMs, undefined, { signal: AbortSignal.any([abort.signal, wake.signal]) }).catch(() => undefined);
   }
   return context.ended;
 }
