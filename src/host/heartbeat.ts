@@ -14,7 +14,6 @@ const heartbeatLine = z.object({
   instrumented: z.boolean(),
   /** Whether the generation thread lives (null when the server has none, as mlx_lm <= 0.28.3). */
   gen_alive: z.boolean().nullable(),
-  loading: z.boolean().optional(),
 });
 
 export interface Heartbeat {

@@ -86,7 +86,6 @@ export function watchLiveness(baseUrl: string, options: LivenessOptions, hosted:
   let lastIdleCanaryAt = since;
   let checking = false;
   let planned = since + TICK_MS;
-  const timers: NodeJS.Timeout[] = [];
 
   const dead = (cause: DeathCause, detail: string) => {
     if (abort.signal.aborted) return;
@@ -94,10 +93,18 @@ export function watchLiveness(baseUrl: string, options: LivenessOptions, hosted:
     sources.onDead(cause, detail);
   };
 
-  const confirm = async (detail: string) => {
+  /** One canary at a time; the verdicts that need none go on meanwhile. */
+  const runCanary = async () => {
     checking = true;
-    const result = await canary(baseUrl, options.canaryTimeoutMs, abort.signal);
-    checking = false;
+    try {
+      return await canary(baseUrl, options.canaryTimeoutMs, abort.signal);
+    } finally {
+      checking = false;
+    }
+  };
+
+  const confirm = async (detail: string) => {
+    const result = await runCanary();
     if (abort.signal.aborted) return;
     sources.onSuspicion?.(detail, !result.ok);
     if (result.ok) clearedAt = now();
@@ -105,9 +112,7 @@ export function watchLiveness(baseUrl: string, options: LivenessOptions, hosted:
   };
 
   const idleCanary = async () => {
-    checking = true;
-    const result = await canary(baseUrl, options.canaryTimeoutMs, abort.signal);
-    checking = false;
+    const result = await runCanary();
     lastIdleCanaryAt = now();
     if (abort.signal.aborted) return;
     if (result.ok) idleCanaryFailures = 0;
@@ -143,12 +148,12 @@ export function watchLiveness(baseUrl: string, options: LivenessOptions, hosted:
     }
   };
 
+  const ticker = setInterval(tick, TICK_MS);
   function stop() {
     abort.abort();
-    for (const timer of timers) clearInterval(timer);
+    clearInterval(ticker);
   }
 
-  timers.push(setInterval(tick, TICK_MS));
   if (!hosted) void probe();
   return { stop };
 }

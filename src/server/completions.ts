@@ -154,12 +154,14 @@ async function sendOnce(
         if (message.type !== 'progress') responder.receive(message);
       },
     });
+    // A crash cuts the connection a moment before the supervisor sees the process exit.
+    if (!result.ok && !lost && CUT_OFF.has(result.error.code)) await lostWithin(serving.lost, LOSS_NOTICE_MS);
     if (result.ok) {
       // A whole answer that came back within a second sent no message: its arrival is the progress.
       tracker.progress();
       permit.success();
       await responder.finish(result.body);
-    } else if (lost || (CUT_OFF.has(result.error.code) && (await lostWithin(serving.lost, LOSS_NOTICE_MS)) && lost)) {
+    } else if (lost) {
       permit.ignore();
       return lost;
     } else if (result.error.aborted || abort.signal.aborted) {
@@ -193,17 +195,17 @@ async function sendOnce(
 const CUT_OFF = new Set(['ERR_UPSTREAM_CONNECTION', 'ERR_UPSTREAM_INCOMPLETE']);
 const LOSS_NOTICE_MS = 1_000;
 
-/** Whether `lost` aborts within `ms`. */
-function lostWithin(lost: AbortSignal, ms: number): Promise<boolean> {
-  if (lost.aborted) return Promise.resolve(true);
+/** Resolves once `lost` aborts, or after `ms`. */
+function lostWithin(lost: AbortSignal, ms: number): Promise<void> {
+  if (lost.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       lost.removeEventListener('abort', onAbort);
-      resolve(false);
+      resolve();
     }, ms);
     const onAbort = () => {
       clearTimeout(timer);
-      resolve(true);
+      resolve();
     };
     lost.addEventListener('abort', onAbort, { once: true });
   });

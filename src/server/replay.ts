@@ -2,7 +2,7 @@ import type { Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Serving } from '../host/index.js';
 import type { CompletionDependencies } from './dependencies.js';
 import { describePoison } from './poison.js';
-import type { Responder } from './responders.js';
+import { answerLost, type Responder } from './responders.js';
 
 /** How one attempt ended: handled (answered or failed), or cut short because its model server was lost. */
 export type AttemptEnd = { kind: 'done' } | { kind: 'lost'; reason: ModelServerLostError; verdict: 'innocent' | 'suspect' | 'poison' };
@@ -30,7 +30,7 @@ export async function prepareReplay(
   }
   // A stop is no restart: there is nothing to wait for.
   if (reason.reason === 'stop' || responder.contentSent || replays > config.replay.maxPerRequest) {
-    responder.lost(reason, supervisor);
+    answerLost(responder, reason, supervisor);
     return undefined;
   }
   // Not AbortSignal.any with AbortSignal.timeout: on Node 20 the timeout signal can be collected
@@ -53,7 +53,7 @@ export async function prepareReplay(
     return undefined;
   }
   if (!waited && (supervisor.state === 'fatal' || supervisor.state === 'stopped')) {
-    responder.lost(reason, supervisor);
+    answerLost(responder, reason, supervisor);
     return undefined;
   }
   if (!waited || Date.now() >= deadlineAt) {

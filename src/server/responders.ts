@@ -14,10 +14,11 @@ export const REPLAYED_HEADER = 'x-mlx-guard-replayed';
 
 type Chunk = Record<string, unknown> & { choices?: Array<Record<string, unknown>>; model?: unknown };
 
-/** What a client is told when the model server its request went to stopped serving. */
-function lostMessage(reason: ModelServerLostError | undefined, supervisor: Supervisor): { message: string; retryAfterSeconds: number } {
+/** The model server the request went to stopped serving (restart, stop) before the answer was complete. */
+export function answerLost(responder: Responder, reason: ModelServerLostError | undefined, supervisor: Supervisor): void {
   const what = reason ? reason.message : 'the model server stopped serving';
-  return { message: `${what}; this request was ended and was not completed. Retry it once the server is back.`, retryAfterSeconds: (supervisor.status.lastTimeToReadyMs ?? 10_000) / 1000 };
+  const retryAfterSeconds = (supervisor.status.lastTimeToReadyMs ?? 10_000) / 1000;
+  responder.refuse(503, `${what}; this request was ended and was not completed. Retry it once the server is back.`, 'model_server_restarting', retryAfterSeconds);
 }
 
 /** The HTTP answer to an upstream failure the client can act on. */
@@ -39,8 +40,6 @@ export interface Responder {
   /** The call succeeded; `body` is the whole answer when the client did not stream. */
   finish(body?: Record<string, unknown>): Promise<void>;
   fail(error: TaskError): void;
-  /** The model server stopped serving (restart, stop) before the answer was complete. */
-  lost(reason: ModelServerLostError | undefined, supervisor: Supervisor): void;
   /** Ends the request with an error of mlx-guard's own. */
   refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void;
   /** Whether the client has received any of the answer's content (then it cannot be replayed). */
@@ -141,11 +140,6 @@ export class StreamResponder implements Responder {
     this.refuse(status, message, error.code.toLowerCase());
   }
 
-  lost(reason: ModelServerLostError | undefined, supervisor: Supervisor): void {
-    const { message, retryAfterSeconds } = lostMessage(reason, supervisor);
-    this.refuse(503, message, 'model_server_restarting', retryAfterSeconds);
-  }
-
   refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void {
     if (!this.#started) {
       sendError(this.res, status, message, { code, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
@@ -216,11 +210,6 @@ export class WholeResponder implements Responder {
   fail(error: TaskError): void {
     const { status, message } = failureStatus(error);
     sendError(this.res, status, message, { code: error.code.toLowerCase() });
-  }
-
-  lost(reason: ModelServerLostError | undefined, supervisor: Supervisor): void {
-    const { message, retryAfterSeconds } = lostMessage(reason, supervisor);
-    this.refuse(503, message, 'model_server_restarting', retryAfterSeconds);
   }
 
   refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void {
