@@ -9,7 +9,10 @@ export interface StreamDelta {
   calls: ToolCall[];
 }
 
-const isSpace = (c: string | undefined) => c === ' ' || c === '\n' || c === '\r' || c === '\t';
+// The whitespace String.prototype.trim removes (the whole-text parser trims), not only ASCII: a
+// model may emit U+1680 or U+3000, and streaming must release exactly what the whole parse keeps.
+const TRIMMED = /\s/;
+const isSpace = (c: string | undefined) => c !== undefined && TRIMMED.test(c);
 
 /**
  * One response's incremental parser. Text is released as soon as it cannot turn out to be markup:

@@ -23,7 +23,10 @@ const markers = [
   '<｜tool▁calls▁begin｜>', '<｜tool▁call▁begin｜>', '<｜tool▁sep｜>', '<｜tool▁call▁end｜>', '<｜tool▁calls▁end｜>', '<｜DSML｜function_calls>',
   '<|tool_calls_section_begin|>', '<|tool_call_begin|>', '<|tool_call_argument_begin|>', '<|tool_call_end|>', '`', '```', '```json\n',
 ];
-const pieces = ['{', '}', '[', ']', '"', "'", ':', ',', '\\', '\n', ' ', 'name', 'arguments', 'get_weather', 'city', 'Paris', '"name": "get_weather"', '"arguments": {"city": "Paris"}', 'True', 'None', '(', ')', '=', '1e999', 'b\'x\''];
+const pieces = ['{', '}', '[', ']', '"', "'", ':', ',', '\\', '\n', ' ', 'name', 'arguments', 'get_weather', 'city', 'Paris', '"name": "get_weather"', '"arguments": {"city": "Paris"}', 'True', 'None', '(', ')', '=', '1e999', 'b\'x\'',
+  // Whitespace beyond ASCII that String.prototype.trim removes: found once by a random seed (U+1680),
+  // listed so every run tries them.
+  '\u00a0', '\u1680', '\u2003', '\u2028', '\u3000', '\ufeff', '\t', '\r\n'];
 const token = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...markers) }, { weight: 4, arbitrary: fc.constantFrom(...pieces) }, { weight: 1, arbitrary: fc.string({ maxLength: 8, unit: 'grapheme' }) });
 const modelText = fc.array(token, { maxLength: 120 }).map((parts) => parts.join(''));
 
