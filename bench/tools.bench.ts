@@ -54,14 +54,21 @@ for (const format of streamed) {
   }
 }
 // One huge argument (a file written through a tool call): a block that stays open for the whole stream.
+// After prose, such a block once copied all it had so far on every chunk (quadratic: 1.2 MB took 0.84 s).
 const hugeArgument = (size: number) => `<tool_call>{"name": "get_weather", "arguments": {"city": "${'x'.repeat(size)}"}}</tool_call>`;
-for (const size of [16_384, 262_144]) {
-  const text = hugeArgument(size);
-  bench.add(`one open block ${size / 1024} KB streamed`, () => {
-    const parser = parserRegistry.createStreamParser({ tools });
-    for (let i = 0; i < text.length; i += 16) sink += parser.push(text.slice(i, i + 16)).calls.length;
-    sink += parser.end().calls.length;
-  });
+const openBlocks: Record<string, (size: number) => string> = {
+  'one call with a huge argument': hugeArgument,
+  'prose, then a call with a huge argument': (size) => response(size / 2, '') + hugeArgument(size / 2),
+};
+for (const [name, make] of Object.entries(openBlocks)) {
+  for (const size of [16_384, 262_144]) {
+    const text = make(size);
+    bench.add(`${name} ${size / 1024} KB streamed`, () => {
+      const parser = parserRegistry.createStreamParser({ tools });
+      for (let i = 0; i < text.length; i += 16) sink += parser.push(text.slice(i, i + 16)).calls.length;
+      sink += parser.end().calls.length;
+    });
+  }
 }
 const adversarial: Record<string, (size: number) => string> = {
   'unclosed <tool_call> + brackets': (n) => '<tool_call>' + '['.repeat(n),
@@ -98,22 +105,18 @@ console.table(
     return row;
   }),
 );
-const openSmall = medianMs('one open block 16 KB streamed');
-const openLarge = medianMs('one open block 256 KB streamed');
-console.table([{ 'streamed in 16-char chunks': 'one call with a huge argument', '16 KB': fmtMs(openSmall), '256 KB': fmtMs(openLarge), 'ratio (16 = linear)': (openLarge / openSmall).toFixed(1) }]);
-console.table(
-  streamed.map((format) => {
-    const small = medianMs(`${format} 16 KB streamed`);
-    const large = medianMs(`${format} 256 KB streamed`);
-    return { 'streamed in 16-char chunks': format, '16 KB': fmtMs(small), '256 KB': fmtMs(large), 'ratio (16 = linear)': (large / small).toFixed(1) };
-  }),
-);
-const linearity = Object.keys(adversarial).map((name) => {
-  const ratio = medianMs(`adversarial: ${name} 256 KB`) / medianMs(`adversarial: ${name} 16 KB`);
-  return { input: name, '16 KB': fmtMs(medianMs(`adversarial: ${name} 16 KB`)), '256 KB': fmtMs(medianMs(`adversarial: ${name} 256 KB`)), 'ratio (16 = linear)': ratio.toFixed(1), verdict: ratio <= 32 ? 'linear' : 'SUPERLINEAR' };
-});
+const growth = (input: string, task: (size: string) => string) => {
+  const small = medianMs(task('16'));
+  const large = medianMs(task('256'));
+  const ratio = large / small;
+  return { input, '16 KB': fmtMs(small), '256 KB': fmtMs(large), 'ratio (16 = linear)': ratio.toFixed(1), verdict: ratio <= 32 ? 'linear' : 'SUPERLINEAR' };
+};
+const linearity = [
+  ...[...Object.keys(openBlocks), ...streamed].map((name) => growth(`${name}, streamed in 16-char chunks`, (kb) => `${name} ${kb} KB streamed`)),
+  ...Object.keys(adversarial).map((name) => growth(`adversarial: ${name}`, (kb) => `adversarial: ${name} ${kb} KB`)),
+];
 console.table(linearity);
 const bad = linearity.filter((l) => l.verdict !== 'linear');
-console.log(bad.length === 0 ? 'verdict: every adversarial input parses in linear time' : `verdict: ${bad.length} input(s) grow faster than linear`);
+console.log(bad.length === 0 ? 'verdict: every streamed and adversarial input parses in linear time' : `verdict: ${bad.length} input(s) grow faster than linear`);
 if (sink === -1) console.log('unreachable');
 process.exitCode = bad.length === 0 ? 0 : 1;

@@ -89,28 +89,49 @@ export class TextWindow {
   }
 
   slice(start: number, end?: number): string {
-    const { text, offset } = this.#region(start);
+    const { text, offset } = this.#region(start, end ?? this.#length);
     return text.slice(start - offset, end === undefined ? undefined : end - offset);
   }
 
-  /** The chunk holding `at`, searched from the newest (reads cluster at the end), or -1 for the merged part. */
+  /** The chunk holding `at` (binary search: reads at an old position must not walk every chunk), or -1 for the merged part. */
   #chunkAt(at: number): number {
-    for (let i = this.#chunks.length - 1; i >= 0; i--) if (this.#chunkStarts[i]! <= at) return i;
-    return -1;
+    let low = 0;
+    let high = this.#chunkStarts.length - 1;
+    let found = -1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      if (this.#chunkStarts[middle]! <= at) {
+        found = middle;
+        low = middle + 1;
+      } else high = middle - 1;
+    }
+    return found;
   }
 
-  /** A string covering [at, end) and its absolute offset: recent chunks joined, or everything merged. */
-  #region(at: number): { text: string; offset: number } {
+  /**
+   * A string covering [at, end) and its absolute offset: the merged part alone, recent chunks
+   * joined (only those before `end`: a read near an open block's start must not copy the block),
+   * or everything merged.
+   */
+  #region(at: number, end = this.#length): { text: string; offset: number } {
     const chunk = this.#chunkAt(at);
+    const flatEnd = this.base + this.#flat.length;
     if (chunk < 0) {
+      if (end <= flatEnd) return { text: this.#flat, offset: this.base };
       // A search that resumes just before the newest chunks (the overlap a marker may straddle)
       // copies only that overlap: merging there would copy the whole window on every chunk.
-      const flatEnd = this.base + this.#flat.length;
-      if (this.#chunks.length > 0 && flatEnd - at <= 4_096) return { text: this.#flat.slice(at - this.base) + this.#chunks.join(''), offset: at };
+      if (this.#chunks.length > 0 && flatEnd - at <= 4_096) return { text: this.#flat.slice(at - this.base) + this.#joinChunks(0, end), offset: at };
       this.#merge();
       return { text: this.#flat, offset: this.base };
     }
-    return { text: chunk === this.#chunks.length - 1 ? this.#chunks[chunk]! : this.#chunks.slice(chunk).join(''), offset: this.#chunkStarts[chunk]! };
+    return { text: this.#joinChunks(chunk, end), offset: this.#chunkStarts[chunk]! };
+  }
+
+  /** The chunks from index `first` that start before `end`, joined. */
+  #joinChunks(first: number, end: number): string {
+    let last = first;
+    while (last + 1 < this.#chunks.length && this.#chunkStarts[last + 1]! < end) last++;
+    return last === first ? this.#chunks[first]! : this.#chunks.slice(first, last + 1).join('');
   }
 
   #merge(): void {
@@ -132,6 +153,11 @@ export class Segmenter {
   readonly segments: Segment[] = [];
   /** Everything before this index is decided. */
   cursor = 0;
+
+  /** Where the undecided text starts: the cursor, or the opening of reasoning still open before it. */
+  get undecidedFrom(): number {
+    return this.#reasoning?.start ?? this.cursor;
+  }
   readonly #markers: readonly string[];
   readonly #kinds = new Map<string, MarkerKind>();
   /** First characters of the markers, and the longest marker: what a cut-off marker can look like. */
