@@ -32,7 +32,19 @@ export const configSchema = z
       .strict()
       .prefault({}),
     breakers: z.object({ inference: breakerSchema('inference'), parse: breakerSchema('tool-parsing') }).strict().prefault({}),
-    parseTimeoutMs: ms('deadline for parsing the tool calls of one response').default(2_000),
+    toolParsing: z
+      .object({
+        budgetMs: ms('parse time one answer may take for its tool calls, in all; past it (or one chunk taking as long) the rest of the answer passes through as text').default(500),
+      })
+      .strict()
+      .prefault({}),
+    pools: z
+      .object({
+        inferenceThreads: z.number().int().positive().default(1).describe('worker threads that carry upstream calls (I/O: one carries many streams)'),
+        parseThreads: z.number().int().positive().default(2).describe('worker threads that parse tool calls (a runaway parse costs the answers on its thread their parsing)'),
+      })
+      .strict()
+      .prefault({}),
     replay: z
       .object({
         maxPerRequest: z.number().int().nonnegative().default(2).describe('times one request whose client has seen nothing of the answer is sent again after the model server was lost (at most once per restart; 0: never)'),

@@ -9,6 +9,7 @@ import { Pools } from './pool/pools.js';
 import { createApp } from './server/app.js';
 import { PoisonList } from './server/poison.js';
 import { SerialLane } from './server/serial-lane.js';
+import { ToolParsing } from './server/tool-parsing.js';
 import { isUpstreamFailure } from './upstream/index.js';
 
 export interface Sidecar {
@@ -36,7 +37,7 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
   const parseBreaker = new CircuitBreaker({ name: 'parse', failureThreshold: config.breakers.parse.failureThreshold, recoveryTimeout: config.breakers.parse.recoveryTimeoutMs });
   const supervisor = new Supervisor(config.supervisor, { logger });
   supervisor.watchBreaker(inferenceBreaker);
-  const pools = new Pools(logger);
+  const pools = new Pools(logger, { ...config.pools, tasksPerWorker: config.maxPendingRequests });
   const metrics = new Metrics();
   metrics.watchBreaker(inferenceBreaker);
   metrics.watchBreaker(parseBreaker);
@@ -49,7 +50,8 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
   }
   const inflight = { count: 0 };
   const poison = new PoisonList(config.poison);
-  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, logger, metrics, inflight, poison, replayLane: new SerialLane() });
+  const toolParsing = new ToolParsing({ pools, parseBreaker, metrics, logger, budgetMs: config.toolParsing.budgetMs });
+  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, inflight, poison, replayLane: new SerialLane() });
   server.requestTimeout = config.inference.deadlineMs + config.bodyTimeoutMs;
 
   return {

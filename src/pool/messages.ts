@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { RewriteOptions } from './stream-rewriter.js';
+import type { ChatChunk, StreamOptions } from '../openai/index.js';
+import type { ParseOptions, ToolCall } from '../tools/index.js';
 
 /** An upstream call handed to an inference worker. */
 export interface InferTask {
@@ -10,8 +11,12 @@ export interface InferTask {
   idleTimeoutMs: number;
   /** For a non-streaming client: aggregate the stream here and post one finished body, not every event. */
   aggregate?: { kind: 'chat' | 'text'; model: string };
-  /** For a streaming client: rewrite (and parse) each event here and post the client's SSE text. */
-  rewrite?: RewriteOptions;
+  /**
+   * For a streaming client: shape each event here. With `parsesTools`, chat chunks go to the
+   * calling thread unfinished, so that their content is parsed in the parse pool (with a budget)
+   * rather than here, beside every other stream this worker carries.
+   */
+  stream?: StreamOptions & { parsesTools: boolean };
   port: MessagePort;
 }
 
@@ -19,8 +24,10 @@ export interface InferTask {
 export type InferMessage =
   /** SSE text ready for the client. */
   | { type: 'sse'; text: string }
-  /** What the rewriter noticed, once the stream ended. */
-  | { type: 'stream_end'; sawFinish: boolean; lostCall: boolean; parseError?: string }
+  /** (`parsesTools`) In order: SSE text ready for the client, or a chat chunk to parse and finish. */
+  | { type: 'items'; items: Array<string | ChatChunk> }
+  /** What the shaper noticed, once the stream ended (without `parsesTools`: with it, the calling thread shapes). */
+  | { type: 'stream_end'; sawFinish: boolean; lostCall: boolean }
   /** The model server is making progress (headers, keepalives, tokens) while nothing else was posted. */
   | { type: 'progress' };
 
@@ -38,3 +45,26 @@ export interface TaskError {
   countsAsFailure: boolean;
   aborted: boolean;
 }
+
+/** One streamed answer's tool parsing, handed to a parse worker; it lives until `end` or its budget is spent. */
+export interface ParseStreamTask {
+  options: ParseOptions;
+  /** Parse time this answer may take in all; past it the worker stops parsing it. */
+  budgetMs: number;
+  port: MessagePort;
+}
+
+/** What the calling thread sends a parse stream. */
+export type ParseStreamRequest = { type: 'push'; text: string } | { type: 'end' };
+
+/** The parse worker's first message on the port, once the task runs: deadlines count from it, and a runaway parse terminates this thread. */
+export type ParseStreamStarted = { type: 'started'; threadId: number };
+
+/**
+ * The parse worker's answer to each request, in order. `resumeAt` is where in the raw text the
+ * answer goes on as plain text if parsing stops after this reply (see `StreamingToolCallParser.resumeAt`).
+ */
+export type ParseStreamReply =
+  | { ok: true; content: string; calls: ToolCall[]; resumeAt: number; overBudget: boolean }
+  /** The parser threw: its state is in doubt, so the caller goes on from the last reply's `resumeAt`. */
+  | { ok: false; message: string };

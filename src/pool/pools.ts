@@ -1,17 +1,14 @@
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from '../observability/logger.js';
-import type { ParseOptions, ParseResult } from '../tools/index.js';
-import type { InferMessage, InferResult, InferTask } from './messages.js';
+import type { ParseOptions } from '../tools/index.js';
+import type { InferMessage, InferResult, InferTask, ParseStreamTask } from './messages.js';
+import { ParseStream } from './parse-stream.js';
 
 // From src (tests, tsx) the worker is TypeScript and needs tsx to load on Node 20; from dist it is JS.
 const fromSource = import.meta.url.endsWith('.ts');
 const workerFile = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url).href;
 const execArgv = fromSource ? ['--import', 'tsx'] : [];
-
-export class PoolUnavailableError extends Error {
-  override name = 'PoolUnavailableError';
-}
 
 /** The worker's task (the port is made here), plus what the calling thread keeps. */
 export interface InferenceCall extends Omit<InferTask, 'port'> {
@@ -21,11 +18,21 @@ export interface InferenceCall extends Omit<InferTask, 'port'> {
   onMessage(message: InferMessage): void;
 }
 
+export interface PoolOptions {
+  inferenceThreads?: number;
+  parseThreads?: number;
+  /** Tasks one worker carries at once: streams in flight (inference), answers being parsed (parse). */
+  tasksPerWorker?: number;
+  workerFile?: string;
+}
+
 /**
- * Two pools for two kinds of work. Inference tasks are long and I/O-bound: many share one worker,
- * whose event loop must keep running between them (atomics disabled), and each is cancelled by a
- * message on its port. Parse tasks are short and CPU-bound: one per worker, with a hard deadline
- * through an AbortSignal, so a runaway parse costs a worker, not the event loop.
+ * Two pools for two kinds of work, so that parsing never holds up transport. Inference tasks are
+ * long and I/O-bound: many share one worker, whose event loop must keep running between them
+ * (atomics disabled), and each is cancelled by a message on its port. Parse tasks are CPU-bound:
+ * an answer's parser lives in one parse worker for the answer's length and works only when a
+ * chunk arrives (a whole answer is one chunk). Each chunk has a hard deadline: a parse that
+ * overruns it has its worker terminated, which costs that worker, never the event loop.
  */
 export class Pools {
   #inference: Piscina;
@@ -35,11 +42,15 @@ export class Pools {
   readonly #workerFile: string;
   #closed = false;
 
-  constructor(logger: Logger, options: { inferenceThreads?: number; parseThreads?: number; maxParseQueue?: number; workerFile?: string } = {}) {
+  constructor(logger: Logger, options: PoolOptions = {}) {
     this.#logger = logger;
     this.#workerFile = options.workerFile ?? workerFile;
-    this.#inference = this.#build('inference', { maxThreads: options.inferenceThreads ?? 1, concurrentTasksPerWorker: 64, atomics: 'disabled' });
-    this.#parse = this.#build('parse', { maxThreads: options.parseThreads ?? 2, concurrentTasksPerWorker: 1, maxQueue: options.maxParseQueue ?? 64 });
+    const concurrentTasksPerWorker = options.tasksPerWorker ?? 64;
+    this.#inference = this.#build('inference', { maxThreads: options.inferenceThreads ?? 1, concurrentTasksPerWorker, atomics: 'disabled' });
+    // Every parse thread from the start: Piscina hands a task to a busy worker before it starts
+    // another, and answers spread over threads are what a runaway parse does not reach.
+    const parseThreads = options.parseThreads ?? 2;
+    this.#parse = this.#build('parse', { minThreads: parseThreads, maxThreads: parseThreads, concurrentTasksPerWorker, atomics: 'disabled' });
   }
 
   get stats(): { inference: { queueSize: number; utilization: number }; parse: { queueSize: number; utilization: number } } {
@@ -86,7 +97,7 @@ export class Pools {
       const run = this.#inference.run(task, { name: 'infer', transferList: [port2] }) as Promise<InferResult>;
       const result = await Promise.race([run.catch((error: unknown): InferResult => ({ ok: false, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } })), deadline]);
       // A stream's messages posted before the task returned may still be in flight on the port.
-      if (call.rewrite) await new Promise((resolve) => setImmediate(resolve));
+      if (call.stream) await new Promise((resolve) => setImmediate(resolve));
       return result;
     } finally {
       clearTimeout(timer);
@@ -95,13 +106,17 @@ export class Pools {
     }
   }
 
-  /** Parses one response's tool calls in the parse pool, within `timeoutMs`. */
-  async parseTools(text: string, options: ParseOptions, timeoutMs: number): Promise<ParseResult> {
-    try {
-      return (await this.#parse.run({ text, options }, { name: 'parseTools', signal: AbortSignal.timeout(timeoutMs) })) as ParseResult;
-    } catch (error) {
-      throw new PoolUnavailableError(`tool parsing failed: ${(error as Error)?.message ?? error}`, { cause: error });
-    }
+  /** Starts parsing one answer in a parse worker: text goes in chunk by chunk (a whole answer: one chunk), see `ParseStream`. */
+  openParseStream(options: ParseOptions, budgetMs: number): ParseStream {
+    const launch = () => {
+      const { port1, port2 } = new MessageChannel();
+      const task: ParseStreamTask = { options, budgetMs, port: port2 };
+      // No abort signal: Piscina runs an abortable task alone on its worker, and answers share
+      // workers. A runaway parse has its own thread terminated instead (Piscina then fails the
+      // tasks that were on it and starts a new worker).
+      return { port: port1, run: this.#parse.run(task, { name: 'parseStream', transferList: [port2] }) as Promise<void> };
+    };
+    return new ParseStream(launch, (threadId) => void this.#parse.threads.find((thread) => thread.threadId === threadId)?.terminate());
   }
 
   async close(): Promise<void> {

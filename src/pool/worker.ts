@@ -1,10 +1,10 @@
-// The pool's worker entry: named tasks `infer` (one upstream call, streamed back over a port) and
-// `parseTools` (one response's tool calls). Neither imports server code.
-import type { MessagePort } from 'node:worker_threads';
-import { parserRegistry, type ParseOptions, type ParseResult } from '../tools/index.js';
-import { CompletionAggregator, completeOnce, streamCompletion, UpstreamError, wholeAsEvents } from '../upstream/index.js';
-import type { InferMessage, InferResult, InferTask, TaskError } from './messages.js';
-import { StreamRewriter } from './stream-rewriter.js';
+// The pools' worker entry: named tasks `infer` (one upstream call, streamed back over a port)
+// and `parseStream` (one answer's tool calls, chunk by chunk over a port). Neither imports server code.
+import { threadId, type MessagePort } from 'node:worker_threads';
+import { CompletionAggregator, StreamShaper, wholeAsEvents, type ChatChunk } from '../openai/index.js';
+import { parserRegistry } from '../tools/index.js';
+import { completeOnce, streamCompletion, UpstreamError } from '../upstream/index.js';
+import type { InferMessage, InferResult, InferTask, ParseStreamReply, ParseStreamRequest, ParseStreamStarted, ParseStreamTask, TaskError } from './messages.js';
 
 /**
  * Calls the model server: a streaming client's text is posted on `task.port` as it comes, a whole
@@ -41,16 +41,20 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
   };
   const options = { signal, headersTimeoutMs: task.headersTimeoutMs, idleTimeoutMs: task.idleTimeoutMs, onProgress };
   try {
-    if (task.rewrite) {
-      const rewriter = new StreamRewriter(task.rewrite);
-      const events = task.upstreamStreams ? streamCompletion(task.url, task.body, options) : wholeAsEvents(await completeOnce(task.url, task.body, options), task.rewrite.kind);
-      const batch = new SseBatch(post);
+    if (task.stream) {
+      const { parsesTools, ...streamOptions } = task.stream;
+      const shaper = new StreamShaper(streamOptions);
+      const events = task.upstreamStreams ? streamCompletion(task.url, task.body, options) : wholeAsEvents(await completeOnce(task.url, task.body, options), streamOptions.kind);
+      const batch = new Batch(post, parsesTools);
       try {
-        for await (const event of events) batch.add(rewriter.rewrite(event));
+        for await (const event of events) {
+          const shaped = shaper.shape(event);
+          batch.add(parsesTools || typeof shaped === 'string' ? shaped : shaper.finish(shaped));
+        }
       } finally {
         batch.flush();
       }
-      post({ type: 'stream_end', sawFinish: rewriter.sawFinish, lostCall: rewriter.lostCall, ...(rewriter.parseError ? { parseError: rewriter.parseError } : {}) });
+      if (!parsesTools) post({ type: 'stream_end', sawFinish: shaper.sawFinish, lostCall: shaper.lostCall });
       return { ok: true };
     }
     if (task.upstreamStreams && task.aggregate) {
@@ -67,34 +71,80 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
 }
 
 /**
- * Events that arrive together (one network read holds several when the server is fast) go to the
- * calling thread as one message, and so to the client as one write: each message wakes that
+ * What arrives together (one network read holds several events when the server is fast) goes to
+ * the calling thread as one message, and so to the client as one write: each message wakes that
  * thread and each write is a syscall. A lone token goes out as soon as the reads in hand are done.
  */
-class SseBatch {
+class Batch {
   #text = '';
+  #items: Array<string | ChatChunk> = [];
   #scheduled = false;
 
-  constructor(readonly post: (message: InferMessage) => void) {}
+  constructor(
+    readonly post: (message: InferMessage) => void,
+    /** Post items in order (text and chunks to parse), not only text. */
+    readonly asItems: boolean,
+  ) {}
 
-  add(text: string): void {
-    if (!text) return;
-    this.#text += text;
+  add(item: string | ChatChunk): void {
+    if (item === '') return;
+    if (typeof item === 'string') this.#text += item;
+    else {
+      this.#flushText();
+      this.#items.push(item);
+    }
     if (this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(() => this.flush());
   }
 
+  #flushText(): void {
+    if (!this.#text) return;
+    if (this.asItems) this.#items.push(this.#text);
+    else this.post({ type: 'sse', text: this.#text });
+    this.#text = '';
+  }
+
   flush(): void {
     this.#scheduled = false;
-    if (!this.#text) return;
-    this.post({ type: 'sse', text: this.#text });
-    this.#text = '';
+    this.#flushText();
+    if (this.#items.length === 0) return;
+    this.post({ type: 'items', items: this.#items });
+    this.#items = [];
   }
 }
 
-export function parseTools(task: { text: string; options: ParseOptions }): ParseResult {
-  return parserRegistry.parseWithFallback(task.text, task.options);
+/**
+ * One streamed answer's tool parsing: each request on the port gets one reply, in order. The
+ * time spent parsing is summed; once it passes the budget the reply says so and the task ends,
+ * so a pathological answer costs this worker at most its budget (and one chunk).
+ */
+export function parseStream(task: ParseStreamTask): Promise<void> {
+  const parser = parserRegistry.createStreamParser(task.options);
+  let spentMs = 0;
+  return new Promise((resolve) => {
+    const finish = () => {
+      task.port.close();
+      resolve();
+    };
+    task.port.on('message', (request: ParseStreamRequest) => {
+      const started = performance.now();
+      let reply: ParseStreamReply;
+      try {
+        const delta = request.type === 'push' ? parser.push(request.text) : parser.end();
+        spentMs += performance.now() - started;
+        reply = { ok: true, content: delta.content, calls: delta.calls, resumeAt: parser.resumeAt, overBudget: spentMs > task.budgetMs };
+      } catch (error) {
+        reply = { ok: false, message: (error as Error)?.message ?? String(error) };
+      }
+      task.port.postMessage(reply);
+      if (request.type === 'end' || !reply.ok || reply.overBudget) finish();
+    });
+    // The calling thread closing its end (client gone) ends the task.
+    task.port.on('close', finish);
+    // Deadlines count from here: starting a worker is not parse time.
+    task.port.postMessage({ type: 'started', threadId } satisfies ParseStreamStarted);
+  });
 }
 
 function toTaskError(error: unknown, aborted: boolean): TaskError {
@@ -103,4 +153,4 @@ function toTaskError(error: unknown, aborted: boolean): TaskError {
 }
 
 // Piscina falls back to require() (which cannot load TypeScript) when a module has no default export.
-export default parseTools;
+export default infer;

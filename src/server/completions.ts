@@ -3,14 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CircuitBreaker, CircuitBreakerError, Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Serving, Supervisor } from '../host/index.js';
 import type { TaskError } from '../pool/messages.js';
+import { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS, sanitizeRequest, type UpstreamRequest } from '../openai/index.js';
 import type { ToolDefinition } from '../tools/index.js';
-import { sanitizeRequest, UpstreamError, type UpstreamRequest } from '../upstream/index.js';
+import { UpstreamError } from '../upstream/index.js';
 import type { CompletionDependencies } from './dependencies.js';
 import { describePoison, PoisonList } from './poison.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
 import { StreamResponder, WholeResponder, type Responder } from './responders.js';
 import { readJson, sendError } from './responses.js';
-import { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS } from './schemas.js';
 
 export type { CompletionDependencies } from './dependencies.js';
 
@@ -143,7 +143,7 @@ async function sendOnce(
       headersTimeoutMs: attempt.deadlineMs,
       idleTimeoutMs: attempt.deadlineMs,
       deadlineMs: attempt.deadlineMs,
-      ...(responder instanceof StreamResponder ? { rewrite: responder.rewrite } : { aggregate: { kind, model: request.clientModel ?? 'default_model' } }),
+      ...responder.task,
       signal: abort.signal,
       onMessage: (message) => {
         tracker.progress();
@@ -163,6 +163,7 @@ async function sendOnce(
       await responder.finish(result.body);
     } else if (lost) {
       permit.ignore();
+      responder.abandon();
       return lost;
     } else if (result.error.aborted || abort.signal.aborted) {
       permit.ignore();
@@ -177,7 +178,7 @@ async function sendOnce(
       } else if (!progressed) permit.failure(error);
       else if (result.error.code !== 'ERR_DEADLINE') reportLateFailure(inferenceBreaker, error);
       logger.warn({ event: 'upstream_failure', code: result.error.code, status: result.error.status, progressed }, result.error.message);
-      responder.fail(result.error);
+      await responder.fail(result.error);
     }
     return { kind: 'done' };
   } finally {

@@ -6,6 +6,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Pools } from '../pool/pools.js';
 import type { PoisonList } from './poison.js';
 import type { SerialLane } from './serial-lane.js';
+import type { ToolParsing } from './tool-parsing.js';
 
 /** What the completion routes work with, from the composition root. */
 export interface CompletionDependencies {
@@ -14,6 +15,8 @@ export interface CompletionDependencies {
   inferenceBreaker: CircuitBreaker;
   parseBreaker: CircuitBreaker;
   pools: Pools;
+  /** Tool-call parsing for both kinds of answer, with its budget. */
+  toolParsing: ToolParsing;
   logger: Logger;
   metrics: Metrics;
   /** Requests admitted and not finished: the bounded queue in front of the pool. */

@@ -1,18 +1,16 @@
 import type { ServerResponse } from 'node:http';
-import { CircuitBreakerError, type Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Supervisor } from '../host/index.js';
-import type { InferMessage, TaskError } from '../pool/messages.js';
-import type { RewriteOptions } from '../pool/stream-rewriter.js';
-import { asToolCall, normaliseToolCall, type ToolDefinition } from '../tools/index.js';
+import { shapeWhole, StreamShaper, wholeContent, type ChatChunk, type ParsedContent } from '../openai/index.js';
+import type { InferMessage, InferTask, TaskError } from '../pool/messages.js';
+import type { ToolDefinition } from '../tools/index.js';
 import type { CompletionDependencies } from './dependencies.js';
 import { sendError, sendJson, startSse, writeSse } from './responses.js';
+import { describeTextMode, type StreamParsing, type TextModeReason } from './tool-parsing.js';
 
 /** Set when tool calls were not parsed, so a client can tell why markup stayed in the content. */
 export const TEXT_MODE_HEADER = 'x-mlx-guard-tool-parsing';
 /** Set on an answer that came from a replay: how many times the request was sent again. */
 export const REPLAYED_HEADER = 'x-mlx-guard-replayed';
-
-type Chunk = Record<string, unknown> & { choices?: Array<Record<string, unknown>>; model?: unknown };
 
 /** The model server the request went to stopped serving (restart, stop) before the answer was complete. */
 export function answerLost(responder: Responder, reason: ModelServerLostError | undefined, supervisor: Supervisor): void {
@@ -36,14 +34,19 @@ function noteLostCall({ metrics, logger }: CompletionDependencies): void {
 }
 
 export interface Responder {
+  /** What the inference worker does with the answer: shape a stream (parsing elsewhere, or not at all), or aggregate it. */
+  readonly task: Pick<InferTask, 'stream' | 'aggregate'>;
   receive(message: InferMessage): void;
   /** The call succeeded; `body` is the whole answer when the client did not stream. */
   finish(body?: Record<string, unknown>): Promise<void>;
-  fail(error: TaskError): void;
+  /** The call failed: what the client already has stays, then the error. */
+  fail(error: TaskError): Promise<void>;
   /** Ends the request with an error of mlx-guard's own. */
   refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void;
   /** Whether the client has received any of the answer's content (then it cannot be replayed). */
   readonly contentSent: boolean;
+  /** The attempt's model server was lost: what the attempt has not written yet never will be. */
+  abandon(): void;
   /** The request is being sent again: say so (a header, or a comment once a stream has begun). */
   replayed(times: number): void;
   /** Keeps the client's connection alive while the request waits (a comment, for a stream). */
@@ -52,16 +55,23 @@ export interface Responder {
   release(): void;
 }
 
+const NOTHING_PARSED: ParsedContent = { content: '', calls: [] };
+
 /**
- * A streaming client: the inference worker rewrites the stream (model name, usage, tool calls
- * parsed and sent whole) and posts SSE text that goes out as it comes. Parsing there runs under
- * the parse breaker's permit, taken here and settled when the stream ends.
+ * A streaming client. Without tools to parse, the inference worker shapes the stream and posts
+ * SSE text that goes out as it comes. With them, it posts the chunks unfinished: their content
+ * goes through tool parsing (in the parse pool, one chunk at a time, in order), then the shaper
+ * here finishes and frames them.
  */
 export class StreamResponder implements Responder {
-  readonly rewrite: RewriteOptions;
-  readonly #permit: Permit | undefined;
-  /** Tools were declared but the parse breaker refused: the content passes through unparsed. */
-  readonly #textMode: boolean;
+  readonly task: Pick<InferTask, 'stream'>;
+  #shaper: StreamShaper;
+  #parsing: StreamParsing | undefined;
+  /** Chunks in the order they came, each waiting for the one before to be parsed and written. */
+  #queue: Promise<void> = Promise.resolve();
+  /** Bumped when an attempt is abandoned, so that its queued chunks are dropped. */
+  #attempt = 0;
+  #textModeSaid = false;
   #started = false;
   #contentSent = false;
   #replayed: number | undefined;
@@ -71,31 +81,49 @@ export class StreamResponder implements Responder {
     readonly res: ServerResponse,
     model: string | undefined,
     wantsUsage: boolean,
-    tools: ToolDefinition[],
+    readonly tools: ToolDefinition[],
     readonly deps: CompletionDependencies,
   ) {
     // A request that declared no tools cannot get a tool call, so its content is not parsed at all.
-    const wantsParsing = kind === 'chat' && tools.length > 0;
-    this.#permit = (wantsParsing && deps.parseBreaker.tryAcquire()) || undefined;
-    this.#textMode = wantsParsing && this.#permit === undefined;
-    this.rewrite = { kind, wantsUsage, ...(model !== undefined ? { model } : {}), ...(this.#permit ? { tools } : {}) };
+    const parsesTools = kind === 'chat' && tools.length > 0;
+    const options = { kind, wantsUsage, ...(model !== undefined ? { model } : {}) };
+    this.task = { stream: { ...options, parsesTools } };
+    this.#shaper = new StreamShaper(options);
+    this.#parsing = parsesTools ? deps.toolParsing.stream(tools) : undefined;
   }
 
   #start(): void {
     if (this.#started) return;
     this.#started = true;
+    const textMode = this.#parsing?.textMode;
+    if (textMode) this.#textModeSaid = true;
     startSse(this.res, {
-      ...(this.#textMode ? { [TEXT_MODE_HEADER]: 'off (parse breaker open)' } : {}),
+      ...(textMode ? { [TEXT_MODE_HEADER]: describeTextMode(textMode) } : {}),
       ...(this.#replayed !== undefined ? { [REPLAYED_HEADER]: String(this.#replayed) } : {}),
     });
+  }
+
+  #write(text: string): void {
+    if (!text) return;
+    this.#start();
+    // Keepalive comments are not content: a stream that has sent only those can still be replayed.
+    if (!this.#contentSent && text.includes('data:')) this.#contentSent = true;
+    this.res.write(text);
   }
 
   get contentSent(): boolean {
     return this.#contentSent;
   }
 
+  abandon(): void {
+    this.#attempt++;
+    this.#parsing?.release();
+  }
+
   replayed(times: number): void {
     this.#replayed = times;
+    this.#shaper = new StreamShaper(this.#shaper.options);
+    if (this.#parsing) this.#parsing = this.deps.toolParsing.stream(this.tools);
     if (this.#started) this.res.write(`: mlx-guard: sent again (${times}) after a model server restart\n\n`);
   }
 
@@ -105,37 +133,59 @@ export class StreamResponder implements Responder {
   }
 
   receive(message: InferMessage): void {
-    if (message.type === 'sse') {
-      this.#start();
-      // Keepalive comments are not content: a stream that has sent only those can still be replayed.
-      if (!this.#contentSent && message.text.includes('data:')) this.#contentSent = true;
-      this.res.write(message.text);
-    } else if (message.type === 'stream_end') {
-      this.#streamEnded(message);
+    if (message.type === 'sse') this.#write(message.text);
+    else if (message.type === 'items') {
+      const attempt = this.#attempt;
+      this.#queue = this.#queue.then(() => this.#parseAndWrite(message.items, attempt));
+    } else if (message.type === 'stream_end') this.#streamEnded(message);
+  }
+
+  async #parseAndWrite(items: Array<string | ChatChunk>, attempt: number): Promise<void> {
+    const parsing = this.#parsing!;
+    for (const item of items) {
+      if (attempt !== this.#attempt) return;
+      if (typeof item === 'string') {
+        this.#write(item);
+        continue;
+      }
+      const content = StreamShaper.content(item);
+      let parsed = content === undefined ? undefined : await parsing.push(content);
+      if (StreamShaper.finishes(item)) {
+        const last = await parsing.end();
+        parsed = { content: (parsed ?? NOTHING_PARSED).content + last.content, calls: [...(parsed ?? NOTHING_PARSED).calls, ...last.calls] };
+      }
+      if (attempt !== this.#attempt) return;
+      this.#sayTextMode(parsing.textMode);
+      this.#write(this.#shaper.finish(item, parsed));
     }
   }
 
-  #streamEnded({ sawFinish, lostCall, parseError }: { sawFinish: boolean; lostCall: boolean; parseError?: string }): void {
-    if (parseError === undefined) this.#permit?.success();
-    else {
-      this.#permit?.failure(new Error(parseError));
-      this.deps.logger.warn({ event: 'tool_parsing_skipped', reason: parseError }, 'tool parsing failed mid-stream; the rest of the content was passed through');
-    }
+  /** Once parsing stopped mid-stream: a comment says so (the header, if nothing was sent yet). */
+  #sayTextMode(reason: TextModeReason | undefined): void {
+    if (!reason || this.#textModeSaid) return;
+    if (!this.#started) return this.#start();
+    this.#textModeSaid = true;
+    this.res.write(`: mlx-guard: tool parsing ${describeTextMode(reason)}; the rest passes through as text\n\n`);
+  }
+
+  #streamEnded({ sawFinish, lostCall }: { sawFinish: boolean; lostCall: boolean }): void {
     if (lostCall) noteLostCall(this.deps);
     if (!sawFinish) this.deps.logger.warn({ event: 'stream_without_finish' }, 'the stream ended without a finish reason');
   }
 
   async finish(): Promise<void> {
+    await this.#queue;
+    if (this.#parsing) this.#streamEnded(this.#shaper);
     this.#start();
     this.res.end();
   }
 
   release(): void {
-    // Unless the stream ended and settled it, parsing proved nothing either way.
-    this.#permit?.ignore();
+    this.#parsing?.release();
   }
 
-  fail(error: TaskError): void {
+  async fail(error: TaskError): Promise<void> {
+    await this.#queue;
     const { status, message } = failureStatus(error);
     this.refuse(status, message, error.code.toLowerCase());
   }
@@ -156,18 +206,23 @@ export class StreamResponder implements Responder {
  * logprobs); its content is then parsed for tool calls in the parse pool.
  */
 export class WholeResponder implements Responder {
+  readonly task: Pick<InferTask, 'aggregate'>;
+  readonly contentSent = false;
+  #replayed: number | undefined;
+
   constructor(
     readonly kind: 'chat' | 'text',
     readonly res: ServerResponse,
     readonly model: string | undefined,
     readonly tools: ToolDefinition[],
     readonly deps: CompletionDependencies,
-  ) {}
-
-  readonly contentSent = false;
-  #replayed: number | undefined;
+  ) {
+    this.task = { aggregate: { kind, model: model ?? 'default_model' } };
+  }
 
   receive(): void {}
+
+  abandon(): void {}
 
   replayed(times: number): void {
     this.#replayed = times;
@@ -177,37 +232,21 @@ export class WholeResponder implements Responder {
 
   async finish(body?: Record<string, unknown>): Promise<void> {
     if (!body) throw new Error('the inference worker finished without an answer');
-    const response = body as Chunk;
-    if (this.model !== undefined) response.model = this.model;
     const headers: Record<string, string> = {};
-    const choice = response.choices?.[0];
-    const message = choice?.message as Record<string, unknown> | undefined;
-    if (this.kind === 'chat' && choice && message) {
-      const calls = ((message.tool_calls as Array<Record<string, unknown>> | undefined) ?? []).map(normaliseToolCall);
-      if (this.tools.length > 0 && typeof message.content === 'string' && message.content !== '') {
-        try {
-          const parsed = await this.deps.parseBreaker.execute(() => this.deps.pools.parseTools(message.content as string, { tools: this.tools }, this.deps.config.parseTimeoutMs));
-          if (parsed.status === 'ok') {
-            calls.push(...parsed.calls.map(asToolCall));
-            message.content = parsed.content || null;
-          }
-        } catch (error) {
-          headers[TEXT_MODE_HEADER] = error instanceof CircuitBreakerError ? 'off (parse breaker open)' : 'off (parsing failed)';
-          this.deps.logger.warn({ event: 'tool_parsing_skipped', reason: (error as Error).message }, 'tool parsing skipped; the content is passed through');
-        }
-      }
-      if (calls.length > 0) {
-        message.tool_calls = calls;
-        choice.finish_reason = 'tool_calls';
-      } else if (choice.finish_reason === 'tool_calls') {
-        noteLostCall(this.deps);
-      }
+    const content = this.kind === 'chat' && this.tools.length > 0 ? wholeContent(body) : '';
+    let parsed: ParsedContent | undefined;
+    if (content !== '') {
+      const outcome = await this.deps.toolParsing.whole(content, this.tools);
+      if ('parsed' in outcome) parsed = outcome.parsed;
+      else headers[TEXT_MODE_HEADER] = describeTextMode(outcome.textMode);
     }
+    const shaped = shapeWhole(body, { kind: this.kind, ...(this.model !== undefined ? { model: this.model } : {}) }, parsed);
+    if (shaped.lostCall) noteLostCall(this.deps);
     if (this.#replayed !== undefined) headers[REPLAYED_HEADER] = String(this.#replayed);
-    sendJson(this.res, 200, response, headers);
+    sendJson(this.res, 200, shaped.body, headers);
   }
 
-  fail(error: TaskError): void {
+  async fail(error: TaskError): Promise<void> {
     const { status, message } = failureStatus(error);
     sendError(this.res, status, message, { code: error.code.toLowerCase() });
   }

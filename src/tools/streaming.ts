@@ -1,6 +1,6 @@
-import type { ParseSession, ParserRegistry } from './registry.js';
+import type { ParseSession } from './session.js';
 import { TextWindow, type Segmenter } from './segmenter.js';
-import type { ParseOptions, ParseResult, ToolCall } from './types.js';
+import type { ParseResult, ToolCall } from './types.js';
 
 export interface StreamDelta {
   /** Visible text to send now. */
@@ -24,10 +24,10 @@ const isSpace = (c: string | undefined) => c !== undefined && TRIMMED.test(c);
  * text before it.
  */
 export class StreamingToolCallParser {
-  readonly #registry: ParserRegistry;
   readonly #segmenter: Segmenter;
-  readonly #options: ParseOptions;
   readonly #session: ParseSession;
+  /** The whole-text parse, for the final reconciliation at `end()`. */
+  readonly #parseWhole: (text: string) => ParseResult;
   /** The whole text, only read at the end (appending to it never copies it). */
   #text = '';
   /** The undecided tail the segmenter reads: decided text is dropped, so chunks do not copy the whole. */
@@ -58,13 +58,20 @@ export class StreamingToolCallParser {
   #lastFence: [visibleBefore: number, end: number] | undefined;
   #releasedTo = -1;
   readonly #calls: ToolCall[] = [];
+  /**
+   * The pieces of content not yet wholly released, each with where it came from in the raw text:
+   * `exact` pieces are that raw text itself, others were derived from a block (a message inside
+   * markup) and map only to the block's start.
+   */
+  #unreleased: Array<{ contentEnd: number; contentStart: number; rawStart: number; exact: boolean }> = [];
+  /** The first of `#unreleased` still not wholly released (a head index: shifting would copy the array). */
+  #unreleasedHead = 0;
   #ended = false;
 
-  constructor(registry: ParserRegistry, segmenter: Segmenter, options: ParseOptions) {
-    this.#registry = registry;
+  constructor(session: ParseSession, segmenter: Segmenter, parseWhole: (text: string) => ParseResult) {
+    this.#session = session;
     this.#segmenter = segmenter;
-    this.#options = options;
-    this.#session = registry.session(options);
+    this.#parseWhole = parseWhole;
   }
 
   push(chunk: string): StreamDelta {
@@ -82,12 +89,23 @@ export class StreamingToolCallParser {
   end(): StreamDelta & { result: ParseResult } {
     if (this.#ended) throw new Error('end() called twice');
     this.#ended = true;
-    const result = this.#registry.parseWithFallback(this.#text, this.#options);
+    const result = this.#parseWhole(this.#text);
     const sent = this.#calls.length;
     const calls = result.calls.map((call, i) => (i < sent ? { ...call, id: this.#calls[i]!.id } : call));
     const released = this.#releasedText;
     const content = result.content.startsWith(released) ? result.content.slice(released.length) : '';
     return { content, calls: calls.slice(sent), result: { ...result, calls } };
+  }
+
+  /**
+   * Where in the raw text to go on if parsing stops now and the rest passes through as text: all
+   * before it was released, sent as calls, or was reasoning or markup of calls sent. Only a
+   * derived piece cut in the middle (rare) is sent again from its block's start: repeated, never lost.
+   */
+  get resumeAt(): number {
+    const first = this.#unreleased[this.#unreleasedHead];
+    if (!first) return this.#segmenter.undecidedFrom;
+    return first.exact ? first.rawStart + Math.max(0, this.#releasedTo - first.contentStart) : first.rawStart;
   }
 
   /** Reads what the segmenter decided since the last chunk; returns the calls completed. */
@@ -99,11 +117,11 @@ export class StreamingToolCallParser {
       if (segment.kind === 'text') {
         // Text segments grow at their end while they are the last one: read only the new part.
         const from = Math.max(segment.start, this.#textReadTo);
-        this.#append(this.#window.slice(from, segment.end));
+        this.#append(this.#window.slice(from, segment.end), from, true);
         this.#textReadTo = segment.end;
       } else {
         const outcome = this.#session.segment(this.#window, segment);
-        this.#append(outcome.content);
+        this.#append(outcome.content, segment.start, outcome.failed);
         calls.push(...outcome.calls);
       }
       if (segment.kind !== 'text' || i < segments.length - 1) {
@@ -115,9 +133,10 @@ export class StreamingToolCallParser {
     return calls;
   }
 
-  #append(piece: string): void {
+  #append(piece: string, rawStart: number, exact: boolean): void {
     const base = this.#contentLength;
     this.#contentLength += piece.length;
+    if (piece !== '') this.#unreleased.push({ contentStart: base, contentEnd: this.#contentLength, rawStart, exact });
     this.#pending += piece;
     for (let i = piece.length - 1; i >= 0; i--) {
       if (!isSpace(piece[i])) {
@@ -183,6 +202,11 @@ export class StreamingToolCallParser {
     this.#pendingBase = upTo;
     this.#releasedTo = upTo;
     this.#releasedText += delta;
+    while (this.#unreleasedHead < this.#unreleased.length && this.#unreleased[this.#unreleasedHead]!.contentEnd <= upTo) this.#unreleasedHead++;
+    if (this.#unreleasedHead === this.#unreleased.length) {
+      this.#unreleased = [];
+      this.#unreleasedHead = 0;
+    }
     return delta;
   }
 }

@@ -19,4 +19,6 @@ export interface ToolCallFormat {
   parseBlock(payload: string, context: BlockContext): BlockResult;
   /** Output with no markers at all; tried with this format's hint, or as a last resort with declared tools. */
   parseBare?(text: string): BlockResult | undefined;
+  /** Whether `parseBare` is also tried without this format's hint (with declared tools only). */
+  readonly bareWithoutHint?: boolean;
 }

@@ -18,6 +18,7 @@ export const llama3Json: ToolCallFormat = {
   name: 'llama3_json',
   blocks: [{ open: '<|python_tag|>', close: ['<|eom_id|>', '<|eot_id|>'] }],
   parseBlock: (payload) => read(payload, false),
+  bareWithoutHint: true,
   parseBare(text) {
     const start = skipSpace(text, 0);
     if (text[start] !== '{' && text[start] !== '[') return undefined;

@@ -27,6 +27,7 @@ export const pythonic: ToolCallFormat = {
     { open: '<|tool_call_start|>', close: ['<|tool_call_end|>'] },
   ],
   parseBlock: (payload) => read(payload),
+  bareWithoutHint: true,
   parseBare(text) {
     const trimmed = text.trim();
     if (!trimmed.startsWith('[') || !trimmed.endsWith(']') || trimmed.startsWith('[{')) return undefined;

@@ -52,7 +52,7 @@ describe('worker pools', () => {
         headersTimeoutMs: 5_000,
         idleTimeoutMs: 5_000,
         deadlineMs: 10_000,
-        rewrite: { kind: 'chat', wantsUsage: false },
+        stream: { kind: 'chat', wantsUsage: false, parsesTools: false },
         signal: new AbortController().signal,
         onMessage: (message) => messages.push(message),
       });
@@ -70,11 +70,13 @@ describe('worker pools', () => {
     }
   });
 
-  it('parsing in the pool returns the same result as in-process', async () => {
+  it('parsing in the pool gives the same result as in-process, chunk by chunk', async () => {
     const pools = new Pools(pino({ level: 'silent' }));
     try {
-      const result = await pools.parseTools('<tool_call>{"name": "f", "arguments": {"a": 1}}</tool_call>', {}, 10_000);
-      expect(result).toMatchObject({ status: 'ok', calls: [{ name: 'f', arguments: { a: 1 } }] });
+      const stream = pools.openParseStream({}, 10_000);
+      expect(await stream.request({ type: 'push', text: 'Hi <tool_call>{"name": "f", ' }, 10_000)).toMatchObject({ ok: true, content: 'Hi', calls: [] });
+      expect(await stream.request({ type: 'push', text: '"arguments": {"a": 1}}</tool_call>' }, 10_000)).toMatchObject({ ok: true, calls: [{ name: 'f', arguments: { a: 1 } }] });
+      expect(await stream.request({ type: 'end' }, 10_000)).toMatchObject({ ok: true, content: '', calls: [] });
     } finally {
       await pools.close();
     }

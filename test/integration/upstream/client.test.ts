@@ -1,7 +1,8 @@
 // The upstream client against the stand-in: answers, and each failure with its code.
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { CompletionAggregator, completeOnce, sanitizeRequest, streamCompletion, UpstreamError, type SseEvent } from '../../../src/upstream/index.js';
+import { CompletionAggregator, sanitizeRequest } from '../../../src/openai/index.js';
+import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../../../src/upstream/index.js';
 import * as shapes from '../../support/mlx-schemas.js';
 import { startStandin } from '../../support/processes.js';
 import { post, rawRequest } from '../../support/raw-http.js';

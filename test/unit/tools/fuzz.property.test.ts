@@ -105,6 +105,37 @@ describe('fuzzing the tool-call parser', () => {
     expect(ok).toBeGreaterThan(300); // the property must really exercise calls
   });
 
+  it('stopping mid-stream at any point and sending the rest raw loses no text and repeats none (resumeAt)', () => {
+    const plain = fc.array(fc.oneof(fc.constantFrom(...pieces), fc.string({ maxLength: 8, unit: 'grapheme' })), { maxLength: 80 }).map((parts) => parts.join('').replace(/[`<[]/g, ''));
+    fc.assert(
+      fc.property(plain, options, fc.array(fc.nat(), { maxLength: 20 }), fc.nat(), (text, opts, cuts, stopAt) => {
+        const parser = parserRegistry.createStreamParser(opts);
+        const chunks = chunked(text, cuts);
+        const stop = stopAt % (chunks.length + 1);
+        let released = '';
+        let fed = 0;
+        let previous = 0;
+        for (const chunk of chunks.slice(0, stop)) {
+          released += parser.push(chunk).content;
+          fed += chunk.length;
+          expect(parser.resumeAt).toBeGreaterThanOrEqual(previous);
+          expect(parser.resumeAt).toBeLessThanOrEqual(fed);
+          previous = parser.resumeAt;
+        }
+        expect((released + text.slice(parser.resumeAt)).trimStart()).toBe(text.trimStart());
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it('resumeAt after a call was sent skips its markup, and waits at reasoning still open', () => {
+    const text = 'Sure. <tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call> And <think>hmm';
+    const parser = parserRegistry.createStreamParser({ tools: weather });
+    const delta = parser.push(text);
+    expect(delta.calls.map((c) => c.name)).toEqual(['get_weather']);
+    expect(delta.content + text.slice(parser.resumeAt)).toBe('Sure.  And <think>hmm');
+  });
+
   const adversarial: Array<[string, string]> = [
     ['100k nested brackets after a marker', '<tool_call>' + '['.repeat(100_000)],
     ['100k nested braces, closed', '<|python_tag|>' + '{'.repeat(50_000) + '}'.repeat(50_000)],

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CompletionAggregator, isUpstreamFailure, sanitizeRequest, SseParser, UpstreamError, wholeAsEvents } from '../../../src/upstream/index.js';
+import { CompletionAggregator, sanitizeRequest, wholeAsEvents } from '../../../src/openai/index.js';
+import { isUpstreamFailure, SseParser, UpstreamError } from '../../../src/upstream/index.js';
 
 describe('SseParser', () => {
   it('splits frames across chunk boundaries, keeps comments apart, and recognises [DONE]', () => {

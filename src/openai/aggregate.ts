@@ -1,4 +1,4 @@
-import type { SseEvent } from './sse.js';
+import type { SseEvent } from '../upstream/index.js';
 
 /** A streamed chat or text completion put back together as the non-streaming response. */
 export class CompletionAggregator {

@@ -1,0 +1,9 @@
+// The OpenAI protocol: requests checked and made safe for mlx_lm.server, answers shaped for the
+// client (streamed or whole), tool calls merged. Pure code, no I/O: it runs wherever the request
+// path needs it (the inference worker, the main thread).
+export { CompletionAggregator, wholeAsEvents } from './aggregate.js';
+export { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS } from './request-schema.js';
+export { sanitizeRequest, type UpstreamRequest } from './sanitize.js';
+export { StreamShaper, type ChatChunk, type StreamOptions } from './stream.js';
+export { mergeToolCalls, normaliseToolCall, type ParsedContent } from './tool-calls.js';
+export { shapeWhole, wholeContent } from './whole.js';

@@ -1,0 +1,76 @@
+import type { SseEvent } from '../upstream/index.js';
+import { mergeToolCalls, type ParsedContent } from './tool-calls.js';
+
+/** A chat chunk with a choice and a delta: the part of a stream whose content tool parsing may change. */
+export type ChatChunk = Record<string, unknown> & { choices: [Record<string, unknown> & { delta: Record<string, unknown> }, ...unknown[]] };
+
+export interface StreamOptions {
+  kind: 'chat' | 'text';
+  /** The client's model name, echoed in every chunk. */
+  model?: string;
+  /** Whether the client asked for the usage chunk (mlx-guard always asks upstream). */
+  wantsUsage: boolean;
+}
+
+const frame = (chunk: unknown) => `data: ${JSON.stringify(chunk)}\n\n`;
+
+/**
+ * Turns the model server's SSE events into the client's, in two steps. `shape` (stateless) gives
+ * each event's SSE text: the client's model name, the usage chunk only if asked, comments and
+ * [DONE] as they are; a chat chunk with a delta comes back as an object instead, for `finish`.
+ * `finish` merges the delta's tool calls (the server's normalised, those parsed out of its
+ * content by the caller, numbered in order), sets `finish_reason` to `tool_calls` when calls went
+ * out, and frames it. Split so that the transport thread can shape while tool parsing, which
+ * may be slow, runs elsewhere.
+ */
+export class StreamShaper {
+  #toolIndex = 0;
+  sawFinish = false;
+  /** The finish reason said tool_calls but no call came: the server's parser dropped it. */
+  lostCall = false;
+
+  constructor(readonly options: StreamOptions) {}
+
+  /** The SSE text of one upstream event ('' when nothing goes to the client), or a chat chunk to `finish`. */
+  shape(event: SseEvent): string | ChatChunk {
+    if (event.type === 'comment') return `: ${event.text}\n\n`;
+    if (event.type === 'done') return 'data: [DONE]\n\n';
+    const chunk = JSON.parse(event.data) as Record<string, unknown> & { choices?: unknown[] };
+    if (this.options.model !== undefined) chunk.model = this.options.model;
+    if (Array.isArray(chunk.choices) && chunk.choices.length === 0) return this.options.wantsUsage ? frame(chunk) : '';
+    const choice = chunk.choices?.[0] as Record<string, unknown> | undefined;
+    if (this.options.kind !== 'chat' || !choice || typeof choice.delta !== 'object' || choice.delta === null) return frame(chunk);
+    return chunk as ChatChunk;
+  }
+
+  /** The delta's text content, for tool parsing. */
+  static content(chunk: ChatChunk): string | undefined {
+    const content = chunk.choices[0].delta.content;
+    return typeof content === 'string' ? content : undefined;
+  }
+
+  /** Whether this chunk ends the answer (then parsing must be ended with it). */
+  static finishes(chunk: ChatChunk): boolean {
+    const reason = chunk.choices[0].finish_reason;
+    return reason !== null && reason !== undefined;
+  }
+
+  /** The SSE text of a chat chunk, its content replaced by `parsed` when it was parsed ('' when nothing is left to send). */
+  finish(chunk: ChatChunk, parsed?: ParsedContent): string {
+    const choice = chunk.choices[0];
+    const { tool_calls: serverCalls, content: _content, ...rest } = choice.delta;
+    const merged = mergeToolCalls(serverCalls, StreamShaper.content(chunk), parsed);
+    const finishing = StreamShaper.finishes(chunk);
+    const delta: Record<string, unknown> = rest;
+    if (merged.content !== undefined) delta.content = merged.content;
+    if (merged.calls.length > 0) delta.tool_calls = merged.calls.map((call) => ({ ...call, index: this.#toolIndex++ }));
+    if (finishing) {
+      this.sawFinish = true;
+      if (this.#toolIndex > 0) choice.finish_reason = 'tool_calls';
+      else if (choice.finish_reason === 'tool_calls') this.lostCall = true;
+    }
+    if (!finishing && merged.content === undefined && merged.calls.length === 0 && delta.reasoning === undefined) return '';
+    choice.delta = delta;
+    return frame(chunk);
+  }
+}

@@ -1,0 +1,134 @@
+import type { CircuitBreaker, Permit } from '../breaker/index.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ParsedContent } from '../openai/index.js';
+import type { ParseStream } from '../pool/parse-stream.js';
+import type { Pools } from '../pool/pools.js';
+import type { ToolDefinition } from '../tools/index.js';
+
+/** Why an answer's content was passed through as text instead of parsed for tool calls. */
+export type TextModeReason = 'breaker_open' | 'budget' | 'deadline' | 'worker_lost' | 'error';
+
+const DESCRIBED: Record<TextModeReason, string> = {
+  breaker_open: 'off (parse breaker open)',
+  budget: 'off (parse budget spent)',
+  deadline: 'off (parse deadline passed)',
+  worker_lost: 'off (parse worker lost)',
+  error: 'off (parsing failed)',
+};
+
+/** The value of the `x-mlx-guard-tool-parsing` header (or stream comment) for a reason. */
+export const describeTextMode = (reason: TextModeReason) => DESCRIBED[reason];
+
+interface ToolParsingDeps {
+  pools: Pools;
+  parseBreaker: CircuitBreaker;
+  metrics: Metrics;
+  logger: Logger;
+  /** Parse time one answer may take in all. */
+  budgetMs: number;
+}
+
+/**
+ * Tool-call parsing for both kinds of answer, in one place: in the parse pool, under the parse
+ * breaker, within a hard per-answer budget. An answer whose parsing fails or overruns passes
+ * through as text from where parsing stopped (nothing lost, nothing repeated), and the reason is
+ * counted and logged; no other request waits on it.
+ */
+export class ToolParsing {
+  constructor(readonly deps: ToolParsingDeps) {}
+
+  /** A whole answer's content: its calls and the rest (unchanged when it has none), or why it passes through as text. */
+  async whole(text: string, tools: ToolDefinition[]): Promise<{ parsed: ParsedContent } | { textMode: TextModeReason }> {
+    const stream = this.stream(tools);
+    try {
+      const first = await stream.push(text);
+      const last = await stream.end();
+      if (stream.textMode) return { textMode: stream.textMode };
+      const calls = [...first.calls, ...last.calls];
+      return { parsed: calls.length > 0 ? { content: first.content + last.content, calls } : { content: text, calls } };
+    } finally {
+      stream.release();
+    }
+  }
+
+  /** A streamed answer's parser: content goes in chunk by chunk, and comes out parsed. */
+  stream(tools: ToolDefinition[]): StreamParsing {
+    const permit = this.deps.parseBreaker.tryAcquire();
+    if (!permit) this.noteTextMode('breaker_open', 'the parse breaker is open');
+    return new StreamParsing(this, permit ?? undefined, permit ? this.deps.pools.openParseStream({ tools }, this.deps.budgetMs) : undefined);
+  }
+
+  noteTextMode(reason: TextModeReason, detail: string): void {
+    this.deps.metrics.toolParsingOff.inc({ reason });
+    this.deps.logger.warn({ event: 'tool_parsing_off', reason, detail }, `tool parsing stopped (${reason}): the rest of the answer passes through as text`);
+  }
+}
+
+/**
+ * One streamed answer's parsing. The raw text since the parser's last resume point is kept here,
+ * so that when parsing stops (budget spent, worker unresponsive or lost) the answer goes on as
+ * plain text from exactly there. Calls must not overlap: each waits for the one before.
+ */
+export class StreamParsing {
+  #raw = '';
+  /** Where `#raw` starts in the answer's text: the last resume point the parser reported. */
+  #rawBase = 0;
+  #textMode: TextModeReason | undefined;
+
+  constructor(
+    readonly owner: ToolParsing,
+    readonly permit: Permit | undefined,
+    readonly parser: ParseStream | undefined,
+  ) {
+    if (!parser) this.#textMode = 'breaker_open';
+  }
+
+  /** Why the content is passing through as text, once it is. */
+  get textMode(): TextModeReason | undefined {
+    return this.#textMode;
+  }
+
+  async push(text: string): Promise<ParsedContent> {
+    if (this.#textMode || !this.parser) return { content: text, calls: [] };
+    this.#raw += text;
+    return this.#settle(await this.parser.request({ type: 'push', text }, this.owner.deps.budgetMs), false);
+  }
+
+  /** The last of the content, once the answer ended. */
+  async end(): Promise<ParsedContent> {
+    if (this.#textMode || !this.parser) return { content: '', calls: [] };
+    return this.#settle(await this.parser.request({ type: 'end' }, this.owner.deps.budgetMs), true);
+  }
+
+  /** However the answer ended: a parse that did not finish proved nothing either way. */
+  release(): void {
+    this.permit?.ignore();
+    this.parser?.close();
+  }
+
+  #settle(reply: Awaited<ReturnType<ParseStream['request']>>, ended: boolean): ParsedContent {
+    if (!reply.ok) return { content: this.#stop('lost' in reply ? reply.lost : 'error', reply.message), calls: [] };
+    const { content, calls } = reply;
+    this.#raw = this.#raw.slice(reply.resumeAt - this.#rawBase);
+    this.#rawBase = reply.resumeAt;
+    if (ended) {
+      if (reply.overBudget) this.permit?.failure(new Error('the parse budget was spent'));
+      else this.permit?.success();
+      return { content, calls };
+    }
+    if (reply.overBudget) return { content: content + this.#stop('budget', `parsing took more than ${this.owner.deps.budgetMs} ms`), calls };
+    return { content, calls };
+  }
+
+  /** Parsing stops here: the raw text from the last resume point is what the client still gets. */
+  #stop(reason: TextModeReason, detail: string): string {
+    this.#textMode = reason;
+    this.permit?.failure(new Error(detail));
+    this.parser?.close();
+    this.owner.noteTextMode(reason, detail);
+    const rest = this.#raw;
+    this.#raw = '';
+    return rest;
+  }
+}
