@@ -9,7 +9,7 @@
 //   npm run bench:sidecar      (builds first; mlx-guard runs as its own process)
 //   RATES=100,500,1000 SECONDS_PER_PATH=10 MIN_SAMPLES=2000 ROUNDS=2 DURATION_S=5 CONNECTIONS=8 npm run bench:sidecar
 //
-// Budget (DESIGN.md): added p50 under 1 ms, added p99 under 5 ms.
+// Budget (the project's design target): added p50 under 1 ms, added p99 under 5 ms.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';

@@ -23,6 +23,8 @@ export const configSchema = z
     bodyLimitBytes: z.number().int().positive().default(1_048_576).describe('largest request body accepted'),
     bodyTimeoutMs: ms('deadline for reading a request body').default(10_000),
     maxPendingRequests: z.number().int().positive().default(64).describe('requests in flight or queued before new ones get 503'),
+    maxConnections: z.number().int().positive().default(512).describe('client connections open at once; more are closed as they arrive'),
+    headersTimeoutMs: ms('deadline for a request\'s headers to arrive (a client that trickles them gets 408)').min(1_000).default(15_000),
     inference: z
       .object({
         // No separate deadline for the headers or for silences: a request waiting behind others
@@ -83,6 +85,9 @@ const shortcuts: Array<{ flag: string; env: string; path: string[]; kind: 'strin
   { flag: '--python', env: 'MLX_GUARD_PYTHON', path: ['supervisor', 'python'], kind: 'string' },
   { flag: '--server-port', env: 'MLX_GUARD_SERVER_PORT', path: ['supervisor', 'port'], kind: 'number' },
 ];
+
+/** Options whose values are never printed back, not even when refused. */
+const SECRETS = new Set(['adminToken']);
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -157,7 +162,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       let given: unknown = input;
       for (const key of issue.path) given = (given as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey];
       const where = issue.path.length > 0 ? issue.path.join('.') : 'configuration';
-      return `  ${where}: ${issue.message}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`;
+      const shown = SECRETS.has(where) && typeof given === 'string' ? `a value of ${given.length} characters` : JSON.stringify(given);
+      return `  ${where}: ${issue.message}${given === undefined ? '' : ` (got ${shown})`}`;
     });
     throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
   }

@@ -8,4 +8,4 @@ export type { CircuitBreakerOptions, CircuitBreakerSnapshot, RatePolicyOptions, 
 export type { PolicySnapshot } from './policies/policy.js';
 export { CircuitBreakerState } from './state.js';
 export type { StateChange, TransitionReason } from './state.js';
-export type { Unsubscribe } from './listeners.js';
+export { Listeners, type Unsubscribe } from './listeners.js';

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { childEnvironment } from './child-env.js';
 import { SupervisorFatalError } from './errors.js';
 import type { ResolvedSupervisorOptions } from './options.js';
 
@@ -12,6 +13,7 @@ export interface LaunchPlan {
   backend: 'mlx' | 'standin' | 'command';
   /** Through native-host/mlx_host.py: events on fd 3, and the stdin watchdog against orphans. */
   viaHost: boolean;
+  /** The child's whole environment (see `childEnvironment`). */
   env: Record<string, string>;
   /** One line for the log when the choice deserves a word (auto picked the stand-in, say). */
   notice?: string;
@@ -53,14 +55,15 @@ export async function probeMlxLm(python: string): Promise<string | undefined> {
   const result = await execa(python, ['-c', 'import mlx_lm; print(getattr(mlx_lm, "__version__", "unknown"))'], {
     reject: false,
     timeout: 60_000,
+    env: childEnvironment(process.env, {}),
+    extendEnv: false,
     stdin: 'ignore',
   });
   return result.exitCode === 0 ? String(result.stdout).trim() : undefined;
 }
 
 export async function planLaunch(options: ResolvedSupervisorOptions): Promise<LaunchPlan> {
-  const env: Record<string, string> = { PYTHONUNBUFFERED: '1' };
-  if (options.model && existsSync(options.model)) env.HF_HUB_OFFLINE = '1';
+  const env = childEnvironment(process.env, { PYTHONUNBUFFERED: '1', ...(options.model && existsSync(options.model) ? { HF_HUB_OFFLINE: '1' } : {}) });
   const python = defaultPython(options);
   let backend = options.backend;
   let notice: string | undefined;

@@ -41,6 +41,8 @@ export class ModelServerProcess {
       reject: false,
       cleanup: false,
       env: plan.env,
+      // Only what the plan allow-listed (childEnvironment), not all of mlx-guard's environment.
+      extendEnv: false,
       stdio: ['pipe', 'pipe', 'pipe', plan.viaHost ? 'pipe' : 'ignore'],
     });
     this.pid = subprocess.pid;

@@ -1,4 +1,4 @@
-import type { Unsubscribe } from '../breaker/listeners.js';
+import type { Unsubscribe } from '../breaker/index.js';
 import type { Supervisor } from './supervisor.js';
 
 const WIDTH = 24;

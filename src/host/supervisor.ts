@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Listeners, type Unsubscribe } from '../breaker/listeners.js';
+import { Listeners, type Unsubscribe } from '../breaker/index.js';
 import type { CircuitBreaker } from '../breaker/index.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { canary } from './canary.js';

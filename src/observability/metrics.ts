@@ -1,6 +1,12 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CircuitBreaker } from '../breaker/index.js';
-import type { Supervisor } from '../host/index.js';
+import type { CircuitBreaker, Unsubscribe } from '../breaker/index.js';
+
+/** What the metrics read of the supervisor (an interface: observability does not depend on the host). */
+export interface WatchedSupervisor {
+  onRestart(listener: (event: { cause: string }) => void): Unsubscribe;
+  onTransition(listener: (transition: { to: string }) => void): Unsubscribe;
+  readonly status: { lastTimeToReadyMs?: number };
+}
 
 const STATE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
 
@@ -38,7 +44,7 @@ export class Metrics {
     breaker.onReject(() => this.rejections.inc({ breaker: breaker.name }));
   }
 
-  watchSupervisor(supervisor: Supervisor): void {
+  watchSupervisor(supervisor: WatchedSupervisor): void {
     supervisor.onRestart(({ cause }) => this.restarts.inc({ cause }));
     supervisor.onTransition(({ to }) => {
       if (to === 'ready' && supervisor.status.lastTimeToReadyMs !== undefined) this.timeToReady.set(supervisor.status.lastTimeToReadyMs / 1000);

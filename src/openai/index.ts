@@ -2,6 +2,7 @@
 // client (streamed or whole), tool calls merged. Pure code, no I/O: it runs wherever the request
 // path needs it (the inference worker, the main thread).
 export { CompletionAggregator, wholeAsEvents } from './aggregate.js';
+export { DEFAULT_BODY_BOUNDS, exceedsBounds, type BodyBounds } from './bounds.js';
 export { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS } from './request-schema.js';
 export { sanitizeRequest, type UpstreamRequest } from './sanitize.js';
 export { StreamShaper, type ChatChunk, type StreamOptions } from './stream.js';

@@ -1,4 +1,14 @@
 import { z } from 'zod';
+import { exceedsBounds } from './bounds.js';
+
+function isBoundedJsonObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) && exceedsBounds(value) === undefined;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Request bodies as mlx_lm.server accepts them (research/mlx_lm_server.md §1.2). The server drops
@@ -25,8 +35,9 @@ const toolCall = z
     type: z.literal('function').optional(),
     function: z.object({
       name: z.string(),
-      // The server json.loads it: an object is normalised to its JSON text here.
-      arguments: z.union([z.string(), z.record(z.string(), z.unknown()).transform((value) => JSON.stringify(value))]),
+      // The server json.loads it (and drops the connection when that fails): text must be the
+      // JSON of an object, within the same depth bound as the body; an object is normalised to its text.
+      arguments: z.union([z.string().refine(isBoundedJsonObject, 'must be the JSON text of an object (nested at most 32 levels)'), z.record(z.string(), z.unknown()).transform((value) => JSON.stringify(value))]),
     }),
   })
   .loose();

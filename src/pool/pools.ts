@@ -16,6 +16,13 @@ export interface InferenceCall extends Omit<InferTask, 'port'> {
   deadlineMs: number;
   signal: AbortSignal;
   onMessage(message: InferMessage): void;
+  /** Hands the caller the stream's flow control: `pause` stops reading upstream (so the model server is held back too) until `resume`. */
+  onFlowControl?(control: FlowControl): void;
+}
+
+export interface FlowControl {
+  pause(): void;
+  resume(): void;
 }
 
 export interface PoolOptions {
@@ -83,6 +90,7 @@ export class Pools {
     const { port1, port2 } = new MessageChannel();
     port1.on('message', (message: InferMessage) => call.onMessage(message));
     const cancel = () => port1.postMessage({ type: 'abort' });
+    call.onFlowControl?.({ pause: () => port1.postMessage({ type: 'pause' }), resume: () => port1.postMessage({ type: 'resume' }) });
     call.signal.addEventListener('abort', cancel, { once: true });
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<InferResult>((resolve) => {
@@ -92,7 +100,7 @@ export class Pools {
       }, call.deadlineMs);
     });
     try {
-      const { deadlineMs: _deadline, signal: _signal, onMessage: _onMessage, ...fields } = call;
+      const { deadlineMs: _deadline, signal: _signal, onMessage: _onMessage, onFlowControl: _onFlowControl, ...fields } = call;
       const task: InferTask = { ...fields, port: port2 };
       const run = this.#inference.run(task, { name: 'infer', transferList: [port2] }) as Promise<InferResult>;
       const result = await Promise.race([run.catch((error: unknown): InferResult => ({ ok: false, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } })), deadline]);

@@ -14,20 +14,53 @@ import type { InferMessage, InferResult, InferTask, ParseStreamReply, ParseStrea
 export async function infer(task: InferTask): Promise<InferResult> {
   const port: MessagePort = task.port;
   const controller = new AbortController();
+  const flow = new Flow(controller.signal);
   port.on('message', (message: { type?: string }) => {
     if (message?.type === 'abort') controller.abort(new DOMException('the client went away', 'AbortError'));
+    else if (message?.type === 'pause') flow.pause();
+    else if (message?.type === 'resume') flow.resume();
   });
   try {
-    return await runInference(task, (message) => port.postMessage(message), controller.signal);
+    return await runInference(task, (message) => port.postMessage(message), controller.signal, flow);
   } finally {
+    flow.resume();
     port.close();
+  }
+}
+
+/**
+ * Backpressure from a client that reads slower than the model writes: while paused, the stream is
+ * not read, so the socket to the model server fills and its writes wait, instead of the answer
+ * piling up in mlx-guard's memory. An abort ends the pause.
+ */
+class Flow {
+  #paused: Promise<void> | undefined;
+  #resume: (() => void) | undefined;
+
+  constructor(readonly signal: AbortSignal) {
+    signal.addEventListener('abort', () => this.resume(), { once: true });
+  }
+
+  pause(): void {
+    if (this.#paused || this.signal.aborted) return;
+    this.#paused = new Promise((resolve) => (this.#resume = resolve));
+  }
+
+  resume(): void {
+    this.#resume?.();
+    this.#paused = this.#resume = undefined;
+  }
+
+  /** Undefined while flowing; else resolves when the stream may be read again. */
+  get paused(): Promise<void> | undefined {
+    return this.#paused;
   }
 }
 
 /** The calling thread hears of progress at least this often while a call makes any. */
 const PROGRESS_EVERY_MS = 1_000;
 
-async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message: InferMessage) => void, signal: AbortSignal): Promise<InferResult> {
+async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message: InferMessage) => void, signal: AbortSignal, flow: Flow): Promise<InferResult> {
   // Every message counts as progress there, so a progress message goes only when nothing else
   // did for a while (a long prefill's keepalives for a whole answer, tool-call markup held back):
   // a fast answer costs no message more than it did before.
@@ -48,6 +81,11 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
       const batch = new Batch(post, parsesTools);
       try {
         for await (const event of events) {
+          const paused = flow.paused;
+          if (paused) {
+            batch.flush();
+            await paused;
+          }
           const shaped = shaper.shape(event);
           batch.add(parsesTools || typeof shaped === 'string' ? shaped : shaper.finish(shaped));
         }

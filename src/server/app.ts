@@ -22,7 +22,7 @@ export function createApp(deps: CompletionDependencies): Server {
       const given = Buffer.from((req.headers.authorization ?? '').replace(/^Bearer /, ''));
       const expected = Buffer.from(token ?? '');
       if (!token || given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        return sendError(res, 401, 'admin actions need "Authorization: Bearer <admin token>"', { code: 'unauthorized' });
+        return sendError(res, 'unauthorized', 'admin actions need "Authorization: Bearer <admin token>"');
       }
     }
     return action(req, res);
@@ -77,7 +77,9 @@ export function createApp(deps: CompletionDependencies): Server {
   const lastRestart: { event: unknown } = { event: undefined };
   supervisor.onRestart((event) => (lastRestart.event = { ...event, at: new Date().toISOString() }));
 
-  return createServer((req, res) => {
+  // Node checks the headers deadline only every `connectionsCheckingInterval` (30 s by default),
+  // which let trickled headers hold a connection for 71 s against a 15 s deadline.
+  const server = createServer({ headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1_000 }, (req, res) => {
     const started = performance.now();
     const path = req.url ?? '/';
     const route = routes[path];
@@ -86,12 +88,14 @@ export function createApp(deps: CompletionDependencies): Server {
       metrics.requests.inc({ route: label, status: String(res.statusCode) });
       metrics.duration.observe({ route: label }, (performance.now() - started) / 1000);
     });
-    if (!route) return sendError(res, 404, `no route ${req.method} ${path}`, { code: 'not_found' });
+    if (!route) return sendError(res, 'not_found', `no route ${req.method} ${path}`);
     const handler = route[req.method ?? ''];
-    if (!handler) return sendError(res, 405, `${path} does not take ${req.method}`, { code: 'method_not_allowed', headers: { allow: Object.keys(route).join(', ') } });
+    if (!handler) return sendError(res, 'method_not_allowed', `${path} does not take ${req.method}`, { headers: { allow: Object.keys(route).join(', ') } });
     Promise.resolve(handler(req, res)).catch((error: unknown) => {
       deps.logger.error({ event: 'handler_error', path, err: error }, 'request handling failed');
-      sendError(res, 500, 'mlx-guard failed while handling this request; see its log', { code: 'internal_error' });
+      sendError(res, 'internal_error', 'mlx-guard failed while handling this request; see its log');
     });
   });
+  server.maxConnections = config.maxConnections;
+  return server;
 }

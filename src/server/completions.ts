@@ -3,14 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CircuitBreaker, CircuitBreakerError, Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Serving, Supervisor } from '../host/index.js';
 import type { TaskError } from '../pool/messages.js';
-import { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS, sanitizeRequest, type UpstreamRequest } from '../openai/index.js';
+import { chatRequest, completionRequest, describeIssue, exceedsBounds, IGNORED_FIELDS, sanitizeRequest, type UpstreamRequest } from '../openai/index.js';
 import type { ToolDefinition } from '../tools/index.js';
 import { UpstreamError } from '../upstream/index.js';
 import type { CompletionDependencies } from './dependencies.js';
 import { describePoison, PoisonList } from './poison.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
 import { StreamResponder, WholeResponder, type Responder } from './responders.js';
-import { readJson, sendError } from './responses.js';
+import { HttpError, readJson, sendError } from './responses.js';
 
 export type { CompletionDependencies } from './dependencies.js';
 
@@ -21,18 +21,36 @@ export type { CompletionDependencies } from './dependencies.js';
  * client saw anything. Every send records its breaker outcome exactly once.
  */
 export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies): Promise<void> {
+  // Admitted first: a full queue answers before the body is read, and a body in the reading
+  // holds a place (the queue bounds the bodies in memory as well as the requests upstream).
+  const { maxPendingRequests } = deps.config;
+  if (deps.inflight.count >= maxPendingRequests) {
+    return sendError(res, 'queue_full', `mlx-guard is at its limit of ${maxPendingRequests} requests in flight; retry shortly`, { retryAfterSeconds: 1 });
+  }
+  deps.inflight.count++;
+  try {
+    await serveCompletion(kind, req, res, deps);
+  } finally {
+    deps.inflight.count--;
+  }
+}
+
+async function serveCompletion(kind: 'chat' | 'text', req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies): Promise<void> {
   const { config, supervisor, inferenceBreaker, logger } = deps;
   let raw: unknown;
   try {
     raw = await readJson(req, config.bodyLimitBytes, config.bodyTimeoutMs);
   } catch (error) {
-    const e = error as { status: number; message: string; code: string };
-    return sendError(res, e.status ?? 400, e.message, { code: e.code });
+    const e = error as HttpError;
+    return sendError(res, e.code, e.message);
   }
+  // The schema's cost grows with what it checks: a body past these bounds is refused before it.
+  const tooBig = exceedsBounds(raw);
+  if (tooBig) return sendError(res, 'invalid_request', tooBig.message, { param: tooBig.param });
   const parsed = (kind === 'chat' ? chatRequest : completionRequest).safeParse(raw);
   if (!parsed.success) {
     const { message, param } = describeIssue(parsed.error);
-    return sendError(res, 400, message, { param, code: 'invalid_request' });
+    return sendError(res, 'invalid_request', message, { param });
   }
 
   const body = { ...parsed.data } as Record<string, unknown>;
@@ -43,10 +61,7 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
   const poisoned = deps.poison.find(digest);
   if (poisoned) {
     deps.metrics.poisonRefusals.inc();
-    return sendError(res, 422, describePoison(poisoned), { code: 'poison_request' });
-  }
-  if (deps.inflight.count >= config.maxPendingRequests) {
-    return sendError(res, 503, `mlx-guard is at its limit of ${config.maxPendingRequests} requests in flight; retry shortly`, { code: 'queue_full', retryAfterSeconds: 1 });
+    return sendError(res, 'poison_request', describePoison(poisoned));
   }
   const firstServing = supervisor.serving;
   if (!firstServing) return refuseUnavailable(res, supervisor);
@@ -59,7 +74,6 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
   const responder = request.clientStreams
     ? new StreamResponder(kind, res, request.clientModel, request.clientWantsUsage, tools, deps)
     : new WholeResponder(kind, res, request.clientModel, tools, deps);
-  deps.inflight.count++;
   const clientGone = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) clientGone.abort();
@@ -83,10 +97,9 @@ export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessa
     }
   } catch (error) {
     logger.error({ event: 'completion_error', err: error }, 'completion handling failed');
-    sendError(res, 500, 'mlx-guard failed while handling this request; see its log', { code: 'internal_error' });
+    sendError(res, 'internal_error', 'mlx-guard failed while handling this request; see its log');
   } finally {
     responder.release();
-    deps.inflight.count--;
   }
 }
 
@@ -96,8 +109,7 @@ function admit(breaker: CircuitBreaker, res: ServerResponse): Permit | undefined
     return breaker.acquire();
   } catch (error) {
     const refusal = error as CircuitBreakerError;
-    sendError(res, 503, `the model server is failing (${refusal.message}); mlx-guard answers at once instead of waiting`, {
-      code: 'breaker_open',
+    sendError(res, 'breaker_open', `the model server is failing (${refusal.message}); mlx-guard answers at once instead of waiting`, {
       retryAfterSeconds: Number.isFinite(refusal.retryAfterMs) ? refusal.retryAfterMs / 1000 : 60,
     });
     return undefined;
@@ -144,6 +156,7 @@ async function sendOnce(
       idleTimeoutMs: attempt.deadlineMs,
       deadlineMs: attempt.deadlineMs,
       ...responder.task,
+      onFlowControl: (control) => responder.flowControl(control),
       signal: abort.signal,
       onMessage: (message) => {
         tracker.progress();
@@ -223,8 +236,7 @@ const OTHERS_SERVED_WITHIN_MS = 1_000;
 /** 503 while no model server is ready: what it is doing, and when to come back. */
 function refuseUnavailable(res: ServerResponse, supervisor: Supervisor): void {
   const { state, detail, lastTimeToReadyMs } = supervisor.status;
-  sendError(res, 503, `the model server is ${state}${detail ? ` (${detail})` : ''}; retry shortly`, {
-    code: 'model_server_unavailable',
+  sendError(res, 'model_server_unavailable', `the model server is ${state}${detail ? ` (${detail})` : ''}; retry shortly`, {
     retryAfterSeconds: state === 'fatal' ? 60 : (lastTimeToReadyMs ?? 10_000) / 1000,
   });
 }

@@ -1,6 +1,7 @@
 import type { Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Serving } from '../host/index.js';
 import type { CompletionDependencies } from './dependencies.js';
+import type { PublicErrorCode } from './errors.js';
 import { describePoison } from './poison.js';
 import { answerLost, type Responder } from './responders.js';
 
@@ -25,7 +26,7 @@ export async function prepareReplay(
     const entry = deps.poison.find(digest);
     deps.metrics.poisonFound.inc({ kind: 'crashes' });
     logger.warn({ event: 'poison_request', id, digest, cause: reason.reason, bodyBytes: request.bodyBytes }, `a request was in flight at two ${reason.reason} restarts: not sent again`);
-    responder.refuse(422, entry ? describePoison(entry) : reason.message, 'poison_request');
+    responder.refuse('poison_request', entry ? describePoison(entry) : reason.message);
     return undefined;
   }
   // A stop is no restart: there is nothing to wait for.
@@ -43,9 +44,9 @@ export async function prepareReplay(
     clearTimeout(timer);
     clientGone.removeEventListener('abort', onGone);
   });
-  const refuse = (status: number, message: string, code: string, retryAfterSeconds?: number) => {
+  const refuse = (code: PublicErrorCode, message: string, retryAfterSeconds?: number) => {
     waited?.leave();
-    responder.refuse(status, message, code, retryAfterSeconds);
+    responder.refuse(code, message, retryAfterSeconds);
     return undefined;
   };
   if (clientGone.aborted) {
@@ -57,10 +58,10 @@ export async function prepareReplay(
     return undefined;
   }
   if (!waited || Date.now() >= deadlineAt) {
-    return refuse(504, `the model server was restarted and did not come back within this request's deadline (${config.inference.deadlineMs} ms); not sent again`, 'deadline');
+    return refuse('upstream_timeout', `the model server was restarted and did not come back within this request's deadline (${config.inference.deadlineMs} ms); not sent again`);
   }
   const permit = deps.inferenceBreaker.tryAcquire();
-  if (!permit) return refuse(503, 'the model server is failing again after its restart (the inference breaker is open); retry shortly', 'breaker_open', 5);
+  if (!permit) return refuse('breaker_open', 'the model server is failing again after its restart (the inference breaker is open); retry shortly', 5);
   deps.metrics.replays.inc();
   logger.info({ event: 'replay', id, digest, replay: replays, cause: reason.reason }, `replaying a request the client had seen nothing of (restart: ${reason.reason})`);
   responder.replayed(replays);

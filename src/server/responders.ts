@@ -2,8 +2,10 @@ import type { ServerResponse } from 'node:http';
 import type { ModelServerLostError, Supervisor } from '../host/index.js';
 import { shapeWhole, StreamShaper, wholeContent, type ChatChunk, type ParsedContent } from '../openai/index.js';
 import type { InferMessage, InferTask, TaskError } from '../pool/messages.js';
+import type { FlowControl } from '../pool/pools.js';
 import type { ToolDefinition } from '../tools/index.js';
 import type { CompletionDependencies } from './dependencies.js';
+import { PUBLIC_ERRORS, publicUpstreamError, type PublicErrorCode } from './errors.js';
 import { sendError, sendJson, startSse, writeSse } from './responses.js';
 import { describeTextMode, type StreamParsing, type TextModeReason } from './tool-parsing.js';
 
@@ -16,16 +18,7 @@ export const REPLAYED_HEADER = 'x-mlx-guard-replayed';
 export function answerLost(responder: Responder, reason: ModelServerLostError | undefined, supervisor: Supervisor): void {
   const what = reason ? reason.message : 'the model server stopped serving';
   const retryAfterSeconds = (supervisor.status.lastTimeToReadyMs ?? 10_000) / 1000;
-  responder.refuse(503, `${what}; this request was ended and was not completed. Retry it once the server is back.`, 'model_server_restarting', retryAfterSeconds);
-}
-
-/** The HTTP answer to an upstream failure the client can act on. */
-function failureStatus(error: TaskError): { status: number; message: string } {
-  if (error.code === 'ERR_UPSTREAM_STATUS' && error.status !== undefined && error.status < 500) {
-    return { status: error.status, message: `the model server refused the request: ${error.message}` };
-  }
-  const timeout = error.code === 'ERR_DEADLINE' || error.code === 'ERR_UPSTREAM_HEADERS_TIMEOUT' || error.code === 'ERR_UPSTREAM_STALL';
-  return { status: timeout ? 504 : 502, message: `the model server failed this request (${error.code}): ${error.message}` };
+  responder.refuse('model_server_restarting', `${what}; this request was ended and was not completed. Retry it once the server is back.`, retryAfterSeconds);
 }
 
 function noteLostCall({ metrics, logger }: CompletionDependencies): void {
@@ -42,7 +35,7 @@ export interface Responder {
   /** The call failed: what the client already has stays, then the error. */
   fail(error: TaskError): Promise<void>;
   /** Ends the request with an error of mlx-guard's own. */
-  refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void;
+  refuse(code: PublicErrorCode, message: string, retryAfterSeconds?: number): void;
   /** Whether the client has received any of the answer's content (then it cannot be replayed). */
   readonly contentSent: boolean;
   /** The attempt's model server was lost: what the attempt has not written yet never will be. */
@@ -51,6 +44,8 @@ export interface Responder {
   replayed(times: number): void;
   /** Keeps the client's connection alive while the request waits (a comment, for a stream). */
   keepAlive(): void;
+  /** Takes the attempt's flow control, to hold the model server back while the client reads slowly (streams). */
+  flowControl(control: FlowControl): void;
   /** Releases what the responder holds, however the request ended. */
   release(): void;
 }
@@ -72,6 +67,8 @@ export class StreamResponder implements Responder {
   /** Bumped when an attempt is abandoned, so that its queued chunks are dropped. */
   #attempt = 0;
   #textModeSaid = false;
+  #flow: FlowControl | undefined;
+  #paused = false;
   #started = false;
   #contentSent = false;
   #replayed: number | undefined;
@@ -108,7 +105,21 @@ export class StreamResponder implements Responder {
     this.#start();
     // Keepalive comments are not content: a stream that has sent only those can still be replayed.
     if (!this.#contentSent && text.includes('data:')) this.#contentSent = true;
-    this.res.write(text);
+    if (this.res.write(text) || !this.#flow || this.#paused) return;
+    // The client reads slower than the model writes: stop reading upstream until it catches up.
+    const flow = this.#flow;
+    this.#paused = true;
+    flow.pause();
+    this.res.once('drain', () => {
+      this.#paused = false;
+      flow.resume();
+    });
+  }
+
+  /** This attempt's flow control (each attempt is a new upstream call). */
+  flowControl(control: FlowControl): void {
+    this.#flow = control;
+    this.#paused = false;
   }
 
   get contentSent(): boolean {
@@ -186,17 +197,18 @@ export class StreamResponder implements Responder {
 
   async fail(error: TaskError): Promise<void> {
     await this.#queue;
-    const { status, message } = failureStatus(error);
-    this.refuse(status, message, error.code.toLowerCase());
+    const { code, status, message } = publicUpstreamError(error);
+    if (!this.#started) return sendError(this.res, code, message, { status });
+    this.refuse(code, message);
   }
 
-  refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void {
+  refuse(code: PublicErrorCode, message: string, retryAfterSeconds?: number): void {
     if (!this.#started) {
-      sendError(this.res, status, message, { code, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
+      sendError(this.res, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {});
       return;
     }
     // Headers are gone: say so in the stream and end it without [DONE], as a cut stream looks.
-    writeSse(this.res, { error: { message, type: 'server_error', code } });
+    writeSse(this.res, { error: { message, type: PUBLIC_ERRORS[code].type, code } });
     this.res.end();
   }
 }
@@ -230,6 +242,8 @@ export class WholeResponder implements Responder {
 
   keepAlive(): void {}
 
+  flowControl(): void {}
+
   async finish(body?: Record<string, unknown>): Promise<void> {
     if (!body) throw new Error('the inference worker finished without an answer');
     const headers: Record<string, string> = {};
@@ -247,12 +261,12 @@ export class WholeResponder implements Responder {
   }
 
   async fail(error: TaskError): Promise<void> {
-    const { status, message } = failureStatus(error);
-    sendError(this.res, status, message, { code: error.code.toLowerCase() });
+    const { code, status, message } = publicUpstreamError(error);
+    sendError(this.res, code, message, { status });
   }
 
-  refuse(status: number, message: string, code: string, retryAfterSeconds?: number): void {
-    sendError(this.res, status, message, { code, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
+  refuse(code: PublicErrorCode, message: string, retryAfterSeconds?: number): void {
+    sendError(this.res, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {});
   }
 
   release(): void {}

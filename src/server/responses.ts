@@ -1,24 +1,28 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PUBLIC_ERRORS, type PublicErrorCode } from './errors.js';
 
-export type ErrorType = 'invalid_request_error' | 'not_found_error' | 'service_unavailable' | 'authentication_error' | 'server_error';
-
-/** An OpenAI-style error body: a message that says what happened and what to do; never a stack. */
+/**
+ * An OpenAI-style error body with a code of the public table (errors.ts), which gives its status
+ * and type: a message that says what happened and what to do; never a stack or an internal detail.
+ */
 export function sendError(
   res: ServerResponse,
-  status: number,
+  code: PublicErrorCode,
   message: string,
-  options: { type?: ErrorType; param?: string | null; code?: string; retryAfterSeconds?: number; headers?: Record<string, string> } = {},
+  options: { param?: string | null; retryAfterSeconds?: number; headers?: Record<string, string>; /** For `upstream_rejected`: the model server's own 4xx. */ status?: number } = {},
 ): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const type = options.type ?? (status === 503 ? 'service_unavailable' : status >= 500 ? 'server_error' : status === 401 ? 'authentication_error' : status === 404 ? 'not_found_error' : 'invalid_request_error');
+  const entry = PUBLIC_ERRORS[code];
+  const status = typeof entry.status === 'number' ? entry.status : (options.status ?? 400);
+  const type = entry.type;
   const headers: Record<string, string> = { ...options.headers };
   if (options.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(options.retryAfterSeconds)));
   // A request whose body was not read to the end cannot share its connection with the next one.
   if (!res.req.complete) headers.connection = 'close';
-  sendJson(res, status, { error: { message, type, param: options.param ?? null, code: options.code ?? null } }, headers);
+  sendJson(res, status, { error: { message, type, param: options.param ?? null, code } }, headers);
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -29,10 +33,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 export class HttpError extends Error {
   constructor(
-    readonly status: number,
+    readonly code: PublicErrorCode,
     message: string,
-    readonly code: string,
-    readonly param: string | null = null,
   ) {
     super(message);
   }
@@ -46,13 +48,13 @@ export function readJson(req: IncomingMessage, limitBytes: number, timeoutMs: nu
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (declared > limitBytes) {
-      reject(new HttpError(413, `the request body is ${declared} bytes; the limit is ${limitBytes}`, 'body_too_large'));
+      reject(new HttpError('body_too_large', `the request body is ${declared} bytes; the limit is ${limitBytes}`));
       req.resume();
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    const timer = setTimeout(() => fail(new HttpError(408, `the request body did not arrive within ${timeoutMs} ms`, 'body_timeout')), timeoutMs);
+    const timer = setTimeout(() => fail(new HttpError('body_timeout', `the request body did not arrive within ${timeoutMs} ms`)), timeoutMs);
     let failed = false;
     // The error is answered with "Connection: close"; the rest of the body is not read.
     const fail = (error: HttpError) => {
@@ -63,10 +65,10 @@ export function readJson(req: IncomingMessage, limitBytes: number, timeoutMs: nu
     };
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limitBytes) return fail(new HttpError(413, `the request body is larger than the limit of ${limitBytes} bytes`, 'body_too_large'));
+      if (size > limitBytes) return fail(new HttpError('body_too_large', `the request body is larger than the limit of ${limitBytes} bytes`));
       chunks.push(chunk);
     });
-    req.on('error', () => fail(new HttpError(400, 'the request body could not be read', 'body_unreadable')));
+    req.on('error', () => fail(new HttpError('body_unreadable', 'the request body could not be read')));
     req.on('end', () => {
       clearTimeout(timer);
       if (failed) return;
@@ -74,7 +76,7 @@ export function readJson(req: IncomingMessage, limitBytes: number, timeoutMs: nu
       try {
         resolve(JSON.parse(text));
       } catch (error) {
-        reject(new HttpError(400, `the body is not valid JSON: ${(error as Error).message}`, 'invalid_json'));
+        reject(new HttpError('invalid_json', `the body is not valid JSON: ${(error as Error).message}`));
       }
     });
   });

@@ -11,6 +11,8 @@ export interface UpstreamCallOptions {
   idleTimeoutMs: number;
   /** Largest error body read for the message. */
   maxErrorBodyBytes?: number;
+  /** Largest whole answer read (a non-streaming answer with logprobs can be large, but not unbounded). */
+  maxBodyBytes?: number;
   /** Called when a 200 answer's headers arrive and at each piece of its body: the server is making progress. */
   onProgress?: () => void;
   dispatcher?: Dispatcher;
@@ -57,10 +59,13 @@ export async function* streamCompletion(url: string, body: string, options: Upst
 export async function completeOnce(url: string, body: string, options: UpstreamCallOptions): Promise<Record<string, unknown>> {
   const response = await post(url, body, options);
   try {
-    const text = await response.body.text();
     if (response.statusCode !== 200) {
-      throw new UpstreamError('ERR_UPSTREAM_STATUS', `the model server answered ${response.statusCode}: ${text.slice(0, options.maxErrorBodyBytes ?? 4_096)}`, response.statusCode);
+      const text = await readBounded(response.body, options.maxErrorBodyBytes ?? 4_096);
+      throw new UpstreamError('ERR_UPSTREAM_STATUS', `the model server answered ${response.statusCode}: ${text}`, response.statusCode);
     }
+    const limit = options.maxBodyBytes ?? MAX_ANSWER_BYTES;
+    const text = await readBounded(response.body, limit + 1);
+    if (text.length > limit) throw new UpstreamError('ERR_UPSTREAM_PROTOCOL', `the model server's answer is larger than ${limit} bytes`);
     try {
       return JSON.parse(text) as Record<string, unknown>;
     } catch (error) {
@@ -88,16 +93,21 @@ async function post(url: string, body: string, options: UpstreamCallOptions): Pr
   }
 }
 
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/** At most `maxBytes` of the body as text (counted in UTF-16 units, near enough for a bound); the rest is not read. */
 async function readBounded(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
+  // One decoder for the whole body: a character split across two reads stays whole.
+  const decoder = new TextDecoder();
   let text = '';
   for await (const chunk of body) {
-    text += Buffer.from(chunk as Uint8Array).toString('utf8');
+    text += decoder.decode(chunk as Uint8Array, { stream: true });
     if (text.length >= maxBytes) {
       body.destroy();
       return text.slice(0, maxBytes);
     }
   }
-  return text;
+  return text + decoder.decode();
 }
 
 /** undici's errors by code (not instanceof: research/deps_and_supervision.md §4.3). */

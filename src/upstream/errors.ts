@@ -8,7 +8,7 @@ export type UpstreamErrorCode =
   | 'ERR_UPSTREAM_PROTOCOL';
 
 /**
- * The model server failed a request. `countsAsFailure` is the failure classification of DESIGN.md:
+ * The model server failed a request. `countsAsFailure` is the failure classification (ARCHITECTURE.md, "Failures, classified"):
  * 5xx, timeouts, stalls, resets and streams cut before `[DONE]` are the server's fault; a 4xx is
  * the request's.
  */

@@ -98,7 +98,7 @@ describe('replay across a restart, at default settings', () => {
     const answer = await chat(url, 'a doomed request');
     const took = Date.now() - started;
     expect(answer.status).toBe(504);
-    expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'deadline', message: expect.stringContaining("did not come back within this request's deadline") } });
+    expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'upstream_timeout', message: expect.stringContaining("did not come back within this request's deadline") } });
     expect(took).toBeGreaterThanOrEqual(2_900);
     expect(took).toBeLessThan(4_000);
   }, TEST_TIMEOUT_MS);

@@ -33,6 +33,11 @@ describe('configuration', () => {
     expect(loadConfig(['--host', '0.0.0.0', '--admin-token', 'a-long-enough-secret'], {}).host).toBe('0.0.0.0');
   });
 
+  it('never prints a refused secret back', () => {
+    expect(() => loadConfig(['--admin-token', 'short-secret'], {})).toThrow(/adminToken: Too small.*\(got a value of 12 characters\)/);
+    expect(() => loadConfig([], { MLX_GUARD_ADMIN_TOKEN: 'short-secret' })).not.toThrow(/short-secret/);
+  });
+
   it('--help text lists each flag with its variable, meaning and default', () => {
     const help = describeOptions();
     expect(help).toContain('--port           MLX_GUARD_PORT           port mlx-guard serves on (default 8080)');

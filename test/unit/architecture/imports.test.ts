@@ -1,0 +1,75 @@
+// The import graph of src/, read from the sources: no cycle (type-only imports included), every
+// arrow pointing down the layers, and a folder with an index entered only through it.
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const src = fileURLToPath(new URL('../../../src/', import.meta.url));
+const files = (readdirSync(src, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => f.split('\\').join('/'));
+
+/** Each file's relative imports and re-exports, as files under src/. */
+const graph = new Map<string, string[]>(
+  files.map((file) => {
+    const text = readFileSync(join(src, file), 'utf8');
+    const targets = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;]*?\bfrom\s+'(\.{1,2}\/[^']+)'/g)].map((m) => relative(src, resolve(dirname(join(src, file)), m[1]!)).replace(/\.js$/, '.ts').split('\\').join('/'));
+    return [file, targets];
+  }),
+);
+
+/** Which layer a file belongs to: its folder, or `root` for the composition files. */
+const layerOf = (file: string) => (file.includes('/') ? file.slice(0, file.indexOf('/')) : 'root');
+
+/** What each layer may import besides itself (root may import anything). */
+const allowed: Record<string, string[]> = {
+  breaker: [],
+  tools: [],
+  upstream: [],
+  openai: ['tools', 'upstream'],
+  observability: ['breaker'],
+  pool: ['observability', 'openai', 'tools', 'upstream'],
+  host: ['breaker', 'observability'],
+  server: ['breaker', 'host', 'observability', 'openai', 'pool', 'root', 'tools', 'upstream'],
+};
+/** Layers with an index are entered only through it; the rest are private. */
+const withIndex = new Set(files.filter((f) => /^[a-z]+\/index\.ts$/.test(f)).map(layerOf));
+
+describe('the import graph of src/', () => {
+  it('reads every file and finds imports', () => {
+    expect(files.length).toBeGreaterThan(60);
+    expect([...graph.values()].flat().length).toBeGreaterThan(150);
+    for (const targets of graph.values()) for (const target of targets) expect(files, target).toContain(target);
+  });
+
+  it('has no cycle', () => {
+    const cycles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const path: string[] = [];
+    const visit = (file: string) => {
+      state.set(file, 'open');
+      path.push(file);
+      for (const next of graph.get(file) ?? []) {
+        if (state.get(next) === 'open') cycles.push([...path.slice(path.indexOf(next)), next].join(' → '));
+        else if (!state.has(next)) visit(next);
+      }
+      path.pop();
+      state.set(file, 'done');
+    };
+    for (const file of files) if (!state.has(file)) visit(file);
+    expect(cycles).toEqual([]);
+  });
+
+  it('points down the layers only, and enters a layer with an index through it', () => {
+    const wrong: string[] = [];
+    for (const [file, targets] of graph) {
+      const from = layerOf(file);
+      for (const target of targets) {
+        const to = layerOf(target);
+        if (to === from || from === 'root') continue;
+        if (!allowed[from]!.includes(to)) wrong.push(`${file} → ${target}: ${from} may not import ${to}`);
+        else if (withIndex.has(to) && !target.endsWith('/index.ts')) wrong.push(`${file} → ${target}: enter ${to} through its index`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
