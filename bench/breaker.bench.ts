@@ -1,7 +1,9 @@
 // Per-call cost of the circuit breaker against bare calls, cockatiel and opossum, in one run.
 //
 //   npm run bench          full run (~1 min): table + verdict against the design's budgets
-//   npm run bench:check    short run of our modes only; exits 1 if any costs >= 1 µs per call
+//   npm run bench:check    short run of our modes only; exits 1 if any costs >= 1 µs per call over
+//                          its floor (measured in the same run), or a refusal by throw costs more
+//                          than 100 ns over a bare throw
 //
 // Each sample times a batch of BATCH calls and records the mean per call (tinybench's
 // overriddenDuration), so the 30-70 ns timer floor does not swamp sub-100 ns figures
@@ -179,12 +181,14 @@ const fmt = (ns: number) => (Math.abs(ns) >= 1_000 ? `${(ns / 1_000).toFixed(2)}
 const bareSync = medianNs('bare sync f()');
 const bareAsync = medianNs('bare async await f()');
 const bareRejection = medianNs('bare await rejected promise (floor)');
+const bareThrow = medianNs('bare throw + catch (floor)');
 /**
- * The bare-language cost of what a case does, so "over floor" is the breaker's share. A throw has
- * no stable floor (V8 prices a throw by where it is caught and inlined), so that row shows none.
+ * The bare-language cost of what a case does, measured in this run, so "over floor" is the
+ * breaker's share: a refusal delivered by throw is compared with throwing a ready-made error
+ * from a function and catching it; an awaited one with awaiting a rejected promise.
  */
-function floorOf(name: string): number | undefined {
-  if (name.includes('rejected')) return name.includes('await') ? bareRejection : name.includes('throw') ? undefined : 0;
+function floorOf(name: string): number {
+  if (name.includes('rejected')) return name.includes('await') ? bareRejection : name.includes('throw') ? bareThrow : 0;
   return name.includes('await') ? bareAsync : bareSync;
 }
 
@@ -199,7 +203,7 @@ console.table(
       'median/call': fmt(median),
       'mean/call': stats ? fmt(stats.mean * 1e6) : '-',
       'p99 of batch means': stats ? fmt(stats.p99 * 1e6) : '-',
-      'over floor': name.startsWith('bare') || floorOf(name) === undefined ? '' : fmt(median - floorOf(name)!),
+      'over floor': name.startsWith('bare') ? '' : fmt(median - floorOf(name)),
       samples: stats?.samplesCount ?? 0,
     };
   }),
@@ -213,9 +217,13 @@ interface Verdict {
 const verdicts: Verdict[] = [];
 const budget = (text: string, measured: string, ok: boolean) => verdicts.push({ budget: text, measured, ok });
 
+// The gate is the breaker's own share, over the language's floor measured in the same run: on a
+// busy machine the floor alone (awaiting a rejected promise) has measured 1.9-2.5 µs.
 for (const { name, ours: isOurs } of cases) {
-  if (isOurs) budget(`${name} < 1 µs per call`, fmt(medianNs(name)), medianNs(name) < HARD_LIMIT_NS);
+  if (isOurs) budget(`${name}: over its floor < 1 µs per call`, `${fmt(medianNs(name) - floorOf(name))} (${fmt(medianNs(name))} in all)`, medianNs(name) - floorOf(name) < HARD_LIMIT_NS);
 }
+const refusalByThrow = medianNs('ours: rejected call (throw + catch)') - bareThrow;
+budget('refusal by throw within 100 ns of a bare throw', `${fmt(refusalByThrow)} (${fmt(medianNs('ours: rejected call (throw + catch)'))} vs ${fmt(bareThrow)})`, refusalByThrow <= 100);
 if (!check) {
   const syncOverhead = medianNs('ours: call(syncFn)') - bareSync;
   const asyncOverhead = medianNs('ours: await call(asyncFn)') - bareAsync;
@@ -247,8 +255,8 @@ console.table(verdicts.map(({ budget: b, measured, ok }) => ({ budget: b, measur
 const over = verdicts.filter((v) => !v.ok);
 if (sink === -1) console.log('unreachable: keeps the results alive');
 if (check) {
-  // Only the hard limit gates CI; the tighter budgets are too close to this machine's noise.
-  console.log(over.length === 0 ? 'bench:check: every mode is under 1 µs per call' : `bench:check: ${over.length} mode(s) at or over 1 µs per call`);
+  // Only the hard limits gate CI; the tighter budgets are too close to this machine's noise.
+  console.log(over.length === 0 ? 'bench:check: every mode is under 1 µs per call over its floor, and a refusal by throw within 100 ns of a bare throw' : `bench:check: ${over.length} budget(s) missed`);
   process.exitCode = over.length === 0 ? 0 : 1;
 } else {
   console.log(over.length === 0 ? 'verdict: every budget met' : `verdict: ${over.length} budget(s) missed`);

@@ -1,17 +1,45 @@
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { convertOption, optionSpecs, type OptionSpec } from './config-flags.js';
 import { supervisorOptionsSchema } from './host/options.js';
 
 const ms = (description: string) => z.number().int().nonnegative().describe(description);
 
-const breakerSchema = (name: string) =>
+const breakerSchema = (name: string, halfOpenWait: string) =>
   z
     .object({
-      failureThreshold: z.number().int().positive().default(5).describe(`consecutive ${name} failures that open its breaker`),
+      failureThreshold: z.number().int().positive().default(5).describe(`consecutive ${name} failures that open its breaker (trip.type "consecutive")`),
       recoveryTimeoutMs: ms(`how long the ${name} breaker stays open before a probe`).default(30_000),
+      halfOpenSuccessThreshold: z.number().int().positive().default(1).describe(`probe successes that close the half-open ${name} breaker`),
+      halfOpenMaxProbes: z.number().int().positive().default(1).describe(`probes let through at once while the ${name} breaker is half-open`),
+      halfOpenMaxWaitMs: ms(`a half-open ${name} breaker whose probe shows no progress for this long reopens (default: ${halfOpenWait})`).optional(),
+      slowCallDurationMs: ms(`a ${name} call at least this long is slow (counts toward trip.slowCallRateThreshold; default: off)`).optional(),
+      trip: z
+        .object({
+          type: z.enum(['consecutive', 'count', 'time']).default('consecutive').describe(`how the closed ${name} breaker decides to open: consecutive failures, or a failure rate over the last windowSize calls (count) or windowMs (time)`),
+          windowSize: z.number().int().positive().default(20).describe('calls in the window (trip.type "count")'),
+          windowMs: ms('length of the window (trip.type "time")').default(60_000),
+          buckets: z.number().int().positive().default(10).describe('buckets the time window is kept in (trip.type "time")'),
+          minimumCalls: z.number().int().positive().default(10).describe('fewer calls than this in the window never open the breaker'),
+          failureRateThreshold: z.number().gt(0).lt(1).default(0.5).describe('failed / completed calls above which the breaker opens'),
+          slowCallRateThreshold: z.number().gt(0).lt(1).optional().describe('slow / completed calls above which the breaker opens (needs slowCallDurationMs; default: off)'),
+        })
+        .strict()
+        .prefault({}),
+      backoff: z
+        .object({
+          maxMs: ms(`grow each ${name} opening in a row from recoveryTimeoutMs up to this (default: off, every opening lasts recoveryTimeoutMs)`).optional(),
+          multiplier: z.number().min(1).default(2).describe('growth of each opening in a row'),
+          jitter: z.number().min(0).max(1).default(0).describe('share of each opening randomised away'),
+        })
+        .strict()
+        .prefault({}),
     })
     .strict()
     .prefault({});
+
+export type BreakerConfig = z.output<ReturnType<typeof breakerSchema>>;
 
 /** Every option of mlx-guard, with its default and a one-line description `--help` prints. */
 export const configSchema = z
@@ -33,7 +61,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    breakers: z.object({ inference: breakerSchema('inference'), parse: breakerSchema('tool-parsing') }).strict().prefault({}),
+    breakers: z.object({ inference: breakerSchema('inference', 'supervisor.liveness.stallMs'), parse: breakerSchema('tool-parsing', 'recoveryTimeoutMs') }).strict().prefault({}),
     toolParsing: z
       .object({
         budgetMs: ms('parse time one answer may take for its tool calls, in all; past it (or one chunk taking as long) the rest of the answer passes through as text').default(500),
@@ -74,20 +102,16 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
-/** Flags and variables for the options people set most; everything else goes in the config file. */
-const shortcuts: Array<{ flag: string; env: string; path: string[]; kind: 'string' | 'number' }> = [
-  { flag: '--host', env: 'MLX_GUARD_HOST', path: ['host'], kind: 'string' },
-  { flag: '--port', env: 'MLX_GUARD_PORT', path: ['port'], kind: 'number' },
-  { flag: '--admin-token', env: 'MLX_GUARD_ADMIN_TOKEN', path: ['adminToken'], kind: 'string' },
-  { flag: '--log-level', env: 'MLX_GUARD_LOG_LEVEL', path: ['logLevel'], kind: 'string' },
-  { flag: '--model', env: 'MLX_GUARD_MODEL', path: ['supervisor', 'model'], kind: 'string' },
-  { flag: '--backend', env: 'MLX_GUARD_BACKEND', path: ['supervisor', 'backend'], kind: 'string' },
-  { flag: '--python', env: 'MLX_GUARD_PYTHON', path: ['supervisor', 'python'], kind: 'string' },
-  { flag: '--server-port', env: 'MLX_GUARD_SERVER_PORT', path: ['supervisor', 'port'], kind: 'number' },
-];
-
 /** Options whose values are never printed back, not even when refused. */
 const SECRETS = new Set(['adminToken']);
+
+/** Shorter flags and variables for the options people set most (every option has its long ones). */
+const ALIASES: Record<string, { flag: string; env: string }> = {
+  'supervisor.model': { flag: '--model', env: 'MLX_GUARD_MODEL' },
+  'supervisor.backend': { flag: '--backend', env: 'MLX_GUARD_BACKEND' },
+  'supervisor.python': { flag: '--python', env: 'MLX_GUARD_PYTHON' },
+  'supervisor.port': { flag: '--server-port', env: 'MLX_GUARD_SERVER_PORT' },
+};
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -99,12 +123,8 @@ function set(target: Record<string, unknown>, path: string[], value: unknown): v
   node[path.at(-1)!] = value;
 }
 
-function convert(kind: 'string' | 'number', raw: string, source: string): unknown {
-  if (kind === 'string') return raw;
-  const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value)) throw new ConfigError(`${source} must be a number (got "${raw}")`);
-  return value;
-}
+/** Every option with its flag and variable, from the schema (`--help` lists them all). */
+export const OPTIONS: readonly OptionSpec[] = optionSpecs(configSchema, ALIASES, SECRETS);
 
 function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out = { ...base };
@@ -124,29 +144,8 @@ function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>)
  * and what is allowed.
  */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
-  const fromFlags: Record<string, unknown> = {};
-  let configFile = env.MLX_GUARD_CONFIG;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const value = inline ?? argv[i + 1];
-    if (flag === '--config') {
-      if (value === undefined) throw new ConfigError('--config needs a path to a JSON file');
-      configFile = value;
-      if (inline === undefined) i++;
-      continue;
-    }
-    const shortcut = shortcuts.find((s) => s.flag === flag);
-    if (!shortcut) throw new ConfigError(`unknown option "${arg}"; run "mlx-guard --help" for the options`);
-    if (value === undefined) throw new ConfigError(`${flag} needs a value`);
-    set(fromFlags, shortcut.path, convert(shortcut.kind, value, flag));
-    if (inline === undefined) i++;
-  }
-  const fromEnv: Record<string, unknown> = {};
-  for (const shortcut of shortcuts) {
-    const raw = env[shortcut.env];
-    if (raw !== undefined && raw !== '') set(fromEnv, shortcut.path, convert(shortcut.kind, raw, shortcut.env));
-  }
+  const { values: fromFlags, configFile = env.MLX_GUARD_CONFIG } = fromCommandLine(argv);
+  const fromEnv = fromEnvironment(env);
   let fromFile: Record<string, unknown> = {};
   if (configFile) {
     try {
@@ -170,25 +169,60 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   return result.data;
 }
 
-/** The option list for `--help`: flag, variable, default and meaning. */
-export function describeOptions(): string {
-  const defaults = configSchema.parse({});
-  const lines = shortcuts.map(({ flag, env, path }) => {
-    let node: unknown = defaults;
-    for (const key of path) node = (node as Record<string, unknown> | undefined)?.[key];
-    let schema: z.ZodType = configSchema;
-    for (const key of path) schema = unwrap(schema).shape[key] as z.ZodType;
-    return `  ${flag.padEnd(16)} ${env.padEnd(24)} ${schema.description ?? ''}${node === undefined ? '' : ` (default ${JSON.stringify(node)})`}`;
-  });
-  return [...lines, `  ${'--config'.padEnd(16)} ${'MLX_GUARD_CONFIG'.padEnd(24)} a JSON file with any option (see README), e.g. {"supervisor": {"startup": {"timeoutMs": 300000}}}`].join('\n');
+/** The options given as flags (`--name value` or `--name=value`), and the config file if named. */
+function fromCommandLine(argv: readonly string[]): { values: Record<string, unknown>; configFile?: string } {
+  const byName = new Map<string, OptionSpec>();
+  for (const spec of OPTIONS) {
+    byName.set(spec.flag.slice(2), spec);
+    if (spec.alias) byName.set(spec.alias.flag.slice(2), spec);
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: Object.fromEntries([...byName.keys(), 'config'].map((name) => [name, { type: 'string' as const }])), strict: true, allowPositionals: false });
+  } catch (error) {
+    const { code, message } = error as { code?: string; message: string };
+    const unknown = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'([^']+)'/.exec(message)?.[1] : undefined;
+    if (unknown !== undefined) throw new ConfigError(`unknown option "${unknown}"; run "mlx-guard --help" for the options`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new ConfigError(`${/'(--[^' ]+)/.exec(message)?.[1] ?? 'an option'} needs a value`);
+    throw new ConfigError(message);
+  }
+  const values: Record<string, unknown> = {};
+  for (const [name, raw] of Object.entries(parsed.values)) {
+    if (name === 'config' || typeof raw !== 'string') continue;
+    const spec = byName.get(name)!;
+    set(values, spec.path, converted(spec, raw, `--${name}`));
+  }
+  const configFile = parsed.values.config;
+  return typeof configFile === 'string' ? { values, configFile } : { values };
 }
 
-function unwrap(schema: z.ZodType): z.ZodObject {
-  let current = schema as unknown as { unwrap?: () => z.ZodType; innerType?: () => z.ZodType; shape?: unknown; def?: { innerType?: z.ZodType } };
-  while (!current.shape) {
-    const inner = current.def?.innerType ?? current.unwrap?.();
-    if (!inner) break;
-    current = inner as unknown as typeof current;
+/** The options given as `MLX_GUARD_*` variables (empty ones are unset). */
+function fromEnvironment(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const spec of OPTIONS) {
+    for (const name of [spec.env, spec.alias?.env]) {
+      const raw = name === undefined ? undefined : env[name];
+      if (raw !== undefined && raw !== '') set(values, spec.path, converted(spec, raw, name!));
+    }
   }
-  return current as unknown as z.ZodObject;
+  return values;
+}
+
+function converted(spec: OptionSpec, raw: string, source: string): unknown {
+  const result = convertOption(spec, raw);
+  if ('problem' in result) throw new ConfigError(`${source} ${spec.secret ? 'is not valid' : result.problem}`);
+  return result.value;
+}
+
+/** The option list for `--help`: every option's flag, variable, meaning and default. */
+export function describeOptions(): string {
+  const defaults = configSchema.parse({});
+  const lines = OPTIONS.map((spec) => {
+    let value: unknown = defaults;
+    for (const key of spec.path) value = (value as Record<string, unknown> | undefined)?.[key];
+    const names = [spec.flag, spec.env, ...(spec.alias ? [`(or ${spec.alias.flag}, ${spec.alias.env})`] : [])].join('  ');
+    const shownDefault = value === undefined || spec.secret ? '' : ` (default ${JSON.stringify(value)})`;
+    return `  ${names}\n      ${spec.description}${shownDefault}`;
+  });
+  return [...lines, `  --config  MLX_GUARD_CONFIG\n      a JSON file with any option, nested as above, e.g. {"supervisor": {"startup": {"timeoutMs": 300000}}}`].join('\n');
 }

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CircuitBreaker } from './breaker/index.js';
-import type { Config } from './config.js';
+import { CircuitBreaker, type CircuitBreakerOptions } from './breaker/index.js';
+import type { BreakerConfig, Config } from './config.js';
 import { Supervisor } from './host/index.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -23,18 +23,33 @@ export interface Sidecar {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** A breaker's library options from its configuration. */
+function breakerOptions(name: string, config: BreakerConfig): CircuitBreakerOptions {
+  const { trip, backoff } = config;
+  const rates = { minimumCalls: trip.minimumCalls, failureRateThreshold: trip.failureRateThreshold, ...(trip.slowCallRateThreshold !== undefined ? { slowCallRateThreshold: trip.slowCallRateThreshold } : {}) };
+  return {
+    name,
+    failureThreshold: config.failureThreshold,
+    recoveryTimeout: config.recoveryTimeoutMs,
+    halfOpenSuccessThreshold: config.halfOpenSuccessThreshold,
+    halfOpenMaxProbes: config.halfOpenMaxProbes,
+    ...(config.halfOpenMaxWaitMs !== undefined ? { halfOpenMaxWaitMs: config.halfOpenMaxWaitMs } : {}),
+    ...(config.slowCallDurationMs !== undefined ? { slowCallDurationMs: config.slowCallDurationMs } : {}),
+    tripPolicy: trip.type === 'consecutive' ? { type: 'consecutive' } : trip.type === 'count' ? { type: 'count', windowSize: trip.windowSize, ...rates } : { type: 'time', windowMs: trip.windowMs, buckets: trip.buckets, ...rates },
+    ...(backoff.maxMs !== undefined ? { recoveryBackoff: { maxMs: backoff.maxMs, multiplier: backoff.multiplier, jitter: backoff.jitter } } : {}),
+  };
+}
+
 /** The composition root: breakers, pools, supervisor and server from one configuration. */
 export function createSidecar(config: Config, logger: Logger): Sidecar {
   const inferenceBreaker = new CircuitBreaker({
-    name: 'inference',
-    failureThreshold: config.breakers.inference.failureThreshold,
-    recoveryTimeout: config.breakers.inference.recoveryTimeoutMs,
+    ...breakerOptions('inference', config.breakers.inference),
     // A trial call succeeds at its first progress; one that shows none for as long as a request
     // may go without progress before it counts as stalled is hung.
-    halfOpenMaxWaitMs: config.supervisor.liveness.stallMs,
+    halfOpenMaxWaitMs: config.breakers.inference.halfOpenMaxWaitMs ?? config.supervisor.liveness.stallMs,
     isFailure: isUpstreamFailure,
   });
-  const parseBreaker = new CircuitBreaker({ name: 'parse', failureThreshold: config.breakers.parse.failureThreshold, recoveryTimeout: config.breakers.parse.recoveryTimeoutMs });
+  const parseBreaker = new CircuitBreaker(breakerOptions('parse', config.breakers.parse));
   const supervisor = new Supervisor(config.supervisor, { logger });
   supervisor.watchBreaker(inferenceBreaker);
   const pools = new Pools(logger, { ...config.pools, tasksPerWorker: config.maxPendingRequests });

@@ -11,11 +11,19 @@ export interface RecoveryBackoffOptions {
 }
 
 /**
+ * Exponential backoff, the one implementation (the breaker's openings, the supervisor's
+ * restarts): the `step`-th wait in a row (0-based) is `baseMs × multiplier^step`, capped at
+ * `maxMs`, with the share `jitter` of it randomised away (`random` gives [0, 1)).
+ */
+export function backoffDelayMs(step: number, options: { baseMs: number } & Required<RecoveryBackoffOptions>, random: () => number): number {
+  const grown = Math.min(options.maxMs, options.baseMs * options.multiplier ** step);
+  return grown * (1 - options.jitter * random());
+}
+
+/**
  * How long the breaker stays open on its `attempt`-th opening in a row (1-based). Without
  * backoff every opening lasts `baseMs`; with it the duration grows geometrically up to `maxMs`.
  */
 export function openDurationMs(attempt: number, baseMs: number, backoff: Required<RecoveryBackoffOptions> | undefined, random: () => number): number {
-  if (backoff === undefined) return baseMs;
-  const grown = Math.min(backoff.maxMs, baseMs * backoff.multiplier ** (attempt - 1));
-  return grown * (1 - backoff.jitter * random());
+  return backoff === undefined ? baseMs : backoffDelayMs(attempt - 1, { baseMs, ...backoff }, random);
 }

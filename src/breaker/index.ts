@@ -3,7 +3,7 @@ export type { CallOptions, CircuitBreakerMetrics, FailureEvent, Isolation, Succe
 export type { CallContext, Permit } from './calls.js';
 export { CircuitBreakerError, CircuitBreakerTimeoutError, isBreakerError, isCircuitBreakerError } from './errors.js';
 export type { RejectionReason } from './errors.js';
-export type { RecoveryBackoffOptions } from './backoff.js';
+export { backoffDelayMs, type RecoveryBackoffOptions } from './backoff.js';
 export type { CircuitBreakerOptions, CircuitBreakerSnapshot, RatePolicyOptions, TripPolicyOptions } from './options.js';
 export type { PolicySnapshot } from './policies/policy.js';
 export { CircuitBreakerState } from './state.js';

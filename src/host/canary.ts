@@ -1,3 +1,4 @@
+import { within } from '../util/deadlines.js';
 import { request } from 'undici';
 
 export type CheckResult = { ok: true; latencyMs: number } | { ok: false; reason: string };
@@ -40,13 +41,6 @@ export function healthProbe(baseUrl: string, timeoutMs: number, signal?: AbortSi
 async function withDeadline(timeoutMs: number, signal: AbortSignal | undefined, attempt: (abort: AbortSignal) => Promise<string | undefined>): Promise<CheckResult> {
   const deadline = new AbortController();
   const abort = signal ? AbortSignal.any([deadline.signal, signal]) : deadline.signal;
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<CheckResult>((resolve) => {
-    timer = setTimeout(() => {
-      deadline.abort();
-      resolve({ ok: false, reason: `no answer within ${timeoutMs} ms` });
-    }, Math.max(1, timeoutMs));
-  });
   const started = performance.now();
   const run = attempt(abort).then(
     (reason): CheckResult => (reason === undefined ? { ok: true, latencyMs: performance.now() - started } : { ok: false, reason }),
@@ -56,9 +50,8 @@ async function withDeadline(timeoutMs: number, signal: AbortSignal | undefined, 
       return { ok: false, reason: code ? `${code}: ${message}` : String(message ?? error) };
     },
   );
-  try {
-    return await Promise.race([run, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const result = await within(run, Math.max(1, timeoutMs), undefined);
+  if (result) return result;
+  deadline.abort();
+  return { ok: false, reason: `no answer within ${timeoutMs} ms` };
 }

@@ -1,3 +1,4 @@
+import { within } from '../util/deadlines.js';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
@@ -93,16 +94,9 @@ export class ModelServerProcess {
       this.signalGroup('SIGTERM');
       // A stopped (SIGSTOP) process holds SIGTERM until it runs again; let it run and die now.
       this.signalGroup('SIGCONT');
-      let timer: NodeJS.Timeout | undefined;
-      const graceOver = new Promise<'grace over'>((resolve) => (timer = setTimeout(() => resolve('grace over'), graceMs)));
-      const first = await Promise.race([this.exited, graceOver]);
-      clearTimeout(timer);
-      if (first === 'grace over') this.signalGroup('SIGKILL');
+      if ((await within(this.exited, graceMs, 'grace over' as const)) === 'grace over') this.signalGroup('SIGKILL');
     }
-    let timer: NodeJS.Timeout | undefined;
-    const stuck = new Promise<ChildExit>((resolve) => (timer = setTimeout(() => resolve({ code: null, signal: null, unkillable: true }), KILL_WAIT_MS)));
-    const exit = await Promise.race([this.exited, stuck]);
-    clearTimeout(timer);
+    const exit = await within<ChildExit, ChildExit>(this.exited, KILL_WAIT_MS, { code: null, signal: null, unkillable: true });
     // The leader is gone; anything it started in its group goes too.
     this.signalGroup('SIGKILL');
     return exit;

@@ -40,7 +40,7 @@ export const supervisorOptionsSchema = z
         initialDelayMs: ms('backoff before the second relaunch in a row (the first is immediate)').default(1_000),
         maxDelayMs: ms('longest backoff delay').default(300_000),
         multiplier: z.number().min(1).default(2).describe('backoff growth per restart in a row'),
-        jitter: z.number().min(0).max(1).default(0.2).describe('backoff randomisation, as a fraction either way'),
+        jitter: z.number().min(0).max(1).default(0.2).describe('share of each backoff delay randomised away (0.2: between 80 % and 100 % of it), as the breaker\'s recoveryBackoff.jitter'),
         maxRestarts: z.number().int().nonnegative().default(5).describe('restarts allowed within windowMs before giving up (fatal)'),
         windowMs: ms('the restart budget window').default(900_000),
         stableAfterMs: ms('ready this long resets the backoff and the budget').default(600_000),

@@ -1,10 +1,12 @@
+import { backoffDelayMs } from '../breaker/index.js';
 import type { ResolvedSupervisorOptions } from './options.js';
 
 export type RestartDecision = { relaunchInMs: number; attempt: number } | { exhausted: true; restartsInWindow: number };
 
 /**
  * Backoff and budget for relaunching the model server: the first restart in a row is immediate,
- * the n-th after it waits `initialDelayMs × multiplier^(n−2)` (capped, ± jitter); more than `maxRestarts` within `windowMs`
+ * the n-th after it waits `initialDelayMs × multiplier^(n−2)` (capped, the share `jitter` randomised
+ * away: the breaker's backoff); more than `maxRestarts` within `windowMs`
  * gives up; a server that stays ready for `stableAfterMs` wipes the slate.
  */
 export class RestartPolicy {
@@ -34,9 +36,8 @@ export class RestartPolicy {
     // and every second of backoff is a second of 503s. Backoff is for a server that keeps dying.
     if (this.#attempt === 1) return { relaunchInMs: 0, attempt: 1 };
     const { initialDelayMs, multiplier, maxDelayMs, jitter } = this.#options;
-    const base = Math.min(maxDelayMs, initialDelayMs * multiplier ** (this.#attempt - 2));
-    const jittered = base * (1 + jitter * (2 * this.#random() - 1));
-    return { relaunchInMs: Math.round(Math.min(maxDelayMs, jittered)), attempt: this.#attempt };
+    const delay = backoffDelayMs(this.#attempt - 2, { baseMs: initialDelayMs, multiplier, maxMs: maxDelayMs, jitter }, this.#random);
+    return { relaunchInMs: Math.round(delay), attempt: this.#attempt };
   }
 
   noteReady(): void {

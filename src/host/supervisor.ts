@@ -1,7 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Listeners, type Unsubscribe } from '../breaker/index.js';
-import type { CircuitBreaker } from '../breaker/index.js';
+import { Listeners, type CircuitBreaker, type Unsubscribe } from '../breaker/index.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { canary } from './canary.js';
 import { ChildRecords, inspectProcess, RunDirError, type ProcessIdentity } from './child-records.js';
@@ -15,6 +13,7 @@ import { ModelServerProcess, type ChildExit } from './model-server-process.js';
 import { resolveSupervisorOptions, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.js';
 import { freePort } from './ports.js';
 import { RestartPolicy } from './restart-policy.js';
+import { unlessAborted, within } from '../util/deadlines.js';
 
 export type SupervisorState = 'stopped' | 'starting' | 'ready' | 'degraded' | 'stopping' | 'backoff' | 'fatal';
 
@@ -209,17 +208,7 @@ export class Supervisor {
       if (serving) return serving;
       if (this.#state === 'fatal' || this.#state === 'stopped') throw new ModelServerLostError(this.#state, this.#detail || this.#state);
       signal.throwIfAborted();
-      const ready = this.#nextReady();
-      let onAbort: (() => void) | undefined;
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
-      try {
-        await Promise.race([ready, aborted]);
-      } finally {
-        signal.removeEventListener('abort', onAbort!);
-      }
+      await unlessAborted(this.#nextReady(), signal);
     }
   }
 
@@ -403,7 +392,7 @@ export class Supervisor {
   /** Waits out a backoff delay; a stop or a manual restart cuts it short. */
   async #backoff(delayMs: number): Promise<'elapsed' | 'stop' | 'now'> {
     const trigger = this.#nextTrigger();
-    const result = await Promise.race([sleep(delayMs, 'elapsed' as const), trigger.promise.then((t) => (t.cause === 'stop' ? ('stop' as const) : ('now' as const)))]);
+    const result = await within(trigger.promise.then((t) => (t.cause === 'stop' ? ('stop' as const) : ('now' as const))), delayMs, 'elapsed' as const);
     trigger.cancel();
     return result;
   }
@@ -544,7 +533,7 @@ export class Supervisor {
       this.#owner ??= await inspectProcess(process.pid);
       const identity = await inspectProcess(child.pid);
       // A child that is already gone (a bad flag, say) has nothing to record; its exit tells the rest.
-      if (!identity && (await Promise.race([child.exited.then(() => true), sleep(1_000, false)]))) return true;
+      if (!identity && (await within(child.exited.then(() => true), 1_000, false))) return true;
       if (!this.#owner || !identity) return '`ps` could not describe the processes';
       await this.#records.write({ version: 1, owner: this.#owner, child: identity, port });
       return true;

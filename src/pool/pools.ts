@@ -1,6 +1,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from '../observability/logger.js';
+import { within } from '../util/deadlines.js';
 import type { ParseOptions } from '../tools/index.js';
 import type { InferMessage, InferResult, InferTask, ParseStreamTask } from './messages.js';
 import { ParseStream } from './parse-stream.js';
@@ -92,23 +93,21 @@ export class Pools {
     const cancel = () => port1.postMessage({ type: 'abort' });
     call.onFlowControl?.({ pause: () => port1.postMessage({ type: 'pause' }), resume: () => port1.postMessage({ type: 'resume' }) });
     call.signal.addEventListener('abort', cancel, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<InferResult>((resolve) => {
-      timer = setTimeout(() => {
-        cancel();
-        resolve({ ok: false, error: { code: 'ERR_DEADLINE', message: `no complete answer within ${call.deadlineMs} ms`, countsAsFailure: true, aborted: false } });
-      }, call.deadlineMs);
-    });
     try {
       const { deadlineMs: _deadline, signal: _signal, onMessage: _onMessage, onFlowControl: _onFlowControl, ...fields } = call;
       const task: InferTask = { ...fields, port: port2 };
-      const run = this.#inference.run(task, { name: 'infer', transferList: [port2] }) as Promise<InferResult>;
-      const result = await Promise.race([run.catch((error: unknown): InferResult => ({ ok: false, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } })), deadline]);
+      const run = (this.#inference.run(task, { name: 'infer', transferList: [port2] }) as Promise<InferResult>).catch(
+        (error: unknown): InferResult => ({ ok: false, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } }),
+      );
+      const result = await within(run, call.deadlineMs, undefined);
+      if (!result) {
+        cancel();
+        return { ok: false, error: { code: 'ERR_DEADLINE', message: `no complete answer within ${call.deadlineMs} ms`, countsAsFailure: true, aborted: false } };
+      }
       // A stream's messages posted before the task returned may still be in flight on the port.
       if (call.stream) await new Promise((resolve) => setImmediate(resolve));
       return result;
     } finally {
-      clearTimeout(timer);
       call.signal.removeEventListener('abort', cancel);
       port1.close();
     }

@@ -6,6 +6,7 @@ import type { TaskError } from '../pool/messages.js';
 import { chatRequest, completionRequest, describeIssue, exceedsBounds, IGNORED_FIELDS, sanitizeRequest, type UpstreamRequest } from '../openai/index.js';
 import type { ToolDefinition } from '../tools/index.js';
 import { UpstreamError } from '../upstream/index.js';
+import { aborted, within } from '../util/deadlines.js';
 import type { CompletionDependencies } from './dependencies.js';
 import { describePoison, PoisonList } from './poison.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
@@ -168,7 +169,7 @@ async function sendOnce(
       },
     });
     // A crash cuts the connection a moment before the supervisor sees the process exit.
-    if (!result.ok && !lost && CUT_OFF.has(result.error.code)) await lostWithin(serving.lost, LOSS_NOTICE_MS);
+    if (!result.ok && !lost && CUT_OFF.has(result.error.code)) await within((raceOver) => aborted(serving.lost, raceOver), LOSS_NOTICE_MS, undefined);
     if (result.ok) {
       // A whole answer that came back within a second sent no message: its arrival is the progress.
       tracker.progress();
@@ -208,22 +209,6 @@ async function sendOnce(
  */
 const CUT_OFF = new Set(['ERR_UPSTREAM_CONNECTION', 'ERR_UPSTREAM_INCOMPLETE']);
 const LOSS_NOTICE_MS = 1_000;
-
-/** Resolves once `lost` aborts, or after `ms`. */
-function lostWithin(lost: AbortSignal, ms: number): Promise<void> {
-  if (lost.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      lost.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    lost.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /** A failure of this request alone: the server dropped it or answered 5xx while another request made progress. */
 function failedAlone(error: TaskError, supervisor: Supervisor): boolean {

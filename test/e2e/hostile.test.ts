@@ -38,8 +38,10 @@ describe('hostile input', () => {
     const refusals = Promise.all(Array.from({ length: 8 }, (_, i) => rawRequest(port(url), post('/v1/chat/completions', i % 2 ? manyTools : justUnder), 30_000)));
     const healthBeside8 = await slowestHealth(url, refusals);
     console.log(`slowest /health: ${healthAlone.toFixed(0)} ms beside one such body, ${healthBeside8.toFixed(0)} ms beside eight`);
-    expect(healthAlone).toBeLessThan(500);
-    expect(healthBeside8).toBeLessThan(1_500);
+    // Bounds with room for a loaded CI machine (this test shares its 2 cores with other files):
+    // the old cost, 2.1 s per body on an idle machine, and 8 bodies one after another, is far past them.
+    expect(healthAlone).toBeLessThan(1_000);
+    expect(healthBeside8).toBeLessThan(2_000);
     const answers = [await alone, ...(await refusals)];
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(150 * 1024 * 1024);
     for (const answer of answers) expect(answer.status).toBe(400);

@@ -23,13 +23,14 @@ const layerOf = (file: string) => (file.includes('/') ? file.slice(0, file.index
 /** What each layer may import besides itself (root may import anything). */
 const allowed: Record<string, string[]> = {
   breaker: [],
+  util: [],
   tools: [],
   upstream: [],
   openai: ['tools', 'upstream'],
   observability: ['breaker'],
-  pool: ['observability', 'openai', 'tools', 'upstream'],
-  host: ['breaker', 'observability'],
-  server: ['breaker', 'host', 'observability', 'openai', 'pool', 'root', 'tools', 'upstream'],
+  pool: ['observability', 'openai', 'tools', 'upstream', 'util'],
+  host: ['breaker', 'observability', 'util'],
+  server: ['breaker', 'host', 'observability', 'openai', 'pool', 'root', 'tools', 'upstream', 'util'],
 };
 /** Layers with an index are entered only through it; the rest are private. */
 const withIndex = new Set(files.filter((f) => /^[a-z]+\/index\.ts$/.test(f)).map(layerOf));

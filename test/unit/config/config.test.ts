@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeOptions, loadConfig } from '../../../src/config.js';
+import { configSchema, describeOptions, loadConfig, OPTIONS } from '../../../src/config.js';
 
 describe('configuration', () => {
   it('has a default for everything: loopback, port 8080, the auto backend', () => {
@@ -38,9 +38,39 @@ describe('configuration', () => {
     expect(() => loadConfig([], { MLX_GUARD_ADMIN_TOKEN: 'short-secret' })).not.toThrow(/short-secret/);
   });
 
-  it('--help text lists each flag with its variable, meaning and default', () => {
+  it('--help lists every option of the schema with its flag, variable, meaning and default; each flag sets its option', () => {
     const help = describeOptions();
-    expect(help).toContain('--port           MLX_GUARD_PORT           port mlx-guard serves on (default 8080)');
-    expect(help).toContain('--model          MLX_GUARD_MODEL');
+    expect(help).toContain('  --port  MLX_GUARD_PORT\n      port mlx-guard serves on (default 8080)');
+    expect(help).toContain('  --supervisor.model  MLX_GUARD_SUPERVISOR_MODEL  (or --model, MLX_GUARD_MODEL)');
+    // Every leaf the parsed defaults hold, found without the schema walk the help is built from.
+    const leaves = (value: unknown, path: string[] = []): string[] =>
+      value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.entries(value).flatMap(([key, child]) => leaves(child, [...path, key])) : [path.join('.')];
+    const listed = OPTIONS.map((spec) => spec.path.join('.'));
+    for (const leaf of leaves(configSchema.parse({}))) expect(listed, leaf).toContain(leaf);
+    // Optional options without a default are listed too.
+    for (const leaf of ['adminToken', 'supervisor.model', 'supervisor.port', 'breakers.inference.halfOpenMaxWaitMs', 'breakers.parse.trip.slowCallRateThreshold']) expect(listed).toContain(leaf);
+    for (const spec of OPTIONS) {
+      expect(help, spec.flag).toContain(`  ${spec.flag}  ${spec.env}`);
+      expect(help, spec.flag).toContain(spec.description);
+      expect(spec.description, spec.flag).not.toBe('');
+    }
+  });
+
+  it('every option can be set by its flag and by its variable', () => {
+    const sample = { string: 'x', number: 1, boolean: false, list: ['--a', '1'] } as const;
+    for (const spec of OPTIONS) {
+      // Serving beyond loopback needs a token: `host` gets a loopback name.
+      const value = spec.path.join('.') === 'host' ? 'localhost' : sample[spec.kind];
+      const raw = typeof value === 'string' ? value : JSON.stringify(value);
+      const read = (config: Record<string, unknown>) => spec.path.reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], config);
+      // Values a field refuses (an enum, a range) still show the flag reached it: the error names the field.
+      for (const load of [() => loadConfig([spec.flag, raw], {}), () => loadConfig([], { [spec.env]: raw })]) {
+        try {
+          expect(read(load() as unknown as Record<string, unknown>), spec.flag).toEqual(value);
+        } catch (error) {
+          expect((error as Error).message, spec.flag).toContain(spec.path.join('.'));
+        }
+      }
+    }
   });
 });

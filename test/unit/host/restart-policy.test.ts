@@ -19,11 +19,11 @@ describe('restart policy', () => {
     expect(delays).toEqual([0, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000]);
   });
 
-  it('jitter spreads each delay within ± its share', () => {
+  it('jitter takes a random share of each delay away, within [1 − jitter, 1] of it (the one meaning, shared with the breaker)', () => {
     for (const [random, expected] of [
-      [0, 800],
-      [0.5, 1_000],
-      [0.999_999, 1_200],
+      [0, 1_000],
+      [0.5, 900],
+      [0.999_999, 800],
     ] as const) {
       const policy = new RestartPolicy(restartOptions({ jitter: 0.2 }), Date.now, () => random);
       expect(policy.next()).toMatchObject({ relaunchInMs: 0 });
