@@ -16,19 +16,20 @@ export interface StartFailure {
 export async function awaitReady<T>(
   baseUrl: string,
   { timeoutMs, stallTimeoutMs, pollIntervalMs }: ResolvedSupervisorOptions['startup'],
-  context: { startedAt: number; lastOutputAt: () => number; onWake: (wake: () => void) => void; ended: Promise<T> },
+  context: { startedAt: number; lastOutputAt: () => number; onWake: (wake: () => void) => void; ended: Promise<T>; now?: () => number },
 ): Promise<'ready' | StartFailure | T> {
+  const now = context.now ?? Date.now;
   const abort = new AbortController();
   void context.ended.then(() => abort.abort());
   while (!abort.signal.aborted) {
-    const now = Date.now();
-    if (now - context.startedAt >= timeoutMs) return { cause: 'startup_timeout', detail: `not ready within ${timeoutMs} ms` };
-    if (now - context.lastOutputAt() >= stallTimeoutMs) return { cause: 'startup_stall', detail: `no output or progress for ${stallTimeoutMs} ms while starting` };
+    const at = now();
+    if (at - context.startedAt >= timeoutMs) return { cause: 'startup_timeout', detail: `not ready within ${timeoutMs} ms` };
+    if (at - context.lastOutputAt() >= stallTimeoutMs) return { cause: 'startup_stall', detail: `no output or progress for ${stallTimeoutMs} ms while starting` };
     const stalled = new AbortController();
     const stallWatch = setInterval(() => {
-      if (Date.now() - context.lastOutputAt() >= stallTimeoutMs) stalled.abort();
+      if (now() - context.lastOutputAt() >= stallTimeoutMs) stalled.abort();
     }, Math.min(1_000, stallTimeoutMs));
-    const budget = Math.min(timeoutMs - (now - context.startedAt), stallTimeoutMs);
+    const budget = Math.min(timeoutMs - (at - context.startedAt), stallTimeoutMs);
     const result = await canary(baseUrl, budget, AbortSignal.any([abort.signal, stalled.signal]));
     clearInterval(stallWatch);
     if (result.ok) return 'ready';

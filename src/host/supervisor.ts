@@ -1,93 +1,22 @@
 import { setMaxListeners } from 'node:events';
 import { Listeners, type CircuitBreaker, type Unsubscribe } from '../breaker/index.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
+import { unlessAborted, within } from '../util/deadlines.js';
 import { canary } from './canary.js';
 import { ChildRecords, inspectProcess, RunDirError, type ProcessIdentity } from './child-records.js';
 import { awaitReady } from './readiness.js';
-import { ModelServerLostError, SupervisorFatalError, type FatalReason } from './errors.js';
+import { ModelServerLostError, SupervisorFatalError } from './errors.js';
+import type { HostFatal } from './exit-codes.js';
 import { readHeartbeat, type Heartbeat } from './heartbeat.js';
 import { planLaunch, type LaunchPlan } from './launch-plan.js';
 import { watchLiveness } from './liveness.js';
-import { classifyLine, findModelMissing } from './log-classifier.js';
+import { describeExit, judgeLaunchEnd, type LaunchSeen } from './launch-verdict.js';
+import { classifyLine } from './log-classifier.js';
 import { ModelServerProcess, type ChildExit } from './model-server-process.js';
 import { resolveSupervisorOptions, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.js';
 import { freePort } from './ports.js';
 import { RestartPolicy } from './restart-policy.js';
-import { unlessAborted, within } from '../util/deadlines.js';
-
-export type SupervisorState = 'stopped' | 'starting' | 'ready' | 'degraded' | 'stopping' | 'backoff' | 'fatal';
-
-export type RestartCause =
-  | 'exit'
-  | 'crash'
-  | 'zombie'
-  | 'metal_abort'
-  | 'bind_failure'
-  | 'startup_timeout'
-  | 'startup_stall'
-  | 'frozen'
-  | 'wedged'
-  | 'liveness'
-  | 'breaker_open'
-  | 'manual';
-
-export interface Transition {
-  from: SupervisorState;
-  to: SupervisorState;
-  /** Why: a restart cause, a fatal reason, or what the step is. */
-  cause: string;
-  detail?: string;
-  at: number;
-}
-
-export interface RestartEvent {
-  cause: RestartCause;
-  detail: string;
-  exit?: ChildExit;
-  /** Milliseconds until the relaunch (0 for a manual restart). */
-  relaunchInMs: number;
-  /** The child's last log lines, oldest first. */
-  logLines: string[];
-  /** The requests in flight when the server was lost (no prompt text): who may be to blame. */
-  inFlight: RequestInfo[];
-}
-
-/** What the supervisor is told of a request, to name it in a restart event. */
-export interface RequestInfo {
-  id: string;
-  /** A digest of the body sent upstream: the same request sent again has the same digest. */
-  digest: string;
-  bodyBytes: number;
-}
-
-/** Download or load progress the model server printed while starting. */
-export interface Progress {
-  percent: number;
-  text: string;
-}
-
-export interface SupervisorStatus {
-  state: SupervisorState;
-  detail: string;
-  pid: number | undefined;
-  baseUrl: string | undefined;
-  restarts: Partial<Record<RestartCause, number>>;
-  lastTimeToReadyMs: number | undefined;
-  fatal: { reason: FatalReason; message: string } | undefined;
-}
-
-/** A ready model server to send requests to; `lost` aborts once it stops serving (its restart or a stop). */
-export interface Serving {
-  baseUrl: string;
-  lost: AbortSignal;
-}
-
-/** One request to the model server, as the supervisor follows it: progress proves the server alive. */
-export interface RequestTracker {
-  /** Headers, a keepalive or a token arrived. */
-  progress(): void;
-  end(): void;
-}
+import type { Progress, RequestInfo, RequestTracker, RestartCause, RestartEvent, Serving, SupervisorState, SupervisorStatus, Transition } from './supervisor-types.js';
 
 interface Trigger {
   cause: RestartCause | 'stop';
@@ -107,6 +36,7 @@ type LaunchEnd = { kind: 'restart'; cause: RestartCause; detail: string; exit?: 
 export class Supervisor {
   readonly options: ResolvedSupervisorOptions;
   readonly #logger: Logger;
+  readonly #now: () => number;
   readonly #policy: RestartPolicy;
   readonly #transitions = new Listeners<Transition>();
   readonly #restartListeners = new Listeners<RestartEvent>();
@@ -145,7 +75,8 @@ export class Supervisor {
   constructor(options: SupervisorOptions = {}, dependencies: { logger?: Logger; now?: () => number; random?: () => number } = {}) {
     this.options = resolveSupervisorOptions(options);
     this.#logger = dependencies.logger ?? silentLogger;
-    this.#policy = new RestartPolicy(this.options.restart, dependencies.now, dependencies.random);
+    this.#now = dependencies.now ?? Date.now;
+    this.#policy = new RestartPolicy(this.options.restart, this.#now, dependencies.random);
     this.#records = new ChildRecords(this.options.runDir);
   }
 
@@ -223,11 +154,11 @@ export class Supervisor {
    */
   trackRequest(info: RequestInfo = { id: '', digest: '', bodyBytes: 0 }): RequestTracker {
     const entry = { ...info };
-    if (this.#inflight.size === 0) this.#busySince = Date.now();
+    if (this.#inflight.size === 0) this.#busySince = this.#now();
     this.#inflight.add(entry);
     return {
       progress: () => {
-        this.#lastProgressAt = Date.now();
+        this.#lastProgressAt = this.#now();
       },
       end: () => {
         this.#inflight.delete(entry);
@@ -332,7 +263,7 @@ export class Supervisor {
     const from = this.#state;
     this.#state = to;
     this.#detail = detail;
-    const transition: Transition = { from, to, cause, at: Date.now(), ...(detail ? { detail } : {}) };
+    const transition: Transition = { from, to, cause, at: this.#now(), ...(detail ? { detail } : {}) };
     this.#logger.info({ event: 'supervisor_transition', ...transition }, `model server ${from} → ${to} (${cause})${detail ? `: ${detail}` : ''}`);
     this.#transitions.emit(transition);
   }
@@ -429,16 +360,17 @@ export class Supervisor {
     const fire = (t: Trigger) => {
       if (current) this.#fire(t);
     };
-    let lastOutputAt = Date.now();
+    let lastOutputAt = this.#now();
     let sawMetal = false;
     let sawBindFailure = false;
+    let hostFatal: HostFatal | undefined;
     let loadedEvent: (() => void) | undefined;
 
     this.#setState('starting', 'launch', `${plan.backend} on port ${port}`);
-    const startedAt = Date.now();
+    const startedAt = this.#now();
     const child = new ModelServerProcess(plan, port, {
       onLine: (stream, line) => {
-        lastOutputAt = Date.now();
+        lastOutputAt = this.#now();
         this.#remember(line);
         this.#logger.info({ event: 'child_output', childPid: child.pid, stream }, line);
         const meaning = classifyLine(line);
@@ -453,7 +385,7 @@ export class Supervisor {
         }
       },
       onEvent: (event) => {
-        lastOutputAt = Date.now();
+        lastOutputAt = this.#now();
         const heartbeat = readHeartbeat(event, lastOutputAt);
         if (heartbeat) {
           this.#heartbeat = heartbeat;
@@ -461,6 +393,7 @@ export class Supervisor {
         }
         this.#logger.debug({ event: 'child_event', childPid: child.pid, ...event }, `model server event ${String(event.event)}`);
         if (event.event === 'listening' || event.event === 'model_loaded') loadedEvent?.();
+        if (event.event === 'fatal') hostFatal = { reason: String(event.reason), ...(typeof event.error === 'string' ? { error: event.error } : {}) };
       },
     });
     this.#child = child;
@@ -476,12 +409,12 @@ export class Supervisor {
     }
 
     const ended = trigger.promise;
-    const ready = awaitReady(baseUrl, this.options.startup, { startedAt, lastOutputAt: () => lastOutputAt, onWake: (wake) => (loadedEvent = wake), ended });
+    const ready = awaitReady(baseUrl, this.options.startup, { startedAt, lastOutputAt: () => lastOutputAt, onWake: (wake) => (loadedEvent = wake), ended, now: this.#now });
     const first = await Promise.race([ready, ended]);
 
     let end: Trigger;
     if (first === 'ready') {
-      this.#lastTimeToReadyMs = Date.now() - startedAt;
+      this.#lastTimeToReadyMs = this.#now() - startedAt;
       this.#baseUrl = baseUrl;
       this.#lost = new AbortController();
       // One listener per request in flight to this child: admission bounds them, not this limit.
@@ -489,14 +422,20 @@ export class Supervisor {
       this.#policy.noteReady();
       this.#setState('ready', 'canary_passed', `time to ready ${this.#lastTimeToReadyMs} ms`);
       this.#settleWaiters();
-      const liveness = watchLiveness(baseUrl, this.options.liveness, plan.viaHost, {
-        heartbeat: () => this.#heartbeat,
-        inflight: () => this.#inflight.size,
-        lastProgressAt: () => Math.max(this.#lastProgressAt, this.#busySince),
-        onDead: (cause, detail) => fire({ cause, detail }),
-        onSuspicion: (detail, confirmed) =>
-          this.#logger.warn({ event: 'liveness_suspicion', detail, confirmed }, `${detail}; a canary ${confirmed ? 'failed: restarting' : 'passed: the server generates'}`),
-      });
+      const liveness = watchLiveness(
+        baseUrl,
+        this.options.liveness,
+        plan.viaHost,
+        {
+          heartbeat: () => this.#heartbeat,
+          inflight: () => this.#inflight.size,
+          lastProgressAt: () => Math.max(this.#lastProgressAt, this.#busySince),
+          onDead: (cause, detail) => fire({ cause, detail }),
+          onSuspicion: (detail, confirmed) =>
+            this.#logger.warn({ event: 'liveness_suspicion', detail, confirmed }, `${detail}; a canary ${confirmed ? 'failed: restarting' : 'passed: the server generates'}`),
+        },
+        this.#now,
+      );
       end = await ended;
       liveness.stop();
     } else {
@@ -504,10 +443,11 @@ export class Supervisor {
     }
     current = false;
     this.#baseUrl = undefined;
-    const seen = { wasStarting: this.#state === 'starting', sawMetal, sawBindFailure };
+    const wasStarting = this.#state === 'starting';
+    const seen = (): LaunchSeen => ({ wasStarting, sawMetal, sawBindFailure, hostFatal, lastLines: [...this.#logLines], fixedPort: this.options.port });
     // A child that exited is judged now (its exit is in), so that the requests it was serving
     // learn the real cause (a Metal abort, say, not "exited") and can be blamed for it.
-    const judgedEarly = end.cause === 'exit' ? this.#judge({ cause: 'exit', detail: end.detail }, await child.exited, seen) : undefined;
+    const judgedEarly = end.cause === 'exit' ? this.#judge({ cause: 'exit', detail: end.detail }, await child.exited, seen()) : undefined;
     const loss = judgedEarly?.kind === 'restart' ? judgedEarly : end;
     // Requests sent to this child end now with the reason, not when their deadlines pass.
     this.#inFlightAtLoss = [...this.#inflight];
@@ -523,7 +463,7 @@ export class Supervisor {
     await this.#records.remove(process.pid).catch(() => undefined);
     this.#child = undefined;
     if (end.cause === 'stop') return { kind: 'stop' };
-    return judgedEarly ?? this.#judge({ cause: end.cause, detail: end.detail }, exit, seen);
+    return judgedEarly ?? this.#judge({ cause: end.cause, detail: end.detail }, exit, seen());
   }
 
   /** Records the child so that a later start can end it if this process dies without stopping it; true, or why not. */
@@ -542,38 +482,9 @@ export class Supervisor {
     }
   }
 
-  /** Whether an ended launch deserves a restart, and under which cause, or needs a person. */
-  #judge(end: { cause: RestartCause; detail: string }, exit: ChildExit, seen: { wasStarting: boolean; sawMetal: boolean; sawBindFailure: boolean }): LaunchEnd {
-    const fatal = (reason: FatalReason, message: string): LaunchEnd => ({ kind: 'fatal', error: new SupervisorFatalError(reason, message) });
-    if (exit.spawnError) return fatal('spawn_failed', `could not start the model server: ${exit.spawnError}`);
-    if (end.cause !== 'exit') {
-      if (end.cause === 'bind_failure' && this.options.port !== undefined) {
-        return fatal('port_taken', `port ${this.options.port} is taken by another process: stop it or choose another port for the model server`);
-      }
-      return { kind: 'restart', cause: end.cause, detail: end.detail, exit };
-    }
-    if (exit.code === 2) return fatal('bad_arguments', `the model server rejected its arguments (exit 2): ${this.#lastLines(3)}`);
-    if (exit.code === 3) return fatal('mlx_lm_not_importable', `the model server's Python cannot import mlx_lm: ${this.#lastLines(3)}`);
-    const missing = seen.wasStarting ? findModelMissing(this.#logLines.slice(-50)) : undefined;
-    if (missing) return fatal('model_not_found', `the model could not be loaded: ${missing.trim()}. Check --model (a Hugging Face repo id, or a local folder with the weights).`);
-    if (exit.code === 6 || seen.sawBindFailure) {
-      if (this.options.port !== undefined) {
-        return fatal('port_taken', `port ${this.options.port} is taken by another process: stop it or choose another port for the model server`);
-      }
-      return { kind: 'restart', cause: 'bind_failure', detail: describeExit(exit), exit };
-    }
-    if (exit.code === 4) return { kind: 'restart', cause: 'zombie', detail: 'the generation thread died (host exit 4)', exit };
-    if (seen.sawMetal || exit.signal === 'SIGABRT') return { kind: 'restart', cause: 'metal_abort', detail: describeExit(exit), exit };
-    return { kind: 'restart', cause: exit.code === 0 ? 'exit' : 'crash', detail: describeExit(exit), exit };
+  /** The verdict on an ended launch (launch-verdict.ts), as the lifecycle acts on it. */
+  #judge(end: { cause: RestartCause; detail: string }, exit: ChildExit, seen: LaunchSeen): LaunchEnd {
+    const verdict = judgeLaunchEnd(end, exit, seen);
+    return verdict.kind === 'fatal' ? { kind: 'fatal', error: new SupervisorFatalError(verdict.reason, verdict.message) } : verdict;
   }
-
-  #lastLines(count: number): string {
-    return this.#logLines.slice(-count).join(' | ') || '(no output)';
-  }
-}
-
-function describeExit(exit: ChildExit): string {
-  if (exit.spawnError) return exit.spawnError;
-  if (exit.unkillable) return 'did not exit even after SIGKILL';
-  return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
 }

@@ -1,0 +1,78 @@
+import type { FatalReason } from './errors.js';
+import type { ChildExit } from './model-server-process.js';
+
+// The supervisor's public types, apart from its code: the modules it is built from name them too.
+
+export type SupervisorState = 'stopped' | 'starting' | 'ready' | 'degraded' | 'stopping' | 'backoff' | 'fatal';
+
+export type RestartCause =
+  | 'exit'
+  | 'crash'
+  | 'zombie'
+  | 'metal_abort'
+  | 'bind_failure'
+  | 'startup_timeout'
+  | 'startup_stall'
+  | 'frozen'
+  | 'wedged'
+  | 'liveness'
+  | 'breaker_open'
+  | 'manual';
+
+export interface Transition {
+  from: SupervisorState;
+  to: SupervisorState;
+  /** Why: a restart cause, a fatal reason, or what the step is. */
+  cause: string;
+  detail?: string;
+  at: number;
+}
+
+export interface RestartEvent {
+  cause: RestartCause;
+  detail: string;
+  exit?: ChildExit;
+  /** Milliseconds until the relaunch (0 for a manual restart). */
+  relaunchInMs: number;
+  /** The child's last log lines, oldest first. */
+  logLines: string[];
+  /** The requests in flight when the server was lost (no prompt text): who may be to blame. */
+  inFlight: RequestInfo[];
+}
+
+/** What the supervisor is told of a request, to name it in a restart event. */
+export interface RequestInfo {
+  id: string;
+  /** A digest of the body sent upstream: the same request sent again has the same digest. */
+  digest: string;
+  bodyBytes: number;
+}
+
+/** Download or load progress the model server printed while starting. */
+export interface Progress {
+  percent: number;
+  text: string;
+}
+
+export interface SupervisorStatus {
+  state: SupervisorState;
+  detail: string;
+  pid: number | undefined;
+  baseUrl: string | undefined;
+  restarts: Partial<Record<RestartCause, number>>;
+  lastTimeToReadyMs: number | undefined;
+  fatal: { reason: FatalReason; message: string } | undefined;
+}
+
+/** A ready model server to send requests to; `lost` aborts once it stops serving (its restart or a stop). */
+export interface Serving {
+  baseUrl: string;
+  lost: AbortSignal;
+}
+
+/** One request to the model server, as the supervisor follows it: progress proves the server alive. */
+export interface RequestTracker {
+  /** Headers, a keepalive or a token arrived. */
+  progress(): void;
+  end(): void;
+}
