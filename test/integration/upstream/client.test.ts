@@ -5,6 +5,7 @@ import { CompletionAggregator, sanitizeRequest } from '../../../src/openai/index
 import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../../../src/upstream/index.js';
 import * as shapes from '../../support/mlx-schemas.js';
 import { startStandin } from '../../support/processes.js';
+import { startLoopbackServer } from '../../support/loopback-server.js';
 import { post, rawRequest } from '../../support/raw-http.js';
 
 const timeouts = { headersTimeoutMs: 5_000, idleTimeoutMs: 5_000 };
@@ -78,5 +79,24 @@ describe('upstream client', () => {
     const error = await collect(stream).catch((e: unknown) => e);
     expect((error as Error).name).toBe('AbortError');
     expect((await rawRequest(standin.portNumber, post('/__standin/faults', '{}'))).status).toBe(200);
+  });
+
+  it('a whole answer larger than the cap is refused (ERR_UPSTREAM_PROTOCOL), not read into memory; one under it arrives whole, multi-byte characters intact', async () => {
+    const big = JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: 'é€😀'.repeat(40_000) } }] });
+    const server = await startLoopbackServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // In small writes of bytes, so that multi-byte characters straddle reads.
+      const bytes = Buffer.from(big);
+      for (let i = 0; i < bytes.length; i += 997) res.write(bytes.subarray(i, i + 997));
+      res.end();
+    });
+    try {
+      const refused = await completeOnce(`${server.url}/v1/chat/completions`, chat().body, { ...timeouts, maxBodyBytes: 64 * 1024 }).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: 'ERR_UPSTREAM_PROTOCOL', message: expect.stringContaining('larger than 65536 bytes') });
+      const whole = await completeOnce(`${server.url}/v1/chat/completions`, chat().body, timeouts);
+      expect(JSON.stringify(whole)).toBe(big);
+    } finally {
+      await server.close();
+    }
   });
 });
