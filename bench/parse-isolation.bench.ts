@@ -11,7 +11,7 @@ import { configSchema } from '../src/config.js';
 import { CircuitBreaker } from '../src/breaker/index.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { Metrics } from '../src/observability/metrics.js';
-import { StreamShaper, type ChatChunk } from '../src/openai/index.js';
+import { StreamShaper, type StreamChunk } from '../src/openai/index.js';
 import { Pools } from '../src/pool/pools.js';
 import { ToolParsing } from '../src/server/tool-parsing.js';
 
@@ -41,7 +41,7 @@ async function stream(pools: Pools, parsing: ToolParsing, url: string, withTools
   const shaper = new StreamShaper({ kind: 'chat', wantsUsage: false });
   const parser = withTools ? parsing.stream(tools) : undefined;
   let queue = Promise.resolve();
-  const parseAndNote = async (items: Array<string | ChatChunk>) => {
+  const parseAndNote = async (items: Array<string | StreamChunk>) => {
     for (const item of items) {
       if (typeof item === 'string' || !parser) continue;
       const content = StreamShaper.content(item);
@@ -56,7 +56,7 @@ async function stream(pools: Pools, parsing: ToolParsing, url: string, withTools
     headersTimeoutMs: 60_000,
     idleTimeoutMs: 60_000,
     deadlineMs: 120_000,
-    stream: { kind: 'chat', wantsUsage: false, parsesTools: withTools },
+    stream: { kind: 'chat', wantsUsage: false, chunksToCaller: withTools },
     signal: new AbortController().signal,
     onMessage: (message) => {
       if (message.type === 'sse') arrivals.push(performance.now());

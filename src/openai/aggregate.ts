@@ -7,6 +7,7 @@ export class CompletionAggregator {
   #reasoning = '';
   readonly #toolCalls: Array<Record<string, unknown>> = [];
   #finishReason: unknown = null;
+  #stopSequence: unknown;
   #usage: unknown;
 
   constructor(
@@ -21,6 +22,7 @@ export class CompletionAggregator {
     const choice = (chunk.choices as Array<Record<string, unknown>> | undefined)?.[0];
     if (!choice) return;
     if (choice.finish_reason !== null && choice.finish_reason !== undefined) this.#finishReason = choice.finish_reason;
+    if (typeof choice.stop_sequence === 'string') this.#stopSequence = choice.stop_sequence;
     if (this.kind === 'text') {
       if (typeof choice.text === 'string') this.#content += choice.text;
       return;
@@ -35,7 +37,7 @@ export class CompletionAggregator {
   }
 
   result(): Record<string, unknown> {
-    const choice: Record<string, unknown> = { index: 0, finish_reason: this.#finishReason };
+    const choice: Record<string, unknown> = { index: 0, finish_reason: this.#finishReason, ...(this.#stopSequence !== undefined ? { stop_sequence: this.#stopSequence } : {}) };
     if (this.kind === 'text') {
       choice.text = this.#content;
     } else {

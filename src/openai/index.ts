@@ -5,6 +5,7 @@ export { CompletionAggregator, wholeAsEvents } from './aggregate.js';
 export { DEFAULT_BODY_BOUNDS, exceedsBounds, type BodyBounds } from './bounds.js';
 export { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS } from './request-schema.js';
 export { sanitizeRequest, type UpstreamRequest } from './sanitize.js';
-export { StreamShaper, type ChatChunk, type StreamOptions } from './stream.js';
+export { filterEvent, StopSequenceFilter } from './stop-sequences.js';
+export { isChatChunk, StreamShaper, type ChatChunk, type StreamChunk, type StreamOptions } from './stream.js';
 export { mergeToolCalls, normaliseToolCall, type ParsedContent } from './tool-calls.js';
 export { shapeWhole, wholeContent } from './whole.js';

@@ -1,8 +1,16 @@
 import type { SseEvent } from '../upstream/index.js';
 import { mergeToolCalls, type ParsedContent } from './tool-calls.js';
 
+/** One data event of the stream, parsed. */
+export type StreamChunk = Record<string, unknown>;
+
 /** A chat chunk with a choice and a delta: the part of a stream whose content tool parsing may change. */
-export type ChatChunk = Record<string, unknown> & { choices: [Record<string, unknown> & { delta: Record<string, unknown> }, ...unknown[]] };
+export type ChatChunk = StreamChunk & { choices: [Record<string, unknown> & { delta: Record<string, unknown> }, ...unknown[]] };
+
+export function isChatChunk(chunk: StreamChunk): chunk is ChatChunk {
+  const choice = (chunk.choices as unknown[] | undefined)?.[0] as Record<string, unknown> | undefined;
+  return typeof choice?.delta === 'object' && choice.delta !== null;
+}
 
 export interface StreamOptions {
   kind: 'chat' | 'text';
@@ -10,6 +18,8 @@ export interface StreamOptions {
   model?: string;
   /** Whether the client asked for the usage chunk (mlx-guard always asks upstream). */
   wantsUsage: boolean;
+  /** Every data event comes back from `shape` as an object (another protocol frames it), not only chat chunks. */
+  structured?: boolean;
 }
 
 const frame = (chunk: unknown) => `data: ${JSON.stringify(chunk)}\n\n`;
@@ -31,32 +41,32 @@ export class StreamShaper {
 
   constructor(readonly options: StreamOptions) {}
 
-  /** The SSE text of one upstream event ('' when nothing goes to the client), or a chat chunk to `finish`. */
-  shape(event: SseEvent): string | ChatChunk {
+  /** The SSE text of one upstream event ('' when nothing goes to the client), or a chunk to `finish` (every chunk, when `structured`). */
+  shape(event: SseEvent): string | StreamChunk {
     if (event.type === 'comment') return `: ${event.text}\n\n`;
     if (event.type === 'done') return 'data: [DONE]\n\n';
-    const chunk = JSON.parse(event.data) as Record<string, unknown> & { choices?: unknown[] };
+    const chunk = JSON.parse(event.data) as StreamChunk & { choices?: unknown[] };
     if (this.options.model !== undefined) chunk.model = this.options.model;
+    if (this.options.structured) return chunk;
     if (Array.isArray(chunk.choices) && chunk.choices.length === 0) return this.options.wantsUsage ? frame(chunk) : '';
-    const choice = chunk.choices?.[0] as Record<string, unknown> | undefined;
-    if (this.options.kind !== 'chat' || !choice || typeof choice.delta !== 'object' || choice.delta === null) return frame(chunk);
-    return chunk as ChatChunk;
+    return this.options.kind === 'chat' && isChatChunk(chunk) ? chunk : frame(chunk);
   }
 
-  /** The delta's text content, for tool parsing. */
-  static content(chunk: ChatChunk): string | undefined {
-    const content = chunk.choices[0].delta.content;
+  /** A chat chunk's text content, for tool parsing. */
+  static content(chunk: StreamChunk): string | undefined {
+    const content = isChatChunk(chunk) ? chunk.choices[0].delta.content : undefined;
     return typeof content === 'string' ? content : undefined;
   }
 
   /** Whether this chunk ends the answer (then parsing must be ended with it). */
-  static finishes(chunk: ChatChunk): boolean {
-    const reason = chunk.choices[0].finish_reason;
+  static finishes(chunk: StreamChunk): boolean {
+    const reason = isChatChunk(chunk) ? chunk.choices[0].finish_reason : undefined;
     return reason !== null && reason !== undefined;
   }
 
-  /** The SSE text of a chat chunk, its content replaced by `parsed` when it was parsed ('' when nothing is left to send). */
-  finish(chunk: ChatChunk, parsed?: ParsedContent): string {
+  /** The SSE text of a chunk, a chat chunk's content replaced by `parsed` when it was parsed ('' when nothing is left to send). */
+  finish(chunk: StreamChunk, parsed?: ParsedContent): string {
+    if (!isChatChunk(chunk)) return Array.isArray(chunk.choices) && chunk.choices.length === 0 && !this.options.wantsUsage ? '' : frame(chunk);
     const choice = chunk.choices[0];
     const { tool_calls: serverCalls, content: _content, ...rest } = choice.delta;
     const merged = mergeToolCalls(serverCalls, StreamShaper.content(chunk), parsed);

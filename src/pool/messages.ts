@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { ChatChunk, StreamOptions } from '../openai/index.js';
+import type { StreamChunk, StreamOptions } from '../openai/index.js';
 import type { ParseOptions, ToolCall } from '../tools/index.js';
 
 /** An upstream call handed to an inference worker. */
@@ -12,11 +12,13 @@ export interface InferTask {
   /** For a non-streaming client: aggregate the stream here and post one finished body, not every event. */
   aggregate?: { kind: 'chat' | 'text'; model: string };
   /**
-   * For a streaming client: shape each event here. With `parsesTools`, chat chunks go to the
+   * For a streaming client: shape each event here. With `chunksToCaller`, chat chunks go to the
    * calling thread unfinished, so that their content is parsed in the parse pool (with a budget)
    * rather than here, beside every other stream this worker carries.
    */
-  stream?: StreamOptions & { parsesTools: boolean };
+  stream?: StreamOptions & { chunksToCaller: boolean };
+  /** Stop sequences mlx-guard applies itself (see `StopSequenceFilter`); a match ends the answer and closes the upstream request. */
+  stopSequences?: string[];
   port: MessagePort;
 }
 
@@ -24,9 +26,9 @@ export interface InferTask {
 export type InferMessage =
   /** SSE text ready for the client. */
   | { type: 'sse'; text: string }
-  /** (`parsesTools`) In order: SSE text ready for the client, or a chat chunk to parse and finish. */
-  | { type: 'items'; items: Array<string | ChatChunk> }
-  /** What the shaper noticed, once the stream ended (without `parsesTools`: with it, the calling thread shapes). */
+  /** (`chunksToCaller`) In order: SSE text ready for the client, or a chat chunk to parse and finish. */
+  | { type: 'items'; items: Array<string | StreamChunk> }
+  /** What the shaper noticed, once the stream ended (without `chunksToCaller`: with it, the calling thread shapes). */
   | { type: 'stream_end'; sawFinish: boolean; lostCall: boolean }
   /** The model server is making progress (headers, keepalives, tokens) while nothing else was posted. */
   | { type: 'progress' };

@@ -1,9 +1,9 @@
 // The pools' worker entry: named tasks `infer` (one upstream call, streamed back over a port)
 // and `parseStream` (one answer's tool calls, chunk by chunk over a port). Neither imports server code.
 import { threadId, type MessagePort } from 'node:worker_threads';
-import { CompletionAggregator, StreamShaper, wholeAsEvents, type ChatChunk } from '../openai/index.js';
+import { CompletionAggregator, filterEvent, StopSequenceFilter, StreamShaper, wholeAsEvents, type StreamChunk } from '../openai/index.js';
 import { parserRegistry } from '../tools/index.js';
-import { completeOnce, streamCompletion, UpstreamError } from '../upstream/index.js';
+import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../upstream/index.js';
 import type { InferMessage, InferResult, InferTask, ParseStreamReply, ParseStreamRequest, ParseStreamStarted, ParseStreamTask, TaskError } from './messages.js';
 
 /**
@@ -75,10 +75,11 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
   const options = { signal, headersTimeoutMs: task.headersTimeoutMs, idleTimeoutMs: task.idleTimeoutMs, onProgress };
   try {
     if (task.stream) {
-      const { parsesTools, ...streamOptions } = task.stream;
+      const { chunksToCaller, ...streamOptions } = task.stream;
       const shaper = new StreamShaper(streamOptions);
-      const events = task.upstreamStreams ? streamCompletion(task.url, task.body, options) : wholeAsEvents(await completeOnce(task.url, task.body, options), streamOptions.kind);
-      const batch = new Batch(post, parsesTools);
+      const upstream = task.upstreamStreams ? streamCompletion(task.url, task.body, options) : wholeAsEvents(await completeOnce(task.url, task.body, options), streamOptions.kind);
+      const events = task.stopSequences ? stopAt(upstream, streamOptions.kind, task.stopSequences) : upstream;
+      const batch = new Batch(post, chunksToCaller);
       try {
         for await (const event of events) {
           const paused = flow.paused;
@@ -87,17 +88,18 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
             await paused;
           }
           const shaped = shaper.shape(event);
-          batch.add(parsesTools || typeof shaped === 'string' ? shaped : shaper.finish(shaped));
+          batch.add(chunksToCaller || typeof shaped === 'string' ? shaped : shaper.finish(shaped));
         }
       } finally {
         batch.flush();
       }
-      if (!parsesTools) post({ type: 'stream_end', sawFinish: shaper.sawFinish, lostCall: shaper.lostCall });
+      if (!chunksToCaller) post({ type: 'stream_end', sawFinish: shaper.sawFinish, lostCall: shaper.lostCall });
       return { ok: true };
     }
     if (task.upstreamStreams && task.aggregate) {
       const aggregator = new CompletionAggregator(task.aggregate.kind, task.aggregate.model);
-      for await (const event of streamCompletion(task.url, task.body, options)) {
+      const upstream = streamCompletion(task.url, task.body, options);
+      for await (const event of task.stopSequences ? stopAt(upstream, task.aggregate.kind, task.stopSequences) : upstream) {
         if (event.type === 'data') aggregator.add(JSON.parse(event.data) as Record<string, unknown>);
       }
       return { ok: true, body: aggregator.result() };
@@ -109,13 +111,29 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
 }
 
 /**
+ * The events up to the first stop sequence, which ends the answer there: the upstream request is
+ * then closed (returning from this generator closes the one it reads), so the model stops too.
+ */
+async function* stopAt(events: AsyncIterable<SseEvent> | Iterable<SseEvent>, kind: 'chat' | 'text', sequences: readonly string[]): AsyncGenerator<SseEvent> {
+  const filter = new StopSequenceFilter(sequences);
+  for await (const event of events) {
+    const { event: filtered, stopped } = filterEvent(event, kind, filter);
+    yield filtered;
+    if (stopped) {
+      yield { type: 'done' };
+      return;
+    }
+  }
+}
+
+/**
  * What arrives together (one network read holds several events when the server is fast) goes to
  * the calling thread as one message, and so to the client as one write: each message wakes that
  * thread and each write is a syscall. A lone token goes out as soon as the reads in hand are done.
  */
 class Batch {
   #text = '';
-  #items: Array<string | ChatChunk> = [];
+  #items: Array<string | StreamChunk> = [];
   #scheduled = false;
 
   constructor(
@@ -124,7 +142,7 @@ class Batch {
     readonly asItems: boolean,
   ) {}
 
-  add(item: string | ChatChunk): void {
+  add(item: string | StreamChunk): void {
     if (item === '') return;
     if (typeof item === 'string') this.#text += item;
     else {

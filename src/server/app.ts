@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { openAiApi } from './apis/openai.js';
 import { handleCompletion, type CompletionDependencies } from './completions.js';
 import { sendError, sendJson } from './responses.js';
 
@@ -15,6 +16,8 @@ const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost
 export function createApp(deps: CompletionDependencies): Server {
   const { config, supervisor, inferenceBreaker, parseBreaker, metrics } = deps;
   const breakers = { inference: inferenceBreaker, parse: parseBreaker };
+  const chat = openAiApi('chat');
+  const text = openAiApi('text');
 
   const admin = (action: Handler): Handler => (req, res) => {
     const token = config.adminToken;
@@ -29,9 +32,9 @@ export function createApp(deps: CompletionDependencies): Server {
   };
 
   const routes: Record<string, Partial<Record<string, Handler>>> = {
-    '/v1/chat/completions': { POST: (req, res) => handleCompletion('chat', req, res, deps) },
-    '/chat/completions': { POST: (req, res) => handleCompletion('chat', req, res, deps) },
-    '/v1/completions': { POST: (req, res) => handleCompletion('text', req, res, deps) },
+    '/v1/chat/completions': { POST: (req, res) => handleCompletion(chat, req, res, deps) },
+    '/chat/completions': { POST: (req, res) => handleCompletion(chat, req, res, deps) },
+    '/v1/completions': { POST: (req, res) => handleCompletion(text, req, res, deps) },
     '/v1/models': {
       GET: (_req, res) =>
         sendJson(res, 200, { object: 'list', data: [{ id: config.supervisor.model ?? 'default_model', object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'mlx-guard' }] }),

@@ -3,15 +3,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CircuitBreaker, CircuitBreakerError, Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Serving, Supervisor } from '../host/index.js';
 import type { TaskError } from '../pool/messages.js';
-import { chatRequest, completionRequest, describeIssue, exceedsBounds, IGNORED_FIELDS, sanitizeRequest, type UpstreamRequest } from '../openai/index.js';
-import type { ToolDefinition } from '../tools/index.js';
+import { exceedsBounds, type UpstreamRequest } from '../openai/index.js';
 import { UpstreamError } from '../upstream/index.js';
 import { aborted, within } from '../util/deadlines.js';
 import type { CompletionDependencies } from './dependencies.js';
 import { describePoison, PoisonList } from './poison.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
-import { StreamResponder, WholeResponder, type Responder } from './responders.js';
-import { HttpError, readJson, sendError } from './responses.js';
+import type { Api } from './apis/api.js';
+import type { Responder } from './apis/api.js';
+import { HttpError, readJson } from './responses.js';
 
 export type { CompletionDependencies } from './dependencies.js';
 
@@ -21,23 +21,24 @@ export type { CompletionDependencies } from './dependencies.js';
  * client in its own format; sent again on the next model server when its own was lost before the
  * client saw anything. Every send records its breaker outcome exactly once.
  */
-export async function handleCompletion(kind: 'chat' | 'text', req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies): Promise<void> {
+export async function handleCompletion(api: Api, req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies): Promise<void> {
   // Admitted first: a full queue answers before the body is read, and a body in the reading
   // holds a place (the queue bounds the bodies in memory as well as the requests upstream).
   const { maxPendingRequests } = deps.config;
   if (deps.inflight.count >= maxPendingRequests) {
-    return sendError(res, 'queue_full', `mlx-guard is at its limit of ${maxPendingRequests} requests in flight; retry shortly`, { retryAfterSeconds: 1 });
+    return api.sendError(res, 'queue_full', `mlx-guard is at its limit of ${maxPendingRequests} requests in flight; retry shortly`, { retryAfterSeconds: 1 });
   }
   deps.inflight.count++;
   try {
-    await serveCompletion(kind, req, res, deps);
+    await serveCompletion(api, req, res, deps);
   } finally {
     deps.inflight.count--;
   }
 }
 
-async function serveCompletion(kind: 'chat' | 'text', req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies): Promise<void> {
+async function serveCompletion(api: Api, req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies): Promise<void> {
   const { config, supervisor, inferenceBreaker, logger } = deps;
+  const sendError = api.sendError;
   let raw: unknown;
   try {
     raw = await readJson(req, config.bodyLimitBytes, config.bodyTimeoutMs);
@@ -48,15 +49,9 @@ async function serveCompletion(kind: 'chat' | 'text', req: IncomingMessage, res:
   // The schema's cost grows with what it checks: a body past these bounds is refused before it.
   const tooBig = exceedsBounds(raw);
   if (tooBig) return sendError(res, 'invalid_request', tooBig.message, { param: tooBig.param });
-  const parsed = (kind === 'chat' ? chatRequest : completionRequest).safeParse(raw);
-  if (!parsed.success) {
-    const { message, param } = describeIssue(parsed.error);
-    return sendError(res, 'invalid_request', message, { param });
-  }
-
-  const body = { ...parsed.data } as Record<string, unknown>;
-  for (const field of IGNORED_FIELDS) delete body[field];
-  const request = sanitizeRequest(body);
+  const read = api.read(raw);
+  if ('invalid' in read) return sendError(res, 'invalid_request', read.invalid.message, { param: read.invalid.param });
+  const request = read.upstream;
 
   const digest = PoisonList.digest(request.body);
   const poisoned = deps.poison.find(digest);
@@ -65,16 +60,13 @@ async function serveCompletion(kind: 'chat' | 'text', req: IncomingMessage, res:
     return sendError(res, 'poison_request', describePoison(poisoned));
   }
   const firstServing = supervisor.serving;
-  if (!firstServing) return refuseUnavailable(res, supervisor);
-  const firstPermit = admit(inferenceBreaker, res);
+  if (!firstServing) return refuseUnavailable(api, res, supervisor);
+  const firstPermit = admit(api, inferenceBreaker, res);
   if (!firstPermit) return;
 
   // Built only once the inference breaker admitted the call: a streaming responder may hold a
   // parse-breaker permit, released in `finally` whatever happens.
-  const tools = (kind === 'chat' ? (parsed.data as { tools?: ToolDefinition[] | null }).tools : undefined) ?? [];
-  const responder = request.clientStreams
-    ? new StreamResponder(kind, res, request.clientModel, request.clientWantsUsage, tools, deps)
-    : new WholeResponder(kind, res, request.clientModel, tools, deps);
+  const responder = read.responder(res, deps);
   const clientGone = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) clientGone.abort();
@@ -82,7 +74,7 @@ async function serveCompletion(kind: 'chat' | 'text', req: IncomingMessage, res:
   const deadlineAt = Date.now() + config.inference.deadlineMs;
   const id = randomUUID();
   const attempt = (serving: Serving, permit: Permit) =>
-    sendOnce(kind, request, { id, serving, permit, digest, responder, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal }, deps);
+    sendOnce(request, read.upstreamPath, { id, serving, permit, digest, responder, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal }, deps);
   try {
     let ended = await attempt(firstServing, firstPermit);
     // A request whose client has seen nothing of an answer yet is held across the restart and
@@ -105,12 +97,12 @@ async function serveCompletion(kind: 'chat' | 'text', req: IncomingMessage, res:
 }
 
 /** A permit of the inference breaker, or the 503 already sent. */
-function admit(breaker: CircuitBreaker, res: ServerResponse): Permit | undefined {
+function admit(api: Api, breaker: CircuitBreaker, res: ServerResponse): Permit | undefined {
   try {
     return breaker.acquire();
   } catch (error) {
     const refusal = error as CircuitBreakerError;
-    sendError(res, 'breaker_open', `the model server is failing (${refusal.message}); mlx-guard answers at once instead of waiting`, {
+    api.sendError(res, 'breaker_open', `the model server is failing (${refusal.message}); mlx-guard answers at once instead of waiting`, {
       retryAfterSeconds: Number.isFinite(refusal.retryAfterMs) ? refusal.retryAfterMs / 1000 : 60,
     });
     return undefined;
@@ -119,8 +111,8 @@ function admit(breaker: CircuitBreaker, res: ServerResponse): Permit | undefined
 
 /** One send of the request to one model server, through the inference pool; settles `permit` exactly once. */
 async function sendOnce(
-  kind: 'chat' | 'text',
   request: UpstreamRequest,
+  upstreamPath: string,
   attempt: { id: string; serving: Serving; permit: Permit; digest: string; responder: Responder; deadlineMs: number; clientGone: AbortSignal },
   deps: CompletionDependencies,
 ): Promise<AttemptEnd> {
@@ -146,7 +138,7 @@ async function sendOnce(
   let progressed = false;
   try {
     const result = await deps.pools.infer({
-      url: `${serving.baseUrl}${kind === 'chat' ? '/v1/chat/completions' : '/v1/completions'}`,
+      url: `${serving.baseUrl}${upstreamPath}`,
       body: request.body,
       upstreamStreams: request.upstreamStreams,
       // No deadline for the headers: a request waiting behind others is not stalled while the
@@ -219,9 +211,9 @@ function failedAlone(error: TaskError, supervisor: Supervisor): boolean {
 const OTHERS_SERVED_WITHIN_MS = 1_000;
 
 /** 503 while no model server is ready: what it is doing, and when to come back. */
-function refuseUnavailable(res: ServerResponse, supervisor: Supervisor): void {
+function refuseUnavailable(api: Api, res: ServerResponse, supervisor: Supervisor): void {
   const { state, detail, lastTimeToReadyMs } = supervisor.status;
-  sendError(res, 'model_server_unavailable', `the model server is ${state}${detail ? ` (${detail})` : ''}; retry shortly`, {
+  api.sendError(res, 'model_server_unavailable', `the model server is ${state}${detail ? ` (${detail})` : ''}; retry shortly`, {
     retryAfterSeconds: state === 'fatal' ? 60 : (lastTimeToReadyMs ?? 10_000) / 1000,
   });
 }

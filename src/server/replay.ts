@@ -3,7 +3,8 @@ import type { ModelServerLostError, Serving } from '../host/index.js';
 import type { CompletionDependencies } from './dependencies.js';
 import type { PublicErrorCode } from './errors.js';
 import { describePoison } from './poison.js';
-import { answerLost, type Responder } from './responders.js';
+import type { Responder } from './apis/api.js';
+import { answerLost } from './responders.js';
 
 /** How one attempt ended: handled (answered or failed), or cut short because its model server was lost. */
 export type AttemptEnd = { kind: 'done' } | { kind: 'lost'; reason: ModelServerLostError; verdict: 'innocent' | 'suspect' | 'poison' };

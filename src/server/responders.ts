@@ -1,12 +1,13 @@
 import type { ServerResponse } from 'node:http';
 import type { ModelServerLostError, Supervisor } from '../host/index.js';
-import { shapeWhole, StreamShaper, wholeContent, type ChatChunk, type ParsedContent } from '../openai/index.js';
+import { StreamShaper, wholeContent, type ParsedContent, type StreamChunk } from '../openai/index.js';
 import type { InferMessage, InferTask, TaskError } from '../pool/messages.js';
 import type { FlowControl } from '../pool/pools.js';
 import type { ToolDefinition } from '../tools/index.js';
 import type { CompletionDependencies } from './dependencies.js';
-import { PUBLIC_ERRORS, publicUpstreamError, type PublicErrorCode } from './errors.js';
-import { sendError, sendJson, startSse, writeSse } from './responses.js';
+import { publicUpstreamError, type PublicErrorCode } from './errors.js';
+import type { ErrorWriter, Responder, StreamFormat, WholeFormat } from './apis/api.js';
+import { sendJson, startSse } from './responses.js';
 import { describeTextMode, type StreamParsing, type TextModeReason } from './tool-parsing.js';
 
 /** Set when tool calls were not parsed, so a client can tell why markup stayed in the content. */
@@ -26,41 +27,18 @@ function noteLostCall({ metrics, logger }: CompletionDependencies): void {
   logger.warn({ event: 'lost_tool_call' }, 'the model server said finish_reason "tool_calls" but sent no call (its parser dropped it)');
 }
 
-export interface Responder {
-  /** What the inference worker does with the answer: shape a stream (parsing elsewhere, or not at all), or aggregate it. */
-  readonly task: Pick<InferTask, 'stream' | 'aggregate'>;
-  receive(message: InferMessage): void;
-  /** The call succeeded; `body` is the whole answer when the client did not stream. */
-  finish(body?: Record<string, unknown>): Promise<void>;
-  /** The call failed: what the client already has stays, then the error. */
-  fail(error: TaskError): Promise<void>;
-  /** Ends the request with an error of mlx-guard's own. */
-  refuse(code: PublicErrorCode, message: string, retryAfterSeconds?: number): void;
-  /** Whether the client has received any of the answer's content (then it cannot be replayed). */
-  readonly contentSent: boolean;
-  /** The attempt's model server was lost: what the attempt has not written yet never will be. */
-  abandon(): void;
-  /** The request is being sent again: say so (a header, or a comment once a stream has begun). */
-  replayed(times: number): void;
-  /** Keeps the client's connection alive while the request waits (a comment, for a stream). */
-  keepAlive(): void;
-  /** Takes the attempt's flow control, to hold the model server back while the client reads slowly (streams). */
-  flowControl(control: FlowControl): void;
-  /** Releases what the responder holds, however the request ended. */
-  release(): void;
-}
 
 const NOTHING_PARSED: ParsedContent = { content: '', calls: [] };
 
 /**
- * A streaming client. Without tools to parse, the inference worker shapes the stream and posts
- * SSE text that goes out as it comes. With them, it posts the chunks unfinished: their content
- * goes through tool parsing (in the parse pool, one chunk at a time, in order), then the shaper
- * here finishes and frames them.
+ * A streaming client, in its API's framing (`StreamFormat`). When the worker frames the stream
+ * (no tools to parse), its SSE text goes out as it comes. Otherwise chunks come here: their content
+ * goes through tool parsing (in the parse pool, one chunk at a time, in order) when tools were
+ * declared, then the format frames them.
  */
 export class StreamResponder implements Responder {
-  readonly task: Pick<InferTask, 'stream'>;
-  #shaper: StreamShaper;
+  readonly task: Pick<InferTask, 'stream' | 'stopSequences'>;
+  #format: StreamFormat;
   #parsing: StreamParsing | undefined;
   /** Chunks in the order they came, each waiting for the one before to be parsed and written. */
   #queue: Promise<void> = Promise.resolve();
@@ -70,23 +48,20 @@ export class StreamResponder implements Responder {
   #flow: FlowControl | undefined;
   #paused = false;
   #started = false;
-  #contentSent = false;
   #replayed: number | undefined;
 
   constructor(
-    readonly kind: 'chat' | 'text',
     readonly res: ServerResponse,
-    model: string | undefined,
-    wantsUsage: boolean,
+    format: StreamFormat,
+    /** Declared tools, whose calls are parsed out of the content (none: nothing is parsed). */
     readonly tools: ToolDefinition[],
+    readonly sendError: ErrorWriter,
     readonly deps: CompletionDependencies,
+    stopSequences?: string[],
   ) {
-    // A request that declared no tools cannot get a tool call, so its content is not parsed at all.
-    const parsesTools = kind === 'chat' && tools.length > 0;
-    const options = { kind, wantsUsage, ...(model !== undefined ? { model } : {}) };
-    this.task = { stream: { ...options, parsesTools } };
-    this.#shaper = new StreamShaper(options);
-    this.#parsing = parsesTools ? deps.toolParsing.stream(tools) : undefined;
+    this.#format = format;
+    this.task = { stream: { ...format.shaping, chunksToCaller: !format.framedByWorker }, ...(stopSequences?.length ? { stopSequences } : {}) };
+    this.#parsing = tools.length > 0 ? deps.toolParsing.stream(tools) : undefined;
   }
 
   #start(): void {
@@ -98,13 +73,12 @@ export class StreamResponder implements Responder {
       ...(textMode ? { [TEXT_MODE_HEADER]: describeTextMode(textMode) } : {}),
       ...(this.#replayed !== undefined ? { [REPLAYED_HEADER]: String(this.#replayed) } : {}),
     });
+    this.#write(this.#format.begin());
   }
 
   #write(text: string): void {
     if (!text) return;
     this.#start();
-    // Keepalive comments are not content: a stream that has sent only those can still be replayed.
-    if (!this.#contentSent && text.includes('data:')) this.#contentSent = true;
     if (this.res.write(text) || !this.#flow || this.#paused) return;
     // The client reads slower than the model writes: stop reading upstream until it catches up.
     const flow = this.#flow;
@@ -123,7 +97,7 @@ export class StreamResponder implements Responder {
   }
 
   get contentSent(): boolean {
-    return this.#contentSent;
+    return this.#format.hasContent;
   }
 
   abandon(): void {
@@ -133,50 +107,53 @@ export class StreamResponder implements Responder {
 
   replayed(times: number): void {
     this.#replayed = times;
-    this.#shaper = new StreamShaper(this.#shaper.options);
+    this.#format = this.#format.again();
     if (this.#parsing) this.#parsing = this.deps.toolParsing.stream(this.tools);
-    if (this.#started) this.res.write(`: mlx-guard: sent again (${times}) after a model server restart\n\n`);
+    if (this.#started) this.#write(this.#format.note(`sent again (${times}) after a model server restart`));
   }
 
   keepAlive(): void {
     this.#start();
-    this.res.write(': mlx-guard: waiting for the model server to restart\n\n');
+    this.#write(this.#format.note('waiting for the model server to restart'));
   }
 
   receive(message: InferMessage): void {
-    if (message.type === 'sse') this.#write(message.text);
+    if (message.type === 'sse') this.#write(this.#format.text(message.text));
     else if (message.type === 'items') {
       const attempt = this.#attempt;
-      this.#queue = this.#queue.then(() => this.#parseAndWrite(message.items, attempt));
+      this.#queue = this.#queue.then(() => this.#finishAndWrite(message.items, attempt));
     } else if (message.type === 'stream_end') this.#streamEnded(message);
   }
 
-  async #parseAndWrite(items: Array<string | ChatChunk>, attempt: number): Promise<void> {
-    const parsing = this.#parsing!;
+  async #finishAndWrite(items: Array<string | StreamChunk>, attempt: number): Promise<void> {
+    const parsing = this.#parsing;
     for (const item of items) {
       if (attempt !== this.#attempt) return;
       if (typeof item === 'string') {
-        this.#write(item);
+        this.#write(this.#format.text(item));
         continue;
       }
-      const content = StreamShaper.content(item);
-      let parsed = content === undefined ? undefined : await parsing.push(content);
-      if (StreamShaper.finishes(item)) {
-        const last = await parsing.end();
-        parsed = { content: (parsed ?? NOTHING_PARSED).content + last.content, calls: [...(parsed ?? NOTHING_PARSED).calls, ...last.calls] };
+      let parsed: ParsedContent | undefined;
+      if (parsing) {
+        const content = StreamShaper.content(item);
+        parsed = content === undefined ? undefined : await parsing.push(content);
+        if (StreamShaper.finishes(item)) {
+          const last = await parsing.end();
+          parsed = { content: (parsed ?? NOTHING_PARSED).content + last.content, calls: [...(parsed ?? NOTHING_PARSED).calls, ...last.calls] };
+        }
+        if (attempt !== this.#attempt) return;
+        this.#sayTextMode(parsing.textMode);
       }
-      if (attempt !== this.#attempt) return;
-      this.#sayTextMode(parsing.textMode);
-      this.#write(this.#shaper.finish(item, parsed));
+      this.#write(this.#format.chunk(item, parsed));
     }
   }
 
-  /** Once parsing stopped mid-stream: a comment says so (the header, if nothing was sent yet). */
+  /** Once parsing stopped mid-stream: a note says so (the header, if nothing was sent yet). */
   #sayTextMode(reason: TextModeReason | undefined): void {
     if (!reason || this.#textModeSaid) return;
     if (!this.#started) return this.#start();
     this.#textModeSaid = true;
-    this.res.write(`: mlx-guard: tool parsing ${describeTextMode(reason)}; the rest passes through as text\n\n`);
+    this.#write(this.#format.note(`tool parsing ${describeTextMode(reason)}; the rest passes through as text`));
   }
 
   #streamEnded({ sawFinish, lostCall }: { sawFinish: boolean; lostCall: boolean }): void {
@@ -186,8 +163,9 @@ export class StreamResponder implements Responder {
 
   async finish(): Promise<void> {
     await this.#queue;
-    if (this.#parsing) this.#streamEnded(this.#shaper);
+    if (!this.#format.framedByWorker) this.#streamEnded(this.#format);
     this.#start();
+    this.#write(this.#format.end());
     this.res.end();
   }
 
@@ -198,38 +176,41 @@ export class StreamResponder implements Responder {
   async fail(error: TaskError): Promise<void> {
     await this.#queue;
     const { code, status, message } = publicUpstreamError(error);
-    if (!this.#started) return sendError(this.res, code, message, { status });
+    if (!this.#started) return this.sendError(this.res, code, message, { status });
     this.refuse(code, message);
   }
 
   refuse(code: PublicErrorCode, message: string, retryAfterSeconds?: number): void {
     if (!this.#started) {
-      sendError(this.res, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {});
+      this.sendError(this.res, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {});
       return;
     }
-    // Headers are gone: say so in the stream and end it without [DONE], as a cut stream looks.
-    writeSse(this.res, { error: { message, type: PUBLIC_ERRORS[code].type, code } });
+    // Headers are gone: say so in the stream and end it.
+    this.res.write(this.#format.error(code, message));
     this.res.end();
   }
 }
 
 /**
  * A non-streaming client: the worker aggregated the stream (or the server answered whole, for
- * logprobs); its content is then parsed for tool calls in the parse pool.
+ * logprobs); its content is then parsed for tool calls in the parse pool, and the format shapes it.
  */
 export class WholeResponder implements Responder {
-  readonly task: Pick<InferTask, 'aggregate'>;
+  readonly task: Pick<InferTask, 'aggregate' | 'stopSequences'>;
   readonly contentSent = false;
   #replayed: number | undefined;
 
   constructor(
-    readonly kind: 'chat' | 'text',
     readonly res: ServerResponse,
-    readonly model: string | undefined,
+    readonly format: WholeFormat,
+    kind: 'chat' | 'text',
+    /** Declared tools, whose calls are parsed out of the content (none: nothing is parsed). */
     readonly tools: ToolDefinition[],
+    readonly sendError: ErrorWriter,
     readonly deps: CompletionDependencies,
+    stopSequences?: string[],
   ) {
-    this.task = { aggregate: { kind, model: model ?? 'default_model' } };
+    this.task = { aggregate: { kind, model: 'default_model' }, ...(stopSequences?.length ? { stopSequences } : {}) };
   }
 
   receive(): void {}
@@ -247,14 +228,14 @@ export class WholeResponder implements Responder {
   async finish(body?: Record<string, unknown>): Promise<void> {
     if (!body) throw new Error('the inference worker finished without an answer');
     const headers: Record<string, string> = {};
-    const content = this.kind === 'chat' && this.tools.length > 0 ? wholeContent(body) : '';
+    const content = this.tools.length > 0 ? wholeContent(body) : '';
     let parsed: ParsedContent | undefined;
     if (content !== '') {
       const outcome = await this.deps.toolParsing.whole(content, this.tools);
       if ('parsed' in outcome) parsed = outcome.parsed;
       else headers[TEXT_MODE_HEADER] = describeTextMode(outcome.textMode);
     }
-    const shaped = shapeWhole(body, { kind: this.kind, ...(this.model !== undefined ? { model: this.model } : {}) }, parsed);
+    const shaped = this.format.shape(body, parsed);
     if (shaped.lostCall) noteLostCall(this.deps);
     if (this.#replayed !== undefined) headers[REPLAYED_HEADER] = String(this.#replayed);
     sendJson(this.res, 200, shaped.body, headers);
@@ -262,11 +243,11 @@ export class WholeResponder implements Responder {
 
   async fail(error: TaskError): Promise<void> {
     const { code, status, message } = publicUpstreamError(error);
-    sendError(this.res, code, message, { status });
+    this.sendError(this.res, code, message, { status });
   }
 
   refuse(code: PublicErrorCode, message: string, retryAfterSeconds?: number): void {
-    sendError(this.res, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {});
+    this.sendError(this.res, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {});
   }
 
   release(): void {}

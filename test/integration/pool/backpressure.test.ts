@@ -37,7 +37,7 @@ it('paused, the worker stops reading: the upstream cannot finish writing until i
       headersTimeoutMs: 10_000,
       idleTimeoutMs: 30_000,
       deadlineMs: 60_000,
-      stream: { kind: 'chat', wantsUsage: false, parsesTools: false },
+      stream: { kind: 'chat', wantsUsage: false, chunksToCaller: false },
       signal: new AbortController().signal,
       onFlowControl: (control) => {
         flow = control;

@@ -52,7 +52,7 @@ describe('worker pools', () => {
         headersTimeoutMs: 5_000,
         idleTimeoutMs: 5_000,
         deadlineMs: 10_000,
-        stream: { kind: 'chat', wantsUsage: false, parsesTools: false },
+        stream: { kind: 'chat', wantsUsage: false, chunksToCaller: false },
         signal: new AbortController().signal,
         onMessage: (message) => messages.push(message),
       });
