@@ -47,6 +47,7 @@ export const configSchema = z
     host: z.string().default('127.0.0.1').describe('interface mlx-guard serves on'),
     port: z.number().int().min(0).max(65_535).default(8080).describe('port mlx-guard serves on'),
     adminToken: z.string().min(16).optional().describe('bearer token for admin actions; required when not bound to loopback'),
+    apiKey: z.string().min(16).optional().describe('key the inference routes require (Authorization: Bearer, or x-api-key); required when not bound to loopback'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('log level'),
     bodyLimitBytes: z.number().int().positive().default(1_048_576).describe('largest request body accepted'),
     bodyTimeoutMs: ms('deadline for reading a request body').default(10_000),
@@ -97,13 +98,16 @@ export const configSchema = z
     if (!loopback && !config.adminToken) {
       context.addIssue({ code: 'custom', path: ['adminToken'], message: `serving on ${config.host} (not loopback) needs an admin token (--admin-token or MLX_GUARD_ADMIN_TOKEN)` });
     }
+    if (!loopback && !config.apiKey) {
+      context.addIssue({ code: 'custom', path: ['apiKey'], message: `serving on ${config.host} (not loopback) needs an API key for the inference routes (--api-key or MLX_GUARD_API_KEY)` });
+    }
   });
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
 /** Options whose values are never printed back, not even when refused. */
-const SECRETS = new Set(['adminToken']);
+const SECRETS = new Set(['adminToken', 'apiKey']);
 
 /** Shorter flags and variables for the options people set most (every option has its long ones). */
 const ALIASES: Record<string, { flag: string; env: string }> = {

@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { anthropicCountTokensApi, anthropicMessagesApi } from './apis/anthropic.js';
+import type { Api } from './apis/api.js';
 import { openAiApi } from './apis/openai.js';
 import { handleCompletion, type CompletionDependencies } from './completions.js';
 import { sendError, sendJson } from './responses.js';
@@ -7,6 +9,13 @@ import { sendError, sendJson } from './responses.js';
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
 const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '::1';
+
+/** Compared in constant time, so that the time taken does not tell how much of a guess was right. */
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
 
 /**
  * The front HTTP server: mlx_lm.server's routes (exact paths, as it matches them), plus /health,
@@ -19,12 +28,21 @@ export function createApp(deps: CompletionDependencies): Server {
   const chat = openAiApi('chat');
   const text = openAiApi('text');
 
+  /** The inference routes, once an API key is set: `Authorization: Bearer <key>` or `x-api-key: <key>` (Anthropic clients send either). */
+  const inference = (api: Api): Handler => (req, res) => {
+    const key = config.apiKey;
+    if (key !== undefined) {
+      const bearer = (req.headers.authorization ?? '').replace(/^Bearer /, '');
+      const given = [bearer, String(req.headers['x-api-key'] ?? '')];
+      if (!given.some((value) => sameSecret(value, key))) return api.sendError(res, 'unauthorized', 'this route needs the API key: "Authorization: Bearer <key>" or "x-api-key: <key>"');
+    }
+    return handleCompletion(api, req, res, deps);
+  };
+
   const admin = (action: Handler): Handler => (req, res) => {
     const token = config.adminToken;
     if (token || !isLoopback(config.host)) {
-      const given = Buffer.from((req.headers.authorization ?? '').replace(/^Bearer /, ''));
-      const expected = Buffer.from(token ?? '');
-      if (!token || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      if (!token || !sameSecret((req.headers.authorization ?? '').replace(/^Bearer /, ''), token)) {
         return sendError(res, 'unauthorized', 'admin actions need "Authorization: Bearer <admin token>"');
       }
     }
@@ -32,9 +50,13 @@ export function createApp(deps: CompletionDependencies): Server {
   };
 
   const routes: Record<string, Partial<Record<string, Handler>>> = {
-    '/v1/chat/completions': { POST: (req, res) => handleCompletion(chat, req, res, deps) },
-    '/chat/completions': { POST: (req, res) => handleCompletion(chat, req, res, deps) },
-    '/v1/completions': { POST: (req, res) => handleCompletion(text, req, res, deps) },
+    '/v1/chat/completions': { POST: inference(chat) },
+    '/chat/completions': { POST: inference(chat) },
+    '/v1/completions': { POST: inference(text) },
+    '/v1/messages': { POST: inference(anthropicMessagesApi) },
+    '/v1/messages/count_tokens': { POST: inference(anthropicCountTokensApi) },
+    // Claude Code's warm-up probe: any answer will do.
+    '/api/hello': { HEAD: (_req, res) => void res.writeHead(200).end(), GET: (_req, res) => sendJson(res, 200, { ok: true }) },
     '/v1/models': {
       GET: (_req, res) =>
         sendJson(res, 200, { object: 'list', data: [{ id: config.supervisor.model ?? 'default_model', object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'mlx-guard' }] }),
@@ -84,7 +106,8 @@ export function createApp(deps: CompletionDependencies): Server {
   // which let trickled headers hold a connection for 71 s against a 15 s deadline.
   const server = createServer({ headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1_000 }, (req, res) => {
     const started = performance.now();
-    const path = req.url ?? '/';
+    // Routed on the path alone: Claude Code adds `?beta=true` to the Messages routes.
+    const path = (req.url ?? '/').split('?')[0]!;
     const route = routes[path];
     res.on('finish', () => {
       const label = route ? path : 'unknown';

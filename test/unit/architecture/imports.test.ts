@@ -27,10 +27,11 @@ const allowed: Record<string, string[]> = {
   tools: [],
   upstream: [],
   openai: ['tools', 'upstream'],
+  anthropic: ['openai', 'tools', 'upstream'],
   observability: ['breaker'],
   pool: ['observability', 'openai', 'tools', 'upstream', 'util'],
   host: ['breaker', 'observability', 'util'],
-  server: ['breaker', 'host', 'observability', 'openai', 'pool', 'root', 'tools', 'upstream', 'util'],
+  server: ['anthropic', 'breaker', 'host', 'observability', 'openai', 'pool', 'root', 'tools', 'upstream', 'util'],
 };
 /** Layers with an index are entered only through it; the rest are private. */
 const withIndex = new Set(files.filter((f) => /^[a-z]+\/index\.ts$/.test(f)).map(layerOf));

@@ -30,7 +30,8 @@ describe('configuration', () => {
 
   it('refuses to serve beyond loopback without an admin token', () => {
     expect(() => loadConfig(['--host', '0.0.0.0'], {})).toThrow(/adminToken: serving on 0\.0\.0\.0 \(not loopback\) needs an admin token/);
-    expect(loadConfig(['--host', '0.0.0.0', '--admin-token', 'a-long-enough-secret'], {}).host).toBe('0.0.0.0');
+    expect(() => loadConfig(['--host', '0.0.0.0', '--admin-token', 'a-long-enough-secret'], {})).toThrow(/apiKey: serving on 0\.0\.0\.0 \(not loopback\) needs an API key for the inference routes/);
+    expect(loadConfig(['--host', '0.0.0.0', '--admin-token', 'a-long-enough-secret', '--api-key', 'another-long-secret'], {}).host).toBe('0.0.0.0');
   });
 
   it('never prints a refused secret back', () => {

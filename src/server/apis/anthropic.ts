@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import { AnthropicStream, countTokensRequest, messagesRequest, toChatRequest, toMessage, type MessagesRequest } from '../../anthropic/index.js';
+import { describeIssue, sanitizeRequest, shapeWhole, type ParsedContent, type StreamChunk, type StreamOptions } from '../../openai/index.js';
+import type { ToolDefinition } from '../../tools/index.js';
+import type { PublicErrorCode } from '../errors.js';
+import { StreamResponder, WholeResponder } from '../responders.js';
+import { sendJson } from '../responses.js';
+import type { Api, ErrorWriter, StreamFormat, WholeFormat } from './api.js';
+
+/**
+ * Each public error code as Anthropic's status and type. Everything that means "not now, retry"
+ * is 529 `overloaded_error`, which the SDK and Claude Code retry (with `Retry-After`).
+ */
+const ANTHROPIC_ERRORS: Record<PublicErrorCode, { status: number | 'upstream'; type: string }> = {
+  invalid_request: { status: 400, type: 'invalid_request_error' },
+  invalid_json: { status: 400, type: 'invalid_request_error' },
+  body_unreadable: { status: 400, type: 'invalid_request_error' },
+  unauthorized: { status: 401, type: 'authentication_error' },
+  not_found: { status: 404, type: 'not_found_error' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error' },
+  body_timeout: { status: 408, type: 'invalid_request_error' },
+  body_too_large: { status: 413, type: 'request_too_large' },
+  poison_request: { status: 400, type: 'invalid_request_error' },
+  upstream_rejected: { status: 'upstream', type: 'invalid_request_error' },
+  internal_error: { status: 500, type: 'api_error' },
+  upstream_error: { status: 500, type: 'api_error' },
+  model_server_unavailable: { status: 529, type: 'overloaded_error' },
+  model_server_restarting: { status: 529, type: 'overloaded_error' },
+  breaker_open: { status: 529, type: 'overloaded_error' },
+  queue_full: { status: 529, type: 'overloaded_error' },
+  upstream_timeout: { status: 504, type: 'timeout_error' },
+};
+
+/** Anthropic's error body, `{"type":"error","error":{type, message},"request_id"}`, with its status and `request-id`. */
+export const sendAnthropicError: ErrorWriter = (res, code, message, options = {}) => {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const { status, type } = ANTHROPIC_ERRORS[code];
+  const requestId = `req_${randomBytes(12).toString('base64url')}`;
+  const headers: Record<string, string> = { 'request-id': requestId, ...options.headers };
+  if (options.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(options.retryAfterSeconds)));
+  if (!res.req.complete) headers.connection = 'close';
+  sendJson(res, status === 'upstream' ? (options.status ?? 400) : status, { type: 'error', error: { type, message }, request_id: requestId }, headers);
+};
+
+/** The declared tools as the tool-call parser takes them. */
+const parserTools = (request: MessagesRequest): ToolDefinition[] =>
+  request.tool_choice?.type === 'none' ? [] : (request.tools ?? []).map((t) => ({ type: 'function', function: { name: t.name, ...(t.input_schema ? { parameters: t.input_schema } : {}) } }));
+
+/** `POST /v1/messages`: the Messages API on the shared request path. */
+export const anthropicMessagesApi: Api = {
+  name: 'anthropic_messages',
+  sendError: sendAnthropicError,
+  read(raw) {
+    const parsed = messagesRequest.safeParse(raw);
+    if (!parsed.success) return { invalid: describeIssue(parsed.error) };
+    const request = parsed.data;
+    const upstream = sanitizeRequest(toChatRequest(request, { stream: request.stream === true, maxTokens: request.max_tokens }));
+    const tools = parserTools(request);
+    const stops = request.stop_sequences;
+    return {
+      upstream,
+      upstreamPath: '/v1/chat/completions',
+      responder: (res, deps) =>
+        request.stream
+          ? new StreamResponder(res, new AnthropicStreamFormat(request.model), tools, sendAnthropicError, deps, stops)
+          : new WholeResponder(res, new AnthropicWholeFormat(request.model), 'chat', tools, sendAnthropicError, deps, stops),
+    };
+  },
+};
+
+/**
+ * `POST /v1/messages/count_tokens`: the prompt sent to the model server for one token, whose
+ * usage is the exact count of its prompt tokens (chat template included), from the model's own
+ * tokenizer; mlx_lm.server has no tokenize route. Its prompt cache then holds the prefix, so the
+ * request that follows does not pay the prefill again.
+ */
+export const anthropicCountTokensApi: Api = {
+  name: 'anthropic_count_tokens',
+  sendError: sendAnthropicError,
+  read(raw) {
+    const parsed = countTokensRequest.safeParse(raw);
+    if (!parsed.success) return { invalid: describeIssue(parsed.error) };
+    const upstream = sanitizeRequest(toChatRequest(parsed.data, { stream: false, maxTokens: 1 }));
+    return {
+      upstream,
+      upstreamPath: '/v1/chat/completions',
+      responder: (res, deps) => new WholeResponder(res, countFormat, 'chat', [], sendAnthropicError, deps),
+    };
+  },
+};
+
+const countFormat: WholeFormat = {
+  shape(body) {
+    const usage = (body.usage ?? {}) as { prompt_tokens?: number };
+    return { body: { input_tokens: usage.prompt_tokens ?? 0 }, lostCall: false };
+  },
+};
+
+/** The Messages API's event stream (see `AnthropicStream`), from every chunk the worker shaped. */
+class AnthropicStreamFormat implements StreamFormat {
+  readonly shaping: StreamOptions = { kind: 'chat', wantsUsage: true, structured: true };
+  readonly framedByWorker = false;
+  readonly lostCall = false;
+  readonly #stream: AnthropicStream;
+
+  constructor(
+    readonly model: string,
+    readonly begun = false,
+  ) {
+    this.#stream = new AnthropicStream(model);
+  }
+
+  begin(): string {
+    return this.begun ? '' : this.#stream.start();
+  }
+
+  text(text: string): string {
+    // Only comments ([DONE] ends nothing here: `end` does): the model server's prefill keepalives
+    // become pings, so that a client does not give up on a long prompt.
+    return text.startsWith(':') ? this.#stream.ping() : '';
+  }
+
+  chunk(chunk: StreamChunk, parsed: ParsedContent | undefined): string {
+    return this.#stream.chunk(chunk, parsed);
+  }
+
+  end(): string {
+    return this.#stream.end();
+  }
+
+  error(code: PublicErrorCode, message: string): string {
+    return this.#stream.error(ANTHROPIC_ERRORS[code].type, message);
+  }
+
+  note(text: string): string {
+    return `: mlx-guard: ${text}\n\n${this.#stream.ping()}`;
+  }
+
+  get hasContent(): boolean {
+    return this.#stream.hasContent;
+  }
+
+  get sawFinish(): boolean {
+    return this.#stream.sawFinish;
+  }
+
+  again(): StreamFormat {
+    return new AnthropicStreamFormat(this.model, true);
+  }
+}
+
+class AnthropicWholeFormat implements WholeFormat {
+  constructor(readonly model: string) {}
+
+  shape(body: Record<string, unknown>, parsed: ParsedContent | undefined): { body: Record<string, unknown>; lostCall: boolean } {
+    const merged = shapeWhole(body, { kind: 'chat' }, parsed);
+    return { body: toMessage(merged.body, this.model), lostCall: merged.lostCall };
+  }
+}
+
