@@ -69,6 +69,12 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    anthropic: z
+      .object({
+        contextTokens: z.number().int().positive().optional().describe('the model\'s context window in tokens: a Messages request that would not fit is answered 400 in the words Claude Code compacts on (its prompt is counted by the model server when it may be near the limit; default: no check)'),
+      })
+      .strict()
+      .prefault({}),
     pools: z
       .object({
         inferenceThreads: z.number().int().positive().default(1).describe('worker threads that carry upstream calls (I/O: one carries many streams)'),

@@ -63,6 +63,11 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
   if (!firstServing) return refuseUnavailable(api, res, supervisor);
   const firstPermit = admit(api, inferenceBreaker, res);
   if (!firstPermit) return;
+  const tooLong = await read.fits?.(() => countPromptTokens(request, read.upstreamPath, firstServing, deps), deps);
+  if (tooLong) {
+    firstPermit.ignore();
+    return sendError(res, 'invalid_request', tooLong);
+  }
 
   // Built only once the inference breaker admitted the call: a streaming responder may hold a
   // parse-breaker permit, released in `finally` whatever happens.
@@ -74,7 +79,7 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
   const deadlineAt = Date.now() + config.inference.deadlineMs;
   const id = randomUUID();
   const attempt = (serving: Serving, permit: Permit) =>
-    sendOnce(request, read.upstreamPath, { id, serving, permit, digest, responder, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal }, deps);
+    sendOnce(request, read.upstreamPath, { api: api.name, id, serving, permit, digest, responder, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal }, deps);
   try {
     let ended = await attempt(firstServing, firstPermit);
     // A request whose client has seen nothing of an answer yet is held across the restart and
@@ -89,7 +94,7 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
       }
     }
   } catch (error) {
-    logger.error({ event: 'completion_error', err: error }, 'completion handling failed');
+    logger.error({ event: 'completion_error', api: api.name, err: error }, 'completion handling failed');
     sendError(res, 'internal_error', 'mlx-guard failed while handling this request; see its log');
   } finally {
     responder.release();
@@ -113,7 +118,7 @@ function admit(api: Api, breaker: CircuitBreaker, res: ServerResponse): Permit |
 async function sendOnce(
   request: UpstreamRequest,
   upstreamPath: string,
-  attempt: { id: string; serving: Serving; permit: Permit; digest: string; responder: Responder; deadlineMs: number; clientGone: AbortSignal },
+  attempt: { api: string; id: string; serving: Serving; permit: Permit; digest: string; responder: Responder; deadlineMs: number; clientGone: AbortSignal },
   deps: CompletionDependencies,
 ): Promise<AttemptEnd> {
   const { supervisor, inferenceBreaker, logger } = deps;
@@ -180,10 +185,10 @@ async function sendOnce(
         // Counted once already: the same request failing again says nothing new about the server.
         permit.ignore();
         deps.metrics.poisonFound.inc({ kind: 'fails' });
-        logger.warn({ event: 'poison_request', digest, code: result.error.code }, 'a request failed twice on its own while the model server served others: not sent again');
+        logger.warn({ event: 'poison_request', api: attempt.api, digest, code: result.error.code }, 'a request failed twice on its own while the model server served others: not sent again');
       } else if (!progressed) permit.failure(error);
       else if (result.error.code !== 'ERR_DEADLINE') reportLateFailure(inferenceBreaker, error);
-      logger.warn({ event: 'upstream_failure', code: result.error.code, status: result.error.status, progressed }, result.error.message);
+      logger.warn({ event: 'upstream_failure', api: attempt.api, code: result.error.code, status: result.error.status, progressed }, result.error.message);
       await responder.fail(result.error);
     }
     return { kind: 'done' };
@@ -201,6 +206,30 @@ async function sendOnce(
  */
 const CUT_OFF = new Set(['ERR_UPSTREAM_CONNECTION', 'ERR_UPSTREAM_INCOMPLETE']);
 const LOSS_NOTICE_MS = 1_000;
+
+/**
+ * The request's prompt length in the model's tokens (chat template included): the same request
+ * for one token, whose usage says it. The model server's prompt cache keeps the prefix, so the
+ * request itself then skips most of that prefill. Undefined when the server could not say.
+ */
+async function countPromptTokens(request: UpstreamRequest, upstreamPath: string, serving: Serving, deps: CompletionDependencies): Promise<number | undefined> {
+  const body = { ...(JSON.parse(request.body) as Record<string, unknown>), max_tokens: 1, stream: true, stream_options: { include_usage: true } };
+  const deadlineMs = deps.config.inference.deadlineMs;
+  const result = await deps.pools.infer({
+    url: `${serving.baseUrl}${upstreamPath}`,
+    body: JSON.stringify(body),
+    upstreamStreams: true,
+    headersTimeoutMs: deadlineMs,
+    idleTimeoutMs: deadlineMs,
+    deadlineMs,
+    aggregate: { kind: 'chat', model: 'default_model' },
+    signal: serving.lost,
+    onMessage: () => undefined,
+  });
+  const tokens = result.ok ? (result.body?.usage as { prompt_tokens?: unknown } | undefined)?.prompt_tokens : undefined;
+  if (typeof tokens !== 'number') deps.logger.warn({ event: 'prompt_count_failed', error: result.ok ? 'no usage' : result.error.code }, 'could not count the prompt\'s tokens; sending it unchecked');
+  return typeof tokens === 'number' ? tokens : undefined;
+}
 
 /** A failure of this request alone: the server dropped it or answered 5xx while another request made progress. */
 function failedAlone(error: TaskError, supervisor: Supervisor): boolean {

@@ -178,4 +178,20 @@ describe('the Messages API through the official SDK', () => {
     const keyed = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }) });
     expect(keyed.status).toBe(200);
   });
+
+  it('with the context window set, a request that would overflow it is refused in the words Claude Code compacts on (counted by the model server)', async () => {
+    const { url, sidecar } = await startSidecar({ anthropic: { contextTokens: 60 } });
+    const client = clientFor(url);
+    const long = Array.from({ length: 80 }, (_, i) => `word${i}`).join(' ');
+    const tooLong = await client.messages.create({ model, max_tokens: 8, messages: [{ role: 'user', content: long }] }).catch((e: unknown) => e);
+    expect(tooLong).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((tooLong as Error).message).toMatch(/prompt is too long: \d+ tokens > 60 maximum/);
+    const streamed = await client.messages.stream({ model, max_tokens: 8, messages: [{ role: 'user', content: long }] }).finalMessage().catch((e: unknown) => e);
+    expect((streamed as Error).message).toMatch(/prompt is too long: \d+ tokens > 60 maximum/);
+    const withRoom = Array.from({ length: 20 }, (_, i) => `word${i}`).join(' ');
+    const tooMuch = await client.messages.create({ model, max_tokens: 50, messages: [{ role: 'user', content: withRoom }] }).catch((e: unknown) => e);
+    expect((tooMuch as Error).message).toMatch(/input length and `max_tokens` exceed context limit: \d+ \+ 50 > 60, decrease input length or `max_tokens` and try again/);
+    expect((await client.messages.create({ model, max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] })).type).toBe('message');
+    expect(sidecar.inferenceBreaker.getMetrics().failures).toBe(0);
+  });
 });

@@ -63,6 +63,7 @@ export const anthropicMessagesApi: Api = {
     return {
       upstream,
       upstreamPath: '/v1/chat/completions',
+      fits: (count, deps) => fitsContext(upstream.body.length, request.max_tokens, deps.config.anthropic.contextTokens, count),
       responder: (res, deps) =>
         request.stream
           ? new StreamResponder(res, new AnthropicStreamFormat(request.model), tools, sendAnthropicError, deps, stops)
@@ -70,6 +71,26 @@ export const anthropicMessagesApi: Api = {
     };
   },
 };
+
+/** Below this share of the window by a generous estimate, a prompt is not counted: it fits. */
+const COUNT_FROM_SHARE = 0.5;
+/** Characters per token, low, so that text with few characters to a token (code, CJK) is still counted in time. */
+const CHARS_PER_TOKEN = 2;
+
+/**
+ * A request that would overflow the model's context is refused in the words Claude Code acts on
+ * (it compacts the conversation, or retries with a smaller `max_tokens`), not sent to a model that
+ * would silently lose its beginning. The prompt is counted by the model server only when it may
+ * be near the limit.
+ */
+async function fitsContext(bodyChars: number, maxTokens: number, window: number | undefined, count: () => Promise<number | undefined>): Promise<string | undefined> {
+  if (window === undefined || bodyChars / CHARS_PER_TOKEN + maxTokens < window * COUNT_FROM_SHARE) return undefined;
+  const prompt = await count();
+  if (prompt === undefined) return undefined;
+  if (prompt > window) return `prompt is too long: ${prompt} tokens > ${window} maximum`;
+  if (prompt + maxTokens > window) return `input length and \`max_tokens\` exceed context limit: ${prompt} + ${maxTokens} > ${window}, decrease input length or \`max_tokens\` and try again`;
+  return undefined;
+}
 
 /**
  * `POST /v1/messages/count_tokens`: the prompt sent to the model server for one token, whose

@@ -24,6 +24,11 @@ export interface ApiRequest {
   /** The model server's route for it. */
   upstreamPath: '/v1/chat/completions' | '/v1/completions';
   responder(res: ServerResponse, deps: CompletionDependencies): Responder;
+  /**
+   * Whether the request fits the model's context, before it is sent: a refusal (400) to send, or
+   * undefined. `countPromptTokens` asks the model server (undefined when it could not tell).
+   */
+  fits?(countPromptTokens: () => Promise<number | undefined>, deps: CompletionDependencies): Promise<string | undefined>;
 }
 
 /** Writes an error response in a protocol's shape (status and type from the public table). */
