@@ -194,4 +194,15 @@ describe('the Messages API through the official SDK', () => {
     expect((await client.messages.create({ model, max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] })).type).toBe('message');
     expect(sidecar.inferenceBreaker.getMetrics().failures).toBe(0);
   });
+
+  it('a long prefill: ping events keep the stream alive before the first block, after message_start', async () => {
+    const { url, faults } = await startSidecar();
+    await faults({ prefill_ms: 2_500, prefill_chunk_ms: 500 });
+    const response = await fetch(`${url}/v1/messages?beta=true`, { method: 'POST', headers: { 'x-api-key': 'k', 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model, max_tokens: 8, stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
+    const events = [...(await response.text()).matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+    expect(events[0]).toBe('message_start');
+    const firstBlock = events.indexOf('content_block_start');
+    expect(events.slice(1, firstBlock).filter((e) => e === 'ping').length).toBeGreaterThanOrEqual(3);
+    expect(events.slice(-2)).toEqual(['message_delta', 'message_stop']);
+  });
 });
