@@ -8,6 +8,8 @@ export class CompletionAggregator {
   readonly #toolCalls: Array<Record<string, unknown>> = [];
   #finishReason: unknown = null;
   #stopSequence: unknown;
+  /** Chunks that carried text: one token each from mlx_lm.server, the count when no usage came. */
+  #textChunks = 0;
   #usage: unknown;
 
   constructor(
@@ -24,11 +26,17 @@ export class CompletionAggregator {
     if (choice.finish_reason !== null && choice.finish_reason !== undefined) this.#finishReason = choice.finish_reason;
     if (typeof choice.stop_sequence === 'string') this.#stopSequence = choice.stop_sequence;
     if (this.kind === 'text') {
-      if (typeof choice.text === 'string') this.#content += choice.text;
+      if (typeof choice.text === 'string' && choice.text) {
+        this.#content += choice.text;
+        this.#textChunks++;
+      }
       return;
     }
     const delta = (choice.delta ?? {}) as Record<string, unknown>;
-    if (typeof delta.content === 'string') this.#content += delta.content;
+    if (typeof delta.content === 'string' && delta.content) {
+      this.#content += delta.content;
+      this.#textChunks++;
+    }
     if (typeof delta.reasoning === 'string') this.#reasoning += delta.reasoning;
     for (const call of (delta.tool_calls as Array<Record<string, unknown>> | undefined) ?? []) {
       const { index: _index, ...whole } = call;
@@ -53,7 +61,8 @@ export class CompletionAggregator {
       model: this.model,
       created: this.#envelope.created,
       choices: [choice],
-      ...(this.#usage !== undefined ? { usage: this.#usage } : {}),
+      // A stop sequence mlx-guard matched ends the answer before the server's usage chunk.
+      ...(this.#usage !== undefined ? { usage: this.#usage } : this.#stopSequence !== undefined ? { usage: { completion_tokens: this.#textChunks } } : {}),
     };
   }
 }

@@ -84,8 +84,11 @@ describe('the Messages API through the official SDK', () => {
     const cut = text.slice(0, text.indexOf(stop));
     const stopped = await client.messages.create({ model, max_tokens: 200, messages: prompt, stop_sequences: [stop, 'never-there'] });
     expect(stopped).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: stop, content: [{ type: 'text', text: cut }] });
+    // Ended before the server's usage chunk: one token per text chunk, as mlx_lm.server streams them.
+    expect(stopped.usage.output_tokens).toBeGreaterThan(0);
     const streamed = await client.messages.stream({ model, max_tokens: 200, messages: prompt, stop_sequences: [stop] }).finalMessage();
     expect(streamed).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: stop, content: [{ type: 'text', text: cut }] });
+    expect(streamed.usage.output_tokens).toBe(stopped.usage.output_tokens);
     const short = await client.messages.create({ model, max_tokens: 3, messages: prompt });
     expect(short.stop_reason).toBe('max_tokens');
     expect(short.usage.output_tokens).toBe(3);
