@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `mlx-guard` command (`npm start` runs `mlx-guard start`).
+import { statusCommand } from './cli-status.js';
 import { ConfigError, describeOptions, loadConfig } from './config.js';
 import { STOP_SIGNALS, SupervisorFatalError, showProgress, type FatalReason } from './host/index.js';
 import { createLogger } from './observability/logger.js';
@@ -9,6 +10,8 @@ const usage = `mlx-guard: a resilience sidecar for mlx_lm.server
 
 Usage:
   mlx-guard start [options]   launch the model server and serve its OpenAI API through mlx-guard
+  mlx-guard status [--url URL] [--token T] [--json] [--watch]
+                              a running instance's status (exit 0 when ready: a health check)
   mlx-guard --help            this text
 
 Options (flag, environment variable, meaning):
@@ -21,6 +24,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(usage);
     return 0;
   }
+  if (command === 'status') return statusCommand(rest);
   if (command !== 'start') {
     process.stderr.write(`mlx-guard: unknown command "${command}". Run "mlx-guard --help" for the commands.\n`);
     return EXIT.usage;

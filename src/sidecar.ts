@@ -5,6 +5,7 @@ import type { BreakerConfig, Config } from './config.js';
 import { Supervisor } from './host/index.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { Traffic } from './observability/traffic.js';
 import { Pools } from './pool/pools.js';
 import { createApp } from './server/app.js';
 import { PoisonList } from './server/poison.js';
@@ -66,7 +67,7 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
   const inflight = { count: 0 };
   const poison = new PoisonList(config.poison);
   const toolParsing = new ToolParsing({ pools, parseBreaker, metrics, logger, budgetMs: config.toolParsing.budgetMs });
-  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, inflight, poison, replayLane: new SerialLane() });
+  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, traffic: new Traffic(), inflight, poison, replayLane: new SerialLane() });
   server.requestTimeout = config.inference.deadlineMs + config.bodyTimeoutMs;
 
   return {

@@ -57,6 +57,8 @@ export interface Progress {
 export interface SupervisorStatus {
   state: SupervisorState;
   detail: string;
+  /** The model server run: as configured until the launch plan decides (auto picks one). */
+  backend: string;
   pid: number | undefined;
   baseUrl: string | undefined;
   restarts: Partial<Record<RestartCause, number>>;

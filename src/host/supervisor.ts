@@ -99,6 +99,7 @@ export class Supervisor {
     return {
       state: this.#state,
       detail: this.#detail,
+      backend: this.#plan?.backend ?? this.options.backend,
       pid: this.#child?.pid,
       baseUrl: this.baseUrl,
       restarts: { ...this.#restartCounts },

@@ -38,6 +38,8 @@ export class StreamShaper {
   sawFinish = false;
   /** The finish reason said tool_calls but no call came: the server's parser dropped it. */
   lostCall = false;
+  /** Output tokens, once the usage chunk came. */
+  completionTokens = 0;
 
   constructor(readonly options: StreamOptions) {}
 
@@ -45,8 +47,9 @@ export class StreamShaper {
   shape(event: SseEvent): string | StreamChunk {
     if (event.type === 'comment') return `: ${event.text}\n\n`;
     if (event.type === 'done') return 'data: [DONE]\n\n';
-    const chunk = JSON.parse(event.data) as StreamChunk & { choices?: unknown[] };
+    const chunk = JSON.parse(event.data) as StreamChunk & { choices?: unknown[]; usage?: { completion_tokens?: unknown } };
     if (this.options.model !== undefined) chunk.model = this.options.model;
+    if (typeof chunk.usage?.completion_tokens === 'number') this.completionTokens = chunk.usage.completion_tokens;
     if (this.options.structured) return chunk;
     if (Array.isArray(chunk.choices) && chunk.choices.length === 0) return this.options.wantsUsage ? frame(chunk) : '';
     return this.options.kind === 'chat' && isChatChunk(chunk) ? chunk : frame(chunk);

@@ -28,8 +28,8 @@ export type InferMessage =
   | { type: 'sse'; text: string }
   /** (`chunksToCaller`) In order: SSE text ready for the client, or a chat chunk to parse and finish. */
   | { type: 'items'; items: Array<string | StreamChunk> }
-  /** What the shaper noticed, once the stream ended (without `chunksToCaller`: with it, the calling thread shapes). */
-  | { type: 'stream_end'; sawFinish: boolean; lostCall: boolean }
+  /** What the shaper noticed, once the stream ended (finish and lost call: without `chunksToCaller`, else the calling thread finishes the chunks). */
+  | { type: 'stream_end'; sawFinish: boolean; lostCall: boolean; completionTokens: number }
   /** The model server is making progress (headers, keepalives, tokens) while nothing else was posted. */
   | { type: 'progress' };
 

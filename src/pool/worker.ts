@@ -93,7 +93,7 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
       } finally {
         batch.flush();
       }
-      if (!chunksToCaller) post({ type: 'stream_end', sawFinish: shaper.sawFinish, lostCall: shaper.lostCall });
+      post({ type: 'stream_end', sawFinish: shaper.sawFinish, lostCall: shaper.lostCall, completionTokens: shaper.completionTokens });
       return { ok: true };
     }
     if (task.upstreamStreams && task.aggregate) {

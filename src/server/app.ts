@@ -5,8 +5,12 @@ import type { Api } from './apis/api.js';
 import { openAiApi } from './apis/openai.js';
 import { handleCompletion, type CompletionDependencies } from './completions.js';
 import { sendError, sendJson } from './responses.js';
+import { PAGE_PATHS, sendPage, streamStatus } from './status-page.js';
+import { StatusBoard } from './status.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/chat/completions', '/v1/completions', '/v1/messages']);
 
 const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '::1';
 
@@ -24,7 +28,7 @@ function sameSecret(given: string, expected: string): boolean {
  */
 export function createApp(deps: CompletionDependencies): Server {
   const { config, supervisor, inferenceBreaker, parseBreaker, metrics } = deps;
-  const breakers = { inference: inferenceBreaker, parse: parseBreaker };
+  const board = new StatusBoard({ ...deps, supervisor });
   const chat = openAiApi('chat');
   const text = openAiApi('text');
 
@@ -37,6 +41,18 @@ export function createApp(deps: CompletionDependencies): Server {
       if (!given.some((value) => sameSecret(value, key))) return api.sendError(res, 'unauthorized', 'this route needs the API key: "Authorization: Bearer <key>" or "x-api-key: <key>"');
     }
     return handleCompletion(api, req, res, deps);
+  };
+
+  /**
+   * Who may see the status: with an admin token set, whoever presents it is an admin (log lines,
+   * pid, the buttons), anyone else on loopback sees the rest, and off loopback nobody else sees
+   * anything. Without a token (loopback only), everyone there is an admin.
+   */
+  const viewer = (show: (req: IncomingMessage, res: ServerResponse, isAdmin: boolean) => Promise<void> | void): Handler => (req, res) => {
+    const token = config.adminToken;
+    const isAdmin = token === undefined ? isLoopback(config.host) : sameSecret((req.headers.authorization ?? '').replace(/^Bearer /, ''), token);
+    if (!isAdmin && !isLoopback(config.host)) return sendError(res, 'unauthorized', 'the status needs "Authorization: Bearer <admin token>" when mlx-guard serves beyond loopback');
+    return show(req, res, isAdmin);
   };
 
   const admin = (action: Handler): Handler => (req, res) => {
@@ -78,17 +94,9 @@ export function createApp(deps: CompletionDependencies): Server {
         res.end(text);
       },
     },
-    '/status': {
-      GET: (_req, res) =>
-        sendJson(res, 200, {
-          modelServer: supervisor.status,
-          lastRestart: lastRestart.event,
-          breakers: Object.fromEntries(Object.entries(breakers).map(([name, b]) => [name, { state: b.getState(), metrics: b.getMetrics() }])),
-          inflight: deps.inflight.count,
-          poison: deps.poison.entries,
-          pools: deps.pools.stats,
-        }),
-    },
+    ...Object.fromEntries(PAGE_PATHS.map((path) => [path, { GET: (_req: IncomingMessage, res: ServerResponse) => sendPage(res, path) }])),
+    '/status': { GET: viewer(async (_req, res, isAdmin) => sendJson(res, 200, await board.snapshot(isAdmin))) },
+    '/status/events': { GET: viewer((req, res, isAdmin) => streamStatus(req, res, () => board.snapshot(isAdmin))) },
     '/admin/breakers/inference/reset': { POST: admin((_req, res) => (inferenceBreaker.reset(), sendJson(res, 200, { inference: inferenceBreaker.getState() }))) },
     '/admin/breakers/parse/reset': { POST: admin((_req, res) => (parseBreaker.reset(), sendJson(res, 200, { parse: parseBreaker.getState() }))) },
     '/admin/restart': {
@@ -99,8 +107,6 @@ export function createApp(deps: CompletionDependencies): Server {
     },
   };
 
-  const lastRestart: { event: unknown } = { event: undefined };
-  supervisor.onRestart((event) => (lastRestart.event = { ...event, at: new Date().toISOString() }));
 
   // Node checks the headers deadline only every `connectionsCheckingInterval` (30 s by default),
   // which let trickled headers hold a connection for 71 s against a 15 s deadline.
@@ -111,8 +117,10 @@ export function createApp(deps: CompletionDependencies): Server {
     const route = routes[path];
     res.on('finish', () => {
       const label = route ? path : 'unknown';
+      const ms = performance.now() - started;
       metrics.requests.inc({ route: label, status: String(res.statusCode) });
-      metrics.duration.observe({ route: label }, (performance.now() - started) / 1000);
+      metrics.duration.observe({ route: label }, ms / 1000);
+      if (INFERENCE_ROUTES.has(path)) deps.traffic.request(res.statusCode, ms);
     });
     if (!route) return sendError(res, 'not_found', `no route ${req.method} ${path}`);
     const handler = route[req.method ?? ''];

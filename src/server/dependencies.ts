@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { Supervisor } from '../host/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Traffic } from '../observability/traffic.js';
 import type { Pools } from '../pool/pools.js';
 import type { PoisonList } from './poison.js';
 import type { SerialLane } from './serial-lane.js';
@@ -19,6 +20,8 @@ export interface CompletionDependencies {
   toolParsing: ToolParsing;
   logger: Logger;
   metrics: Metrics;
+  /** Requests and tokens per second, for the status page. */
+  traffic: Traffic;
   /** Requests admitted and not finished: the bounded queue in front of the pool. */
   inflight: { count: number };
   /** Requests that crash the model server or fail on their own. */

@@ -122,7 +122,7 @@ export class StreamResponder implements Responder {
     else if (message.type === 'items') {
       const attempt = this.#attempt;
       this.#queue = this.#queue.then(() => this.#finishAndWrite(message.items, attempt));
-    } else if (message.type === 'stream_end') this.#streamEnded(message);
+    } else if (message.type === 'stream_end') this.#workerEnded(message);
   }
 
   async #finishAndWrite(items: Array<string | StreamChunk>, attempt: number): Promise<void> {
@@ -159,6 +159,12 @@ export class StreamResponder implements Responder {
   #streamEnded({ sawFinish, lostCall }: { sawFinish: boolean; lostCall: boolean }): void {
     if (lostCall) noteLostCall(this.deps);
     if (!sawFinish) this.deps.logger.warn({ event: 'stream_without_finish' }, 'the stream ended without a finish reason');
+  }
+
+  #workerEnded(message: { sawFinish: boolean; lostCall: boolean; completionTokens: number }): void {
+    this.deps.traffic.tokens(message.completionTokens);
+    // The worker finished the chunks only when it framed them; otherwise `finish` hears it from the format.
+    if (this.#format.framedByWorker) this.#streamEnded(message);
   }
 
   async finish(): Promise<void> {
@@ -235,6 +241,7 @@ export class WholeResponder implements Responder {
       if ('parsed' in outcome) parsed = outcome.parsed;
       else headers[TEXT_MODE_HEADER] = describeTextMode(outcome.textMode);
     }
+    this.deps.traffic.tokens(Number((body.usage as { completion_tokens?: unknown } | undefined)?.completion_tokens ?? 0));
     const shaped = this.format.shape(body, parsed);
     if (shaped.lostCall) noteLostCall(this.deps);
     if (this.#replayed !== undefined) headers[REPLAYED_HEADER] = String(this.#replayed);

@@ -110,6 +110,7 @@ export class StreamParsing {
   #settle(reply: Awaited<ReturnType<ParseStream['request']>>, ended: boolean): ParsedContent {
     if (!reply.ok) return { content: this.#stop('lost' in reply ? reply.lost : 'error', reply.message), calls: [] };
     const { content, calls } = reply;
+    if (calls.length > 0) this.owner.deps.metrics.repairedToolCalls.inc(calls.length);
     this.#raw = this.#raw.slice(reply.resumeAt - this.#rawBase);
     this.#rawBase = reply.resumeAt;
     if (ended) {

@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** The status page's files, shipped in the package (`public/`): no build step, nothing from another host. */
+const FILES = {
+  '/': { file: 'status.html', type: 'text/html; charset=utf-8' },
+  '/status-page.js': { file: 'status.js', type: 'text/javascript; charset=utf-8' },
+  '/status-page.css': { file: 'status.css', type: 'text/css; charset=utf-8' },
+} as const;
+
+const cache = new Map<string, Buffer>();
+
+/** Nothing but this origin: the page works offline and cannot be made to talk to another host. */
+const POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+export const PAGE_PATHS = Object.keys(FILES) as Array<keyof typeof FILES>;
+
+export function sendPage(res: ServerResponse, path: keyof typeof FILES = '/'): void {
+  const { file, type } = FILES[path];
+  let body = cache.get(file);
+  if (!body) {
+    body = readFileSync(new URL(`../../public/${file}`, import.meta.url));
+    cache.set(file, body);
+  }
+  res.writeHead(200, { 'content-type': type, 'content-length': String(body.length), 'content-security-policy': POLICY, 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache' });
+  res.end(body);
+}
+
+/** How often the page hears the status: the issue asks for no slower than a second. */
+const EVERY_MS = 1_000;
+
+/** The status as server-sent events, one a second, until the page goes away. */
+export function streamStatus(req: IncomingMessage, res: ServerResponse, snapshot: () => Promise<Record<string, unknown>>): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+  let busy = false;
+  const send = async () => {
+    if (busy || res.destroyed) return;
+    busy = true;
+    try {
+      res.write(`event: status\ndata: ${JSON.stringify(await snapshot())}\n\n`);
+    } finally {
+      busy = false;
+    }
+  };
+  void send();
+  const timer = setInterval(() => void send(), EVERY_MS);
+  req.on('close', () => clearInterval(timer));
+}

@@ -1,0 +1,73 @@
+import type { Counter } from 'prom-client';
+import type { CircuitBreaker } from '../breaker/index.js';
+import type { RestartEvent, Supervisor } from '../host/index.js';
+import type { CompletionDependencies } from './dependencies.js';
+
+const RESTARTS_KEPT = 20;
+const TRANSITIONS_SHOWN = 5;
+
+/**
+ * What `/status`, its event stream and the status page show. Collected here, so that what reaches
+ * a viewer who is not an admin is decided in one place: no log lines (tracebacks, file paths,
+ * prompts at debug level), no pid, no internal URL.
+ */
+export class StatusBoard {
+  readonly #restarts: Array<RestartEvent & { at: string }> = [];
+  #stateSince = Date.now();
+
+  constructor(readonly deps: CompletionDependencies & { supervisor: Supervisor }) {
+    deps.supervisor.onRestart((event) => {
+      this.#restarts.push({ ...event, at: new Date().toISOString() });
+      if (this.#restarts.length > RESTARTS_KEPT) this.#restarts.shift();
+    });
+    deps.supervisor.onTransition(({ at }) => (this.#stateSince = at));
+  }
+
+  async snapshot(admin: boolean): Promise<Record<string, unknown>> {
+    const { supervisor, config, inferenceBreaker, parseBreaker, metrics } = this.deps;
+    const status = supervisor.status;
+    const restarts = this.#restarts.map(({ logLines, inFlight, exit, ...event }) => ({ ...event, inFlight: inFlight.length, ...(admin ? { logLines, exit } : {}) }));
+    return {
+      admin,
+      modelServer: {
+        state: status.state,
+        detail: status.detail,
+        since: new Date(this.#stateSince).toISOString(),
+        backend: status.backend,
+        model: config.supervisor.model ?? null,
+        lastTimeToReadyMs: status.lastTimeToReadyMs ?? null,
+        restarts: status.restarts,
+        fatal: status.fatal ?? null,
+        ...(admin ? { pid: status.pid, baseUrl: status.baseUrl } : {}),
+      },
+      lastRestart: restarts.at(-1) ?? null,
+      restarts,
+      breakers: { inference: this.#breaker(inferenceBreaker), parse: this.#breaker(parseBreaker) },
+      traffic: { seconds: this.deps.traffic.recent(120), inflight: this.deps.inflight.count, pools: this.deps.pools.stats },
+      toolParsing: { repairedCalls: await total(metrics.repairedToolCalls), lostCalls: await total(metrics.lostToolCalls), breaker: parseBreaker.getState() },
+      poison: this.deps.poison.entries,
+      // Kept for scripts that read them before the page existed.
+      inflight: this.deps.inflight.count,
+      pools: this.deps.pools.stats,
+    };
+  }
+
+  #breaker(breaker: CircuitBreaker): Record<string, unknown> {
+    const m = breaker.getMetrics();
+    return {
+      state: breaker.getState(),
+      failureRate: m.failureRate,
+      rejectionRate: m.rejectionRate,
+      successes: m.successes,
+      failures: m.failures,
+      rejections: m.rejections,
+      transitions: m.stateChanges.slice(-TRANSITIONS_SHOWN),
+      // All of it, as /status gave it before the page existed.
+      metrics: m,
+    };
+  }
+}
+
+async function total(counter: Counter): Promise<number> {
+  return (await counter.get()).values.reduce((sum, entry) => sum + entry.value, 0);
+}
