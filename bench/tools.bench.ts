@@ -22,6 +22,16 @@ const calls: Record<string, string> = {
   deepseek: `<${S}tool${U}calls${U}begin${S}><${S}tool${U}call${U}begin${S}>get_weather<${S}tool${U}sep${S}>{"city": "Paris", "days": 3}<${S}tool${U}call${U}end${S}><${S}tool${U}calls${U}end${S}>`,
   deepseek_v32: `<${S}DSML${S}function_calls><${S}DSML${S}invoke name="get_weather"><${S}DSML${S}parameter name="city" string="true">Paris</${S}DSML${S}parameter></${S}DSML${S}invoke></${S}DSML${S}function_calls>`,
   kimi_k2: '<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>{"city": "Paris", "days": 3}<|tool_call_end|><|tool_calls_section_end|>',
+  minimax_m2: '<minimax:tool_call>\n<invoke name="get_weather">\n<parameter name="city">Paris</parameter>\n<parameter name="days">3</parameter>\n</invoke>\n</minimax:tool_call>',
+  step3: `<${S}tool_calls_begin${S}><${S}tool_call_begin${S}>function<${S}tool_sep${S}><steptml:invoke name="get_weather"><steptml:parameter name="city">Paris</steptml:parameter></steptml:invoke><${S}tool_call_end${S}><${S}tool_calls_end${S}>`,
+  functionary: '<function=get_weather>{"city": "Paris", "days": 3}</function>',
+  granite: '<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 3}}]',
+  nemotron: '<TOOLCALL>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 3}}]</TOOLCALL>',
+  internlm2: '<|action_start|><|plugin|>\n{"name": "get_weather", "parameters": {"city": "Paris", "days": 3}}<|action_end|>',
+  command_r7b: '<|START_ACTION|>[{"tool_call_id": "0", "tool_name": "get_weather", "parameters": {"city": "Paris", "days": 3}}]<|END_ACTION|>',
+  tool_calls_json: '<tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 3}}]</tool_calls>',
+  phi4_mini: 'functools[{"name": "get_weather", "arguments": {"city": "Paris", "days": 3}}]',
+  apertus: '<|tools_prefix|>[{"get_weather": {"city": "Paris", "days": 3}}]<|tools_suffix|>',
   'none (plain text)': '',
 };
 
@@ -42,7 +52,7 @@ for (const [format, call] of Object.entries(calls)) {
     });
   }
 }
-const streamed = ['hermes', 'qwen3_coder'] as const;
+const streamed = ['hermes', 'qwen3_coder', 'minimax_m2', 'granite'] as const;
 for (const format of streamed) {
   for (const size of [16_384, 262_144]) {
     const text = response(size, calls[format]!);
@@ -76,6 +86,8 @@ const adversarial: Record<string, (size: number) => string> = {
   'backticks': (n) => '`'.repeat(n),
   'unclosed Qwen parameters': (n) => '<tool_call><function=f>' + '<parameter=a>x'.repeat(Math.floor(n / 14)),
   'marker soup': (n) => '[TOOL_CALLS]{"a": [<think>`'.repeat(Math.floor(n / 26)),
+  'functools[ repeated, never closed': (n) => 'functools['.repeat(Math.floor(n / 10)),
+  'MiniMax invokes never closed': (n) => '<minimax:tool_call><invoke name="f"><parameter name="a">x'.repeat(Math.floor(n / 56)),
 };
 for (const [name, make] of Object.entries(adversarial)) {
   for (const size of [16_384, 262_144]) {

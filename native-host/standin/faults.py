@@ -2,7 +2,10 @@
 import random
 import threading
 
-TOOL_CALL_MODES = ("parsed", "lost", "off", "raw:hermes", "raw:qwen3_coder", "raw:llama3_json", "raw:mistral", "raw:harmony")
+TOOL_CALL_MODES = (
+    "parsed", "lost", "off", "raw:hermes", "raw:qwen3_coder", "raw:llama3_json", "raw:mistral", "raw:harmony",
+    "raw:minimax_m2", "raw:functionary", "raw:granite", "raw:nemotron", "raw:command_r7b", "raw:phi4_mini",
+)
 
 # Field name -> (type check, description). The control endpoint accepts exactly these.
 FIELDS = {

@@ -109,6 +109,20 @@ def render_raw(fmt, name, arguments):
             f"<|start|>assistant<|channel|>commentary to=functions.{name} <|constrain|>json<|message|>"
             + json.dumps(arguments)
         )
+    call = {"name": name, "arguments": arguments}
+    if fmt == "minimax_m2":
+        params = "".join(f'<parameter name="{k}">{v if isinstance(v, str) else json.dumps(v)}</parameter>\n' for k, v in arguments.items())
+        return f'<minimax:tool_call>\n<invoke name="{name}">\n{params}</invoke>\n</minimax:tool_call>'
+    if fmt == "functionary":
+        return f"<function={name}>" + json.dumps(arguments) + "</function>"
+    if fmt == "granite":
+        return "<|tool_call|>" + json.dumps([call])
+    if fmt == "nemotron":
+        return "<TOOLCALL>" + json.dumps([call]) + "</TOOLCALL>"
+    if fmt == "command_r7b":
+        return "<|START_ACTION|>" + json.dumps([{"tool_call_id": "0", "tool_name": name, "parameters": arguments}]) + "<|END_ACTION|>"
+    if fmt == "phi4_mini":
+        return "functools" + json.dumps([call])
     raise ValueError(f"unknown raw tool-call format {fmt!r}")
 
 

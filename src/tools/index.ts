@@ -1,7 +1,10 @@
 import { deepseek, deepseekDsml } from './formats/deepseek.js';
+import { functionary } from './formats/functionary.js';
 import { glm } from './formats/glm.js';
 import { harmony } from './formats/harmony.js';
 import { hermes } from './formats/hermes.js';
+import { minimaxM2, step3 } from './formats/invoke-xml.js';
+import { apertus, commandR7b, granite, internlm2, nemotron, phi4Mini, toolCallsJson } from './formats/json-lists.js';
 import { kimiK2 } from './formats/kimi.js';
 import { llama3Json } from './formats/llama3.js';
 import { mistral } from './formats/mistral.js';
@@ -17,7 +20,28 @@ export type { BlockSpec } from './segmenter.js';
 export type { BlockResult, JsonSchema, ParseOptions, ParseResult, RawCall, ToolCall, ToolDefinition } from './types.js';
 
 /** Every built-in format, in the order a shared marker is offered to them. */
-export const builtinFormats = [hermes, qwen3Coder, glm, llama3Json, pythonic, mistral, harmony, deepseek, deepseekDsml, kimiK2] as const;
+export const builtinFormats = [
+  hermes,
+  qwen3Coder,
+  glm,
+  llama3Json,
+  pythonic,
+  mistral,
+  harmony,
+  deepseek,
+  deepseekDsml,
+  kimiK2,
+  minimaxM2,
+  step3,
+  functionary,
+  granite,
+  nemotron,
+  internlm2,
+  commandR7b,
+  toolCallsJson,
+  phi4Mini,
+  apertus,
+] as const;
 
 export function createParserRegistry(): ParserRegistry {
   const registry = new ParserRegistry();

@@ -32,11 +32,14 @@ export function applySchema(
   return { arguments: out, diagnostics };
 }
 
+/** Type names real tool definitions use that are not JSON Schema's (Python's, mostly), as their JSON Schema twins. */
+const TYPE_NAMES: Record<string, string> = { float: 'number', double: 'number', int: 'integer', bool: 'boolean', dict: 'object', list: 'array', str: 'string', tuple: 'array' };
+
 function types(schema: JsonSchema): string[] {
   const variants = schema.anyOf ?? schema.oneOf;
   if (variants) return variants.flatMap(types);
-  if (Array.isArray(schema.type)) return schema.type;
-  return schema.type ? [schema.type] : [];
+  const named = Array.isArray(schema.type) ? schema.type : schema.type ? [schema.type] : [];
+  return named.map((type) => TYPE_NAMES[type] ?? type);
 }
 
 function coerce(value: string, schema: JsonSchema): unknown {

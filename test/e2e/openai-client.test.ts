@@ -69,7 +69,8 @@ describe('mlx-guard with the openai client', () => {
   });
 
   it('tool calls the server left as raw markup become tool_calls, streamed whole', async () => {
-    for (const mode of ['raw:hermes', 'raw:mistral', 'raw:qwen3_coder', 'raw:llama3_json', 'raw:harmony']) {
+    const modes = ['raw:hermes', 'raw:mistral', 'raw:qwen3_coder', 'raw:llama3_json', 'raw:harmony', 'raw:minimax_m2', 'raw:functionary', 'raw:granite', 'raw:nemotron', 'raw:command_r7b', 'raw:phi4_mini'];
+    for (const mode of modes) {
       const { client, faults } = await startSidecar();
       await faults({ tool_calls: mode });
       const completion = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather in Paris?' }], tools: weather });

@@ -22,6 +22,9 @@ const markers = [
   '<|start|>assistant', '<|channel|>', '<|message|>', '<|call|>', '<|end|>', ' to=functions.get_weather', '<think>', '</think>', '[THINK]', '[/THINK]',
   '<｜tool▁calls▁begin｜>', '<｜tool▁call▁begin｜>', '<｜tool▁sep｜>', '<｜tool▁call▁end｜>', '<｜tool▁calls▁end｜>', '<｜DSML｜function_calls>',
   '<|tool_calls_section_begin|>', '<|tool_call_begin|>', '<|tool_call_argument_begin|>', '<|tool_call_end|>', '`', '```', '```json\n',
+  '<minimax:tool_call>', '</minimax:tool_call>', '<invoke name="get_weather">', '</invoke>', '<parameter name="city">', '<｜tool_calls_begin｜>', '<｜tool_calls_end｜>',
+  '<steptml:invoke name="get_weather">', '</steptml:invoke>', '<function name="get_weather">', '<|tool_call|>', '<TOOLCALL>', '</TOOLCALL>', '<|action_start|><|plugin|>',
+  '<|action_end|>', '<|START_ACTION|>', '<|END_ACTION|>', '<tool_calls>', '</tool_calls>', 'functools[', '<|tools_prefix|>', '<|tools_suffix|>',
 ];
 const pieces = ['{', '}', '[', ']', '"', "'", ':', ',', '\\', '\n', ' ', 'name', 'arguments', 'get_weather', 'city', 'Paris', '"name": "get_weather"', '"arguments": {"city": "Paris"}', 'True', 'None', '(', ')', '=', '1e999', 'b\'x\'',
   // Whitespace beyond ASCII that String.prototype.trim removes: found once by a random seed (U+1680),
@@ -147,6 +150,9 @@ describe('fuzzing the tool-call parser', () => {
     ['a 100k-character JSON string argument', '<tool_call>{"name": "get_weather", "arguments": {"city": "' + 'x'.repeat(100_000) + '"}}</tool_call>'],
     ['reasoning that never closes', '<think>' + 'thought '.repeat(12_500)],
     ['harmony channels without messages', '<|channel|>'.repeat(8_000)],
+    ['functools[ repeated 10k times, never closed', 'functools['.repeat(10_000)],
+    ['MiniMax invokes never closed', '<minimax:tool_call>' + '<invoke name="f"><parameter name="a">x'.repeat(3_000)],
+    ['Granite list of 20k open objects', '<|tool_call|>[' + '{"name": "f", "arguments": '.repeat(4_000)],
     ['lone surrogates and control characters', '\ud800\u0000\u001b<tool_call>{"name": "\udfff"}</tool_call>'.repeat(2_000)],
   ];
   for (const [name, text] of adversarial) {
