@@ -32,6 +32,7 @@ const calls: Record<string, string> = {
   tool_calls_json: '<tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 3}}]</tool_calls>',
   phi4_mini: 'functools[{"name": "get_weather", "arguments": {"city": "Paris", "days": 3}}]',
   apertus: '<|tools_prefix|>[{"get_weather": {"city": "Paris", "days": 3}}]<|tools_suffix|>',
+  gemma: '<|tool_call>call:get_weather{city:<|"|>Paris<|"|>,days:3}<tool_call|>',
   'none (plain text)': '',
 };
 
@@ -87,6 +88,7 @@ const adversarial: Record<string, (size: number) => string> = {
   'unclosed Qwen parameters': (n) => '<tool_call><function=f>' + '<parameter=a>x'.repeat(Math.floor(n / 14)),
   'marker soup': (n) => '[TOOL_CALLS]{"a": [<think>`'.repeat(Math.floor(n / 26)),
   'functools[ repeated, never closed': (n) => 'functools['.repeat(Math.floor(n / 10)),
+  'Gemma strings never closed': (n) => '<|tool_call>' + 'call:f{a:<|"|>x'.repeat(Math.floor(n / 16)),
   'MiniMax invokes never closed': (n) => '<minimax:tool_call><invoke name="f"><parameter name="a">x'.repeat(Math.floor(n / 56)),
 };
 for (const [name, make] of Object.entries(adversarial)) {

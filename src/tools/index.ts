@@ -1,5 +1,6 @@
 import { deepseek, deepseekDsml } from './formats/deepseek.js';
 import { functionary } from './formats/functionary.js';
+import { gemma } from './formats/gemma.js';
 import { glm } from './formats/glm.js';
 import { harmony } from './formats/harmony.js';
 import { hermes } from './formats/hermes.js';
@@ -41,6 +42,7 @@ export const builtinFormats = [
   toolCallsJson,
   phi4Mini,
   apertus,
+  gemma,
 ] as const;
 
 export function createParserRegistry(): ParserRegistry {

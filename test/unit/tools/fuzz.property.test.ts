@@ -25,6 +25,8 @@ const markers = [
   '<minimax:tool_call>', '</minimax:tool_call>', '<invoke name="get_weather">', '</invoke>', '<parameter name="city">', '<｜tool_calls_begin｜>', '<｜tool_calls_end｜>',
   '<steptml:invoke name="get_weather">', '</steptml:invoke>', '<function name="get_weather">', '<|tool_call|>', '<TOOLCALL>', '</TOOLCALL>', '<|action_start|><|plugin|>',
   '<|action_end|>', '<|START_ACTION|>', '<|END_ACTION|>', '<tool_calls>', '</tool_calls>', 'functools[', '<|tools_prefix|>', '<|tools_suffix|>',
+  '<|tool_call>', '<tool_call|>', 'call:get_weather{', '<|"|>', '<escape>', '<start_function_call>', '<end_function_call>', '<function_call>', '</function_call>',
+  '<tools>', '</tools>', '<response>', '</response>', '<seed:tool_call>', '</seed:tool_call>', 'brave_search.call(',
 ];
 const pieces = ['{', '}', '[', ']', '"', "'", ':', ',', '\\', '\n', ' ', 'name', 'arguments', 'get_weather', 'city', 'Paris', '"name": "get_weather"', '"arguments": {"city": "Paris"}', 'True', 'None', '(', ')', '=', '1e999', 'b\'x\'',
   // Whitespace beyond ASCII that String.prototype.trim removes: found once by a random seed (U+1680),
@@ -152,6 +154,7 @@ describe('fuzzing the tool-call parser', () => {
     ['harmony channels without messages', '<|channel|>'.repeat(8_000)],
     ['functools[ repeated 10k times, never closed', 'functools['.repeat(10_000)],
     ['MiniMax invokes never closed', '<minimax:tool_call>' + '<invoke name="f"><parameter name="a">x'.repeat(3_000)],
+    ['Gemma strings never closed', '<|tool_call>' + 'call:f{a:<|"|>x'.repeat(5_000)],
     ['Granite list of 20k open objects', '<|tool_call|>[' + '{"name": "f", "arguments": '.repeat(4_000)],
     ['lone surrogates and control characters', '\ud800\u0000\u001b<tool_call>{"name": "\udfff"}</tool_call>'.repeat(2_000)],
   ];

@@ -4,7 +4,7 @@ import { createParserRegistry, parserRegistry, ParserRegistry, type ToolCallForm
 
 describe('ParserRegistry', () => {
   it('lists the built-in formats', () => {
-    expect(parserRegistry.formats()).toEqual(['hermes', 'qwen3_coder', 'glm', 'llama3_json', 'pythonic', 'mistral', 'harmony', 'deepseek', 'deepseek_v32', 'kimi_k2', 'minimax_m2', 'step3', 'functionary', 'granite', 'nemotron', 'internlm2', 'command_r7b', 'tool_calls_json', 'phi4_mini', 'apertus']);
+    expect(parserRegistry.formats()).toEqual(['hermes', 'qwen3_coder', 'glm', 'llama3_json', 'pythonic', 'mistral', 'harmony', 'deepseek', 'deepseek_v32', 'kimi_k2', 'minimax_m2', 'step3', 'functionary', 'granite', 'nemotron', 'internlm2', 'command_r7b', 'tool_calls_json', 'phi4_mini', 'apertus', 'gemma']);
   });
 
   it('takes a format of the user’s own: markers, a block reader, and the shared machinery for the rest', () => {
