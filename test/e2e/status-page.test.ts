@@ -8,13 +8,17 @@ import { spawnProcess } from '../support/processes.js';
 import { post, rawRequest } from '../support/raw-http.js';
 import { startSidecar } from '../support/sidecar.js';
 
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Debian's Chromium (what CI installs), or a Chromium or Chrome where a Mac or another Linux keeps it. */
+const executablePath =
+  process.env.CHROMIUM_PATH ??
+  ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/Applications/Chromium.app/Contents/MacOS/Chromium', '/Applications/Google Chrome.app/Contents/MacOS/Google Chrome'].find((path) => existsSync(path)) ??
+  '/usr/bin/chromium';
 const artifacts = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const hi = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
 
 let browser: Browser;
 beforeAll(async () => {
-  if (!existsSync(executablePath)) throw new Error(`no Chromium at ${executablePath}: install Debian's chromium package (.ci/run does) or set CHROMIUM_PATH`);
+  if (!existsSync(executablePath)) throw new Error(`no Chromium or Chrome found: install one (Debian: apt-get install chromium, as .ci/run does; a Mac: Google Chrome) or set CHROMIUM_PATH`);
   browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
 }, 30_000);
 afterAll(async () => {
