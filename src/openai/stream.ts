@@ -51,8 +51,13 @@ export class StreamShaper {
     if (this.options.model !== undefined) chunk.model = this.options.model;
     if (typeof chunk.usage?.completion_tokens === 'number') this.completionTokens = chunk.usage.completion_tokens;
     if (this.options.structured) return chunk;
-    if (Array.isArray(chunk.choices) && chunk.choices.length === 0) return this.options.wantsUsage ? frame(chunk) : '';
-    return this.options.kind === 'chat' && isChatChunk(chunk) ? chunk : frame(chunk);
+    return this.options.kind === 'chat' && isChatChunk(chunk) ? chunk : this.#frameOther(chunk);
+  }
+
+  /** A chunk with nothing for tool calls to change: framed as it is; the usage chunk only if the client asked for it. */
+  #frameOther(chunk: StreamChunk): string {
+    const usageOnly = Array.isArray(chunk.choices) && chunk.choices.length === 0;
+    return usageOnly && !this.options.wantsUsage ? '' : frame(chunk);
   }
 
   /** A chat chunk's text content, for tool parsing. */
@@ -69,7 +74,7 @@ export class StreamShaper {
 
   /** The SSE text of a chunk, a chat chunk's content replaced by `parsed` when it was parsed ('' when nothing is left to send). */
   finish(chunk: StreamChunk, parsed?: ParsedContent): string {
-    if (!isChatChunk(chunk)) return Array.isArray(chunk.choices) && chunk.choices.length === 0 && !this.options.wantsUsage ? '' : frame(chunk);
+    if (!isChatChunk(chunk)) return this.#frameOther(chunk);
     const choice = chunk.choices[0];
     const { tool_calls: serverCalls, content: _content, ...rest } = choice.delta;
     const merged = mergeToolCalls(serverCalls, StreamShaper.content(chunk), parsed);

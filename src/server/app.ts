@@ -96,7 +96,7 @@ export function createApp(deps: CompletionDependencies): Server {
     },
     ...Object.fromEntries(PAGE_PATHS.map((path) => [path, { GET: (_req: IncomingMessage, res: ServerResponse) => sendPage(res, path) }])),
     '/status': { GET: viewer(async (_req, res, isAdmin) => sendJson(res, 200, await board.snapshot(isAdmin))) },
-    '/status/events': { GET: viewer((req, res, isAdmin) => streamStatus(req, res, () => board.snapshot(isAdmin))) },
+    '/status/events': { GET: viewer((req, res, isAdmin) => streamStatus(req, res, () => board.snapshot(isAdmin), (error) => deps.logger.error({ event: 'status_stream_error', err: error }, 'the status could not be read; its event stream was ended'))) },
     '/admin/breakers/inference/reset': { POST: admin((_req, res) => (inferenceBreaker.reset(), sendJson(res, 200, { inference: inferenceBreaker.getState() }))) },
     '/admin/breakers/parse/reset': { POST: admin((_req, res) => (parseBreaker.reset(), sendJson(res, 200, { parse: parseBreaker.getState() }))) },
     '/admin/restart': {

@@ -11,18 +11,25 @@ export function sendError(
   message: string,
   options: { param?: string | null; retryAfterSeconds?: number; headers?: Record<string, string>; /** For `upstream_rejected`: the model server's own 4xx. */ status?: number } = {},
 ): void {
+  const entry = PUBLIC_ERRORS[code];
+  const status = typeof entry.status === 'number' ? entry.status : (options.status ?? 400);
+  sendErrorBody(res, status, { error: { message, type: entry.type, param: options.param ?? null, code } }, options);
+}
+
+/**
+ * An error body in any API's shape, with what every error answer needs: `Retry-After` when
+ * given, and `Connection: close` when the request body was not read to its end (it cannot share
+ * its connection with the next request). Once headers are gone, the connection is cut instead.
+ */
+export function sendErrorBody(res: ServerResponse, status: number, body: unknown, options: { retryAfterSeconds?: number; headers?: Record<string, string> } = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const entry = PUBLIC_ERRORS[code];
-  const status = typeof entry.status === 'number' ? entry.status : (options.status ?? 400);
-  const type = entry.type;
   const headers: Record<string, string> = { ...options.headers };
   if (options.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(options.retryAfterSeconds)));
-  // A request whose body was not read to the end cannot share its connection with the next one.
   if (!res.req.complete) headers.connection = 'close';
-  sendJson(res, status, { error: { message, type, param: options.param ?? null, code } }, headers);
+  sendJson(res, status, body, headers);
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

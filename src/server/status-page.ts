@@ -29,8 +29,8 @@ export function sendPage(res: ServerResponse, path: keyof typeof FILES = '/'): v
 /** How often the page hears the status: the issue asks for no slower than a second. */
 const EVERY_MS = 1_000;
 
-/** The status as server-sent events, one a second, until the page goes away. */
-export function streamStatus(req: IncomingMessage, res: ServerResponse, snapshot: () => Promise<Record<string, unknown>>): void {
+/** The status as server-sent events, one a second, until the page goes away (or the status cannot be read: then the stream ends, and the page reconnects). */
+export function streamStatus(req: IncomingMessage, res: ServerResponse, snapshot: () => Promise<Record<string, unknown>>, onError: (error: unknown) => void): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
   let busy = false;
   const send = async () => {
@@ -38,11 +38,15 @@ export function streamStatus(req: IncomingMessage, res: ServerResponse, snapshot
     busy = true;
     try {
       res.write(`event: status\ndata: ${JSON.stringify(await snapshot())}\n\n`);
+    } catch (error) {
+      clearInterval(timer);
+      onError(error);
+      res.end();
     } finally {
       busy = false;
     }
   };
-  void send();
   const timer = setInterval(() => void send(), EVERY_MS);
   req.on('close', () => clearInterval(timer));
+  void send();
 }

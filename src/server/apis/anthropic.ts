@@ -4,7 +4,7 @@ import { describeIssue, sanitizeRequest, shapeWhole, type ParsedContent, type St
 import type { ToolDefinition } from '../../tools/index.js';
 import type { PublicErrorCode } from '../errors.js';
 import { StreamResponder, WholeResponder } from '../responders.js';
-import { sendJson } from '../responses.js';
+import { sendErrorBody } from '../responses.js';
 import type { Api, ErrorWriter, StreamFormat, WholeFormat } from './api.js';
 
 /**
@@ -33,16 +33,10 @@ const ANTHROPIC_ERRORS: Record<PublicErrorCode, { status: number | 'upstream'; t
 
 /** Anthropic's error body, `{"type":"error","error":{type, message},"request_id"}`, with its status and `request-id`. */
 export const sendAnthropicError: ErrorWriter = (res, code, message, options = {}) => {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
   const { status, type } = ANTHROPIC_ERRORS[code];
   const requestId = `req_${randomBytes(12).toString('base64url')}`;
-  const headers: Record<string, string> = { 'request-id': requestId, ...options.headers };
-  if (options.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(options.retryAfterSeconds)));
-  if (!res.req.complete) headers.connection = 'close';
-  sendJson(res, status === 'upstream' ? (options.status ?? 400) : status, { type: 'error', error: { type, message }, request_id: requestId }, headers);
+  const body = { type: 'error', error: { type, message }, request_id: requestId };
+  sendErrorBody(res, status === 'upstream' ? (options.status ?? 400) : status, body, { ...options, headers: { 'request-id': requestId, ...options.headers } });
 };
 
 /** The declared tools as the tool-call parser takes them. */
