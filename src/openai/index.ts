@@ -3,7 +3,7 @@
 // path needs it (the inference worker, the main thread).
 export { CompletionAggregator, wholeAsEvents } from './aggregate.js';
 export { DEFAULT_BODY_BOUNDS, exceedsBounds, type BodyBounds } from './bounds.js';
-export { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS } from './request-schema.js';
+export { chatRequest, completionRequest, describeIssue, unreadFields } from './request-schema.js';
 export { sanitizeRequest, type UpstreamRequest } from './sanitize.js';
 export { filterEvent, StopSequenceFilter } from './stop-sequences.js';
 export { isChatChunk, StreamShaper, type ChatChunk, type StreamChunk, type StreamOptions } from './stream.js';

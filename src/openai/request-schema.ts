@@ -13,8 +13,9 @@ function isBoundedJsonObject(text: string): boolean {
 /**
  * Request bodies as mlx_lm.server accepts them (research/mlx_lm_server.md §1.2). The server drops
  * the connection on a field it rejects, which looks like a crash; checking here turns that into a
- * 400 that names the field. OpenAI fields the server ignores are accepted (and not forwarded);
- * anything else is refused by name.
+ * 400 that names the field. A field the server does not read is dropped, not refused: OpenAI's
+ * clients add fields every release (`prompt_cache_key`, `store`, …), and the server would ignore
+ * them anyway. A field it reads with a value of the wrong type is still a 400.
  */
 const int = z.number().int();
 const nonNegative = z.number().nonnegative();
@@ -83,24 +84,21 @@ const sampling = {
   num_draft_tokens: opt(int.nonnegative()),
 };
 
-/** OpenAI fields mlx_lm.server ignores: accepted, then dropped before forwarding. */
-export const IGNORED_FIELDS = ['n', 'user', 'response_format', 'tool_choice', 'parallel_tool_calls', 'reasoning_effort', 'metadata', 'store', 'service_tier', 'echo', 'suffix', 'best_of'] as const;
-const ignored = Object.fromEntries(IGNORED_FIELDS.map((field) => [field, z.unknown().optional()]));
+export const chatRequest = z.object({
+  ...sampling,
+  messages: z.array(message).min(1),
+  tools: opt(z.array(tool)),
+  chat_template_kwargs: opt(z.record(z.string(), z.unknown())),
+  role_mapping: opt(z.record(z.string(), z.unknown())),
+});
 
-export const chatRequest = z
-  .object({
-    ...sampling,
-    ...ignored,
-    messages: z.array(message).min(1),
-    tools: opt(z.array(tool)),
-    chat_template_kwargs: opt(z.record(z.string(), z.unknown())),
-    role_mapping: opt(z.record(z.string(), z.unknown())),
-  })
-  .strict();
+export const completionRequest = z.object({ ...sampling, prompt: z.string() });
 
-export const completionRequest = z
-  .object({ ...sampling, ...ignored, prompt: z.string() })
-  .strict();
+/** The top-level fields of `raw` that `schema` does not read (and so drops). */
+export function unreadFields(schema: z.ZodObject, raw: unknown): string[] {
+  if (typeof raw !== 'object' || raw === null) return [];
+  return Object.keys(raw).filter((key) => !Object.hasOwn(schema.shape, key));
+}
 
 export type ChatRequest = z.output<typeof chatRequest>;
 export type CompletionRequest = z.output<typeof completionRequest>;
@@ -108,9 +106,6 @@ export type CompletionRequest = z.output<typeof completionRequest>;
 /** The first problem, as a person can act on it: which field, and what is wrong with it. */
 export function describeIssue(error: z.ZodError): { message: string; param: string | null } {
   const issue = error.issues[0]!;
-  if (issue.code === 'unrecognized_keys') {
-    return { message: `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}: mlx_lm.server does not take it`, param: issue.keys[0] ?? null };
-  }
   const param = issue.path.length > 0 ? issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('') : null;
   return { message: `${param ?? 'body'}: ${issue.message}`, param };
 }

@@ -52,6 +52,7 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
   const read = api.read(raw);
   if ('invalid' in read) return sendError(res, 'invalid_request', read.invalid.message, { param: read.invalid.param });
   const request = read.upstream;
+  if (read.dropped?.length) logger.debug({ event: 'fields_dropped', api: api.name, fields: read.dropped.slice(0, 20) }, 'dropped request fields the model server does not read');
 
   const digest = PoisonList.digest(request.body);
   const poisoned = deps.poison.find(digest);

@@ -21,6 +21,8 @@ export interface Api {
 /** A request read by its API: what goes upstream, and the responder that answers the client. */
 export interface ApiRequest {
   upstream: UpstreamRequest;
+  /** Fields of the body that the model server does not read, dropped rather than refused. */
+  dropped?: string[];
   /** The model server's route for it. */
   upstreamPath: '/v1/chat/completions' | '/v1/completions';
   responder(res: ServerResponse, deps: CompletionDependencies): Responder;

@@ -1,4 +1,4 @@
-import { chatRequest, completionRequest, describeIssue, IGNORED_FIELDS, sanitizeRequest, shapeWhole, StreamShaper, type ParsedContent, type StreamChunk, type StreamOptions } from '../../openai/index.js';
+import { chatRequest, completionRequest, describeIssue, sanitizeRequest, shapeWhole, StreamShaper, unreadFields, type ParsedContent, type StreamChunk, type StreamOptions } from '../../openai/index.js';
 import type { ToolDefinition } from '../../tools/index.js';
 import { PUBLIC_ERRORS, type PublicErrorCode } from '../errors.js';
 import { StreamResponder, WholeResponder } from '../responders.js';
@@ -14,13 +14,12 @@ export function openAiApi(kind: 'chat' | 'text'): Api {
     read(raw) {
       const parsed = schema.safeParse(raw);
       if (!parsed.success) return { invalid: describeIssue(parsed.error) };
-      const body = { ...parsed.data } as Record<string, unknown>;
-      for (const field of IGNORED_FIELDS) delete body[field];
-      const upstream = sanitizeRequest(body);
+      const upstream = sanitizeRequest(parsed.data);
       const tools = (kind === 'chat' ? (parsed.data as { tools?: ToolDefinition[] | null }).tools : undefined) ?? [];
       const model = upstream.clientModel;
       return {
         upstream,
+        dropped: unreadFields(schema, raw),
         upstreamPath: kind === 'chat' ? '/v1/chat/completions' : '/v1/completions',
         responder: (res, deps) =>
           upstream.clientStreams
