@@ -47,7 +47,8 @@ export const configSchema = z
     host: z.string().default('127.0.0.1').describe('interface mlx-guard serves on'),
     port: z.number().int().min(0).max(65_535).default(8080).describe('port mlx-guard serves on'),
     adminToken: z.string().min(16).optional().describe('bearer token for admin actions; required when not bound to loopback'),
-    apiKey: z.string().min(16).optional().describe('key the inference routes require (Authorization: Bearer, or x-api-key); required when not bound to loopback'),
+    apiKey: z.string().min(16).optional().describe('key the inference routes require (Authorization: Bearer, or x-api-key); required when not bound to loopback, unless openInference'),
+    openInference: z.boolean().default(false).describe('serve the inference routes beyond loopback without an API key: anyone who reaches the port may use the model (a trusted network, or a gateway that checks keys in front)'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('log level'),
     bodyLimitBytes: z.number().int().positive().default(1_048_576).describe('largest request body accepted'),
     bodyTimeoutMs: ms('deadline for reading a request body').default(10_000),
@@ -104,8 +105,8 @@ export const configSchema = z
     if (!loopback && !config.adminToken) {
       context.addIssue({ code: 'custom', path: ['adminToken'], message: `serving on ${config.host} (not loopback) needs an admin token (--admin-token or MLX_GUARD_ADMIN_TOKEN)` });
     }
-    if (!loopback && !config.apiKey) {
-      context.addIssue({ code: 'custom', path: ['apiKey'], message: `serving on ${config.host} (not loopback) needs an API key for the inference routes (--api-key or MLX_GUARD_API_KEY)` });
+    if (!loopback && !config.apiKey && !config.openInference) {
+      context.addIssue({ code: 'custom', path: ['apiKey'], message: `serving on ${config.host} (not loopback) needs an API key for the inference routes (--api-key or MLX_GUARD_API_KEY), or --open-inference true to serve them to anyone on purpose` });
     }
   });
 
@@ -152,9 +153,15 @@ function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>)
  * The configuration from, in rising priority: the JSON config file (`--config` or MLX_GUARD_CONFIG),
  * MLX_GUARD_* variables, and flags. Every problem is a ConfigError that names the option, the value
  * and what is allowed.
+ *
+ * What follows `--` is the model server's command line: the command to run (backend "command",
+ * the default when no other backend is chosen), or extra arguments for mlx_lm.server or the
+ * stand-in when that backend is chosen.
  */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
-  const { values: fromFlags, configFile = env.MLX_GUARD_CONFIG } = fromCommandLine(argv);
+  const split = argv.indexOf('--');
+  const serverCommand = split === -1 ? [] : argv.slice(split + 1);
+  const { values: fromFlags, configFile = env.MLX_GUARD_CONFIG } = fromCommandLine(split === -1 ? argv : argv.slice(0, split));
   const fromEnv = fromEnvironment(env);
   let fromFile: Record<string, unknown> = {};
   if (configFile) {
@@ -165,6 +172,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     }
   }
   const input = mergeDeep(mergeDeep(fromFile, fromEnv), fromFlags);
+  if (split !== -1) placeServerCommand(input, serverCommand);
   const result = configSchema.safeParse(input);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
@@ -177,6 +185,18 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
   }
   return result.data;
+}
+
+function placeServerCommand(input: Record<string, unknown>, command: string[]): void {
+  if (command.length === 0) throw new ConfigError('nothing follows "--": give the model server\'s command, e.g. -- llama-server -m model.gguf --port {port}');
+  const supervisor = (input.supervisor ??= {}) as Record<string, unknown>;
+  const backend = supervisor.backend ?? 'auto';
+  if (backend === 'auto' || backend === 'command') {
+    supervisor.backend = 'command';
+    supervisor.command = command;
+  } else {
+    supervisor.serverArgs = [...(Array.isArray(supervisor.serverArgs) ? supervisor.serverArgs : []), ...command];
+  }
 }
 
 /** The options given as flags (`--name value` or `--name=value`), and the config file if named. */

@@ -18,7 +18,7 @@ export interface Sidecar {
   readonly inferenceBreaker: CircuitBreaker;
   readonly parseBreaker: CircuitBreaker;
   readonly server: Server;
-  /** Starts the model server, waits until it is ready, then serves; resolves with the URL. */
+  /** Opens the port (503 while starting), starts the model server, resolves with the URL once it is ready. */
   start(): Promise<string>;
   /** Stops accepting, lets requests in flight finish (up to `graceMs`), stops the model server. */
   stop(graceMs?: number): Promise<void>;
@@ -76,7 +76,10 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
     parseBreaker,
     server,
     async start() {
-      await supervisor.start();
+      // The port opens at once: until the model server is ready, clients get a clear 503 that
+      // says it is starting (and how far along), not a refused connection.
+      const ready = supervisor.start();
+      ready.catch(() => undefined); // awaited below, unless the port cannot be opened
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
@@ -86,6 +89,8 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
       });
       const { port } = server.address() as AddressInfo;
       const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+      logger.info({ event: 'listening', url }, `mlx-guard listens on ${url}; it answers 503 until the model server is ready`);
+      await ready;
       logger.info({ event: 'serving', url, modelServer: supervisor.status.baseUrl }, `mlx-guard serves the OpenAI API on ${url}`);
       return url;
     },

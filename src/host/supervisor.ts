@@ -276,6 +276,8 @@ export class Supervisor {
 
   async #lifecycle(): Promise<void> {
     try {
+      // Starting from the first moment: mlx-guard's port is open meanwhile, and says so.
+      this.#setState('starting', 'start', 'choosing and preparing the model server');
       this.#plan = await planLaunch(this.options);
       if (this.#plan.notice) this.#logger.warn({ event: 'backend_choice', backend: this.#plan.backend }, this.#plan.notice);
       await this.#records.prepare();
@@ -367,7 +369,11 @@ export class Supervisor {
     let hostFatal: HostFatal | undefined;
     let loadedEvent: (() => void) | undefined;
 
-    this.#setState('starting', 'launch', `${plan.backend} on port ${port}`);
+    const launching = `${plan.backend} on port ${port}`;
+    if (this.#state === 'starting') {
+      this.#detail = launching;
+      this.#logger.info({ event: 'model_server_launch', backend: plan.backend, port }, `launching the model server: ${launching}`);
+    } else this.#setState('starting', 'launch', launching);
     const startedAt = this.#now();
     const child = new ModelServerProcess(plan, port, {
       onLine: (stream, line) => {

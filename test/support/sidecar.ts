@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterEach } from 'vitest';
 import { configSchema, type ConfigInput } from '../../src/config.js';
@@ -18,6 +19,8 @@ export interface StartOptions {
    * (from its context) instead of after every test of the file.
    */
   onTestFinished?: (stop: () => Promise<void>) => void;
+  /** Called once the port is open, before the model server is ready. */
+  onListening?: (url: string) => void;
 }
 
 export interface TestSidecar {
@@ -33,7 +36,7 @@ export interface TestSidecar {
  * Unless `atDefaults`, start-up polls, stops and second restarts are quickened, which changes
  * no verdict on a running server; resilience tests run at the defaults.
  */
-export async function startSidecar(overrides: ConfigInput = {}, standinArgs: string[] = [], { atDefaults = false, onTestFinished }: StartOptions = {}): Promise<TestSidecar> {
+export async function startSidecar(overrides: ConfigInput = {}, standinArgs: string[] = [], { atDefaults = false, onTestFinished, onListening }: StartOptions = {}): Promise<TestSidecar> {
   const quick = atDefaults ? {} : { stop: { graceMs: 500 }, startup: { pollIntervalMs: 50 }, restart: { initialDelayMs: 100, jitter: 0 } };
   const config = configSchema.parse({
     port: 0,
@@ -50,6 +53,7 @@ export async function startSidecar(overrides: ConfigInput = {}, standinArgs: str
   const sidecar = createSidecar(config, silentLogger);
   if (onTestFinished) onTestFinished(() => sidecar.stop(1_000));
   else running.push(sidecar);
+  if (onListening) sidecar.server.once('listening', () => onListening(`http://127.0.0.1:${(sidecar.server.address() as AddressInfo).port}`));
   const url = await sidecar.start();
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'not-needed', maxRetries: 0, timeout: 15_000 });
   return {

@@ -32,6 +32,18 @@ describe('configuration', () => {
     expect(() => loadConfig(['--host', '0.0.0.0'], {})).toThrow(/adminToken: serving on 0\.0\.0\.0 \(not loopback\) needs an admin token/);
     expect(() => loadConfig(['--host', '0.0.0.0', '--admin-token', 'a-long-enough-secret'], {})).toThrow(/apiKey: serving on 0\.0\.0\.0 \(not loopback\) needs an API key for the inference routes/);
     expect(loadConfig(['--host', '0.0.0.0', '--admin-token', 'a-long-enough-secret', '--api-key', 'another-long-secret'], {}).host).toBe('0.0.0.0');
+    expect(loadConfig(['--host', '0.0.0.0', '--admin-token', 'a-long-enough-secret', '--open-inference', 'true'], {}).openInference).toBe(true);
+  });
+
+  it('takes the model server\'s command after "--": a command to guard, or extra arguments for a chosen backend', () => {
+    const guarded = loadConfig(['--port', '9000', '--', 'llama-server', '-m', 'model.gguf', '--port', '{port}'], {});
+    expect(guarded.port).toBe(9000);
+    expect(guarded.supervisor).toMatchObject({ backend: 'command', command: ['llama-server', '-m', 'model.gguf', '--port', '{port}'] });
+    expect(loadConfig(['--backend', 'command', '--', 'srv', '--port={port}'], {}).supervisor.command).toEqual(['srv', '--port={port}']);
+    const extra = loadConfig(['--backend', 'mlx', '--model', 'org/m', '--', '--prompt-cache-size', '4'], {});
+    expect(extra.supervisor).toMatchObject({ backend: 'mlx', serverArgs: ['--prompt-cache-size', '4'] });
+    expect(() => loadConfig(['--'], {})).toThrow(/nothing follows "--"/);
+    expect(() => loadConfig(['--', 'llama-server', '--port', '8081'], {})).toThrow(/backend "command" needs a command whose arguments contain \{port\}/);
   });
 
   it('never prints a refused secret back', () => {
