@@ -80,7 +80,6 @@ const sampling = {
   stream: opt(z.boolean()),
   stream_options: opt(z.object({ include_usage: z.boolean().optional() }).loose()),
   stop: opt(z.union([z.string(), z.array(z.string())])),
-  adapters: opt(z.string()),
   num_draft_tokens: opt(int.nonnegative()),
 };
 

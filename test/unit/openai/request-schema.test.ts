@@ -19,6 +19,8 @@ const current = {
   safety_identifier: 'user-1',
   verbosity: 'low',
   modalities: ['text'],
+  // Pinned, as the model is: a client-chosen adapter path would load files from disk.
+  adapters: '/tmp/some-adapter',
 };
 
 describe('request schema', () => {
@@ -26,7 +28,7 @@ describe('request schema', () => {
     const parsed = chatRequest.parse(current);
     const body = JSON.parse(sanitizeRequest(parsed).body) as Record<string, unknown>;
     expect(Object.keys(body).sort()).toEqual(['max_completion_tokens', 'messages', 'stream', 'stream_options']);
-    expect(unreadFields(chatRequest, current).sort()).toEqual(['modalities', 'parallel_tool_calls', 'prompt_cache_key', 'reasoning_effort', 'response_format', 'safety_identifier', 'store', 'verbosity']);
+    expect(unreadFields(chatRequest, current).sort()).toEqual(['adapters', 'modalities', 'parallel_tool_calls', 'prompt_cache_key', 'reasoning_effort', 'response_format', 'safety_identifier', 'store', 'verbosity']);
   });
 
   it('a known field with a value of the wrong type is still refused by name', () => {
