@@ -49,6 +49,11 @@ export const configSchema = z
     adminToken: z.string().min(16).optional().describe('bearer token for admin actions; required when not bound to loopback'),
     apiKey: z.string().min(16).optional().describe('key the inference routes require (Authorization: Bearer, or x-api-key); required when not bound to loopback, unless openInference'),
     openInference: z.boolean().default(false).describe('serve the inference routes beyond loopback without an API key: anyone who reaches the port may use the model (a trusted network, or a gateway that checks keys in front)'),
+    allowedOrigins: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('origins (scheme://host:port, or "*" for all) whose web pages may call mlx-guard, besides loopback pages and its own; a page from any other origin is refused'),
+    allowedHosts: z.array(z.string().min(1)).default([]).describe('Host names accepted besides localhost, 127.0.0.1 and [::1] when bound to loopback (others are refused, against DNS rebinding)'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('log level'),
     bodyLimitBytes: z.number().int().positive().default(1_048_576).describe('largest request body accepted'),
     bodyTimeoutMs: ms('deadline for reading a request body').default(10_000),
@@ -73,6 +78,15 @@ export const configSchema = z
     anthropic: z
       .object({
         contextTokens: z.number().int().positive().optional().describe('the model\'s context window in tokens: a Messages request that would not fit is answered 400 in the words Claude Code compacts on (its prompt is counted by the model server when it may be near the limit; default: no check)'),
+      })
+      .strict()
+      .prefault({}),
+    models: z
+      .object({
+        allow: z
+          .array(z.string().min(1))
+          .default([])
+          .describe('model names a client may switch to: passed to the model server, which loads them in place of the current one (mlx_lm.server downloads a name it does not have). Any other name is answered by the served model, so a client that sends "gpt-4o" cannot empty the GPU (default: none, the model is pinned)'),
       })
       .strict()
       .prefault({}),

@@ -18,15 +18,16 @@ const MAX_TOP_LOGPROBS = 11;
 /**
  * - drops null fields (the server drops the connection on `"stream": null` and friends);
  * - removes `model`: any name but the loaded one makes the server try to download it (and drop the
- *   loaded model), so the client's name is only echoed back;
+ *   loaded model), so the client's name is only echoed back, unless `modelAllowed` says the
+ *   server may switch to it;
  * - streams upstream with usage (early headers, keepalives, real cancellation), except for logprobs;
  * - clamps `top_logprobs` to 11 and spells the float-only fields as floats.
  */
-export function sanitizeRequest(input: Record<string, unknown>): UpstreamRequest {
+export function sanitizeRequest(input: Record<string, unknown>, modelAllowed: (name: string) => boolean = () => false): UpstreamRequest {
   const body: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) if (value !== null && value !== undefined) body[key] = value;
   const clientModel = typeof body.model === 'string' ? body.model : undefined;
-  delete body.model;
+  if (clientModel === undefined || !modelAllowed(clientModel)) delete body.model;
   const clientStreams = body.stream === true;
   const options = typeof body.stream_options === 'object' && body.stream_options !== null ? (body.stream_options as Record<string, unknown>) : {};
   const clientWantsUsage = clientStreams && options.include_usage === true;

@@ -5,6 +5,8 @@ import type { Api } from './apis/api.js';
 import { openAiApi } from './apis/openai.js';
 import { handleCompletion, type CompletionDependencies } from './completions.js';
 import { sendError, sendJson } from './responses.js';
+import { sendModels, servedModels } from './models.js';
+import { RequestGuard } from './request-guard.js';
 import { PAGE_PATHS, sendPage, streamStatus } from './status-page.js';
 import { StatusBoard } from './status.js';
 
@@ -23,12 +25,16 @@ function sameSecret(given: string, expected: string): boolean {
 
 /**
  * The front HTTP server: mlx_lm.server's routes (exact paths, as it matches them), plus /health,
- * /metrics, /status and the admin actions. Unknown paths are 404, known paths with the wrong
- * method 405; nothing answers with a stack trace.
+ * /metrics, /status and the admin actions. Web pages are checked first (request-guard.ts): a
+ * foreign origin or, on loopback, a foreign Host is 403; allowed origins get CORS headers and
+ * preflights. Unknown paths are 404, known paths with the wrong method 405; nothing answers with
+ * a stack trace.
  */
 export function createApp(deps: CompletionDependencies): Server {
   const { config, supervisor, inferenceBreaker, parseBreaker, metrics } = deps;
   const board = new StatusBoard({ ...deps, supervisor });
+  const guard = new RequestGuard({ loopback: isLoopback(config.host), allowedOrigins: config.allowedOrigins, allowedHosts: config.allowedHosts });
+  const models: Handler = (req, res) => sendModels(req, res, () => servedModels(config, supervisor, deps.logger));
   const chat = openAiApi('chat');
   const text = openAiApi('text');
 
@@ -56,6 +62,10 @@ export function createApp(deps: CompletionDependencies): Server {
   };
 
   const admin = (action: Handler): Handler => (req, res) => {
+    const type = req.headers['content-type'];
+    if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
+      return sendError(res, 'unsupported_media_type', `admin actions take no body or a JSON one (got Content-Type: ${type.slice(0, 100)})`);
+    }
     const token = config.adminToken;
     if (token || !isLoopback(config.host)) {
       if (!token || !sameSecret((req.headers.authorization ?? '').replace(/^Bearer /, ''), token)) {
@@ -73,10 +83,8 @@ export function createApp(deps: CompletionDependencies): Server {
     '/v1/messages/count_tokens': { POST: inference(anthropicCountTokensApi) },
     // Claude Code's warm-up probe: any answer will do.
     '/api/hello': { HEAD: (_req, res) => void res.writeHead(200).end(), GET: (_req, res) => sendJson(res, 200, { ok: true }) },
-    '/v1/models': {
-      GET: (_req, res) =>
-        sendJson(res, 200, { object: 'list', data: [{ id: config.supervisor.model ?? 'default_model', object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'mlx-guard' }] }),
-    },
+    '/v1/models': { GET: models },
+    '/v1/models/{id}': { GET: models },
     '/health': {
       GET: (_req, res) => {
         const ready = supervisor.baseUrl !== undefined && inferenceBreaker.getState() !== 'open';
@@ -113,7 +121,8 @@ export function createApp(deps: CompletionDependencies): Server {
   const server = createServer({ headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1_000 }, (req, res) => {
     const started = performance.now();
     // Routed on the path alone: Claude Code adds `?beta=true` to the Messages routes.
-    const path = (req.url ?? '/').split('?')[0]!;
+    const requested = (req.url ?? '/').split('?')[0]!;
+    const path = requested.startsWith('/v1/models/') ? '/v1/models/{id}' : requested;
     const route = routes[path];
     res.on('finish', () => {
       const label = route ? path : 'unknown';
@@ -122,7 +131,11 @@ export function createApp(deps: CompletionDependencies): Server {
       metrics.duration.observe({ route: label }, ms / 1000);
       if (INFERENCE_ROUTES.has(path)) deps.traffic.request(res.statusCode, ms);
     });
-    if (!route) return sendError(res, 'not_found', `no route ${req.method} ${path}`);
+    const refusal = guard.check(req);
+    if (refusal) return sendError(res, 'forbidden', refusal.refused);
+    for (const [name, value] of Object.entries(guard.corsHeaders(req))) res.setHeader(name, value);
+    if (!route) return sendError(res, 'not_found', `no route ${req.method} ${requested}`);
+    if (req.method === 'OPTIONS') return void res.writeHead(204, { allow: [...Object.keys(route), 'OPTIONS'].join(', '), ...guard.preflightHeaders(req, Object.keys(route)) }).end();
     const handler = route[req.method ?? ''];
     if (!handler) return sendError(res, 'method_not_allowed', `${path} does not take ${req.method}`, { headers: { allow: Object.keys(route).join(', ') } });
     Promise.resolve(handler(req, res)).catch((error: unknown) => {

@@ -49,7 +49,7 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
   // The schema's cost grows with what it checks: a body past these bounds is refused before it.
   const tooBig = exceedsBounds(raw);
   if (tooBig) return sendError(res, 'invalid_request', tooBig.message, { param: tooBig.param });
-  const read = api.read(raw);
+  const read = api.read(raw, { modelAllowed: (name) => config.models.allow.includes(name) });
   if ('invalid' in read) return sendError(res, 'invalid_request', read.invalid.message, { param: read.invalid.param });
   const request = read.upstream;
   if (read.dropped?.length) logger.debug({ event: 'fields_dropped', api: api.name, fields: read.dropped.slice(0, 20) }, 'dropped request fields the model server does not read');

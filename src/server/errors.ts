@@ -5,14 +5,16 @@
  * worker's) never reach a client: `publicUpstreamError` maps them here, and their detail goes to the log.
  */
 export const PUBLIC_ERRORS = {
-  invalid_request: { status: 400, type: 'invalid_request_error', retryable: false, when: 'a field fails its check (type, range, unknown field, too long or too deep); the message and `param` name it' },
+  invalid_request: { status: 400, type: 'invalid_request_error', retryable: false, when: 'a field fails its check (type, range, too long or too deep); the message and `param` name it' },
   invalid_json: { status: 400, type: 'invalid_request_error', retryable: false, when: 'the body is not JSON' },
   body_unreadable: { status: 400, type: 'invalid_request_error', retryable: true, when: 'the body could not be read (the connection broke)' },
   unauthorized: { status: 401, type: 'authentication_error', retryable: false, when: 'a token is required (admin actions; every route when bound beyond loopback) and was missing or wrong' },
-  not_found: { status: 404, type: 'not_found_error', retryable: false, when: 'no such route' },
+  forbidden: { status: 403, type: 'permission_error', retryable: false, when: 'a web page from an origin that is not in `allowedOrigins`, or (bound to loopback) a `Host` that is not a loopback name or in `allowedHosts`' },
+  not_found: { status: 404, type: 'not_found_error', retryable: false, when: 'no such route, or no such model (`/v1/models/{id}`)' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', retryable: false, when: 'the route does not take this method (`Allow` lists those it takes)' },
   body_timeout: { status: 408, type: 'invalid_request_error', retryable: true, when: 'the body did not arrive within `bodyTimeoutMs`' },
   body_too_large: { status: 413, type: 'invalid_request_error', retryable: false, when: 'the body is larger than `bodyLimitBytes`' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error', retryable: false, when: 'an admin action with a body that is not `application/json` (a web form could send one cross-site without asking)' },
   poison_request: { status: 422, type: 'invalid_request_error', retryable: false, when: 'this exact request crashed the model server twice, or failed twice on its own; refused for `poison.ttlMs`' },
   upstream_rejected: { status: 'its 4xx', type: 'invalid_request_error', retryable: false, when: 'the model server refused the request (its own 4xx status); its answer is in mlx-guard\'s log' },
   internal_error: { status: 500, type: 'server_error', retryable: true, when: 'mlx-guard itself failed; its log says how' },

@@ -44,7 +44,7 @@ describe('mlx-guard start', () => {
     const { url } = await until('the serving line', () => serving(guard.stdout), 20_000);
     expect(guard.stdout.join('\n')).toContain('STAND-IN server: placeholder text, not a model');
     const port = Number(new URL(url).port);
-    const status = JSON.parse((await rawRequest(port, 'GET /status HTTP/1.1\r\nHost: x\r\n\r\n')).body) as { modelServer: { pid: number } };
+    const status = JSON.parse((await rawRequest(port, 'GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).body) as { modelServer: { pid: number } };
     const childPid = status.modelServer.pid;
     expect(isAlive(childPid)).toBe(true);
     const slow = rawRequest(port, post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 25, stream: true })), 15_000);
@@ -111,7 +111,7 @@ function writeConfig(dir: string, supervisor: Record<string, unknown>): string {
 }
 
 async function statusOf(port: number): Promise<{ modelServer: { pid: number; state: string } }> {
-  return JSON.parse((await rawRequest(port, 'GET /status HTTP/1.1\r\nHost: x\r\n\r\n')).body) as { modelServer: { pid: number; state: string } };
+  return JSON.parse((await rawRequest(port, 'GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).body) as { modelServer: { pid: number; state: string } };
 }
 
 /** Resolves once nothing accepts connections on the URL's port any more (mlx-guard is gone). */

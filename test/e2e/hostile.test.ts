@@ -76,7 +76,7 @@ describe('hostile input', () => {
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
     const started = performance.now();
-    socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n');
+    socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n');
     const trickle = setInterval(() => socket.write('X-Slow: 1\r\n'), 1_000);
     try {
       await until('the 408', () => (Buffer.concat(received).toString().startsWith('HTTP/1.1 408') ? true : undefined), 25_000);
@@ -100,7 +100,7 @@ describe('hostile input', () => {
       const extra = connect(port(url), '127.0.0.1');
       const closed = new Promise((resolve) => extra.once('close', resolve));
       extra.on('error', () => undefined);
-      extra.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+      extra.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
       await closed;
     } finally {
       for (const socket of held) socket.destroy();

@@ -20,8 +20,8 @@ describe('bad input', () => {
       [post('/v1/chat/completions', '{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}'), 400, /only text content parts are supported/],
       [post('/v1/completions', '{"max_tokens": 3}'), 400, /prompt: Invalid input/],
       [post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(5_000) }] })), 413, /limit is 4096/],
-      ['GET /v2/nothing HTTP/1.1\r\nHost: x\r\n\r\n', 404, /no route GET \/v2\/nothing/],
-      ['DELETE /v1/chat/completions HTTP/1.1\r\nHost: x\r\n\r\n', 405, /does not take DELETE/],
+      ['GET /v2/nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 404, /no route GET \/v2\/nothing/],
+      ['DELETE /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 405, /does not take DELETE/],
     ];
     for (const [request, status, message] of cases) {
       const response = await send(request);
@@ -41,7 +41,7 @@ describe('bad input', () => {
     const socket = connect(port(url), '127.0.0.1');
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"messages"');
+    socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"messages"');
     await until('the 408', () => (Buffer.concat(received).toString().startsWith('HTTP/1.1 408') ? true : undefined), 3_000);
     socket.destroy();
     expect((await rawRequest(port(url), post('/v1/chat/completions', hi))).status).toBe(200);
@@ -55,7 +55,7 @@ describe('starting', () => {
       onListening: (listening) => {
         early = (async () => ({
           chat: await rawRequest(port(listening), post('/v1/chat/completions', hi)),
-          health: await rawRequest(port(listening), 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n'),
+          health: await rawRequest(port(listening), 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'),
         }))();
       },
     });
@@ -147,19 +147,19 @@ describe('observability and control', () => {
   it('/health, /metrics and /status describe each part', async () => {
     const { url, sidecar } = await startSidecar();
     await rawRequest(port(url), post('/v1/chat/completions', hi));
-    expect(JSON.parse((await rawRequest(port(url), 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n')).body)).toEqual({
+    expect(JSON.parse((await rawRequest(port(url), 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).body)).toEqual({
       status: 'ok',
       modelServer: { state: 'ready', detail: expect.any(String) },
       breakers: { inference: 'closed', parse: 'closed' },
     });
-    const metrics = (await rawRequest(port(url), 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')).body;
+    const metrics = (await rawRequest(port(url), 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).body;
     expect(metrics).toMatch(/mlx_guard_requests_total\{route="\/v1\/chat\/completions",status="200"\} 1/);
     expect(metrics).toMatch(/mlx_guard_breaker_inference_state 0/);
     expect(metrics).toMatch(/mlx_guard_model_server_time_to_ready_seconds \d/);
-    const status = JSON.parse((await rawRequest(port(url), 'GET /status HTTP/1.1\r\nHost: x\r\n\r\n')).body);
+    const status = JSON.parse((await rawRequest(port(url), 'GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).body);
     expect(status).toMatchObject({ modelServer: { state: 'ready' }, breakers: { inference: { state: 'closed', metrics: { successes: 1 } } } });
     const hold = sidecar.inferenceBreaker.isolate();
-    expect((await rawRequest(port(url), 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n')).status).toBe(503);
+    expect((await rawRequest(port(url), 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).status).toBe(503);
     hold.dispose();
   });
 
@@ -172,5 +172,89 @@ describe('observability and control', () => {
     const before = guarded.sidecar.supervisor.status.pid;
     expect((await rawRequest(port(guarded.url), post('/admin/restart', '', 'Authorization: Bearer correct-horse-battery\r\n'))).status).toBe(202);
     await until('a new model server', () => (guarded.sidecar.supervisor.state === 'ready' && guarded.sidecar.supervisor.status.pid !== before ? true : undefined), 10_000);
+  });
+});
+
+/** A request written out by hand, so Host, Origin and Content-Type are exactly as given. */
+function request(method: string, path: string, headers: Record<string, string>, body = ''): string {
+  const lines = Object.entries({ host: '127.0.0.1', ...headers, 'content-length': String(Buffer.byteLength(body)) }).map(([name, value]) => `${name}: ${value}`);
+  return `${method} ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
+describe('web pages, origins and hosts', () => {
+  it('a loopback page (a local chat UI) gets its preflight answered and CORS headers on the answer', async () => {
+    const { url } = await startSidecar();
+    const origin = 'http://localhost:3000';
+    const preflight = await rawRequest(port(url), request('OPTIONS', '/v1/chat/completions', { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, x-stainless-os' }));
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers).toMatchObject({ 'access-control-allow-origin': origin, 'access-control-allow-headers': 'authorization, content-type, x-stainless-os', vary: 'Origin' });
+    expect(preflight.headers['access-control-allow-methods']).toBe('POST, OPTIONS');
+    const answer = await rawRequest(port(url), request('POST', '/v1/chat/completions', { origin, 'content-type': 'application/json' }, hi));
+    expect(answer.status).toBe(200);
+    expect(answer.headers['access-control-allow-origin']).toBe(origin);
+    expect(answer.headers['access-control-expose-headers']).toMatch(/retry-after/);
+  });
+
+  it('a page from a foreign origin is refused (inference, admin, preflight), unless allowed by configuration', async () => {
+    const { url, sidecar } = await startSidecar({ allowedOrigins: ['https://chat.example.org'] });
+    const evil = { origin: 'https://evil.example' };
+    for (const attempt of [
+      request('POST', '/v1/chat/completions', { ...evil, 'content-type': 'text/plain' }, hi),
+      request('POST', '/admin/breakers/inference/reset', { ...evil, 'content-type': 'text/plain' }, '{}'),
+      request('OPTIONS', '/v1/chat/completions', { ...evil, 'access-control-request-method': 'POST' }),
+      request('GET', '/status', { origin: 'null' }),
+    ]) {
+      const response = await rawRequest(port(url), attempt);
+      expect(response.status, attempt.split('\r\n')[0]).toBe(403);
+      expect(JSON.parse(response.body).error).toMatchObject({ code: 'forbidden', type: 'permission_error', message: expect.stringMatching(/may not call mlx-guard; add the origin to allowedOrigins/) });
+      expect(response.headers['access-control-allow-origin']).toBeUndefined();
+    }
+    expect(sidecar.inferenceBreaker.getMetrics().totalCalls).toBe(0);
+    const allowed = await rawRequest(port(url), request('POST', '/v1/chat/completions', { origin: 'https://chat.example.org', 'content-type': 'application/json' }, hi));
+    expect(allowed.status).toBe(200);
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://chat.example.org');
+  });
+
+  it('bound to loopback, a foreign Host (DNS rebinding) is refused; loopback names with any port are served', async () => {
+    const { url } = await startSidecar();
+    const rebound = await rawRequest(port(url), request('GET', '/status', { host: `attacker.example:${port(url)}` }));
+    expect(rebound.status).toBe(403);
+    expect(JSON.parse(rebound.body).error.message).toMatch(/Host "attacker\.example:\d+" is not a name of this loopback server/);
+    for (const host of [`localhost:${port(url)}`, `127.0.0.1:${port(url)}`, `[::1]:${port(url)}`, 'LOCALHOST']) {
+      expect((await rawRequest(port(url), request('GET', '/health', { host }))).status, host).toBe(200);
+    }
+  });
+
+  it('an admin POST with a non-JSON body is refused even from a script; curl -d (a form type) still reaches inference', async () => {
+    const { url, sidecar } = await startSidecar();
+    const hold = sidecar.inferenceBreaker.isolate();
+    const before = sidecar.inferenceBreaker.getState();
+    const form = await rawRequest(port(url), request('POST', '/admin/breakers/inference/reset', { 'content-type': 'text/plain' }, 'x'));
+    expect(form.status).toBe(415);
+    expect(JSON.parse(form.body).error.message).toMatch(/admin actions take no body or a JSON one \(got Content-Type: text\/plain\)/);
+    expect(sidecar.inferenceBreaker.getState()).toBe(before); // not reset
+    hold.dispose();
+    expect((await rawRequest(port(url), request('POST', '/admin/breakers/inference/reset', {}))).status).toBe(200);
+    const curl = await rawRequest(port(url), request('POST', '/v1/chat/completions', { 'content-type': 'application/x-www-form-urlencoded' }, hi));
+    expect(curl.status).toBe(200);
+  });
+});
+
+describe('models', () => {
+  it('/v1/models names the served model and the allow-list; /v1/models/{id} answers for those alone', async () => {
+    const { url, client } = await startSidecar({ models: { allow: ['org/other-model'] } });
+    expect((await client.models.list()).data.map((model) => model.id)).toEqual(['org/test-model', 'org/other-model']);
+    expect((await client.models.retrieve('org/test-model')).id).toBe('org/test-model');
+    const missing = await rawRequest(port(url), request('GET', '/v1/models/gpt-4o', {}));
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.body).error.message).toBe('no model "gpt-4o" is served here; GET /v1/models lists those that are');
+  });
+
+  it('a model name outside the allow-list is answered by the served model (and echoed); a listed one goes to the model server', async () => {
+    const { client } = await startSidecar({ models: { allow: ['org/not-downloaded'] } });
+    const pinned = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+    expect(pinned.model).toBe('gpt-4o');
+    // The stand-in, like mlx_lm.server, tries to load a name it is sent, and cannot find this one.
+    await expect(client.chat.completions.create({ model: 'org/not-downloaded', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 })).rejects.toMatchObject({ status: 404 });
   });
 });

@@ -16,10 +16,12 @@ const ANTHROPIC_ERRORS: Record<PublicErrorCode, { status: number | 'upstream'; t
   invalid_json: { status: 400, type: 'invalid_request_error' },
   body_unreadable: { status: 400, type: 'invalid_request_error' },
   unauthorized: { status: 401, type: 'authentication_error' },
+  forbidden: { status: 403, type: 'permission_error' },
   not_found: { status: 404, type: 'not_found_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   body_timeout: { status: 408, type: 'invalid_request_error' },
   body_too_large: { status: 413, type: 'request_too_large' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   poison_request: { status: 400, type: 'invalid_request_error' },
   upstream_rejected: { status: 'upstream', type: 'invalid_request_error' },
   internal_error: { status: 500, type: 'api_error' },
@@ -47,11 +49,11 @@ const parserTools = (request: MessagesRequest): ToolDefinition[] =>
 export const anthropicMessagesApi: Api = {
   name: 'anthropic_messages',
   sendError: sendAnthropicError,
-  read(raw) {
+  read(raw, { modelAllowed }) {
     const parsed = messagesRequest.safeParse(raw);
     if (!parsed.success) return { invalid: describeIssue(parsed.error) };
     const request = parsed.data;
-    const upstream = sanitizeRequest(toChatRequest(request, { stream: request.stream === true, maxTokens: request.max_tokens }));
+    const upstream = sanitizeRequest(toChatRequest(request, { stream: request.stream === true, maxTokens: request.max_tokens }), modelAllowed);
     const tools = parserTools(request);
     const stops = request.stop_sequences;
     return {
@@ -95,10 +97,10 @@ async function fitsContext(bodyChars: number, maxTokens: number, window: number 
 export const anthropicCountTokensApi: Api = {
   name: 'anthropic_count_tokens',
   sendError: sendAnthropicError,
-  read(raw) {
+  read(raw, { modelAllowed }) {
     const parsed = countTokensRequest.safeParse(raw);
     if (!parsed.success) return { invalid: describeIssue(parsed.error) };
-    const upstream = sanitizeRequest(toChatRequest(parsed.data, { stream: false, maxTokens: 1 }));
+    const upstream = sanitizeRequest(toChatRequest(parsed.data, { stream: false, maxTokens: 1 }), modelAllowed);
     return {
       upstream,
       upstreamPath: '/v1/chat/completions',

@@ -15,7 +15,12 @@ export interface Api {
   readonly name: string;
   readonly sendError: ErrorWriter;
   /** The body (JSON, within the bounds) as a request to send upstream, or what is wrong with it, by field. */
-  read(raw: unknown): ApiRequest | { invalid: { message: string; param: string | null } };
+  read(raw: unknown, options: ReadOptions): ApiRequest | { invalid: { message: string; param: string | null } };
+}
+
+export interface ReadOptions {
+  /** Whether a client's `model` may go to the model server (which then loads it); else the served model answers. */
+  modelAllowed(name: string): boolean;
 }
 
 /** A request read by its API: what goes upstream, and the responder that answers the client. */

@@ -11,10 +11,10 @@ export function openAiApi(kind: 'chat' | 'text'): Api {
   return {
     name: kind === 'chat' ? 'openai_chat' : 'openai_text',
     sendError,
-    read(raw) {
+    read(raw, { modelAllowed }) {
       const parsed = schema.safeParse(raw);
       if (!parsed.success) return { invalid: describeIssue(parsed.error) };
-      const upstream = sanitizeRequest(parsed.data);
+      const upstream = sanitizeRequest(parsed.data, modelAllowed);
       const tools = (kind === 'chat' ? (parsed.data as { tools?: ToolDefinition[] | null }).tools : undefined) ?? [];
       const model = upstream.clientModel;
       return {

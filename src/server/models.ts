@@ -1,0 +1,51 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from '../config.js';
+import type { Supervisor } from '../host/index.js';
+import type { Logger } from '../observability/logger.js';
+import { sendError, sendJson } from './responses.js';
+
+/** How long `/v1/models` waits for a `command` backend's own list before answering without it. */
+const UPSTREAM_LIST_MS = 2_000;
+
+/**
+ * The names of what is served. mlx_lm.server's own `/v1/models` lists every model in the
+ * Hugging Face cache, not the one it serves, so for mlx (and the stand-in) it is the configured
+ * model; a `command` backend (llama-server, vLLM…) is asked, since only it knows. The allow-list
+ * follows: names a client may switch to.
+ */
+export async function servedModels(config: Config, supervisor: Supervisor, logger: Logger): Promise<string[]> {
+  const names: string[] = [];
+  if (config.supervisor.backend === 'command') names.push(...(await upstreamModels(supervisor.status.baseUrl, logger)));
+  if (names.length === 0) names.push(config.supervisor.model ?? 'default_model');
+  return [...new Set([...names, ...config.models.allow])];
+}
+
+async function upstreamModels(baseUrl: string | undefined, logger: Logger): Promise<string[]> {
+  if (baseUrl === undefined) return [];
+  try {
+    const response = await fetch(`${baseUrl}/v1/models`, { signal: AbortSignal.timeout(UPSTREAM_LIST_MS) });
+    const body = (await response.json()) as { data?: Array<{ id?: unknown }> };
+    if (!response.ok || !Array.isArray(body.data)) throw new Error(`answered ${response.status} without a model list`);
+    return body.data.map((entry) => entry.id).filter((id): id is string => typeof id === 'string');
+  } catch (error) {
+    logger.warn({ event: 'model_list_failed', err: error }, 'the model server did not list its models; /v1/models names the configured one');
+    return [];
+  }
+}
+
+const describe = (id: string) => ({ id, object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'mlx-guard' });
+
+/** `GET /v1/models` and `GET /v1/models/{id}`, in OpenAI's shapes. */
+export async function sendModels(req: IncomingMessage, res: ServerResponse, served: () => Promise<string[]>): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0]!;
+  const names = await served();
+  if (path === '/v1/models') return sendJson(res, 200, { object: 'list', data: names.map(describe) });
+  let id = path.slice('/v1/models/'.length);
+  try {
+    id = decodeURIComponent(id);
+  } catch {
+    // Not percent-encoding after all: the name as written.
+  }
+  if (!names.includes(id)) return sendError(res, 'not_found', `no model "${id}" is served here; GET /v1/models lists those that are`, { param: 'model' });
+  sendJson(res, 200, describe(id));
+}
