@@ -84,6 +84,11 @@ async function post(url: string, body: string, options: UpstreamCallOptions): Pr
       headers: { 'content-type': 'application/json' },
       body,
       signal: options.signal,
+      // A fresh connection for each call: llama.cpp's server closes the connection after a
+      // streamed answer without saying so, and a request sent on it then fails ("other side
+      // closed": half of back-to-back streams on one connection); mlx_lm.server closes after
+      // every answer anyway. A loopback connect costs far less than a millisecond.
+      reset: true,
       headersTimeout: options.headersTimeoutMs,
       bodyTimeout: options.idleTimeoutMs,
       ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),

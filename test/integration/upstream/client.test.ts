@@ -1,7 +1,7 @@
 // The upstream client against the stand-in: answers, and each failure with its code.
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { CompletionAggregator, sanitizeRequest } from '../../../src/openai/index.js';
+import { CompletionAggregator, sanitizeRequest, shapeWhole } from '../../../src/openai/index.js';
 import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../../../src/upstream/index.js';
 import * as shapes from '../../support/mlx-schemas.js';
 import { startStandin } from '../../support/processes.js';
@@ -25,11 +25,32 @@ describe('upstream client', () => {
     const events = await collect(streamCompletion(`${standin.baseUrl}/v1/chat/completions`, request.body, timeouts));
     expect(events.at(-1)).toEqual({ type: 'done' });
     expect(events.filter((e) => e.type === 'comment')).toHaveLength(2);
-    const aggregator = new CompletionAggregator('chat', request.clientModel!);
+    const aggregator = new CompletionAggregator('chat', 'default_model');
     for (const event of events) if (event.type === 'data') aggregator.add(JSON.parse(event.data) as Record<string, unknown>);
-    const result = shapes.chatCompletion.parse(aggregator.result());
+    const result = shapes.chatCompletion.parse(shapeWhole(aggregator.result(), { kind: 'chat', model: request.clientModel! }).body);
     expect(result.model).toBe('client-name');
     expect(result.usage.completion_tokens).toBe(6);
+  });
+
+  it('a server that closes the connection after each streamed answer without saying so (llama.cpp\'s): back-to-back streams all succeed', async () => {
+    const server = await startLoopbackServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'keep-alive': 'timeout=5, max=100' });
+        res.end(`data: ${JSON.stringify({ choices: [{ index: 0, finish_reason: 'stop', delta: { content: 'x' } }] })}\n\ndata: [DONE]\n\n`);
+        // A moment after the answer, as llama.cpp's server does: the next request is on its way by then.
+        const socket = req.socket;
+        res.on('finish', () => setTimeout(() => socket.destroy(), 5));
+      });
+    });
+    try {
+      for (let i = 0; i < 200; i++) {
+        const events = await collect(streamCompletion(`${server.url}/v1/chat/completions`, chat().body, timeouts));
+        expect(events.at(-1), `stream ${i}`).toEqual({ type: 'done' });
+      }
+    } finally {
+      await server.close();
+    }
   });
 
   it('logprobs: one non-streaming answer', async () => {
