@@ -10,6 +10,13 @@
 //   RATES=100,500,1000 SECONDS_PER_PATH=10 MIN_SAMPLES=2000 ROUNDS=2 DURATION_S=5 CONNECTIONS=8 npm run bench:sidecar
 //
 // Budget (the project's design target): added p50 under 1 ms, added p99 under 5 ms.
+//
+// LLAMA_SERVER=<path to llama-server> (scripts/build-llama-server.sh prints it) runs the same
+// measurement in front of a real model server instead: llama.cpp serving test/fixtures/models/
+// stories260K.gguf on one thread, tokens streamed as they are generated (rates 20 and 50 req/s,
+// 300 requests per rate, mode and path by default; no open-breaker part, which needs the fast
+// upstream's failure switch).
+//   LLAMA_SERVER=$(scripts/build-llama-server.sh | tail -1) npm run bench:sidecar
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -19,23 +26,28 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { createTarget, openLoop, percentile } from './support/open-loop.js';
 
+const LLAMA_SERVER = process.env.LLAMA_SERVER;
 const DURATION_S = Number(process.env.DURATION_S ?? 5);
-const RATES = (process.env.RATES ?? '100,500,1000').split(',').map(Number);
+const RATES = (process.env.RATES ?? (LLAMA_SERVER ? '20,50' : '100,500,1000')).split(',').map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
 // At 1000 req/s one 10 ms stall of this VM delays 10 requests: with too few samples a single
 // stall sets p99. Each rate, mode and path gets SECONDS_PER_PATH of requests (at least MIN_SAMPLES).
 const SECONDS_PER_PATH = Number(process.env.SECONDS_PER_PATH ?? 10);
-const MIN_SAMPLES = Number(process.env.MIN_SAMPLES ?? 2_000);
+const MIN_SAMPLES = Number(process.env.MIN_SAMPLES ?? (LLAMA_SERVER ? 300 : 2_000));
 const samplesAt = (rate: number) => Math.max(MIN_SAMPLES, rate * SECONDS_PER_PATH);
 const WARM_UP_MS = Number(process.env.WARM_UP_S ?? 2) * 1000;
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mlx-guard-bench-'));
 const fastUpstream = fileURLToPath(new URL('./support/fast-upstream.mjs', import.meta.url));
+const model = fileURLToPath(new URL('../test/fixtures/models/stories260K.gguf', import.meta.url));
+const upstreamCommand = LLAMA_SERVER
+  ? [LLAMA_SERVER, '-m', model, '--alias', 'stories260K', '--host', '127.0.0.1', '--port', '{port}', '-t', '1', '-c', '1024', '--no-webui']
+  : [process.execPath, fastUpstream, '--port', '{port}'];
 writeFileSync(
   join(dir, 'config.json'),
   JSON.stringify({
-    supervisor: { backend: 'command', command: [process.execPath, fastUpstream, '--port', '{port}'], runDir: join(dir, 'run') },
+    supervisor: { backend: 'command', command: upstreamCommand, runDir: join(dir, 'run') },
     breakers: { inference: { recoveryTimeoutMs: 600_000 } },
   }),
 );
@@ -99,7 +111,7 @@ async function steadyRates(origins: Record<Path, string>) {
     openLoop(targets[path], { rate, durationMs, path: '/v1/chat/completions', body: body(mode === 'first token'), firstByte: mode === 'first token' });
   // An unrecorded run first warms connections and JIT on every path (a cold mlx-guard's first
   // seconds show p99 twice the warm one).
-  for (const path of PATHS) for (const mode of MODES) await one(500, mode, path, WARM_UP_MS);
+  for (const path of PATHS) for (const mode of MODES) await one(LLAMA_SERVER ? RATES[0]! : 500, mode, path, WARM_UP_MS);
   for (const rate of RATES) {
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of MODES) {
@@ -124,17 +136,23 @@ const direct = await flatOut(upstream);
 const viaBare = await flatOut(bareUrl);
 const through = await flatOut(url);
 const steady = await steadyRates({ direct: upstream, 'bare proxy': bareUrl, 'mlx-guard': url });
-await fetch(`${upstream}/__fail`, { method: 'POST', body: JSON.stringify({ on: true }) });
-for (let i = 0; i < 10; i++) await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: body(false) }).then((r) => r.text());
-const openTarget = createTarget(url);
-const openTimed = await openLoop(openTarget, { rate: 500, durationMs: 3_000, path: '/v1/chat/completions', body: body(false) });
-await openTarget.close();
-const openFlat = await autocannon({ url: `${url}/v1/chat/completions`, method: 'POST', body: body(false), headers: { 'content-type': 'application/json' }, connections: CONNECTIONS, duration: Math.max(2, DURATION_S / 2) });
+const open = LLAMA_SERVER ? undefined : await openBreaker();
 
-console.log(`node ${process.version}; chat completions of 4 tokens from a fast keep-alive upstream`);
+/** mlx-guard's answers once the upstream fails and the breaker opened: timed, and flat out. */
+async function openBreaker() {
+  await fetch(`${upstream}/__fail`, { method: 'POST', body: JSON.stringify({ on: true }) });
+  for (let i = 0; i < 10; i++) await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: body(false) }).then((r) => r.text());
+  const target = createTarget(url);
+  const timed = await openLoop(target, { rate: 500, durationMs: 3_000, path: '/v1/chat/completions', body: body(false) });
+  await target.close();
+  const flat = await autocannon({ url: `${url}/v1/chat/completions`, method: 'POST', body: body(false), headers: { 'content-type': 'application/json' }, connections: CONNECTIONS, duration: Math.max(2, DURATION_S / 2) });
+  return { timed, flat };
+}
+
+console.log(`node ${process.version}; chat completions of 4 tokens from ${LLAMA_SERVER ? 'llama-server (stories260K, one thread), tokens streamed as generated' : 'a fast keep-alive upstream'}`);
 console.log(`flat out: autocannon, ${CONNECTIONS} connections × ${DURATION_S} s (its latency is in whole ms)`);
 const row = (name: string, r: autocannon.Result) => ({ run: name, 'p50 ms': r.latency.p50, 'p99 ms': r.latency.p99, 'req/s': Math.round(r.requests.average), non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts });
-console.table([row('direct to the model server', direct), row('through a bare proxy', viaBare), row('through mlx-guard', through), row('through mlx-guard, breaker open (503)', openFlat)]);
+console.table([row('direct to the model server', direct), row('through a bare proxy', viaBare), row('through mlx-guard', through), ...(open ? [row('through mlx-guard, breaker open (503)', open.flat)] : [])]);
 
 console.log(`steady rates, open loop: ${RATES.map((rate) => `${samplesAt(rate)} requests at ${rate} req/s`).join(', ')} per mode and path, in ${ROUNDS} alternating rounds`);
 const ms = (value: number) => value.toFixed(3);
@@ -146,7 +164,7 @@ const rows: Array<Record<string, string | number>> = RATES.flatMap((rate) =>
     }),
   ),
 );
-rows.push({ 'req/s': 500, mode: 'whole answer', path: 'mlx-guard, breaker open (503)', requests: openTimed.samples.length, failed: 0, 'p50 ms': ms(percentile(openTimed.samples, 50)), 'p99 ms': ms(percentile(openTimed.samples, 99)), 'p99.9 ms': ms(percentile(openTimed.samples, 99.9)) });
+if (open) rows.push({ 'req/s': 500, mode: 'whole answer', path: 'mlx-guard, breaker open (503)', requests: open.timed.samples.length, failed: 0, 'p50 ms': ms(percentile(open.timed.samples, 50)), 'p99 ms': ms(percentile(open.timed.samples, 99)), 'p99.9 ms': ms(percentile(open.timed.samples, 99.9)) });
 console.table(rows);
 
 const added = (rate: number, mode: Mode, path: Path, p: number) => percentile(steady(rate, mode, path).samples, p) - percentile(steady(rate, mode, 'direct').samples, p);
@@ -166,8 +184,8 @@ const verdicts = RATES.flatMap((rate) =>
   }),
 );
 console.table(verdicts);
-const openOk = openTimed.failed === openTimed.samples.length && openFlat.non2xx === openFlat.requests.total;
+const openOk = !open || (open.timed.failed === open.timed.samples.length && open.flat.non2xx === open.flat.requests.total);
 console.log(`throughput flat out: ${Math.round(through.requests.average)} req/s through mlx-guard, ${Math.round(viaBare.requests.average)} through the bare proxy, ${Math.round(direct.requests.average)} direct`);
-console.log(`open breaker: ${openOk ? 'every answer a 503' : 'NOT every answer a 503'}, p50 ${ms(percentile(openTimed.samples, 50))} ms, p99 ${ms(percentile(openTimed.samples, 99))} ms at 500 req/s; ${Math.round(openFlat.requests.average)} req/s flat out`);
+if (open) console.log(`open breaker: ${openOk ? 'every answer a 503' : 'NOT every answer a 503'}, p50 ${ms(percentile(open.timed.samples, 50))} ms, p99 ${ms(percentile(open.timed.samples, 99))} ms at 500 req/s; ${Math.round(open.flat.requests.average)} req/s flat out`);
 const over = verdicts.filter((v) => v.verdict !== 'ok').map((v) => `${v.mode} at ${v['req/s']} req/s`);
 console.log(over.length === 0 && openOk ? `verdict: every budget met at ${RATES.join(', ')} req/s` : `verdict: budget missed (${[...over, ...(openOk ? [] : ['open breaker'])].join('; ')})`);

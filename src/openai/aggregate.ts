@@ -2,7 +2,7 @@ import type { SseEvent } from '../upstream/index.js';
 
 /** A streamed chat or text completion put back together as the non-streaming response. */
 export class CompletionAggregator {
-  #envelope: { id?: unknown; system_fingerprint?: unknown; created?: unknown } = {};
+  #envelope: { id?: unknown; model?: unknown; system_fingerprint?: unknown; created?: unknown } = {};
   #content = '';
   #reasoning = '';
   readonly #toolCalls: Array<Record<string, unknown>> = [];
@@ -14,12 +14,13 @@ export class CompletionAggregator {
 
   constructor(
     readonly kind: 'chat' | 'text',
+    /** The model name when the server's chunks carry none. */
     readonly model: string,
   ) {}
 
   /** One parsed `data:` payload of the stream. */
   add(chunk: Record<string, unknown>): void {
-    if (this.#envelope.id === undefined) this.#envelope = { id: chunk.id, system_fingerprint: chunk.system_fingerprint, created: chunk.created };
+    if (this.#envelope.id === undefined) this.#envelope = { id: chunk.id, model: chunk.model, system_fingerprint: chunk.system_fingerprint, created: chunk.created };
     if (chunk.usage !== undefined) this.#usage = chunk.usage;
     const choice = (chunk.choices as Array<Record<string, unknown>> | undefined)?.[0];
     if (!choice) return;
@@ -58,7 +59,8 @@ export class CompletionAggregator {
       id: this.#envelope.id,
       system_fingerprint: this.#envelope.system_fingerprint,
       object: this.kind === 'chat' ? 'chat.completion' : 'text_completion',
-      model: this.model,
+      // As the stream names it, as the server would have answered whole.
+      model: typeof this.#envelope.model === 'string' ? this.#envelope.model : this.model,
       created: this.#envelope.created,
       choices: [choice],
       // A stop sequence mlx-guard matched ends the answer before the server's usage chunk.

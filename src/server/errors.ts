@@ -16,7 +16,7 @@ export const PUBLIC_ERRORS = {
   body_too_large: { status: 413, type: 'invalid_request_error', retryable: false, when: 'the body is larger than `bodyLimitBytes`' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', retryable: false, when: 'an admin action with a body that is not `application/json` (a web form could send one cross-site without asking)' },
   poison_request: { status: 422, type: 'invalid_request_error', retryable: false, when: 'this exact request crashed the model server twice, or failed twice on its own; refused for `poison.ttlMs`' },
-  upstream_rejected: { status: 'its 4xx', type: 'invalid_request_error', retryable: false, when: 'the model server refused the request (its own 4xx status); its answer is in mlx-guard\'s log' },
+  upstream_rejected: { status: 'its 4xx', type: 'invalid_request_error', retryable: false, when: 'the model server refused the request (its own 4xx status); the message quotes the reason it gave (a prompt over its context, say)' },
   internal_error: { status: 500, type: 'server_error', retryable: true, when: 'mlx-guard itself failed; its log says how' },
   upstream_error: { status: 502, type: 'server_error', retryable: true, when: 'the model server failed this request: a 5xx, a dropped connection, a stream cut short, an answer that is not JSON' },
   model_server_unavailable: { status: 503, type: 'service_unavailable', retryable: true, when: 'no model server is ready (starting, restarting, given up); `Retry-After` says when to come back' },
@@ -28,13 +28,33 @@ export const PUBLIC_ERRORS = {
 
 export type PublicErrorCode = keyof typeof PUBLIC_ERRORS;
 
-/** What a client is told of an upstream failure: a public code, a status and a plain message; never the internal detail. */
-export function publicUpstreamError(error: { code: string; status?: number }): { code: PublicErrorCode; status: number; message: string } {
+/**
+ * What a client is told of an upstream failure: a public code, a status and a plain message; never
+ * the internal detail. A 4xx is about the request itself (a prompt over the context, a model name
+ * not found), so the reason the model server gave is quoted; a 5xx's detail stays in the log.
+ */
+export function publicUpstreamError(error: { code: string; status?: number; message?: string }): { code: PublicErrorCode; status: number; message: string } {
   if (error.code === 'ERR_UPSTREAM_STATUS' && error.status !== undefined && error.status < 500) {
-    return { code: 'upstream_rejected', status: error.status, message: `the model server refused the request (HTTP ${error.status}); its answer is in mlx-guard's log` };
+    const reason = rejectionReason(error.message ?? '');
+    return { code: 'upstream_rejected', status: error.status, message: `the model server refused the request (HTTP ${error.status})${reason ? `: ${reason}` : '; its answer is in mlx-guard\'s log'}` };
   }
   if (error.code === 'ERR_DEADLINE' || error.code === 'ERR_UPSTREAM_HEADERS_TIMEOUT' || error.code === 'ERR_UPSTREAM_STALL') {
     return { code: 'upstream_timeout', status: 504, message: 'the model server did not complete the answer in time' };
   }
   return { code: 'upstream_error', status: 502, message: 'the model server failed this request; mlx-guard logged what happened' };
+}
+
+const MAX_REASON_CHARS = 500;
+
+/** The model server's own words from an upstream error's text (`… answered 400: {"error": …}`). */
+function rejectionReason(text: string): string | undefined {
+  const body = text.slice(text.indexOf('{'));
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown };
+    const error = parsed.error;
+    const reason = typeof error === 'string' ? error : typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
+    return typeof reason === 'string' && reason.length > 0 ? reason.slice(0, MAX_REASON_CHARS) : undefined;
+  } catch {
+    return undefined;
+  }
 }

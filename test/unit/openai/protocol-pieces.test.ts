@@ -46,7 +46,7 @@ describe('sanitizeRequest', () => {
 describe('CompletionAggregator', () => {
   it('rebuilds a chat completion from its chunks, tool calls without their stream index', () => {
     const aggregator = new CompletionAggregator('chat', 'my-model');
-    const envelope = { id: 'chatcmpl-1', system_fingerprint: 'fp', object: 'chat.completion.chunk', model: 'default_model', created: 7 };
+    const envelope = { id: 'chatcmpl-1', system_fingerprint: 'fp', object: 'chat.completion.chunk', model: 'stories260K', created: 7 };
     aggregator.add({ ...envelope, choices: [{ index: 0, finish_reason: null, delta: { role: 'assistant', reasoning: 'hm' } }] });
     aggregator.add({ ...envelope, choices: [{ index: 0, finish_reason: null, delta: { role: 'assistant', content: 'Hi' } }] });
     aggregator.add({ ...envelope, choices: [{ index: 0, finish_reason: null, delta: { role: 'assistant', tool_calls: [{ function: { name: 'f', arguments: '{}' }, type: 'function', id: 'u', index: 0 }] } }] });
@@ -56,11 +56,17 @@ describe('CompletionAggregator', () => {
       id: 'chatcmpl-1',
       system_fingerprint: 'fp',
       object: 'chat.completion',
-      model: 'my-model',
+      model: 'stories260K', // the server's name for it, as its whole answer would say
       created: 7,
       choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: 'Hi', reasoning: 'hm', tool_calls: [{ function: { name: 'f', arguments: '{}' }, type: 'function', id: 'u' }] } }],
       usage: { total_tokens: 3 },
     });
+  });
+
+  it('names the model it was given when the chunks name none', () => {
+    const aggregator = new CompletionAggregator('text', 'my-model');
+    aggregator.add({ id: 'cmpl-1', choices: [{ index: 0, finish_reason: 'stop', text: 'Hi' }] });
+    expect(aggregator.result()).toMatchObject({ model: 'my-model', choices: [{ text: 'Hi' }] });
   });
 });
 

@@ -11,6 +11,14 @@ describe('the public error table', () => {
 
   it('maps every internal upstream failure to a public code and a message without its detail', () => {
     expect(publicUpstreamError({ code: 'ERR_UPSTREAM_STATUS', status: 404 })).toMatchObject({ code: 'upstream_rejected', status: 404 });
+    // A 4xx is about the request: the model server's reason is quoted, whether mlx_lm's string or llama-server's object.
+    const tooLong = '{"error":{"code":400,"message":"request (1202 tokens) exceeds the available context size (256 tokens), try increasing it","type":"exceed_context_size_error"}}';
+    expect(publicUpstreamError({ code: 'ERR_UPSTREAM_STATUS', status: 400, message: `the model server answered 400: ${tooLong}` }).message).toBe(
+      'the model server refused the request (HTTP 400): request (1202 tokens) exceeds the available context size (256 tokens), try increasing it',
+    );
+    expect(publicUpstreamError({ code: 'ERR_UPSTREAM_STATUS', status: 404, message: 'the model server answered 404: {"error": "404 Client Error. Repository Not Found for model \'x\'."}' }).message).toMatch(/\(HTTP 404\): 404 Client Error\. Repository Not Found/);
+    expect(publicUpstreamError({ code: 'ERR_UPSTREAM_STATUS', status: 400, message: 'the model server answered 400: <html>' }).message).toBe("the model server refused the request (HTTP 400); its answer is in mlx-guard's log");
+    expect(publicUpstreamError({ code: 'ERR_UPSTREAM_STATUS', status: 500, message: 'the model server answered 500: {"error": "Traceback /Users/me/x.py"}' }).message).not.toMatch(/Traceback/);
     expect(publicUpstreamError({ code: 'ERR_UPSTREAM_STATUS', status: 500 })).toMatchObject({ code: 'upstream_error', status: 502 });
     for (const code of ['ERR_DEADLINE', 'ERR_UPSTREAM_HEADERS_TIMEOUT', 'ERR_UPSTREAM_STALL']) expect(publicUpstreamError({ code })).toMatchObject({ code: 'upstream_timeout', status: 504 });
     for (const code of ['ERR_UPSTREAM_CONNECTION', 'ERR_UPSTREAM_INCOMPLETE', 'ERR_UPSTREAM_PROTOCOL', 'ERR_WORKER', 'ERR_INTERNAL']) {
