@@ -179,6 +179,7 @@ const verdicts = RATES.flatMap((rate) =>
       'added p50 ms (< 1)': ms(p50),
       'added p99 ms (< 5)': ms(p99),
       'bare proxy adds p50 / p99': `${ms(added(rate, mode, 'bare proxy', 50))} / ${ms(added(rate, mode, 'bare proxy', 99))}`,
+      'mlx-guard beyond the bare proxy p50': ms(p50 - added(rate, mode, 'bare proxy', 50)),
       verdict: clean && p50 < 1 && p99 < 5 ? 'ok' : 'OVER BUDGET',
     };
   }),
