@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The `mlx-guard` command (`npm start` runs `mlx-guard start`).
+import { pullCommand, serviceCommand, setupCommand } from './cli-install.js';
 import { statusCommand } from './cli-status.js';
+import { installPaths } from './install/paths.js';
+import { readSettings } from './install/settings.js';
 import { ConfigError, describeOptions, loadConfig } from './config.js';
 import { STOP_SIGNALS, SupervisorFatalError, showProgress, type FatalReason } from './host/index.js';
 import { createLogger } from './observability/logger.js';
@@ -9,9 +12,19 @@ import { createSidecar } from './sidecar.js';
 const usage = `mlx-guard: a resilience sidecar for mlx_lm.server
 
 Usage:
-  mlx-guard start [options]   launch the model server and serve its OpenAI API through mlx-guard
+  mlx-guard start [options] [-- command]
+                              launch the model server and serve its API through mlx-guard; after
+                              "--", the command of any other model server, with {port}
   mlx-guard status [--url URL] [--token T] [--json] [--watch]
                               a running instance's status (exit 0 when ready: a health check)
+  mlx-guard setup [--python P | --base-python P]
+                              on an Apple Silicon Mac: make a venv, install or upgrade mlx-lm in
+                              it, and record it for start
+  mlx-guard pull <org/model> [--revision R]
+                              download a model into the Hugging Face cache, with progress
+                              (start does it too, before its start deadline begins)
+  mlx-guard service install [start options] | uninstall | status | logs [--port N] [--lines N]
+                              run mlx-guard as a login service (launchd on a Mac, systemd on Linux)
   mlx-guard --help            this text
 
 Options (flag, environment variable, meaning):
@@ -20,11 +33,15 @@ ${describeOptions()}
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest; // after "--": the model server's
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help' || own.includes('--help')) {
     process.stdout.write(usage);
     return 0;
   }
   if (command === 'status') return statusCommand(rest);
+  if (command === 'setup') return setupCommand(rest);
+  if (command === 'pull') return pullCommand(rest);
+  if (command === 'service') return serviceCommand(rest);
   if (command !== 'start') {
     process.stderr.write(`mlx-guard: unknown command "${command}". Run "mlx-guard --help" for the commands.\n`);
     return EXIT.usage;
@@ -36,6 +53,11 @@ async function main(argv: readonly string[]): Promise<number> {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`mlx-guard: ${error.message}\n`);
     return EXIT.usage;
+  }
+  // The Python `mlx-guard setup` recorded, unless one was named or a venv is active.
+  if (config.supervisor.python === undefined && !process.env.VIRTUAL_ENV) {
+    const recorded = readSettings(installPaths().settings).python;
+    if (recorded !== undefined) config.supervisor.python = recorded;
   }
   const logger = createLogger({ level: config.logLevel });
   const sidecar = createSidecar(config, logger);
@@ -81,7 +103,7 @@ async function main(argv: readonly string[]): Promise<number> {
 export const EXIT = { ok: 0, failed: 1, usage: 2, needsPerson: 3, gaveUp: 4 } as const;
 
 function exitCodeFor(reason: FatalReason): number {
-  return reason === 'restart_budget_exhausted' ? EXIT.gaveUp : EXIT.needsPerson;
+  return reason === 'restart_budget_exhausted' || reason === 'model_download_failed' ? EXIT.gaveUp : EXIT.needsPerson;
 }
 
 process.exitCode = await main(process.argv.slice(2));

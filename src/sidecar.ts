@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { CircuitBreaker, type CircuitBreakerOptions } from './breaker/index.js';
 import type { BreakerConfig, Config } from './config.js';
 import { Supervisor } from './host/index.js';
+import { modelDownload } from './install/model-download.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { Traffic } from './observability/traffic.js';
@@ -51,7 +52,7 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
     isFailure: isUpstreamFailure,
   });
   const parseBreaker = new CircuitBreaker(breakerOptions('parse', config.breakers.parse));
-  const supervisor = new Supervisor(config.supervisor, { logger });
+  const supervisor = new Supervisor(config.supervisor, { logger, prepare: modelDownload(config.supervisor.model, logger) });
   supervisor.watchBreaker(inferenceBreaker);
   const pools = new Pools(logger, { ...config.pools, tasksPerWorker: config.maxPendingRequests });
   const metrics = new Metrics();

@@ -8,6 +8,7 @@ export type FatalReason =
   | 'port_taken'
   | 'spawn_failed'
   | 'run_dir_unusable'
+  | 'model_download_failed'
   | 'restart_budget_exhausted';
 
 export class SupervisorFatalError extends Error {

@@ -52,6 +52,8 @@ export interface RequestInfo {
 export interface Progress {
   percent: number;
   text: string;
+  /** The model's first download (before the launch) or its loading (default). */
+  phase?: 'download' | 'load';
 }
 
 export interface SupervisorStatus {
@@ -78,3 +80,10 @@ export interface RequestTracker {
   progress(): void;
   end(): void;
 }
+
+/**
+ * Work before the first launch of a chosen backend, such as a model's first download; what it
+ * reports becomes the state's detail (what a client's 503 says meanwhile) and a progress event.
+ * Throws a SupervisorFatalError to give up.
+ */
+export type Prepare = (backend: 'mlx' | 'standin' | 'command', report: (progress: Progress) => void) => Promise<void>;

@@ -16,7 +16,7 @@ import { ModelServerProcess, type ChildExit } from './model-server-process.js';
 import { resolveSupervisorOptions, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.js';
 import { freePort } from './ports.js';
 import { RestartPolicy } from './restart-policy.js';
-import type { Progress, RequestInfo, RequestTracker, RestartCause, RestartEvent, Serving, SupervisorState, SupervisorStatus, Transition } from './supervisor-types.js';
+import type { Prepare, Progress, RequestInfo, RequestTracker, RestartCause, RestartEvent, Serving, SupervisorState, SupervisorStatus, Transition } from './supervisor-types.js';
 
 interface Trigger {
   cause: RestartCause | 'stop';
@@ -72,8 +72,12 @@ export class Supervisor {
   /** The next restart spends no budget: a manual one, or one a known poison request caused. */
   #unbudgetedRelaunch = false;
 
-  constructor(options: SupervisorOptions = {}, dependencies: { logger?: Logger; now?: () => number; random?: () => number } = {}) {
+  /** Runs once the backend is chosen and before the first launch (a model's first download): its time is not the start deadline's. */
+  readonly #prepare: Prepare | undefined;
+
+  constructor(options: SupervisorOptions = {}, dependencies: { logger?: Logger; now?: () => number; random?: () => number; prepare?: Prepare } = {}) {
     this.options = resolveSupervisorOptions(options);
+    this.#prepare = dependencies.prepare;
     this.#logger = dependencies.logger ?? silentLogger;
     this.#now = dependencies.now ?? Date.now;
     this.#policy = new RestartPolicy(this.options.restart, this.#now, dependencies.random);
@@ -280,6 +284,10 @@ export class Supervisor {
       this.#setState('starting', 'start', 'choosing and preparing the model server');
       this.#plan = await planLaunch(this.options);
       if (this.#plan.notice) this.#logger.warn({ event: 'backend_choice', backend: this.#plan.backend }, this.#plan.notice);
+      await this.#prepare?.(this.#plan.backend, (progress) => {
+        this.#detail = progress.text;
+        this.#progressListeners.emit(progress);
+      });
       await this.#records.prepare();
       await this.#records.sweep(this.#logger, this.options.stop.graceMs);
       for (;;) {

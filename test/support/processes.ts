@@ -86,6 +86,8 @@ function lines(stream: NodeJS.ReadableStream | null, sink: (line: string) => voi
 
 export interface SpawnOptions {
   env?: Record<string, string>;
+  /** Where it runs (default: the repository). */
+  cwd?: string;
   /** Open file descriptor 3 and collect JSON lines from it. */
   events?: boolean;
 }
@@ -93,7 +95,7 @@ export interface SpawnOptions {
 /** Starts a process in its own process group, with stdin as a pipe the test holds. */
 export function spawnProcess(command: string, args: string[], options: SpawnOptions = {}): Spawned {
   const child = spawn(command, args, {
-    cwd: repoRoot,
+    cwd: options.cwd ?? repoRoot,
     detached: true,
     env: { ...process.env, PYTHONUNBUFFERED: '1', ...options.env },
     stdio: options.events ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],

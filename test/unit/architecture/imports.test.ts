@@ -31,6 +31,7 @@ const allowed: Record<string, string[]> = {
   observability: ['breaker'],
   pool: ['observability', 'openai', 'tools', 'upstream', 'util'],
   host: ['breaker', 'observability', 'util'],
+  install: ['host', 'observability'],
   server: ['anthropic', 'breaker', 'host', 'observability', 'openai', 'pool', 'root', 'tools', 'upstream', 'util'],
 };
 /** Layers with an index are entered only through it; the rest are private. */
