@@ -30,6 +30,18 @@ describe('mlx-guard start', () => {
     expect(text).toMatch(/--port\s+MLX_GUARD_PORT\s+port mlx-guard serves on \(default 8080\)/);
   });
 
+  it('uses the Python that mlx-guard setup recorded, unless one is named', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'mlx-guard-home-'));
+    writeFileSync(join(home, 'settings.json'), JSON.stringify({ python: '/recorded/by/setup/python' }));
+    const env = { MLX_GUARD_HOME: home, MLX_GUARD_SUPERVISOR_RUN_DIR: privateDir(), VIRTUAL_ENV: '' };
+    const recorded = run(['start', '--port', '0', '--backend', 'mlx', '--model', 'org/m'], env);
+    expect((await recorded.exited(15_000)).code).toBe(3);
+    expect(recorded.stderr.join('\n')).toContain('/recorded/by/setup/python cannot import mlx_lm');
+    const named = run(['start', '--port', '0', '--backend', 'mlx', '--model', 'org/m', '--python', '/named/python'], env);
+    expect((await named.exited(15_000)).code).toBe(3);
+    expect(named.stderr.join('\n')).toContain('/named/python cannot import mlx_lm');
+  });
+
   it('an invalid value stops start-up with a message naming the option, the value and what is allowed', async () => {
     const bad = run(['start', '--backend', 'ollama']);
     expect((await bad.exited(15_000)).code).toBe(2);
