@@ -64,17 +64,18 @@ async function main(argv: readonly string[]): Promise<number> {
   showProgress(sidecar.supervisor);
   let stopping = false;
   let serving = false;
-  const stop = (why: string, code: number) => {
+  /** `drainMs`: how long new requests are still served while a load balancer notices /health's 503. */
+  const stop = (why: string, code: number, drainMs = 0) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ event: 'shutdown', why }, `${why}: finishing requests in flight, then stopping the model server`);
-    sidecar.stop().then(
+    logger.info({ event: 'shutdown', why }, `${why}: ${drainMs > 0 ? 'draining, then ' : ''}finishing requests in flight, then stopping the model server`);
+    sidecar.shutdown(drainMs).then(
       () => process.exit(code),
       () => process.exit(EXIT.failed),
     );
   };
   // A second signal while stopping means "now".
-  for (const signal of STOP_SIGNALS) process.on(signal, () => (stopping ? process.exit(EXIT.failed) : stop(signal, EXIT.ok)));
+  for (const signal of STOP_SIGNALS) process.on(signal, () => (stopping ? process.exit(EXIT.failed) : stop(signal, EXIT.ok, serving ? config.drain.windowMs : 0)));
   // Started under npm or a shell that dies without passing its signal on, mlx-guard is
   // re-parented; it must not keep a model server running that nothing can stop.
   const parent = process.ppid;

@@ -110,6 +110,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    drain: z
+      .object({
+        windowMs: ms('after SIGTERM (or POST /admin/drain), /health answers 503 "draining" while new requests are still served this long, so a load balancer takes the node out before its connections are refused').default(5_000),
+        graceMs: ms('then requests in flight get up to this long to finish before the model server is stopped').default(60_000),
+      })
+      .strict()
+      .prefault({}),
     exitOnFatal: z.boolean().default(true).describe('once the model server is given up on (fatal), finish requests in flight and exit with a code naming why, so a service manager sees it; false keeps answering 503'),
     supervisor: supervisorOptionsSchema.prefault({}),
   })

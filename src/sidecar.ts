@@ -23,6 +23,11 @@ export interface Sidecar {
   start(): Promise<string>;
   /** Stops accepting, lets requests in flight finish (up to `graceMs`), stops the model server. */
   stop(graceMs?: number): Promise<void>;
+  /**
+   * Leaves a load balancer gracefully: /health says 503 "draining" at once, new requests are
+   * served for `windowMs` (drain.windowMs) while the balancer notices, then `stop` with drain.graceMs.
+   */
+  shutdown(windowMs?: number): Promise<void>;
 }
 
 /** A breaker's library options from its configuration. */
@@ -66,9 +71,10 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
     );
   }
   const inflight = { count: 0 };
+  const drain = { draining: false };
   const poison = new PoisonList(config.poison);
   const toolParsing = new ToolParsing({ pools, parseBreaker, metrics, logger, budgetMs: config.toolParsing.budgetMs });
-  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, traffic: new Traffic(), inflight, poison, replayLane: new SerialLane() });
+  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, traffic: new Traffic(), inflight, drain, poison, replayLane: new SerialLane() });
   server.requestTimeout = config.inference.deadlineMs + config.bodyTimeoutMs;
 
   return {
@@ -94,6 +100,14 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
       await ready;
       logger.info({ event: 'serving', url, modelServer: supervisor.status.baseUrl }, `mlx-guard serves the OpenAI API on ${url}`);
       return url;
+    },
+    async shutdown(windowMs = config.drain.windowMs) {
+      drain.draining = true;
+      if (windowMs > 0) {
+        logger.info({ event: 'draining', windowMs }, `draining: /health answers 503, new requests are served for ${windowMs / 1000} s more`);
+        await new Promise((resolve) => setTimeout(resolve, windowMs));
+      }
+      await this.stop(config.drain.graceMs);
     },
     async stop(graceMs = 10_000) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -86,10 +86,11 @@ export function createApp(deps: CompletionDependencies): Server {
     '/v1/models': { GET: models },
     '/v1/models/{id}': { GET: models },
     '/health': {
+      // For load balancers as it is: cheap (no model call), 503 while the node cannot serve or is draining.
       GET: (_req, res) => {
-        const ready = supervisor.baseUrl !== undefined && inferenceBreaker.getState() !== 'open';
+        const ready = supervisor.baseUrl !== undefined && inferenceBreaker.getState() !== 'open' && !deps.drain.draining;
         sendJson(res, ready ? 200 : 503, {
-          status: ready ? 'ok' : 'unavailable',
+          status: ready ? 'ok' : deps.drain.draining ? 'draining' : 'unavailable',
           modelServer: { state: supervisor.state, detail: supervisor.status.detail },
           breakers: { inference: inferenceBreaker.getState(), parse: parseBreaker.getState() },
         });
@@ -107,6 +108,8 @@ export function createApp(deps: CompletionDependencies): Server {
     '/status/events': { GET: viewer((req, res, isAdmin) => streamStatus(req, res, () => board.snapshot(isAdmin), (error) => deps.logger.error({ event: 'status_stream_error', err: error }, 'the status could not be read; its event stream was ended'))) },
     '/admin/breakers/inference/reset': { POST: admin((_req, res) => (inferenceBreaker.reset(), sendJson(res, 200, { inference: inferenceBreaker.getState() }))) },
     '/admin/breakers/parse/reset': { POST: admin((_req, res) => (parseBreaker.reset(), sendJson(res, 200, { parse: parseBreaker.getState() }))) },
+    '/admin/drain': { POST: admin((_req, res) => ((deps.drain.draining = true), sendJson(res, 200, { draining: true }))) },
+    '/admin/undrain': { POST: admin((_req, res) => ((deps.drain.draining = false), sendJson(res, 200, { draining: false }))) },
     '/admin/restart': {
       POST: admin((_req, res) => {
         void supervisor.restart('manual').catch(() => undefined);

@@ -24,6 +24,8 @@ export interface CompletionDependencies {
   traffic: Traffic;
   /** Requests admitted and not finished: the bounded queue in front of the pool. */
   inflight: { count: number };
+  /** Set while the node is being taken out of a load balancer: /health says 503 "draining", requests are still served. */
+  drain: { draining: boolean };
   /** Requests that crash the model server or fail on their own. */
   poison: PoisonList;
   /** Replays of requests that were in flight at a crash go one at a time. */

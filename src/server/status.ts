@@ -40,6 +40,7 @@ export class StatusBoard {
         fatal: status.fatal ?? null,
         ...(admin ? { pid: status.pid, baseUrl: status.baseUrl } : {}),
       },
+      draining: this.deps.drain.draining,
       lastRestart: restarts.at(-1) ?? null,
       restarts,
       breakers: { inference: this.#breaker(inferenceBreaker), parse: this.#breaker(parseBreaker) },

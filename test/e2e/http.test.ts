@@ -240,6 +240,22 @@ describe('web pages, origins and hosts', () => {
   });
 });
 
+describe('drain', () => {
+  it('POST /admin/drain: /health answers 503 "draining" at once while requests are still served; /admin/undrain takes it back', async () => {
+    const { url } = await startSidecar();
+    const health = async () => {
+      const response = await rawRequest(port(url), request('GET', '/health', {}));
+      return { status: response.status, body: JSON.parse(response.body) as { status: string } };
+    };
+    expect((await health()).status).toBe(200);
+    expect((await rawRequest(port(url), request('POST', '/admin/drain', {}))).status).toBe(200);
+    expect(await health()).toMatchObject({ status: 503, body: { status: 'draining' } });
+    expect((await rawRequest(port(url), post('/v1/chat/completions', hi))).status).toBe(200);
+    expect((await rawRequest(port(url), request('POST', '/admin/undrain', {}))).status).toBe(200);
+    expect(await health()).toMatchObject({ status: 200, body: { status: 'ok' } });
+  });
+});
+
 describe('models', () => {
   it('/v1/models names the served model and the allow-list; /v1/models/{id} answers for those alone', async () => {
     const { url, client } = await startSidecar({ models: { allow: ['org/other-model'] } });
