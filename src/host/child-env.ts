@@ -9,6 +9,8 @@ const EXACT = new Set([
   'SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE',
   'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy',
   'HUGGING_FACE_HUB_TOKEN', 'XDG_CACHE_HOME', '__CF_USER_TEXT_ENCODING',
+  // mlx.launch reaches the other hosts of a distributed model server over ssh.
+  'SSH_AUTH_SOCK',
 ]);
 const PREFIXES = ['LC_', 'HF_', 'TRANSFORMERS_', 'MLX_', 'METAL_', 'OMP_', 'TOKENIZERS_'];
 const NEVER_PREFIX = 'MLX_GUARD_';

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { childEnvironment } from './child-env.js';
@@ -62,6 +62,43 @@ export async function probeMlxLm(python: string): Promise<string | undefined> {
   return result.exitCode === 0 ? String(result.stdout).trim() : undefined;
 }
 
+/**
+ * mlx_lm.server across machines, under MLX's own launcher: `mlx.launch [hosts] [backend] <options>
+ * <mlx_lm/server.py> … --pipeline`, rank 0 serving HTTP. The launcher starts the ranks (over ssh
+ * for remote hosts) and, as a job, ends when one of them does; mlx-guard supervises the launcher
+ * like any server it cannot see inside (readiness by canary, liveness by /health), and a restart
+ * restarts the whole job. Stopping ends the launcher's process group on this machine; the remote
+ * ranks end when their ssh sessions do, which mlx-guard cannot check (README, "Distributed").
+ */
+async function planDistributed(options: ResolvedSupervisorOptions, python: string, version: string | undefined, env: Record<string, string>): Promise<LaunchPlan> {
+  const distributed = options.distributed!;
+  if (version && olderThan(version, PIPELINE_SINCE)) {
+    throw new SupervisorFatalError('flag_unsupported', `mlx_lm ${version} cannot serve one model across machines: --pipeline came in ${PIPELINE_SINCE}. Upgrade mlx-lm on every host (mlx-guard setup), or drop the distributed setting.`);
+  }
+  const serverScript = await probeServerScript(python);
+  if (!serverScript) throw new SupervisorFatalError('mlx_lm_not_importable', `${python} cannot find mlx_lm.server's file, which mlx.launch runs on every host`);
+  const launcher = distributed.launcher ?? (python.includes('/') ? join(dirname(python), 'mlx.launch') : 'mlx.launch');
+  const placement = distributed.hostfile !== undefined ? ['--hostfile', distributed.hostfile] : ['--hosts', distributed.hosts!.join(',')];
+  return {
+    backend: 'mlx',
+    viaHost: false,
+    env,
+    version,
+    notice: `running mlx_lm.server ${version} across ${distributed.hostfile ?? distributed.hosts!.join(', ')} with ${launcher} (--pipeline; rank 0 serves HTTP)`,
+    argv: (port) => [
+      launcher,
+      [...placement, ...(distributed.backend ? ['--backend', distributed.backend] : []), ...distributed.launcherArgs, serverScript, '--model', options.model!, '--host', options.host, '--port', String(port), ...options.serverArgs, '--pipeline'],
+    ],
+  };
+}
+
+const PIPELINE_SINCE = flagSince['--pipeline']!;
+
+async function probeServerScript(python: string): Promise<string | undefined> {
+  const result = await execa(python, ['-c', 'import mlx_lm.server as s; print(s.__file__)'], { reject: false, timeout: 60_000, env: childEnvironment(process.env, {}), extendEnv: false, stdin: 'ignore' });
+  return result.exitCode === 0 ? String(result.stdout).trim() : undefined;
+}
+
 export async function planLaunch(options: ResolvedSupervisorOptions): Promise<LaunchPlan> {
   const env = childEnvironment(process.env, { PYTHONUNBUFFERED: '1', ...(options.model && existsSync(options.model) ? { HF_HUB_OFFLINE: '1' } : {}) });
   const python = defaultPython(options);
@@ -94,8 +131,12 @@ export async function planLaunch(options: ResolvedSupervisorOptions): Promise<La
       );
     }
   }
+  if (options.distributed && backend !== 'mlx') {
+    throw new SupervisorFatalError('bad_arguments', 'a distributed model server runs mlx_lm.server with mlx.launch, and this machine runs the stand-in: set backend "mlx" on an Apple Silicon Mac with mlx-lm, or drop the distributed setting');
+  }
   if (backend === 'mlx') {
     if (!options.model) throw new SupervisorFatalError('model_required', 'the mlx backend needs a model: pass --model <Hugging Face repo id or local path>');
+    if (options.distributed) return planDistributed(options, python, version, env);
     for (const arg of options.serverArgs) {
       const since = flagSince[arg.split('=')[0]!];
       if (since && version && olderThan(version, since)) {

@@ -14,6 +14,16 @@ export const supervisorOptionsSchema = z
     python: z.string().min(1).optional().describe('Python that can import mlx_lm (default: the active venv, else python3)'),
     command: z.array(z.string()).min(1).optional().describe('backend "command": the server argv, with {port} where its port goes'),
     serverArgs: z.array(z.string()).default([]).describe('extra arguments passed to the model server'),
+    distributed: z
+      .object({
+        hosts: z.array(z.string().min(1)).min(2).optional().describe('backend "mlx" across machines: the hosts for mlx.launch (--hosts), rank 0 first (it serves HTTP, and should be this machine)'),
+        hostfile: z.string().min(1).optional().describe('backend "mlx" across machines: a hostfile for mlx.launch (--hostfile) instead of hosts'),
+        backend: z.string().min(1).optional().describe('the MLX distributed backend (mlx.launch --backend: ring, jaccl, mpi…; default: mlx.launch\'s)'),
+        launcher: z.string().min(1).optional().describe('the mlx.launch to run (default: the one beside the Python)'),
+        launcherArgs: z.array(z.string()).default([]).describe('more options for mlx.launch, e.g. ["--env", "MLX_METAL_FAST_SYNCH=1"]'),
+      })
+      .strict()
+      .optional(),
     host: z.string().default('127.0.0.1').describe('interface the model server binds'),
     port: z.number().int().min(1).max(65_535).optional().describe('the model server port (default: a free ephemeral one)'),
     startup: z
@@ -52,6 +62,16 @@ export const supervisorOptionsSchema = z
   })
   .strict()
   .superRefine((options, context) => {
+    const distributed = options.distributed;
+    if (distributed && distributed.hosts !== undefined && distributed.hostfile !== undefined) {
+      context.addIssue({ code: 'custom', path: ['distributed', 'hostfile'], message: 'give hosts or a hostfile, not both' });
+    } else if (distributed && distributed.hosts === undefined && distributed.hostfile === undefined) {
+      const given = Object.keys(distributed).find((key) => key !== 'launcherArgs') ?? 'launcherArgs';
+      context.addIssue({ code: 'custom', path: ['distributed', given], message: `${given} is set, but a distributed model server also needs hosts or a hostfile` });
+    }
+    if (distributed && options.backend !== 'mlx' && options.backend !== 'auto') {
+      context.addIssue({ code: 'custom', path: ['distributed'], message: `only the mlx backend runs across machines (mlx.launch), not "${options.backend}"` });
+    }
     if (options.backend === 'command' && !options.command?.some((arg) => arg.includes('{port}'))) {
       context.addIssue({ code: 'custom', path: ['command'], message: 'backend "command" needs a command whose arguments contain {port}' });
     }
