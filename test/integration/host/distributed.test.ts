@@ -43,13 +43,13 @@ const options = (extra: Partial<SupervisorOptions> = {}): SupervisorOptions => (
 
 describe('a distributed mlx_lm.server (mlx.launch, --pipeline)', () => {
   it('launches mlx.launch with the hosts, the backend, its options, mlx_lm.server\'s file and --pipeline; rank 0 serves', async () => {
-    const supervisor = new Supervisor(options({ serverArgs: ['--prompt-cache-size', '4'] }));
+    const supervisor = new Supervisor(options({ serverArgs: ['--trust-remote-code'] }));
     try {
       await supervisor.start();
       expect(supervisor.state).toBe('ready');
       const [argv] = launches();
       const port = new URL(supervisor.status.baseUrl!).port;
-      expect(argv).toEqual(['--hosts', 'mac1.local,mac2.local,mac3.local', '--backend', 'ring', '--env', 'MLX_METAL_FAST_SYNCH=1', join(fakeMlx, 'mlx_lm', 'server.py'), '--model', 'mlx-community/big-model', '--host', '127.0.0.1', '--port', port, '--prompt-cache-size', '4', '--pipeline']);
+      expect(argv).toEqual(['--hosts', 'mac1.local,mac2.local,mac3.local', '--backend', 'ring', '--env', 'MLX_METAL_FAST_SYNCH=1', join(fakeMlx, 'mlx_lm', 'server.py'), '--model', 'mlx-community/big-model', '--host', '127.0.0.1', '--port', port, '--trust-remote-code', '--pipeline']);
       expect(rankPids()).toHaveLength(3);
       const answer = await fetch(`${supervisor.status.baseUrl}/v1/chat/completions`, { method: 'POST', body: '{}' });
       expect(answer.status).toBe(200);
