@@ -74,7 +74,11 @@ function launchdTarget(port: number, uid: number, home: string): ServiceTarget {
       // exitOnFatal false: once the model server is given up on, mlx-guard stays up answering 503
       // with the reason (and its page shows it) instead of exiting into launchd's restart loop,
       // which cannot tell "needs a person" from "try again" by exit code.
-      const args = [spec.node, spec.cli, 'start', ...spec.startArgs, '--exit-on-fatal', 'false'];
+      // Before "--", after which the arguments are the model server's own.
+      const split = spec.startArgs.indexOf('--');
+      const own = split === -1 ? spec.startArgs : spec.startArgs.slice(0, split);
+      const server = split === -1 ? [] : spec.startArgs.slice(split);
+      const args = [spec.node, spec.cli, 'start', ...own, '--exit-on-fatal', 'false', ...server];
       const env = Object.entries(spec.env).map(([key, value]) => `      <key>${xml(key)}</key>\n      <string>${xml(value)}</string>`);
       return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">

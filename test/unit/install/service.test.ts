@@ -54,6 +54,10 @@ describe('launchd agent', () => {
     expect((parsed.EnvironmentVariables as { PATH: string }).PATH.startsWith(`${dirname(process.execPath)}:`)).toBe(true);
     expect(target.file).toBe(join(home, 'Library', 'LaunchAgents', 'dev.mlx-guard.8090.plist'));
     expect(() => target.render({ ...spec('/tmp/x.log'), cli: 'dist/cli.js' })).toThrow(/needs absolute paths, and dist\/cli\.js is not one/);
+    // A guarded command after "--" stays the model server's: mlx-guard's own option goes before it.
+    writeFileSync(plist, target.render({ ...spec('/tmp/x.log'), startArgs: ['--port', '8090', '--', '/opt/llama-server', '--port', '{port}'] }));
+    const guarded = JSON.parse(execFileSync('python3', ['-c', 'import json, plistlib, sys; print(json.dumps(plistlib.load(open(sys.argv[1], "rb"))))', plist], { encoding: 'utf8' })) as { ProgramArguments: string[] };
+    expect(guarded.ProgramArguments.slice(2)).toEqual(['start', '--port', '8090', '--exit-on-fatal', 'false', '--', '/opt/llama-server', '--port', '{port}']);
   });
 
   it('install bootstraps it in the user\'s GUI domain (replacing a loaded one), uninstall boots it out, status reads launchctl print', async () => {
