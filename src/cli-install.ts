@@ -1,4 +1,5 @@
 // The commands that set up a machine: `setup`, `pull`, `service`. Each returns its exit code.
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
@@ -93,6 +94,12 @@ export async function pullCommand(args: readonly string[], context = defaultCont
   }
 }
 
+/** The service for mlx-guard on `port`, and where its output goes. */
+const serviceAt = (port: number, context: InstallContext) => ({
+  target: serviceTarget(context.platform, port, process.getuid?.() ?? 0, context.env),
+  logFile: join(installPaths(context.env, context.platform).logDir, `mlx-guard-${port}.log`),
+});
+
 const cliScript = () => fileURLToPath(new URL('./cli.js', import.meta.url));
 
 export async function serviceCommand(args: readonly string[], context = defaultContext()): Promise<number> {
@@ -101,8 +108,7 @@ export async function serviceCommand(args: readonly string[], context = defaultC
     if (action === 'install') {
       // Checked now, so that the service cannot fail later on its options.
       const config = loadConfig(rest, context.env);
-      const target = serviceTarget(context.platform, config.port, process.getuid?.() ?? 0, context.env);
-      const logFile = `${installPaths(context.env, context.platform).logDir}/mlx-guard-${config.port}.log`;
+      const { target, logFile } = serviceAt(config.port, context);
       writeUnit(target, { port: config.port, node: process.execPath, cli: cliScript(), startArgs: rest, env: serviceEnvironment(context.env, process.execPath), logFile });
       await target.install(context.run);
       context.out(`mlx-guard service: ${target.name} installed (${target.file}) and started; it starts at login and restarts after a failure. Its output: ${logFile}`);
@@ -111,8 +117,7 @@ export async function serviceCommand(args: readonly string[], context = defaultC
     const { values } = parse(rest, { port: { type: 'string' }, lines: { type: 'string' } });
     const port = Number(values.port ?? 8080);
     if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new ConfigError(`--port must be a port number (got ${String(values.port)})`);
-    const target = serviceTarget(context.platform, port, process.getuid?.() ?? 0, context.env);
-    const logFile = `${installPaths(context.env, context.platform).logDir}/mlx-guard-${port}.log`;
+    const { target, logFile } = serviceAt(port, context);
     if (action === 'uninstall') {
       await target.uninstall(context.run);
       context.out(removeUnit(target) ? `mlx-guard service: ${target.name} stopped and removed` : `mlx-guard service: no ${target.name} was installed`);

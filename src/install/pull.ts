@@ -89,16 +89,15 @@ export async function pullModel(repo: string, options: PullOptions): Promise<Pul
   const started = performance.now();
   let transferred = 0;
   let done = 0;
+  /** `onDisk` of the file's bytes are there, `arrived` of them over the network in this file so far. */
+  const report = (file: FileEntry, onDisk: number, arrived: number) =>
+    options.onProgress?.({ file: file.path, doneBytes: done + onDisk, totalBytes, rate: (transferred + arrived) / Math.max(0.001, (performance.now() - started) / 1000) });
   for (const file of files) {
     const blob = join(folder, 'blobs', file.etag);
-    if (!existsSync(blob)) {
-      transferred += await download(file, blob, headers, options, (bytes) => {
-        options.onProgress?.({ file: file.path, doneBytes: done + bytes, totalBytes, rate: transferred / Math.max(0.001, (performance.now() - started) / 1000) });
-      });
-    }
-    done += file.size;
+    if (!existsSync(blob)) transferred += await download(file, blob, headers, options, (onDisk, arrived) => report(file, onDisk, arrived));
     await link(join(folder, 'snapshots', commit, ...file.path.split('/')), blob);
-    options.onProgress?.({ file: file.path, doneBytes: done, totalBytes, rate: transferred / Math.max(0.001, (performance.now() - started) / 1000) });
+    report(file, file.size, 0);
+    done += file.size;
   }
   if (revision !== commit) {
     await mkdir(join(folder, 'refs'), { recursive: true });
@@ -133,7 +132,7 @@ async function describeFile(url: string, path: string, headers: Record<string, s
 }
 
 /** Into `<blob>.incomplete`, from where an earlier attempt stopped; renamed to the blob once whole. */
-async function download(file: FileEntry, blob: string, headers: Record<string, string>, options: PullOptions, onBytes: (bytes: number) => void): Promise<number> {
+async function download(file: FileEntry, blob: string, headers: Record<string, string>, options: PullOptions, onBytes: (onDisk: number, arrived: number) => void): Promise<number> {
   const partial = `${blob}.incomplete`;
   await mkdir(dirname(blob), { recursive: true });
   let have = existsSync(partial) ? statSync(partial).size : 0;
@@ -154,7 +153,7 @@ async function download(file: FileEntry, blob: string, headers: Record<string, s
         clearTimeout(timer);
         timer = setTimeout(() => stall.abort(), options.stallMs ?? 60_000);
         received += chunk.length;
-        onBytes(have + received);
+        onBytes(have + received, received);
         callback(null, chunk);
       },
     });

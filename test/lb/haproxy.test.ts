@@ -25,7 +25,7 @@ async function startNode(port: number): Promise<Node> {
 }
 
 const health = (port: number) => fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.status, () => 0);
-const modelServerPid = async (port: number) => ((await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { modelServer: { pid: number } }).modelServer.pid;
+const modelServerPid = async (port: number) => ((await (await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(2_000) })).json()) as { modelServer: { pid: number } }).modelServer.pid;
 
 interface Tally {
   whole: { ok: number; failed: string[] };

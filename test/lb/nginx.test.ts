@@ -37,7 +37,7 @@ async function startNginx(nodes: [number, number]): Promise<string> {
   const nginx = spawnProcess('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')]);
   running.push(nginx);
   const url = `http://127.0.0.1:${port}`;
-  await eventually('nginx to listen', () => fetch(`${url}/health`).then(() => true, () => undefined), 10_000);
+  await eventually('nginx to listen', () => fetch(`${url}/health`, { signal: AbortSignal.timeout(1_000) }).then(() => true, () => undefined), 10_000);
   return url;
 }
 

@@ -35,10 +35,11 @@ export async function startHaproxy(nodes: [string, string]): Promise<Balancer> {
   const command = (text: string) =>
     new Promise<string>((resolve, reject) => {
       const client = connect(socket);
+      const timer = setTimeout(() => client.destroy(new Error(`no answer to "${text}" on haproxy's socket within 2 s`)), 2_000);
       let answer = '';
       client.on('data', (chunk) => (answer += chunk.toString()));
-      client.on('end', () => resolve(answer));
-      client.on('error', reject);
+      client.on('end', () => (clearTimeout(timer), resolve(answer)));
+      client.on('error', (error) => (clearTimeout(timer), reject(error)));
       client.end(`${text}\n`);
     });
   const servers = async () => {

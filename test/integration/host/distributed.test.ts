@@ -51,7 +51,7 @@ describe('a distributed mlx_lm.server (mlx.launch, --pipeline)', () => {
       const port = new URL(supervisor.status.baseUrl!).port;
       expect(argv).toEqual(['--hosts', 'mac1.local,mac2.local,mac3.local', '--backend', 'ring', '--env', 'MLX_METAL_FAST_SYNCH=1', join(fakeMlx, 'mlx_lm', 'server.py'), '--model', 'mlx-community/big-model', '--host', '127.0.0.1', '--port', port, '--trust-remote-code', '--pipeline']);
       expect(rankPids()).toHaveLength(3);
-      const answer = await fetch(`${supervisor.status.baseUrl}/v1/chat/completions`, { method: 'POST', body: '{}' });
+      const answer = await fetch(`${supervisor.status.baseUrl}/v1/chat/completions`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(5_000) });
       expect(answer.status).toBe(200);
     } finally {
       await supervisor.stop();
