@@ -34,6 +34,14 @@ export type InferMessage =
   | { type: 'progress' };
 
 /**
+ * A stream's last message on its port, after every other. The task's result comes back on
+ * Piscina's own channel, and messages on two channels keep no order between them: the calling
+ * thread waits for this before it takes the stream as ended.
+ */
+export const STREAM_SETTLED = { type: 'settled' } as const;
+export type InferPortMessage = InferMessage | typeof STREAM_SETTLED;
+
+/**
  * How an inference task ended. A whole answer comes back in the result itself: one message to
  * the calling thread instead of two.
  */

@@ -3,7 +3,7 @@ import { Piscina } from 'piscina';
 import type { Logger } from '../observability/logger.js';
 import { within } from '../util/deadlines.js';
 import type { ParseOptions } from '../tools/index.js';
-import type { InferMessage, InferResult, InferTask, ParseStreamTask } from './messages.js';
+import type { InferMessage, InferPortMessage, InferResult, InferTask, ParseStreamTask } from './messages.js';
 import { ParseStream } from './parse-stream.js';
 
 // From src (tests, tsx) the worker is TypeScript and needs tsx to load on Node 20; from dist it is JS.
@@ -25,6 +25,9 @@ export interface FlowControl {
   pause(): void;
   resume(): void;
 }
+
+/** How long a stream's last messages may trail its result (they are in flight between threads: microseconds, or a busy moment). */
+const SETTLE_WITHIN_MS = 2_000;
 
 export interface PoolOptions {
   inferenceThreads?: number;
@@ -89,7 +92,9 @@ export class Pools {
   /** Runs one upstream call in the inference pool; resolves once it ended (a stream's messages went to `onMessage`). */
   async infer(call: InferenceCall): Promise<InferResult> {
     const { port1, port2 } = new MessageChannel();
-    port1.on('message', (message: InferMessage) => call.onMessage(message));
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    port1.on('message', (message: InferPortMessage) => (message.type === 'settled' ? settle() : call.onMessage(message)));
     const cancel = () => port1.postMessage({ type: 'abort' });
     call.onFlowControl?.({ pause: () => port1.postMessage({ type: 'pause' }), resume: () => port1.postMessage({ type: 'resume' }) });
     call.signal.addEventListener('abort', cancel, { once: true });
@@ -104,8 +109,11 @@ export class Pools {
         cancel();
         return { ok: false, error: { code: 'ERR_DEADLINE', message: `no complete answer within ${call.deadlineMs} ms`, countsAsFailure: true, aborted: false } };
       }
-      // A stream's messages posted before the task returned may still be in flight on the port.
-      if (call.stream) await new Promise((resolve) => setImmediate(resolve));
+      // The result may overtake the stream's last messages (see STREAM_SETTLED); a worker that died sends none.
+      const workerLost = !result.ok && result.error.code === 'ERR_WORKER';
+      if (call.stream && !workerLost && (await within(settled, SETTLE_WITHIN_MS, 'late')) === 'late') {
+        this.#logger.error({ event: 'stream_messages_late' }, `an inference worker's stream messages did not end within ${SETTLE_WITHIN_MS} ms of its result; the stream may be cut`);
+      }
       return result;
     } finally {
       call.signal.removeEventListener('abort', cancel);

@@ -4,7 +4,7 @@ import { threadId, type MessagePort } from 'node:worker_threads';
 import { CompletionAggregator, filterEvent, StopSequenceFilter, StreamShaper, wholeAsEvents, type StreamChunk } from '../openai/index.js';
 import { parserRegistry } from '../tools/index.js';
 import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../upstream/index.js';
-import type { InferMessage, InferResult, InferTask, ParseStreamReply, ParseStreamRequest, ParseStreamStarted, ParseStreamTask, TaskError } from './messages.js';
+import { STREAM_SETTLED, type InferMessage, type InferResult, type InferTask, type ParseStreamReply, type ParseStreamRequest, type ParseStreamStarted, type ParseStreamTask, type TaskError } from './messages.js';
 
 /**
  * Calls the model server: a streaming client's text is posted on `task.port` as it comes, a whole
@@ -24,6 +24,7 @@ export async function infer(task: InferTask): Promise<InferResult> {
     return await runInference(task, (message) => port.postMessage(message), controller.signal, flow);
   } finally {
     flow.resume();
+    if (task.stream) port.postMessage(STREAM_SETTLED);
     port.close();
   }
 }

@@ -70,6 +70,28 @@ describe('worker pools', () => {
     }
   });
 
+  it('a stream ends only after its last message, even when the task\'s result overtakes them', async () => {
+    const pools = new Pools(pino({ level: 'silent' }), { workerFile: new URL('../../fixtures/late-messages-worker.ts', import.meta.url).href });
+    const messages: InferMessage[] = [];
+    try {
+      const result = await pools.infer({
+        url: 'http://127.0.0.1:9/unused',
+        body: '{}',
+        upstreamStreams: true,
+        headersTimeoutMs: 5_000,
+        idleTimeoutMs: 5_000,
+        deadlineMs: 10_000,
+        stream: { kind: 'chat', wantsUsage: false, chunksToCaller: false },
+        signal: new AbortController().signal,
+        onMessage: (message) => messages.push(message),
+      });
+      expect(result).toEqual({ ok: true });
+      expect(messages.map((m) => m.type)).toEqual(['sse', 'sse', 'stream_end']);
+    } finally {
+      await pools.close();
+    }
+  });
+
   it('parsing in the pool gives the same result as in-process, chunk by chunk', async () => {
     const pools = new Pools(pino({ level: 'silent' }));
     try {
