@@ -1,4 +1,4 @@
-import { newCallId, type ToolCall } from '../tools/index.js';
+import { callIdFor, type ToolCall } from '../tools/index.js';
 
 /** What tool parsing made of one piece of an answer's content: the visible rest, and the calls in it. */
 export interface ParsedContent {
@@ -6,7 +6,7 @@ export interface ParsedContent {
   calls: ToolCall[];
 }
 
-/** Ids as `call_…` and arguments as JSON text of an object, whatever the model server sent. */
+/** The server's id kept when usable (see `callIdFor`), and arguments as JSON text of an object, whatever the model server sent. */
 export function normaliseToolCall(call: Record<string, unknown>): Record<string, unknown> {
   const fn = { ...((call.function as Record<string, unknown> | undefined) ?? {}) };
   let args: unknown = fn.arguments;
@@ -18,8 +18,7 @@ export function normaliseToolCall(call: Record<string, unknown>): Record<string,
     }
   }
   fn.arguments = typeof args === 'string' ? args : JSON.stringify(args ?? {});
-  const id = typeof call.id === 'string' && call.id.startsWith('call_') ? call.id : newCallId();
-  return { ...call, id, type: 'function', function: fn };
+  return { ...call, id: callIdFor(call.id), type: 'function', function: fn };
 }
 
 const asOpenAiCall = (call: ToolCall): Record<string, unknown> => ({ id: call.id, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.arguments) } });

@@ -13,7 +13,7 @@ import { pythonic } from './formats/pythonic.js';
 import { qwen3Coder } from './formats/qwen3-coder.js';
 import { ParserRegistry } from './registry.js';
 
-export { newCallId } from './ids.js';
+export { callIdFor, newCallId } from './ids.js';
 export { ParserRegistry } from './registry.js';
 export type { StreamDelta, StreamingToolCallParser } from './streaming.js';
 export type { ToolCallFormat, BlockContext } from './formats/format.js';

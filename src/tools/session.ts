@@ -1,6 +1,6 @@
 import type { BlockContext, ToolCallFormat } from './formats/format.js';
 import { jsonCallsInSequence } from './formats/shared.js';
-import { newCallId } from './ids.js';
+import { callIdFor } from './ids.js';
 import { parseJsonLenient } from './json-lenient.js';
 import { applySchema, isPlainObject } from './schema.js';
 import type { Segment, TextWindow } from './segmenter.js';
@@ -25,6 +25,8 @@ export class ParseSession {
   readonly tools: Map<string, ToolDefinition>;
   readonly #formats: ToolCallFormat[];
   readonly #hint: ToolCallFormat | undefined;
+  /** The ids of this answer's calls so far: a model that repeats one gets a new one for the repeat. */
+  readonly #usedIds = new Set<string>();
 
   constructor(formats: readonly ToolCallFormat[], readonly options: ParseOptions) {
     this.tools = new Map((options.tools ?? []).map((tool) => [tool.function.name, tool]));
@@ -101,22 +103,23 @@ export class ParseSession {
     if (found.calls.length === 0) return undefined;
     if (this.tools.size > 0 && !found.calls.every((c) => this.tools.has(c.name))) return undefined;
     const outcome: SegmentOutcome = { content: '', reasoning: '', calls: [], diagnostics: [], failed: false, format };
-    this.#collect(found, format, outcome);
+    // Bare output is the whole answer: each reading tried starts with no id used.
+    this.#collect(found, format, outcome, new Set());
     return outcome.calls.length === found.calls.length ? outcome : undefined;
   }
 
-  #collect(result: BlockResult, format: string, outcome: SegmentOutcome): void {
+  #collect(result: BlockResult, format: string, outcome: SegmentOutcome, usedIds = this.#usedIds): void {
     if (result.content !== undefined) outcome.content += result.content;
     if (result.reasoning !== undefined) outcome.reasoning += result.reasoning;
     outcome.diagnostics.push(...(result.diagnostics ?? []).map((d) => `${format}: ${d}`));
     for (const raw of result.calls) {
-      const call = this.#finishCall(raw, outcome.diagnostics);
+      const call = this.#finishCall(raw, outcome.diagnostics, usedIds);
       if (call) outcome.calls.push(call);
     }
   }
 
   /** Arguments as a plain object (a JSON string decoded once), checked against the declared tool. */
-  #finishCall(raw: RawCall, diagnostics: string[]): ToolCall | undefined {
+  #finishCall(raw: RawCall, diagnostics: string[], usedIds: Set<string>): ToolCall | undefined {
     let args = raw.arguments;
     if (typeof args === 'string') {
       const decoded = args.trim() === '' ? { ok: true as const, value: {} } : parseJsonLenient(args);
@@ -134,7 +137,7 @@ export class ParseSession {
     if (this.tools.size > 0 && !tool) diagnostics.push(`unknown tool "${raw.name}" (declared: ${[...this.tools.keys()].join(', ')})`);
     const checked = applySchema(raw.name, args, tool?.function.parameters, !raw.typed);
     diagnostics.push(...checked.diagnostics);
-    return { id: newCallId(), name: raw.name, arguments: checked.arguments };
+    return { id: callIdFor(raw.id, usedIds), name: raw.name, arguments: checked.arguments };
   }
 }
 

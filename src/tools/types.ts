@@ -17,7 +17,7 @@ export interface JsonSchema {
 }
 
 export interface ToolCall {
-  /** `call_` plus a random suffix. */
+  /** The model's own id for the call when it gave a usable one, else nine random alphanumerics (see `callIdFor`). */
   id: string;
   name: string;
   /** Always a plain object. */
@@ -50,6 +50,8 @@ export interface RawCall {
   arguments: unknown;
   /** Whether argument values carry their own types (JSON) or are text to type by schema. */
   typed: boolean;
+  /** The id the model wrote for the call, if its format has one (kept when usable, see `callIdFor`). */
+  id?: string;
 }
 
 /** What a format makes of one block of markup. */

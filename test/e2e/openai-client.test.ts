@@ -68,15 +68,17 @@ describe('mlx-guard with the openai client', () => {
     expect(text).toBe(completion.choices[0]!.text);
   });
 
-  it('tool calls the server left as raw markup become tool_calls, streamed whole', async () => {
+  it('tool calls the server left as raw markup become tool_calls, streamed whole; a model\'s own id is kept', async () => {
     const modes = ['raw:hermes', 'raw:mistral', 'raw:qwen3_coder', 'raw:llama3_json', 'raw:harmony', 'raw:minimax_m2', 'raw:functionary', 'raw:granite', 'raw:nemotron', 'raw:command_r7b', 'raw:phi4_mini'];
     for (const mode of modes) {
+      // Command R7B numbers its calls itself ("0"), and its template expects that id back; the others get nine alphanumerics.
+      const id = mode === 'raw:command_r7b' ? /^0$/ : /^[A-Za-z0-9]{9}$/;
       const { client, faults } = await startSidecar();
       await faults({ tool_calls: mode });
       const completion = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather in Paris?' }], tools: weather });
       const call = completion.choices[0]!.message.tool_calls?.[0];
       expect(completion.choices[0]!.finish_reason, mode).toBe('tool_calls');
-      expect(call?.id, mode).toMatch(/^call_/);
+      expect(call?.id, mode).toMatch(id);
       expect(call?.type === 'function' && JSON.parse(call.function.arguments), mode).toEqual({ city: 'Paris' });
 
       const stream = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather in Paris?' }], tools: weather, stream: true });
@@ -88,16 +90,16 @@ describe('mlx-guard with the openai client', () => {
         content += chunk.choices[0]?.delta.content ?? '';
         finish = chunk.choices[0]?.finish_reason ?? finish;
       }
-      expect(calls, mode).toEqual([expect.objectContaining({ index: 0, id: expect.stringMatching(/^call_/), function: { name: 'get_weather', arguments: '{"city":"Paris"}' } })]);
+      expect(calls, mode).toEqual([expect.objectContaining({ index: 0, id: expect.stringMatching(id), function: { name: 'get_weather', arguments: '{"city":"Paris"}' } })]);
       expect(finish, mode).toBe('tool_calls');
       expect(content, mode).not.toContain('get_weather');
     }
   });
 
-  it('calls the server parsed itself get call_ ids; a dropped call is counted', async () => {
+  it('calls the server parsed itself: the uuid it made up becomes an id Mistral\'s templates take back (mlx-lm#1375); a dropped call is counted', async () => {
     const { client, faults, url } = await startSidecar();
     const parsed = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather?' }], tools: weather });
-    expect(parsed.choices[0]!.message.tool_calls?.[0]?.id).toMatch(/^call_/);
+    expect(parsed.choices[0]!.message.tool_calls?.[0]?.id).toMatch(/^[A-Za-z0-9]{9}$/);
     await faults({ tool_calls: 'lost' });
     const lost = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather?' }], tools: weather });
     expect(lost.choices[0]!.finish_reason).toBe('tool_calls');

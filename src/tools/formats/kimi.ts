@@ -25,7 +25,7 @@ export const kimiK2: ToolCallFormat = {
       const name = id.replace(/^functions\./, '').replace(/:\d+$/, '');
       const parsed = parseJsonLenient(payload.slice(argsAt + ARGUMENT_BEGIN.length, end).trim());
       if (!parsed.ok) return noCall(`the arguments of ${name} are not valid JSON: ${parsed.error}`);
-      calls.push({ name, arguments: parsed.value, typed: true });
+      calls.push({ name, arguments: parsed.value, typed: true, id });
       at = payload.indexOf(CALL_BEGIN, end);
     }
     return calls.length > 0 ? { calls } : noCall('no <|tool_call_begin|> inside the tool-calls section');

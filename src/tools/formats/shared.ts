@@ -16,7 +16,9 @@ export function callFromObject(value: unknown, requireArguments = false): RawCal
   if (typeof name !== 'string' || name === '') return undefined;
   const args = value.arguments ?? value.parameters ?? fn?.arguments ?? fn?.parameters;
   if (args === undefined && requireArguments) return undefined;
-  return { name, arguments: args ?? {}, typed: true };
+  // Command R7B writes `tool_call_id`; Mistral's JSON lists and OpenAI-shaped calls `id`.
+  const id = value.tool_call_id ?? value.id;
+  return { name, arguments: args ?? {}, typed: true, ...(typeof id === 'string' ? { id } : {}) };
 }
 
 /** One JSON value holding a call or a list of calls. */

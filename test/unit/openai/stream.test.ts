@@ -27,14 +27,14 @@ describe('StreamShaper', () => {
       .filter(Boolean);
   }
 
-  it('with parsed content: a tool call goes out whole with a call_ id, numbered, and the finish says tool_calls', () => {
+  it('with parsed content: a tool call goes out whole with a new id, numbered, and the finish says tool_calls', () => {
     const shaper = new StreamShaper({ kind: 'chat', model: 'mine', wantsUsage: false });
     const chunks = parseAndFinish(shaper, [delta('Sure. <tool_'), delta('call>{"name": "f", "arguments": {"a": 1}}</tool_call>'), delta(undefined, 'stop')]).map(sent);
     expect(chunks.every((chunk) => chunk.model === 'mine')).toBe(true);
     expect(chunks.map((chunk) => chunk.choices[0]!.delta.content ?? '').join('').trim()).toBe('Sure.');
     const calls = chunks.flatMap((chunk) => (chunk.choices[0]!.delta.tool_calls as Array<{ id: string; index: number; function: { arguments: string } }> | undefined) ?? []);
     expect(calls).toMatchObject([{ index: 0, type: 'function', function: { name: 'f', arguments: '{"a":1}' } }]);
-    expect(calls[0]!.id).toMatch(/^call_/);
+    expect(calls[0]!.id).toMatch(/^[A-Za-z0-9]{9}$/);
     expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe('tool_calls');
     expect(shaper).toMatchObject({ sawFinish: true, lostCall: false });
   });

@@ -7,9 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parserRegistry, type ParseOptions, type ToolDefinition } from '../../../src/index.js';
 
+// A call's id: the model's own when it wrote a plain one (a token of at most 64 characters), else nine new alphanumerics; never two alike in one answer.
 const resultShape = z.strictObject({
   status: z.enum(['ok', 'none', 'error']),
-  calls: z.array(z.strictObject({ id: z.string().regex(/^call_[A-Za-z0-9]{24}$/), name: z.string(), arguments: z.record(z.string(), z.unknown()) })),
+  calls: z
+    .array(z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/), name: z.string(), arguments: z.record(z.string(), z.unknown()) }))
+    .refine((calls) => new Set(calls.map((c) => c.id)).size === calls.length, 'two calls with one id'),
   content: z.string(),
   reasoning: z.string().optional(),
   format: z.string().optional(),
@@ -29,6 +32,8 @@ const markers = [
   '<tools>', '</tools>', '<response>', '</response>', '<seed:tool_call>', '</seed:tool_call>', 'brave_search.call(',
 ];
 const pieces = ['{', '}', '[', ']', '"', "'", ':', ',', '\\', '\n', ' ', 'name', 'arguments', 'get_weather', 'city', 'Paris', '"name": "get_weather"', '"arguments": {"city": "Paris"}', 'True', 'None', '(', ')', '=', '1e999', 'b\'x\'',
+  // Ids models write, kept when plain: repeated, odd and long ones must still come out unique and plain.
+  '"tool_call_id": "0"', '"id": "0"', '"id": "a b"', `"id": "${'x'.repeat(70)}"`, 'functions.get_weather:0', '"tool_name": "get_weather"', '"parameters": {"city": "Paris"}',
   // Whitespace beyond ASCII that String.prototype.trim removes: found once by a random seed (U+1680),
   // listed so every run tries them.
   '\u00a0', '\u1680', '\u2003', '\u2028', '\u3000', '\ufeff', '\t', '\r\n'];
