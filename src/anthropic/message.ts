@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 
 /** Anthropic's id forms: `msg_…` for a message, `toolu_…` for a tool call. */
 export const newMessageId = () => `msg_${randomBytes(12).toString('base64url')}`;
-export const toToolUseId = (callId: unknown) => (typeof callId === 'string' && callId.startsWith('toolu_') ? callId : `toolu_${typeof callId === 'string' ? callId.replace(/^call_/, '') : randomBytes(12).toString('base64url')}`);
+/** A call's id as a `toolu_` id, in the characters Anthropic's ids use (a model's own id, Kimi's `functions.f:0`, has others). */
+export const toToolUseId = (callId: unknown) =>
+  typeof callId === 'string' && callId.startsWith('toolu_') ? callId : `toolu_${typeof callId === 'string' ? callId.replace(/^call_/, '').replace(/[^A-Za-z0-9_-]/g, '_') : randomBytes(12).toString('base64url')}`;
 
 export type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'refusal';
 

@@ -73,7 +73,7 @@ describe('a Messages request as a chat completion', () => {
 describe('an answer as a Message', () => {
   it('reasoning, text and tool calls become thinking, text and tool_use blocks with toolu_ ids; usage counts cached input apart', () => {
     const completion = {
-      choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', reasoning: 'hm', content: 'Sure.', tool_calls: [{ id: 'call_abc', type: 'function', function: { name: 'f', arguments: '{"a":1}' } }] } }],
+      choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', reasoning: 'hm', content: 'Sure.', tool_calls: [{ id: 'call_abc', type: 'function', function: { name: 'f', arguments: '{"a":1}' } }, { id: 'functions.f:1', type: 'function', function: { name: 'f', arguments: '{}' } }] } }],
       usage: { prompt_tokens: 10, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 4 } },
     };
     expect(toMessage(completion, 'my-model')).toMatchObject({
@@ -85,6 +85,7 @@ describe('an answer as a Message', () => {
         { type: 'thinking', thinking: 'hm', signature: '' },
         { type: 'text', text: 'Sure.' },
         { type: 'tool_use', id: 'toolu_abc', name: 'f', input: { a: 1 } },
+        { type: 'tool_use', id: 'toolu_functions_f_1', name: 'f', input: {} },
       ],
       stop_reason: 'tool_use',
       stop_sequence: null,
