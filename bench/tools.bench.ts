@@ -33,6 +33,8 @@ const calls: Record<string, string> = {
   phi4_mini: 'functools[{"name": "get_weather", "arguments": {"city": "Paris", "days": 3}}]',
   apertus: '<|tools_prefix|>[{"get_weather": {"city": "Paris", "days": 3}}]<|tools_suffix|>',
   gemma: '<|tool_call>call:get_weather{city:<|"|>Paris<|"|>,days:3}<tool_call|>',
+  // No marker: bare JSON after the prose (whose braces, brackets and quotes the scan must pass over).
+  'llama3_json after prose': '\n{"name": "get_weather", "parameters": {"city": "Paris", "days": 3}}',
   'none (plain text)': '',
 };
 
@@ -53,7 +55,7 @@ for (const [format, call] of Object.entries(calls)) {
     });
   }
 }
-const streamed = ['hermes', 'qwen3_coder', 'minimax_m2', 'granite'] as const;
+const streamed = ['hermes', 'qwen3_coder', 'minimax_m2', 'granite', 'llama3_json after prose'] as const;
 for (const format of streamed) {
   for (const size of [16_384, 262_144]) {
     const text = response(size, calls[format]!);
@@ -90,6 +92,8 @@ const adversarial: Record<string, (size: number) => string> = {
   'functools[ repeated, never closed': (n) => 'functools['.repeat(Math.floor(n / 10)),
   'Gemma strings never closed': (n) => '<|tool_call>' + 'call:f{a:<|"|>x'.repeat(Math.floor(n / 16)),
   'MiniMax invokes never closed': (n) => '<minimax:tool_call><invoke name="f"><parameter name="a">x'.repeat(Math.floor(n / 56)),
+  'JSON objects opened after prose, never closed': (n) => 'Checking. ' + '{"a": '.repeat(Math.floor(n / 6)),
+  'JSON values that are not calls, then a call': (n) => '{"x": 1} '.repeat(Math.floor(n / 9)) + '{"name": "get_weather", "parameters": {}}',
 };
 for (const [name, make] of Object.entries(adversarial)) {
   for (const size of [16_384, 262_144]) {

@@ -6,7 +6,7 @@
 
 export type LenientJson = { ok: true; value: unknown; repaired: boolean } | { ok: false; error: string };
 
-const MAX_DEPTH = 512;
+export const MAX_DEPTH = 512;
 
 /**
  * Index just past the JSON (or Python-literal) value starting at `start` (after whitespace), or

@@ -4,6 +4,7 @@ import { callIdFor } from './ids.js';
 import { parseJsonLenient } from './json-lenient.js';
 import { applySchema, isPlainObject } from './schema.js';
 import type { Segment, TextWindow } from './segmenter.js';
+import { trailingJsonCalls } from './trailing-json.js';
 import type { BlockResult, ParseOptions, ParseResult, RawCall, ToolCall, ToolDefinition } from './types.js';
 
 /** What one decided segment contributes to the result. */
@@ -37,6 +38,11 @@ export class ParseSession {
   /** Whether the last-resort readings of bare output may apply (so streaming must hold it back). */
   get bareReadingsPossible(): boolean {
     return this.tools.size > 0 || this.#hint?.parseBare !== undefined;
+  }
+
+  /** Whether JSON calls after prose may be read (see `trailingJsonCalls`): only for declared tools. */
+  get trailingCallsPossible(): boolean {
+    return this.tools.size > 0;
   }
 
   segment(text: TextWindow, segment: Segment): SegmentOutcome {
@@ -94,6 +100,12 @@ export class ParseSession {
     if (fenced && this.tools.size > 0) {
       const outcome = this.#acceptBare({ calls: fenced.calls }, 'fenced_json');
       if (outcome) return { ...plain, status: 'ok', calls: outcome.calls, content: fenced.before.trim(), format: 'fenced_json', diagnostics: outcome.diagnostics };
+    }
+    // The shape is Llama 3's (the models that write calls after a sentence), so the format is its.
+    const trailing = this.trailingCallsPossible ? trailingJsonCalls(content) : undefined;
+    if (trailing) {
+      const outcome = this.#acceptBare({ calls: trailing.calls }, 'llama3_json');
+      if (outcome) return { ...plain, status: 'ok', calls: outcome.calls, content: trailing.before.trim(), format: 'llama3_json', diagnostics: outcome.diagnostics };
     }
     return plain;
   }

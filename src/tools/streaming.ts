@@ -1,5 +1,6 @@
 import type { ParseSession } from './session.js';
 import { TextWindow, type Segmenter } from './segmenter.js';
+import { TrailingJsonScanner } from './trailing-json.js';
 import type { ParseResult, ToolCall } from './types.js';
 
 export interface StreamDelta {
@@ -17,8 +18,8 @@ const isSpace = (c: string | undefined) => c !== undefined && TRIMMED.test(c);
 /**
  * One response's incremental parser. Text is released as soon as it cannot turn out to be markup:
  * a suffix that could start a marker, an open block, trailing whitespace and (when bare output may
- * hold calls) a message that opens with JSON or a code fence that may end it are held back until
- * decided. The same segmenter and block readers as `parseWithFallback` decide, so at the end the
+ * hold calls) a message that opens with JSON, a code fence that may end it, or JSON after prose
+ * that may end it (see `TrailingJsonScanner`) are held back until decided. The same segmenter and block readers as `parseWithFallback` decide, so at the end the
  * released content and calls are exactly that function's result on the whole text. A chunk costs
  * time in its own length plus the undecided tail (an open block or reasoning), never the decided
  * text before it.
@@ -57,6 +58,8 @@ export class StreamingToolCallParser {
   /** The last closed fence: where the visible text before it ends, and where the fence ends. */
   #lastFence: [visibleBefore: number, end: number] | undefined;
   #releasedTo = -1;
+  /** JSON in the content that may turn out to be calls ending the message (declared tools only). */
+  readonly #trailing: TrailingJsonScanner | undefined;
   readonly #calls: ToolCall[] = [];
   /**
    * The pieces of content not yet wholly released, each with where it came from in the raw text:
@@ -70,6 +73,7 @@ export class StreamingToolCallParser {
 
   constructor(session: ParseSession, segmenter: Segmenter, parseWhole: (text: string) => ParseResult) {
     this.#session = session;
+    this.#trailing = session.trailingCallsPossible ? new TrailingJsonScanner() : undefined;
     this.#segmenter = segmenter;
     this.#parseWhole = parseWhole;
   }
@@ -154,6 +158,7 @@ export class StreamingToolCallParser {
       }
     }
     this.#scanFences(piece);
+    this.#trailing?.push(piece);
   }
 
   /** Finds fences in the newly appended piece only (searching the whole content would copy it each chunk). */
@@ -190,6 +195,8 @@ export class StreamingToolCallParser {
       if (this.#firstVisibleChar === '{' || this.#firstVisibleChar === '[') return -1;
       if (this.#openFenceStart >= 0) end = Math.min(end, this.#openFence);
       else if (this.#lastFence && this.#lastVisibleEnd <= this.#lastFence[1]) end = Math.min(end, this.#lastFence[0]);
+      const trailingFrom = this.#trailing?.holdFrom ?? -1;
+      if (trailingFrom >= 0) end = Math.min(end, this.#visibleEndBefore(trailingFrom));
     }
     return end;
   }

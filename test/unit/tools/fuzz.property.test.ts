@@ -161,6 +161,10 @@ describe('fuzzing the tool-call parser', () => {
     ['MiniMax invokes never closed', '<minimax:tool_call>' + '<invoke name="f"><parameter name="a">x'.repeat(3_000)],
     ['Gemma strings never closed', '<|tool_call>' + 'call:f{a:<|"|>x'.repeat(5_000)],
     ['Granite list of 20k open objects', '<|tool_call|>[' + '{"name": "f", "arguments": '.repeat(4_000)],
+    ['prose, then 20k JSON objects opened and never closed', 'Checking. ' + '{"a": '.repeat(20_000)],
+    ['10k JSON values that are not calls, then a call', 'Values: ' + '{"x": 1} '.repeat(10_000) + '{"name": "get_weather", "parameters": {"city": "Paris"}}'],
+    ['30k object openings that never become values', '{"'.repeat(30_000)],
+    ['calls after prose, each followed by prose, 5k times', 'Hm {"name": "get_weather", "parameters": {}} no. '.repeat(5_000)],
     ['lone surrogates and control characters', '\ud800\u0000\u001b<tool_call>{"name": "\udfff"}</tool_call>'.repeat(2_000)],
   ];
   for (const [name, text] of adversarial) {

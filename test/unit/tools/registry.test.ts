@@ -47,6 +47,21 @@ describe('ParserRegistry', () => {
     expect(again.end()).toMatchObject({ content: '', calls: [], result: { status: 'ok', content: 'Hi' } });
   });
 
+  it('streaming, tools declared: JSON after prose is held back while it may end the message as calls; braces in prose or code are not', () => {
+    const weather = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const parser = parserRegistry.createStreamParser({ tools: weather });
+    expect(parser.push('In C, `if (x) { y(); }` works').content).toBe('In C, `if (x) { y(); }` works');
+    expect(parser.push('; settings {"units": "metric"} apply').content).toBe('; settings {"units": "metric"} apply');
+    expect(parser.push('. Checking:\n{"name": "get_weather", "para').content).toBe('. Checking:');
+    expect(parser.push('meters": {"city": "Paris"}}')).toEqual({ content: '', calls: [] });
+    expect(parser.end()).toMatchObject({ content: '', calls: [{ name: 'get_weather', arguments: { city: 'Paris' } }], result: { status: 'ok', format: 'llama3_json' } });
+
+    const thenProse = parserRegistry.createStreamParser({ tools: weather });
+    expect(thenProse.push('Like {"name": "get_weather", "parameters": {}}').content).toBe('Like');
+    expect(thenProse.push(' but not now.').content).toBe(' {"name": "get_weather", "parameters": {}} but not now.');
+    expect(thenProse.end()).toMatchObject({ content: '', calls: [], result: { status: 'none' } });
+  });
+
   it('streaming: push after end, or end twice, is a usage error', () => {
     const parser = parserRegistry.createStreamParser();
     parser.end();
