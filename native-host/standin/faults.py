@@ -3,7 +3,7 @@ import random
 import threading
 
 TOOL_CALL_MODES = (
-    "parsed", "lost", "off", "raw:hermes", "raw:qwen3_coder", "raw:llama3_json", "raw:mistral", "raw:harmony",
+    "parsed", "pieces", "lost", "off", "raw:hermes", "raw:qwen3_coder", "raw:llama3_json", "raw:mistral", "raw:harmony",
     "raw:minimax_m2", "raw:functionary", "raw:granite", "raw:nemotron", "raw:command_r7b", "raw:phi4_mini",
 )
 

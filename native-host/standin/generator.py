@@ -151,6 +151,13 @@ def plan(body, tool_mode, reasoning_tokens):
     if tool_mode == "parsed":
         call = {"function": {"name": name, "arguments": json.dumps(arguments)}, "type": "function", "id": str(uuid.uuid4())}
         return Plan(reasoning, [], [call], "", "tool_calls")
+    if tool_mode == "pieces":
+        # As llama.cpp's server and vLLM stream a call: its id and name first, then the argument
+        # text a few characters at a time, each piece under the call's index.
+        text = json.dumps(arguments)
+        first = {"index": 0, "function": {"name": name, "arguments": ""}, "type": "function", "id": uuid.uuid4().hex[:24]}
+        pieces = [{"index": 0, "function": {"arguments": text[i:i + 5]}} for i in range(0, len(text), 5)]
+        return Plan(reasoning, [], [first, *pieces], "", "tool_calls")
     if tool_mode == "lost":
         # The server's parser failed: the call is dropped, the finish reason still says tool_calls.
         return Plan(reasoning, [], [], "", "tool_calls")

@@ -250,8 +250,10 @@ class APIHandler(BaseHTTPRequestHandler):
                     continue
                 choice["text"] = event[1]
             elif event[0] == "tool_call":
-                choice["delta"] = {"role": "assistant", "tool_calls": [{**event[1], "index": index}]}
-                index += 1
+                # A call streamed in pieces names its own index; a whole call takes the next one.
+                call = {"index": index, **event[1]}
+                choice["delta"] = {"role": "assistant", "tool_calls": [call]}
+                index = call["index"] + 1
             else:
                 choice["delta"] = {"role": "assistant", event[0]: event[1]}
             self._write_event({**self._envelope(chunk_object), "choices": [choice]})
@@ -271,7 +273,12 @@ class APIHandler(BaseHTTPRequestHandler):
             elif event[0] == "reasoning":
                 reasoning += event[1]
             elif event[0] == "tool_call":
-                tool_calls.append(event[1])
+                call = {k: v for k, v in event[1].items() if k != "index"}
+                if "id" not in call and tool_calls:
+                    # A piece of the call before it: a whole answer holds the call whole.
+                    tool_calls[-1]["function"]["arguments"] += call["function"]["arguments"]
+                else:
+                    tool_calls.append(call)
             else:
                 _, finish_reason, leftover, generated = event
                 content += leftover

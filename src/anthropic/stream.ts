@@ -1,4 +1,4 @@
-import { mergeToolCalls, type ParsedContent, type StreamChunk } from '../openai/index.js';
+import { mergeToolCalls, ServerToolCalls, type ParsedContent, type StreamChunk } from '../openai/index.js';
 import { newMessageId, stopReason, toToolUseId, toUsage, type StopReason, type Usage } from './message.js';
 
 const event = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
@@ -23,6 +23,7 @@ export class AnthropicStream {
   #chunks = 0;
   #sawToolUse = false;
   #ended = false;
+  readonly #serverCalls = new ServerToolCalls();
 
   constructor(readonly model: string) {}
 
@@ -52,7 +53,8 @@ export class AnthropicStream {
     const delta = (choice.delta ?? {}) as Record<string, unknown>;
     let out = '';
     if (typeof delta.reasoning === 'string' && delta.reasoning) out += this.#delta('thinking', { type: 'thinking_delta', thinking: delta.reasoning });
-    const merged = mergeToolCalls(delta.tool_calls, typeof delta.content === 'string' ? delta.content : undefined, parsed);
+    const finishing = choice.finish_reason !== null && choice.finish_reason !== undefined;
+    const merged = mergeToolCalls(this.#serverCalls.take(delta.tool_calls, finishing), typeof delta.content === 'string' ? delta.content : undefined, parsed);
     if (merged.content) {
       this.#chunks++;
       out += this.#delta('text', { type: 'text_delta', text: merged.content });
@@ -66,7 +68,7 @@ export class AnthropicStream {
       out += event('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments ?? {}) } });
       out += event('content_block_stop', { index });
     }
-    if (choice.finish_reason !== null && choice.finish_reason !== undefined) {
+    if (finishing) {
       this.#finishReason = choice.finish_reason;
       if (typeof choice.stop_sequence === 'string') this.#stopSequence = choice.stop_sequence;
     }

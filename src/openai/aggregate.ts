@@ -1,4 +1,5 @@
 import type { SseEvent } from '../upstream/index.js';
+import { ServerToolCalls } from './tool-calls.js';
 
 /** A streamed chat or text completion put back together as the non-streaming response. */
 export class CompletionAggregator {
@@ -6,6 +7,8 @@ export class CompletionAggregator {
   #content = '';
   #reasoning = '';
   readonly #toolCalls: Array<Record<string, unknown>> = [];
+  /** A call streamed in pieces is joined into one, as the server's whole answer would hold it. */
+  readonly #serverCalls = new ServerToolCalls();
   #finishReason: unknown = null;
   #stopSequence: unknown;
   /** Chunks that carried text: one token each from mlx_lm.server, the count when no usage came. */
@@ -39,10 +42,7 @@ export class CompletionAggregator {
       this.#textChunks++;
     }
     if (typeof delta.reasoning === 'string') this.#reasoning += delta.reasoning;
-    for (const call of (delta.tool_calls as Array<Record<string, unknown>> | undefined) ?? []) {
-      const { index: _index, ...whole } = call;
-      this.#toolCalls.push(whole);
-    }
+    this.#toolCalls.push(...this.#serverCalls.take(delta.tool_calls, false));
   }
 
   result(): Record<string, unknown> {
@@ -52,6 +52,7 @@ export class CompletionAggregator {
     } else {
       const message: Record<string, unknown> = { role: 'assistant', content: this.#content || null };
       if (this.#reasoning) message.reasoning = this.#reasoning;
+      this.#toolCalls.push(...this.#serverCalls.take([], true));
       if (this.#toolCalls.length > 0) message.tool_calls = this.#toolCalls;
       choice.message = message;
     }

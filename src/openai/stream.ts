@@ -1,5 +1,5 @@
 import type { SseEvent } from '../upstream/index.js';
-import { mergeToolCalls, type ParsedContent } from './tool-calls.js';
+import { mergeToolCalls, ServerToolCalls, type ParsedContent } from './tool-calls.js';
 
 /** One data event of the stream, parsed. */
 export type StreamChunk = Record<string, unknown>;
@@ -35,6 +35,7 @@ const frame = (chunk: unknown) => `data: ${JSON.stringify(chunk)}\n\n`;
  */
 export class StreamShaper {
   #toolIndex = 0;
+  readonly #serverCalls = new ServerToolCalls();
   sawFinish = false;
   /** The finish reason said tool_calls but no call came: the server's parser dropped it. */
   lostCall = false;
@@ -77,8 +78,8 @@ export class StreamShaper {
     if (!isChatChunk(chunk)) return this.#frameOther(chunk);
     const choice = chunk.choices[0];
     const { tool_calls: serverCalls, content: _content, ...rest } = choice.delta;
-    const merged = mergeToolCalls(serverCalls, StreamShaper.content(chunk), parsed);
     const finishing = StreamShaper.finishes(chunk);
+    const merged = mergeToolCalls(this.#serverCalls.take(serverCalls, finishing), StreamShaper.content(chunk), parsed);
     const delta: Record<string, unknown> = rest;
     if (merged.content !== undefined) delta.content = merged.content;
     if (merged.calls.length > 0) delta.tool_calls = merged.calls.map((call) => ({ ...call, index: this.#toolIndex++ }));

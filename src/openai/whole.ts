@@ -1,4 +1,4 @@
-import { mergeToolCalls, type ParsedContent } from './tool-calls.js';
+import { mergeToolCalls, ServerToolCalls, type ParsedContent } from './tool-calls.js';
 
 type Response = Record<string, unknown> & { choices?: Array<Record<string, unknown>> };
 
@@ -10,7 +10,7 @@ export function wholeContent(response: Record<string, unknown>): string {
 
 /**
  * A whole answer as the client gets it: the client's model name; for chat, the server's tool
- * calls normalised and those parsed out of the content (`parsed`) added, the content without
+ * calls made whole (pieces of one streamed call joined) and normalised, and those parsed out of the content (`parsed`) added, the content without
  * their markup, and `finish_reason` "tool_calls" when there are calls. Says whether the server
  * claimed a tool call it did not send (its parser dropped one).
  */
@@ -21,7 +21,7 @@ export function shapeWhole(response: Record<string, unknown>, options: { kind: '
   const message = choice?.message as Record<string, unknown> | undefined;
   if (options.kind !== 'chat' || !choice || !message) return { body, lostCall: false };
   const content = typeof message.content === 'string' ? message.content : undefined;
-  const merged = mergeToolCalls(message.tool_calls, content, parsed);
+  const merged = mergeToolCalls(new ServerToolCalls().take(message.tool_calls, true), content, parsed);
   if (parsed) message.content = merged.content ?? null;
   if (merged.calls.length > 0) {
     message.tool_calls = merged.calls;

@@ -41,7 +41,7 @@ describe('the Messages API through the official SDK', () => {
   it('tool calls, the model server\'s own and those mlx-guard parses out of raw markup: tool_use blocks with toolu_ ids, stop_reason tool_use, streamed the same', async () => {
     const { url, faults } = await startSidecar();
     const client = clientFor(url);
-    for (const mode of ['parsed', 'raw:hermes', 'raw:qwen3_coder', 'raw:mistral']) {
+    for (const mode of ['parsed', 'pieces', 'raw:hermes', 'raw:qwen3_coder', 'raw:mistral']) {
       await faults({ tool_calls: mode });
       const message = await client.messages.create({ model, max_tokens: 64, tools: weather, messages: [{ role: 'user', content: 'weather in Paris?' }] });
       expect(message.stop_reason, mode).toBe('tool_use');

@@ -96,6 +96,19 @@ describe('mlx-guard with the openai client', () => {
     }
   });
 
+  it('a call the server streams in pieces (llama.cpp\'s server, vLLM) reaches the client once and whole, streamed and not', async () => {
+    const { client, faults } = await startSidecar();
+    await faults({ tool_calls: 'pieces' });
+    const whole = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather in Paris?' }], tools: weather });
+    expect(whole.choices[0]!.finish_reason).toBe('tool_calls');
+    const call = whole.choices[0]!.message.tool_calls;
+    expect(call).toEqual([{ id: expect.stringMatching(/^[A-Za-z0-9]{24}$/), type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
+    const stream = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather in Paris?' }], tools: weather, stream: true });
+    const pieces: unknown[] = [];
+    for await (const chunk of stream) pieces.push(...(chunk.choices[0]?.delta.tool_calls ?? []));
+    expect(pieces).toEqual([{ index: 0, id: expect.stringMatching(/^[A-Za-z0-9]{24}$/), type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
+  });
+
   it('calls the server parsed itself: the uuid it made up becomes an id Mistral\'s templates take back (mlx-lm#1375); a dropped call is counted', async () => {
     const { client, faults, url } = await startSidecar();
     const parsed = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather?' }], tools: weather });

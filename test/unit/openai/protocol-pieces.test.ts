@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CompletionAggregator, sanitizeRequest, wholeAsEvents } from '../../../src/openai/index.js';
+import { CompletionAggregator, sanitizeRequest, ServerToolCalls, wholeAsEvents } from '../../../src/openai/index.js';
 import { isUpstreamFailure, SseParser, UpstreamError } from '../../../src/upstream/index.js';
 
 describe('SseParser', () => {
@@ -43,6 +43,21 @@ describe('sanitizeRequest', () => {
   });
 });
 
+describe('ServerToolCalls', () => {
+  it('a call goes out whole once the next starts or the answer finishes; a whole call with the same index but its own id is another call', () => {
+    const calls = new ServerToolCalls();
+    expect(calls.take([{ index: 0, id: 'abc', type: 'function', function: { name: 'f', arguments: '' } }], false)).toEqual([]);
+    expect(calls.take([{ index: 0, function: { arguments: '{"a": 1' } }, { index: 0, function: { arguments: '}' } }], false)).toEqual([]);
+    expect(calls.take([{ index: 0, id: 'def', function: { name: 'g', arguments: '{"b": 2}' } }], false)).toEqual([{ id: 'abc', type: 'function', function: { name: 'f', arguments: '{"a":1}' } }]);
+    expect(calls.take(undefined, true)).toEqual([{ id: 'def', type: 'function', function: { name: 'g', arguments: '{"b":2}' } }]);
+    // Argument text that is not (yet) an object stays as it came; no text at all is an empty object.
+    expect(new ServerToolCalls().take([{ id: 'x', function: { name: 'h', arguments: '"quoted"' } }, { id: 'y', function: { name: 'h' } }], false)).toMatchObject([
+      { function: { arguments: '"quoted"' } },
+      { function: { arguments: '{}' } },
+    ]);
+  });
+});
+
 describe('CompletionAggregator', () => {
   it('rebuilds a chat completion from its chunks, tool calls without their stream index', () => {
     const aggregator = new CompletionAggregator('chat', 'my-model');
@@ -60,6 +75,21 @@ describe('CompletionAggregator', () => {
       created: 7,
       choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: 'Hi', reasoning: 'hm', tool_calls: [{ function: { name: 'f', arguments: '{}' }, type: 'function', id: 'u' }] } }],
       usage: { total_tokens: 3 },
+    });
+  });
+
+  it('joins a call streamed in pieces (id and name first, then argument text under its index) into one', () => {
+    const aggregator = new CompletionAggregator('chat', 'my-model');
+    const piece = (call: Record<string, unknown>, finish: string | null = null) => aggregator.add({ id: 'c', choices: [{ index: 0, finish_reason: finish, delta: { tool_calls: [call] } }] });
+    piece({ index: 0, id: 'abc', type: 'function', function: { name: 'f', arguments: '' } });
+    piece({ index: 0, function: { arguments: '{"a": ' } });
+    piece({ index: 0, function: { arguments: '"x}"}' } });
+    piece({ index: 1, id: 'def', type: 'function', function: { name: 'g', arguments: '{}' } }, 'tool_calls');
+    expect((aggregator.result().choices as Array<{ message: unknown }>)[0]!.message).toMatchObject({
+      tool_calls: [
+        { id: 'abc', type: 'function', function: { name: 'f', arguments: '{"a":"x}"}' } },
+        { id: 'def', type: 'function', function: { name: 'g', arguments: '{}' } },
+      ],
     });
   });
 
