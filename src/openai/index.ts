@@ -7,5 +7,5 @@ export { chatRequest, completionRequest, describeIssue, unreadFields } from './r
 export { sanitizeRequest, type UpstreamRequest } from './sanitize.js';
 export { filterEvent, StopSequenceFilter } from './stop-sequences.js';
 export { isChatChunk, StreamShaper, type ChatChunk, type StreamChunk, type StreamOptions } from './stream.js';
-export { mergeToolCalls, normaliseToolCall, ServerToolCalls, type ParsedContent } from './tool-calls.js';
+export { mergeToolCalls, ServerToolCalls, type ParsedContent } from './tool-calls.js';
 export { shapeWhole, wholeContent } from './whole.js';

@@ -14,7 +14,7 @@ const isObject = (value: unknown): value is Json => typeof value === 'object' &&
  * object: decoded (twice at most, for a doubly encoded string) and encoded again when that gives
  * an object; any other text stays as the server sent it.
  */
-export function normaliseToolCall(call: Json): Json {
+function normaliseToolCall(call: Json): Json {
   const fn = { ...(isObject(call.function) ? call.function : {}) };
   let decoded: unknown = fn.arguments;
   for (let i = 0; i < 2 && typeof decoded === 'string'; i++) {
