@@ -10,9 +10,10 @@ export function wholeContent(response: Record<string, unknown>): string {
 
 /**
  * A whole answer as the client gets it: the client's model name; for chat, the server's tool
- * calls made whole (pieces of one streamed call joined) and normalised, and those parsed out of the content (`parsed`) added, the content without
- * their markup, and `finish_reason` "tool_calls" when there are calls. Says whether the server
- * claimed a tool call it did not send (its parser dropped one).
+ * calls made whole (pieces of one streamed call joined) and normalised, and those parsed out of
+ * the content (`parsed`) added, the content without their markup, and `finish_reason`
+ * "tool_calls" when there are calls. Says whether the server claimed a tool call it did not send
+ * (its parser dropped one).
  */
 export function shapeWhole(response: Record<string, unknown>, options: { kind: 'chat' | 'text'; model?: string }, parsed?: ParsedContent): { body: Record<string, unknown>; lostCall: boolean } {
   const body = response as Response;

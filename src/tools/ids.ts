@@ -26,7 +26,7 @@ const MADE_UP_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
  * used in this answer (`used`, which this adds to).
  */
 export function callIdFor(given: unknown, used?: Set<string>): string {
-  let id = typeof given === 'string' && USABLE_ID.test(given) && !MADE_UP_UUID.test(given) && !used?.has(given) ? given : newCallId();
+  let id = typeof given === 'string' && USABLE_ID.test(given) && !MADE_UP_UUID.test(given) ? given : newCallId();
   while (used?.has(id)) id = newCallId();
   used?.add(id);
   return id;

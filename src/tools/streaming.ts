@@ -19,8 +19,9 @@ const isSpace = (c: string | undefined) => c !== undefined && TRIMMED.test(c);
  * One response's incremental parser. Text is released as soon as it cannot turn out to be markup:
  * a suffix that could start a marker, an open block, trailing whitespace and (when bare output may
  * hold calls) a message that opens with JSON, a code fence that may end it, or JSON after prose
- * that may end it (see `TrailingJsonScanner`) are held back until decided. The same segmenter and block readers as `parseWithFallback` decide, so at the end the
- * released content and calls are exactly that function's result on the whole text. A chunk costs
+ * that may end it (see `TrailingJsonScanner`) are held back until decided. The same segmenter and
+ * block readers as `parseWithFallback` decide, so at the end the released content and calls are
+ * exactly that function's result on the whole text. A chunk costs
  * time in its own length plus the undecided tail (an open block or reasoning), never the decided
  * text before it.
  */

@@ -2,10 +2,23 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { InferMessage } from '../../../src/pool/messages.js';
-import { Pools } from '../../../src/pool/pools.js';
+import { Pools, type InferenceCall } from '../../../src/pool/pools.js';
 import { deferred } from '../../support/deferred.js';
 import { startLoopbackServer } from '../../support/loopback-server.js';
 import { until } from '../../support/processes.js';
+
+/** A streamed chat call to `url`, its messages going to `onMessage`. */
+const streamedCall = (url: string, onMessage: (message: InferMessage) => void): InferenceCall => ({
+  url,
+  body: '{}',
+  upstreamStreams: true,
+  headersTimeoutMs: 5_000,
+  idleTimeoutMs: 5_000,
+  deadlineMs: 10_000,
+  stream: { kind: 'chat', wantsUsage: false, chunksToCaller: false },
+  signal: new AbortController().signal,
+  onMessage,
+});
 
 const chunk = (content: string, finish: string | null = null) =>
   `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, finish_reason: finish, delta: { role: 'assistant', content } }] })}\n\n`;
@@ -45,17 +58,7 @@ describe('worker pools', () => {
     const pools = new Pools(pino({ level: 'silent' }));
     const messages: InferMessage[] = [];
     try {
-      const running = pools.infer({
-        url: `${server.url}/v1/chat/completions`,
-        body: '{}',
-        upstreamStreams: true,
-        headersTimeoutMs: 5_000,
-        idleTimeoutMs: 5_000,
-        deadlineMs: 10_000,
-        stream: { kind: 'chat', wantsUsage: false, chunksToCaller: false },
-        signal: new AbortController().signal,
-        onMessage: (message) => messages.push(message),
-      });
+      const running = pools.infer(streamedCall(`${server.url}/v1/chat/completions`, (message) => messages.push(message)));
       // The first three tokens arrive while the server still holds the end back.
       await until('the first tokens', () => (messages.length > 0 ? true : undefined), 5_000);
       expect(messages).toHaveLength(1);
@@ -74,17 +77,7 @@ describe('worker pools', () => {
     const pools = new Pools(pino({ level: 'silent' }), { workerFile: new URL('../../fixtures/late-messages-worker.ts', import.meta.url).href });
     const messages: InferMessage[] = [];
     try {
-      const result = await pools.infer({
-        url: 'http://127.0.0.1:9/unused',
-        body: '{}',
-        upstreamStreams: true,
-        headersTimeoutMs: 5_000,
-        idleTimeoutMs: 5_000,
-        deadlineMs: 10_000,
-        stream: { kind: 'chat', wantsUsage: false, chunksToCaller: false },
-        signal: new AbortController().signal,
-        onMessage: (message) => messages.push(message),
-      });
+      const result = await pools.infer(streamedCall('http://127.0.0.1:9/unused', (message) => messages.push(message)));
       expect(result).toEqual({ ok: true });
       expect(messages.map((m) => m.type)).toEqual(['sse', 'sse', 'stream_end']);
     } finally {
