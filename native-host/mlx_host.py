@@ -13,7 +13,12 @@
 - Writes a heartbeat line every second from a thread of its own: whether the server is busy and
   how long its generation loop has gone without a step (a prefill chunk or a decode step). Its
   absence means a frozen process; busy with no step means a wedged generation.
+- Says which of the server's functions it hooked for that heartbeat (one `hooks` event, and a
+  `fired` count per hook in each heartbeat), and names on stderr any hook this mlx_lm version
+  should have but lacks.
 - Passes every argument after `--` to the server unchanged.
+- For tests only: MLX_HOST_TEST_FAULTS names a file whose word ("wedge" or "raise") the next
+  decode step obeys (TestFaults). Unset, nothing is read.
 
 Python 3 standard library only.
 """
@@ -153,9 +158,10 @@ class Heartbeat:
     the GIL), the lines stop, and that silence is the verdict. The thread makes no MLX calls.
     """
 
-    def __init__(self, events, interval_s):
+    def __init__(self, events, interval_s, hooks):
         self._events = events
         self._interval = interval_s
+        self._hooks = hooks
         self._lock = threading.Lock()
         self._inflight = 0
         self._busy_since = 0.0
@@ -227,57 +233,152 @@ class Heartbeat:
             "steps": self._steps,
             "instrumented": self.instrumented,
             "gen_alive": all(alive) if alive else None,
+            "fired": self._hooks.fired(),
         }
 
     def start(self):
         def beat():
             while True:
-                self._events.emit("heartbeat", **self.sample())
+                sample = self.sample()
+                self._events.emit("heartbeat", **sample)
+                if sample["gen_alive"] is False:
+                    # mlx_lm >= 0.32.0 catches the thread's exception itself (no excepthook call)
+                    # and answers /health 503 for good: the same zombie, so the same exit.
+                    self._events.emit("fatal", reason="generation_thread_died", error="the generation thread ended")
+                    exit_now(self._events, EXIT_GENERATION_DIED, "the generation thread died")
                 time.sleep(self._interval)
 
         threading.Thread(target=beat, name="mlx_host-heartbeat", daemon=True).start()
 
 
-def _wrap_method(owner, name, before, after):
-    original = getattr(owner, name, None)
-    if original is None:
-        return False
+class Hooks:
+    """The server functions the heartbeat hooked, what each signals, and how often each has fired.
 
-    @functools.wraps(original)
-    def wrapper(*args, **kwargs):
-        before()
+    A hook this mlx_lm version should have but that was not found is reported as missing (the
+    `hooks` event, a line on stderr and mlx-guard's /status), so a renamed function shows up
+    instead of silently turning freeze and wedge detection into slower evidence.
+    """
+
+    def __init__(self, version):
+        self.version = version
+        self._hooks = {}
+
+    def add(self, name, kind, installed, since=None, until=None):
+        expected = _version_in(self.version, since, until)
+        self._hooks[name] = {"kind": kind, "installed": bool(installed), "expected": expected, "fired": 0}
+        return bool(installed)
+
+    def fire(self, name):
+        self._hooks[name]["fired"] += 1  # one writer per hook at a time; a lost count is harmless
+
+    def fired(self):
+        return {name: hook["fired"] for name, hook in self._hooks.items() if hook["installed"]}
+
+    def report(self):
+        return [{"name": name, **{k: v for k, v in hook.items() if k != "fired"}} for name, hook in self._hooks.items()]
+
+    def missing(self):
+        return [name for name, hook in self._hooks.items() if hook["expected"] and not hook["installed"]]
+
+
+def _version_tuple(text):
+    parts = []
+    for piece in str(text).split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+        if not piece.isdigit():
+            break
+    return tuple(parts)
+
+
+def _version_in(version, since, until):
+    """Whether `version` is in [since, until]; an unreadable version expects nothing."""
+    have = _version_tuple(version)
+    if not have:
+        return False
+    if since is not None and have < _version_tuple(since):
+        return False
+    return until is None or have <= _version_tuple(until)
+
+
+class TestFaults:
+    """Test-only faults inside the real generation loop, off unless MLX_HOST_TEST_FAULTS names a file.
+
+    At each decode step the file is read when it exists: "wedge" blocks that step for good (the
+    GIL released, as a hung GPU wait would: the heartbeat goes on and reports the stall), "raise"
+    raises inside the generation thread. The file is removed first, so a fault fires once.
+    """
+
+    def __init__(self, path):
+        self._path = path
+
+    def at_decode_step(self):
+        if self._path is None or not os.path.exists(self._path):
+            return
         try:
-            return original(*args, **kwargs)
-        finally:
-            after()
+            with open(self._path) as source:
+                fault = source.read().strip()
+            os.remove(self._path)
+        except OSError:
+            return
+        if fault == "wedge":
+            threading.Event().wait()
+        elif fault == "raise":
+            raise RuntimeError("mlx_host test fault: an exception inside a decode step")
 
-    setattr(owner, name, wrapper)
-    return True
+
+def _wrap_method(hooks, label, owner, name, before, after, kind, counts=None, **versions):
+    """`counts(args)` says whether a call is the event the hook stands for (default: every call)."""
+    original = getattr(owner, name, None) if owner is not None else None
+    if original is not None:
+
+        @functools.wraps(original)
+        def wrapper(*args, **kwargs):
+            if counts is not None and not counts(args):
+                return original(*args, **kwargs)
+            hooks.fire(label)
+            before()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                after()
+
+        setattr(owner, name, wrapper)
+    return hooks.add(label, kind, original is not None, **versions)
 
 
-def _wrap_step_generator(module, name, heartbeat):
+def _wrap_step_generator(hooks, module, name, heartbeat, faults, **versions):
     """Each value a generation generator yields is one decode step (mlx_lm's generate_step)."""
-    original = getattr(module, name, None)
-    if original is None:
-        return False
+    original = getattr(module, name, None) if module is not None else None
+    progress_label = f"{name}.prompt_progress_callback"
+    if original is not None:
 
-    @functools.wraps(original)
-    def wrapper(*args, **kwargs):
-        callback = kwargs.get("prompt_progress_callback")
-        if callback is not None:
-            # One call per prefill chunk: a long prompt is progress, not a stall.
-            def progress(*progress_args):
-                heartbeat.step()
-                return callback(*progress_args)
+        @functools.wraps(original)
+        def wrapper(*args, **kwargs):
+            callback = kwargs.get("prompt_progress_callback")
+            if callback is not None:
+                # One call per prefill chunk: a long prompt is progress, not a stall.
+                def progress(*progress_args):
+                    hooks.fire(progress_label)
+                    heartbeat.step()
+                    return callback(*progress_args)
 
-            kwargs["prompt_progress_callback"] = progress
-        heartbeat.step()
-        for value in original(*args, **kwargs):
+                kwargs["prompt_progress_callback"] = progress
             heartbeat.step()
-            yield value
+            for value in original(*args, **kwargs):
+                hooks.fire(name)
+                heartbeat.step()
+                faults.at_decode_step()
+                yield value
 
-    setattr(module, name, wrapper)
-    return True
+        setattr(module, name, wrapper)
+    installed = hooks.add(name, "decode", original is not None, **versions)
+    # The speculative path pops the callback (mlx_lm >= 0.26.4): only generate_step reports prefill.
+    if name == "generate_step":
+        hooks.add(progress_label, "prefill", original is not None, **versions)
+    return installed
 
 
 def _capture_instances(cls, on_instance):
@@ -291,48 +392,65 @@ def _capture_instances(cls, on_instance):
     cls.__init__ = init
 
 
-def instrument(heartbeat, backend):
-    """Hooks the step, request and generation-thread points of the server (research/mlx_lm_heartbeat.md).
+def instrument(heartbeat, hooks, faults, backend):
+    """Hooks the step, request and generation-thread points of the server (docs/mlx-lm.md, "Heartbeat").
 
     Every target is looked up by name and skipped when absent, so an mlx_lm version that renamed
-    one degrades to fewer signals (the frozen verdict always holds), never to a crash.
+    one degrades to fewer signals (the frozen verdict always holds), never to a crash; `hooks`
+    says which were expected for this version and which were found.
     """
-    hooked = False
+    noop = lambda: None  # noqa: E731
     if backend == "standin":
         engine = importlib.import_module("standin.engine")
         handler = importlib.import_module("standin.handler")
-        hooked |= _wrap_method(engine.ResponseGenerator, "_next", heartbeat.entered_step, heartbeat.left_step)
-        _wrap_method(handler.APIHandler, "_handle_completion", heartbeat.request_started, heartbeat.request_ended)
+        hooked = _wrap_method(hooks, "ResponseGenerator._next", engine.ResponseGenerator, "_next", heartbeat.entered_step, heartbeat.left_step, "step")
+        _wrap_method(hooks, "APIHandler._handle_completion", handler.APIHandler, "_handle_completion", heartbeat.request_started, heartbeat.request_ended, "request")
         _capture_instances(engine.ResponseGenerator, heartbeat.watch_generator)
-    else:
-        server = importlib.import_module("mlx_lm.server")
-        try:
-            generate = importlib.import_module("mlx_lm.generate")
-        except ImportError:
-            generate = None
-        for name in ("generate_step", "speculative_generate_step"):
-            hooked |= _wrap_step_generator(generate, name, heartbeat)
-        batch = getattr(generate, "BatchGenerator", None)
-        if batch is not None:
-            hooked |= _wrap_method(batch, "next", heartbeat.entered_step, heartbeat.left_step)
+        heartbeat.instrumented = hooked
+        return
+    server = importlib.import_module("mlx_lm.server")
+    try:
+        generate = importlib.import_module("mlx_lm.generate")
+    except ImportError:
+        generate = None
+    hooked = False
+    for name in ("generate_step", "speculative_generate_step"):
+        hooked |= _wrap_step_generator(hooks, generate, name, heartbeat, faults, since="0.26.0")
+    batch = getattr(generate, "BatchGenerator", None)
+    hooked |= _wrap_method(hooks, "BatchGenerator.next", batch, "next", heartbeat.entered_step, heartbeat.left_step, "step", since="0.28.4")
+    # 0.28.4-0.31.1 run a whole prompt batch inside one next(): its chunks report through the
+    # callback the server gives the generator.
+    if batch is not None and _version_in(hooks.version, "0.28.4", "0.31.1"):
 
-            # 0.28.4-0.31.1 run a whole prompt batch inside one next(): its chunks report here.
-            def wrap_progress(instance):
-                callback = getattr(instance, "prompt_progress_callback", None)
-                if callable(callback):
+        def wrap_progress(instance):
+            callback = getattr(instance, "prompt_progress_callback", None)
+            if callable(callback):
 
-                    def progress(*args, **kwargs):
-                        heartbeat.step()
-                        return callback(*args, **kwargs)
+                def progress(*args, **kwargs):
+                    hooks.fire("BatchGenerator.prompt_progress_callback")
+                    heartbeat.step()
+                    return callback(*args, **kwargs)
 
-                    instance.prompt_progress_callback = progress
+                instance.prompt_progress_callback = progress
 
-            _capture_instances(batch, wrap_progress)
-        handler = getattr(server, "APIHandler", None)
-        if handler is not None:
-            _wrap_method(handler, "handle_completion", heartbeat.request_started, heartbeat.request_ended)
-        if hasattr(server, "ResponseGenerator"):
-            _capture_instances(server.ResponseGenerator, heartbeat.watch_generator)
+        _capture_instances(batch, wrap_progress)
+    hooks.add("BatchGenerator.prompt_progress_callback", "prefill", batch is not None and _version_in(hooks.version, "0.28.4", "0.31.1"), since="0.28.4", until="0.31.1")
+    # 0.31.2 on: one prefill chunk per PromptProcessingBatch.prompt, one decode step per
+    # GenerationBatch.next, each inside a BatchGenerator.next.
+    # BatchGenerator calls prompt() on every step, with no tokens when no prompt is pending.
+    has_tokens = lambda args: len(args) > 1 and any(len(tokens) for tokens in args[1])  # noqa: E731
+    _wrap_method(hooks, "PromptProcessingBatch.prompt", getattr(generate, "PromptProcessingBatch", None), "prompt", heartbeat.step, noop, "prefill", counts=has_tokens, since="0.31.2")
+    _wrap_method(hooks, "GenerationBatch.next", getattr(generate, "GenerationBatch", None), "next", faults.at_decode_step, noop, "decode", since="0.31.2")
+    _wrap_method(hooks, "APIHandler.handle_completion", getattr(server, "APIHandler", None), "handle_completion", heartbeat.request_started, heartbeat.request_ended, "request", since="0.26.0")
+    responses = getattr(server, "ResponseGenerator", None)
+    if responses is not None:
+
+        def watch(instance):
+            hooks.fire("ResponseGenerator")
+            heartbeat.watch_generator(instance)
+
+        _capture_instances(responses, watch)
+    hooks.add("ResponseGenerator", "thread", responses is not None, since="0.28.4")
     heartbeat.instrumented = hooked
 
 
@@ -375,13 +493,24 @@ def main():
     watch_generation_thread(events)
     watch_http_server(events)
     server, provider_module, version = import_server(options.backend, events)
-    heartbeat = Heartbeat(events, options.heartbeat_ms / 1000) if options.heartbeat_ms > 0 else None
+    hooks = Hooks(version)
+    heartbeat = Heartbeat(events, options.heartbeat_ms / 1000, hooks) if options.heartbeat_ms > 0 else None
     if hasattr(provider_module, "ModelProvider"):
         watch_model_provider(events, provider_module.ModelProvider, heartbeat)
     if heartbeat is not None:
-        instrument(heartbeat, options.backend)
-        heartbeat.start()
+        instrument(heartbeat, hooks, TestFaults(os.environ.get("MLX_HOST_TEST_FAULTS")), options.backend)
+        missing = hooks.missing()
+        if missing:
+            print(
+                f"mlx_host: mlx_lm {version} lacks {', '.join(missing)}, which the heartbeat hooks for this version: "
+                "stalls inside the generation loop are seen later or not at all (a frozen process still is). "
+                "Report it to mlx-guard with the mlx_lm version.",
+                file=sys.stderr,
+            )
     events.emit("started", pid=os.getpid(), pgid=os.getpgrp(), backend=options.backend, version=version, python=sys.executable)
+    if heartbeat is not None:
+        events.emit("hooks", version=version, hooks=hooks.report(), missing=hooks.missing())
+        heartbeat.start()
 
     sys.argv = [f"{options.backend}.server", *server_args]
     try:

@@ -8,7 +8,9 @@ export type LineMeaning =
   | { kind: 'other' };
 
 // Each pattern is anchored on text mlx_lm.server really prints (research/mlx_lm_server.md §3, §5).
-const zombie = /^Exception in thread .*\(_generate\):/;
+// Up to mlx-lm 0.31.3 the exception escapes the thread; from 0.32.0 the server catches it, logs
+// this ERROR line and answers /health 503 (docs/mlx-lm.md, "When the generation thread dies").
+const zombie = /^Exception in thread .*\(_generate\):| - ERROR - mlx_lm\.server generation thread died: /;
 const metal = /^libc\+\+abi: terminating|\[METAL\] Command buffer execution failed/;
 const bind = /Address already in use/;
 const listening = / - INFO - Starting httpd at \S+ on port (\d+)\.\.\./;

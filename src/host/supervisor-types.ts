@@ -1,4 +1,5 @@
 import type { FatalReason } from './errors.js';
+import type { HookInfo } from './heartbeat.js';
 import type { ChildExit } from './model-server-process.js';
 
 // The supervisor's public types, apart from its code: the modules it is built from name them too.
@@ -66,6 +67,16 @@ export interface SupervisorStatus {
   restarts: Partial<Record<RestartCause, number>>;
   lastTimeToReadyMs: number | undefined;
   fatal: { reason: FatalReason; message: string } | undefined;
+  /** The host's heartbeat hooks in the running model server (none for a `command` backend). */
+  heartbeat: HeartbeatStatus | undefined;
+}
+
+/** Which functions of the model server the heartbeat hooked, and how often each has fired. */
+export interface HeartbeatStatus {
+  /** The mlx_lm (or stand-in) version the expectations are for. */
+  version: string;
+  hooks: Array<HookInfo & { fired: number }>;
+  missing: string[];
 }
 
 /** A ready model server to send requests to; `lost` aborts once it stops serving (its restart or a stop). */

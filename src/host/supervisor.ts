@@ -7,7 +7,7 @@ import { ChildRecords, inspectProcess, RunDirError, type ProcessIdentity } from 
 import { awaitReady } from './readiness.js';
 import { ModelServerLostError, SupervisorFatalError } from './errors.js';
 import type { HostFatal } from './exit-codes.js';
-import { readHeartbeat, type Heartbeat } from './heartbeat.js';
+import { readHeartbeat, readHooks, type Heartbeat, type HostHooks } from './heartbeat.js';
 import { planLaunch, type LaunchPlan } from './launch-plan.js';
 import { watchLiveness } from './liveness.js';
 import { describeExit, judgeLaunchEnd, type LaunchSeen } from './launch-verdict.js';
@@ -16,7 +16,7 @@ import { ModelServerProcess, type ChildExit } from './model-server-process.js';
 import { resolveSupervisorOptions, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.js';
 import { freePort } from './ports.js';
 import { RestartPolicy } from './restart-policy.js';
-import type { Prepare, Progress, RequestInfo, RequestTracker, RestartCause, RestartEvent, Serving, SupervisorState, SupervisorStatus, Transition } from './supervisor-types.js';
+import type { HeartbeatStatus, Prepare, Progress, RequestInfo, RequestTracker, RestartCause, RestartEvent, Serving, SupervisorState, SupervisorStatus, Transition } from './supervisor-types.js';
 
 interface Trigger {
   cause: RestartCause | 'stop';
@@ -64,6 +64,7 @@ export class Supervisor {
   /** When the first of the requests now in flight began: no progress is expected before it. */
   #busySince = 0;
   #heartbeat: Heartbeat | undefined;
+  #hooks: HostHooks | undefined;
   #lost: AbortController | undefined;
   readonly #records: ChildRecords;
   #owner: ProcessIdentity | undefined;
@@ -109,7 +110,15 @@ export class Supervisor {
       restarts: { ...this.#restartCounts },
       lastTimeToReadyMs: this.#lastTimeToReadyMs,
       fatal: this.#fatal ? { reason: this.#fatal.reason, message: this.#fatal.message } : undefined,
+      heartbeat: this.#heartbeatStatus(),
     };
+  }
+
+  #heartbeatStatus(): HeartbeatStatus | undefined {
+    const hooks = this.#hooks;
+    if (!hooks) return undefined;
+    const fired = this.#heartbeat?.fired ?? {};
+    return { version: hooks.version, missing: hooks.missing, hooks: hooks.hooks.map((hook) => ({ ...hook, fired: fired[hook.name] ?? 0 })) };
   }
 
   get recentLogLines(): string[] {
@@ -406,6 +415,17 @@ export class Supervisor {
           this.#heartbeat = heartbeat;
           return;
         }
+        const hooks = readHooks(event);
+        if (hooks) {
+          this.#hooks = hooks;
+          if (hooks.missing.length > 0) {
+            this.#logger.warn(
+              { event: 'heartbeat_hooks_missing', version: hooks.version, missing: hooks.missing },
+              `mlx_lm ${hooks.version} lacks ${hooks.missing.join(', ')}: stalls inside its generation loop are caught later, by request progress and canaries (a frozen process still is at once)`,
+            );
+          }
+          return;
+        }
         this.#logger.debug({ event: 'child_event', childPid: child.pid, ...event }, `model server event ${String(event.event)}`);
         if (event.event === 'listening' || event.event === 'model_loaded') loadedEvent?.();
         if (event.event === 'fatal') hostFatal = { reason: String(event.reason), ...(typeof event.error === 'string' ? { error: event.error } : {}) };
@@ -413,6 +433,7 @@ export class Supervisor {
     });
     this.#child = child;
     this.#heartbeat = undefined;
+    this.#hooks = undefined;
     void child.exited.then((exit) => fire({ cause: 'exit', detail: describeExit(exit) }));
     const recorded = await this.#record(child, port);
     if (recorded !== true) {

@@ -37,12 +37,26 @@ describe('mlx_host.py', () => {
     expect(await event(hosted, 'model_loaded')).toMatchObject({ model: 'default_model' });
   });
 
+  it('says which hooks it installed, and names on stderr those this mlx_lm version should have but lacks', async () => {
+    const hosted = startHost([], ['--port', '0', '--model', 'org/model'], withFakeMlx);
+    const hooks = (await event(hosted, 'hooks')) as { version: string; hooks: Array<{ name: string; installed: boolean; expected: boolean }>; missing: string[] };
+    expect(hooks.version).toBe('0.32.0+fake');
+    // The fake has BatchGenerator.next, APIHandler.handle_completion and ResponseGenerator, not the rest of 0.32's names.
+    expect(hooks.hooks.filter((h) => h.installed).map((h) => h.name)).toEqual(['BatchGenerator.next', 'APIHandler.handle_completion', 'ResponseGenerator']);
+    expect(hooks.missing).toEqual(['generate_step', 'generate_step.prompt_progress_callback', 'speculative_generate_step', 'PromptProcessingBatch.prompt', 'GenerationBatch.next']);
+    expect(hooks.missing).not.toContain('BatchGenerator.prompt_progress_callback'); // only 0.28.4-0.31.1 have it
+    await until('the warning on stderr', () => (hosted.stderr.some((l) => l.startsWith('mlx_host: mlx_lm 0.32.0+fake lacks generate_step')) ? true : undefined));
+    // Each beat counts the calls of every installed hook: the server made its ResponseGenerator once.
+    const beat = await until('a beat after the server started', () => hosted.events.find((e) => e.event === 'heartbeat' && (e.fired as Record<string, number>).ResponseGenerator === 1));
+    expect(Object.keys(beat.fired as object)).toEqual(['BatchGenerator.next', 'APIHandler.handle_completion', 'ResponseGenerator']);
+  });
+
   it('when its stdin closes, it ends its whole process group', async () => {
     const hosted = startHost(['--backend', 'standin'], ['--port', '0']);
     await event(hosted, 'listening');
     hosted.child.stdin!.end();
     expect(await hosted.exited()).toEqual({ code: null, signal: 'SIGKILL' });
-    expect(hosted.events.map((e) => e.event).filter((e) => e !== 'heartbeat')).toEqual(['started', 'listening', 'parent_gone', 'exiting']);
+    expect(hosted.events.map((e) => e.event).filter((e) => e !== 'heartbeat')).toEqual(['started', 'hooks', 'listening', 'parent_gone', 'exiting']);
   });
 
   it('beats once a second from its own thread: idle, busy and stalled inside a step, silent while stopped', async () => {

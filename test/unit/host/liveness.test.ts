@@ -4,7 +4,7 @@ import { resolveSupervisorOptions } from '../../../src/host/options.js';
 
 const options = resolveSupervisorOptions({}).liveness;
 const now = 1_000_000;
-const beat = (overrides = {}) => ({ at: now - 500, busy: 0, stalledMs: 0, instrumented: true, genAlive: true, ...overrides });
+const beat = (overrides = {}) => ({ at: now - 500, busy: 0, stalledMs: 0, instrumented: true, genAlive: true, fired: {}, ...overrides });
 const seen = (overrides: Partial<Observations> = {}): Observations => ({ since: now - 600_000, heartbeat: beat(), inflight: 0, lastProgressAt: now - 600_000, probeFailures: 0, ...overrides });
 
 describe('the liveness verdict (defaults: heartbeat 4 s, stall 60 s)', () => {

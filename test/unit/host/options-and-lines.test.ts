@@ -64,6 +64,8 @@ describe('launch plans', () => {
 describe('reading the model server’s output', () => {
   it('recognises the zombie, the Metal abort, the bind failure, the listening line and progress bars', () => {
     expect(classifyLine('Exception in thread Thread-1 (_generate):')).toEqual({ kind: 'zombie' });
+    // mlx-lm >= 0.32.0 catches the exception itself and logs it (seen on the real 0.32.2).
+    expect(classifyLine('2026-12-06 11:14:58,249 - ERROR - mlx_lm.server generation thread died: boom')).toEqual({ kind: 'zombie' });
     expect(classifyLine('libc++abi: terminating due to uncaught exception of type std::runtime_error: [METAL] Command buffer execution failed: Insufficient Memory')).toEqual({ kind: 'metal_abort' });
     expect(classifyLine('OSError: [Errno 48] Address already in use')).toEqual({ kind: 'bind_failure' });
     expect(classifyLine('2026-08-22 10:00:00,123 - INFO - Starting httpd at 127.0.0.1 on port 8080...')).toEqual({ kind: 'listening', port: 8080 });
