@@ -181,6 +181,8 @@ class ResponseGenerator:
             if request.prefill_left_ms is None:
                 request.prefill_left_ms = request.prefill_total_ms = self.faults.prefill_ms
                 request.events.put(("prefill", request.prompt_tokens, request.prefill_left_ms > 0))
+                if request.prefill_left_ms <= 0:
+                    logging.info(f"Prompt processing progress: {request.prompt_tokens}/{request.prompt_tokens}")
         prefilling = next((r for r in active if r.prefill_left_ms > 0 and not r.should_stop), None)
         if prefilling is not None:
             self._prefill_chunk(prefilling)
@@ -214,6 +216,7 @@ class ResponseGenerator:
         request.prefill_left_ms -= chunk
         processed = request.prompt_tokens * (total_ms - request.prefill_left_ms) // total_ms
         request.events.put(("keepalive", processed, request.prompt_tokens))
+        logging.info(f"Prompt processing progress: {processed}/{request.prompt_tokens}")
 
     @staticmethod
     def _abort_after_sent(request):

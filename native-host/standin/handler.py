@@ -14,47 +14,55 @@ SYSTEM_FINGERPRINT = f"{__version__}-standin-{platform.platform()}-cpu"
 
 
 def validate_model_parameters(body):
-    """The checks of mlx_lm.server's validate_model_parameters: a failure raises, dropping the connection."""
+    """The checks of mlx_lm.server's validate_model_parameters (0.32): a failure raises ValueError,
+    answered 400 with its message."""
 
-    def number(name, low=None, high=None, kinds=(int, float)):
-        value = body.get(name)
+    def check(name, kinds, low=None, high=None, whitelist=()):
         if name not in body:
             return
+        value = body[name]
         if not isinstance(value, kinds):
-            raise ValueError(f"{name} must be of type {' or '.join(k.__name__ for k in kinds)}")
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise ValueError(f"{name} must be between {low} and {high}" if high is not None else f"{name} must be >= {low}")
+            allowed = tuple(kind.__name__ for kind in kinds) if len(kinds) > 1 else kinds[0].__name__
+            raise ValueError(f"{name} must be of type {allowed}")
+        if value in whitelist:
+            return
+        if low is not None and value < low:
+            raise ValueError(f"{name} must be at least {low}")
+        if high is not None and value > high:
+            raise ValueError(f"{name} must be at most {high}")
 
-    if "model" in body and not isinstance(body["model"], str):
-        raise ValueError("model must be a string")
-    for name in ("max_tokens", "max_completion_tokens", "top_k", "repetition_context_size", "num_draft_tokens"):
-        number(name, 0, kinds=(int,))
-    for name in ("presence_context_size", "frequency_context_size"):
-        number(name, 0, kinds=(int,))
-    number("temperature", 0)
-    number("repetition_penalty", 0)
-    number("top_p", 0, 1)
-    number("min_p", 0, 1)
-    number("presence_penalty")
-    number("frequency_penalty")
-    number("xtc_probability", 0, 1, kinds=(float,))
-    number("xtc_threshold", 0, 1, kinds=(float,))
-    for name in ("logprobs", "stream"):
-        if name in body and not isinstance(body[name], bool):
-            raise ValueError(f"{name} must be a boolean")
-    if "top_logprobs" in body:
-        number("top_logprobs", -1, 11, kinds=(int,))
-    if "seed" in body and body["seed"] is not None and not isinstance(body["seed"], int):
-        raise ValueError("seed must be an integer")
-    if "logit_bias" in body and body["logit_bias"] is not None:
-        if not isinstance(body["logit_bias"], dict):
-            raise ValueError("logit_bias must be a dict of int to float")
-        for key, value in body["logit_bias"].items():
-            int(key)
-            float(value)
-    stop = body.get("stop")
-    if stop is not None and not isinstance(stop, str) and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
-        raise ValueError("stop must be a string or a list of strings")
+    # The server reads max_completion_tokens into max_tokens, and model into requested_model, and
+    # names them so in its messages.
+    body = {**body, **({"max_tokens": body["max_completion_tokens"]} if body.get("max_completion_tokens") is not None else {})}
+    if "model" in body:
+        body["requested_model"] = body["model"]
+    number = (float, int)
+    check("stream", (bool,))
+    check("max_tokens", (int,), 1)
+    check("temperature", number, 0)
+    check("top_p", number, 0, 1)
+    check("top_k", (int,), 0)
+    check("min_p", number, 0, 1)
+    check("num_draft_tokens", (int,), 0)
+    check("repetition_penalty", number, 0)
+    check("repetition_context_size", (int,), 0)
+    check("presence_penalty", number)
+    check("presence_context_size", (int,), 0)
+    check("frequency_penalty", number)
+    check("frequency_context_size", (int,), 0)
+    check("logprobs", (bool,))
+    check("top_logprobs", (int,), 0, 11, whitelist=(-1,))
+    check("xtc_probability", (float,), 0, 1)
+    check("xtc_threshold", (float,), 0, 1)
+    check("requested_model", (str,))
+    if body.get("seed") is not None:
+        check("seed", (int,))
+    if body.get("logit_bias") is not None:
+        check("logit_bias", (dict,))
+        try:
+            {int(key): float(value) for key, value in body["logit_bias"].items()}
+        except ValueError as error:
+            raise ValueError("logit_bias must be a dict of int to float") from error
 
 
 class APIHandler(BaseHTTPRequestHandler):
@@ -155,11 +163,14 @@ class APIHandler(BaseHTTPRequestHandler):
             self._json_error(500, "Internal server error (injected by the stand-in)")
             return
         kind = endpoints[self.path]
-        validate_model_parameters(body)
-        if kind == "chat":
-            assert "messages" in body, "Chat request must include 'messages'"
-        else:
-            assert "prompt" in body, "Text completion request must include 'prompt'"
+        try:
+            validate_model_parameters(body)
+        except ValueError as error:
+            self._json_error(400, str(error))
+            return
+        if "messages" not in body if kind == "chat" else "prompt" not in body:
+            self._json_error(400, "Request did not contain messages" if kind == "chat" else "Request did not contain a prompt")
+            return
         try:
             self.response_generator.model_provider.load(body.get("model", "default_model"))
             for message in body.get("messages") or []:

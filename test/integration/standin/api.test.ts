@@ -17,7 +17,7 @@ const get = (path: string) => send(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
 const chat = (body: Record<string, unknown>) => send(post('/v1/chat/completions', JSON.stringify(body)));
 const hi = [{ role: 'user', content: 'hi there' }];
 
-/** Field-validation failures, missing fields and bad UTF-8 drop the connection with zero bytes. */
+/** A body that is not UTF-8 drops the connection with zero bytes. */
 async function expectDropped(request: Buffer, traceback: string) {
   const response = await send(request);
   expect(response.bytes.length).toBe(0);
@@ -93,18 +93,28 @@ describe('the error matrix (§1.1)', () => {
     expect(JSON.parse(array.body)).toEqual({ error: 'Request should be a JSON dictionary' });
   });
 
-  it('a field that fails validation: the connection closes with zero bytes and a traceback on stderr', async () => {
-    await expectDropped(post('/v1/chat/completions', JSON.stringify({ messages: hi, max_tokens: 'ten' })), 'ValueError: max_tokens must be of type int');
-    await expectDropped(post('/v1/chat/completions', JSON.stringify({ messages: hi, temperature: -1 })), 'ValueError: temperature must be >= 0');
-    await expectDropped(post('/v1/chat/completions', JSON.stringify({ messages: hi, stream: null })), 'ValueError: stream must be a boolean');
-    await expectDropped(post('/v1/chat/completions', JSON.stringify({ messages: hi, xtc_probability: 0 })), 'ValueError: xtc_probability must be of type float');
-    await expectDropped(post('/v1/chat/completions', JSON.stringify({ messages: hi, top_logprobs: 12 })), 'ValueError: top_logprobs must be between -1 and 11');
-    await expectDropped(post('/v1/chat/completions', JSON.stringify({ messages: hi, model: null })), 'ValueError: model must be a string');
+  it('a field that fails validation: 400 with the reason, as 0.32 answers (older servers dropped the connection)', async () => {
+    const refused = async (body: Record<string, unknown>, error: string) => {
+      const response = await chat({ messages: hi, ...body });
+      expect(response.status).toBe(400);
+      expect(JSON.parse(response.body)).toEqual({ error });
+    };
+    await refused({ max_tokens: 'ten' }, 'max_tokens must be of type int');
+    await refused({ max_tokens: 0 }, 'max_tokens must be at least 1');
+    await refused({ max_completion_tokens: -1 }, 'max_tokens must be at least 1');
+    await refused({ temperature: -1 }, 'temperature must be at least 0');
+    await refused({ temperature: 'hot' }, "temperature must be of type ('float', 'int')");
+    await refused({ stream: null }, 'stream must be of type bool');
+    await refused({ xtc_probability: 0 }, 'xtc_probability must be of type float');
+    await refused({ top_logprobs: 12 }, 'top_logprobs must be at most 11');
+    await refused({ model: null }, 'requested_model must be of type str');
   });
 
-  it('missing messages / prompt, or a body that is not UTF-8: zero bytes', async () => {
-    await expectDropped(post('/v1/chat/completions', '{"max_tokens": 3}'), "AssertionError: Chat request must include 'messages'");
-    await expectDropped(post('/v1/completions', '{"max_tokens": 3}'), "AssertionError: Text completion request must include 'prompt'");
+  it('missing messages / prompt: 400; a body that is not UTF-8: zero bytes', async () => {
+    const noMessages = await send(post('/v1/chat/completions', '{"max_tokens": 3}'));
+    expect([noMessages.status, JSON.parse(noMessages.body)]).toEqual([400, { error: 'Request did not contain messages' }]);
+    const noPrompt = await send(post('/v1/completions', '{"max_tokens": 3}'));
+    expect([noPrompt.status, JSON.parse(noPrompt.body)]).toEqual([400, { error: 'Request did not contain a prompt' }]);
     await expectDropped(post('/v1/chat/completions', Buffer.from([0x7b, 0xff, 0xfe, 0x7d])), 'UnicodeDecodeError');
   });
 
@@ -155,11 +165,6 @@ describe('chat completions (§2.1, §2.2)', () => {
     const stopped = shapes.chatCompletion.parse(JSON.parse((await chat({ messages: hi, max_tokens: 100, seed: 7, stop: [` ${stopWord}`] })).body));
     expect(stopped.choices[0].finish_reason).toBe('stop');
     expect(stopped.choices[0].message.content).toBe(full.slice(0, full.indexOf(` ${stopWord}`)));
-  });
-
-  it('max_tokens 0: no content (content is null), finish_reason "length"', async () => {
-    const body = shapes.chatCompletion.parse(JSON.parse((await chat({ messages: hi, max_tokens: 0 })).body));
-    expect(body.choices[0]).toMatchObject({ finish_reason: 'length', message: { role: 'assistant', content: null } });
   });
 
   it('the prompt cache: a repeated prompt reports cached tokens', async () => {
@@ -292,7 +297,9 @@ describe('stderr mirrors the real server', () => {
   it('the start-up warning, "Starting httpd", and one access line per request', async () => {
     const log = standin.stderr.join('\n');
     expect(log).toContain('UserWarning: mlx_lm.server is not recommended for production as it only implements basic security checks.');
-    expect(log).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - INFO - Starting httpd at 127\.0\.0\.1 on port \d+\.\.\.$/m);
+    // Not anchored at the line's start: the download progress bar (another thread, no newline
+    // until it is done) may stand before it on the same line, on the real server as here.
+    expect(log).toMatch(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - INFO - Starting httpd at 127\.0\.0\.1 on port \d+\.\.\.$/m);
     await get('/health');
     await until('the access line', () =>
       standin.stderr.some((l) => /^127\.0\.0\.1 - - \[\d\d\/\w{3}\/\d{4} \d\d:\d\d:\d\d\] "GET \/health HTTP\/1\.1" 200 -$/.test(l)) ? true : undefined,
