@@ -11,9 +11,9 @@ function isBoundedJsonObject(text: string): boolean {
 }
 
 /**
- * Request bodies as mlx_lm.server accepts them (research/mlx_lm_server.md §1.2). The server drops
- * the connection on a field it rejects, which looks like a crash; checking here turns that into a
- * 400 that names the field. A field the server does not read is dropped, not refused: OpenAI's
+ * Request bodies as mlx_lm.server accepts them (docs/mlx-lm.md). Before 0.32 the server drops the
+ * connection on a field it rejects, which looks like a crash; 0.32 answers 400 in its own words.
+ * Checking here gives every version a 400 that names the field. A field the server does not read is dropped, not refused: OpenAI's
  * clients add fields every release (`prompt_cache_key`, `store`, …), and the server would ignore
  * them anyway. A field it reads with a value of the wrong type is still a 400.
  */
@@ -59,8 +59,9 @@ const tool = z.object({ type: z.literal('function'), function: z.object({ name: 
 /** Fields mlx_lm.server reads, with its types and ranges. */
 const sampling = {
   model: opt(z.string()),
-  max_tokens: opt(int.nonnegative()),
-  max_completion_tokens: opt(int.nonnegative()),
+  // The server refuses fewer than one token (0.32.2: "max_tokens must be at least 1").
+  max_tokens: opt(int.positive()),
+  max_completion_tokens: opt(int.positive()),
   temperature: opt(nonNegative),
   top_p: opt(unit),
   top_k: opt(int.nonnegative()),
@@ -75,7 +76,7 @@ const sampling = {
   xtc_threshold: opt(unit),
   logit_bias: opt(z.record(z.string().regex(/^-?\d+$/, 'keys must be token ids'), z.number())),
   logprobs: opt(z.boolean()),
-  top_logprobs: opt(int.min(-1)),
+  top_logprobs: opt(int.min(-1).max(11)),
   seed: opt(int),
   stream: opt(z.boolean()),
   stream_options: opt(z.object({ include_usage: z.boolean().optional() }).loose()),
