@@ -44,11 +44,11 @@ function parse(args: readonly string[], options: NonNullable<ParseArgsConfig['op
 }
 
 export async function setupCommand(args: readonly string[], context = defaultContext()): Promise<number> {
-  const { values } = parse(args, { python: { type: 'string' }, 'base-python': { type: 'string' } });
+  const { values } = parse(args, { python: { type: 'string' }, 'base-python': { type: 'string' }, cuda: { type: 'boolean' } });
   try {
     const machine = context.machine ?? (await probeMachine(context.run, context.platform));
     await runSetup(
-      { ...(typeof values.python === 'string' ? { python: values.python } : {}), ...(typeof values['base-python'] === 'string' ? { basePython: values['base-python'] } : {}) },
+      { ...(typeof values.python === 'string' ? { python: values.python } : {}), ...(typeof values['base-python'] === 'string' ? { basePython: values['base-python'] } : {}), ...(values.cuda === true ? { cuda: true } : {}) },
       { run: context.run, machine, paths: installPaths(context.env, context.platform), say: (line) => context.out(`mlx-guard setup: ${line}`) },
     );
     return OK;

@@ -116,18 +116,18 @@ export async function planLaunch(options: ResolvedSupervisorOptions): Promise<La
     };
   }
   if (backend === 'auto' || backend === 'mlx') {
-    const appleSilicon = process.platform === 'darwin' && process.arch === 'arm64';
-    version = backend === 'mlx' || appleSilicon ? await probeMlxLm(python) : undefined;
+    // mlx runs on Apple Silicon Macs and, on the CPU or CUDA, on Linux: wherever mlx_lm imports.
+    version = await probeMlxLm(python);
     if (backend === 'auto') {
       backend = version !== undefined ? 'mlx' : 'standin';
       notice =
         backend === 'mlx'
           ? `auto: running mlx_lm.server ${version} with ${python}`
-          : `auto: ${appleSilicon ? `${python} cannot import mlx_lm` : 'not an Apple Silicon Mac'}, so mlx-guard runs the STAND-IN server: placeholder text, not a model. Install mlx-lm on a Mac (or pass --python) to serve a real model.`;
+          : `auto: ${python} cannot import mlx_lm, so mlx-guard runs the STAND-IN server: placeholder text, not a model. Run mlx-guard setup (an Apple Silicon Mac, or Linux with MLX on the CPU) or pass --python <a Python with mlx-lm> to serve a real model.`;
     } else if (version === undefined) {
       throw new SupervisorFatalError(
         'mlx_lm_not_importable',
-        `${python} cannot import mlx_lm. Install it into that Python (python3 -m pip install mlx-lm, on an Apple Silicon Mac) or point mlx-guard at one that has it (--python, or activate its venv).`,
+        `${python} cannot import mlx_lm. Run mlx-guard setup, install it into that Python (python3 -m pip install mlx-lm on a Mac; "mlx[cpu]" mlx-lm on Linux), or point mlx-guard at one that has it (--python, or activate its venv).`,
       );
     }
   }

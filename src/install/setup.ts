@@ -4,7 +4,11 @@ import type { InstallPaths } from './paths.js';
 import type { Runner } from './runner.js';
 import { readSettings, writeSettings } from './settings.js';
 
-/** What mlx needs (MLX's install notes): an Apple Silicon Mac, macOS 14 or newer, a native Python 3.10 or newer. */
+/**
+ * What mlx needs (MLX's install notes): an Apple Silicon Mac with macOS 14 or newer and a native
+ * Python 3.10 or newer; or Linux (glibc 2.35 or newer) with the CPU or CUDA build, mlx[cpu] or
+ * mlx[cuda], the CPU one proved here by the real-server suite.
+ */
 export const MIN_MACOS = [14, 0] as const;
 export const MIN_PYTHON = [3, 10] as const;
 
@@ -28,6 +32,8 @@ export interface SetupOptions {
   python?: string;
   /** The Python that creates mlx-guard's venv (default python3). */
   basePython?: string;
+  /** On Linux, MLX's CUDA build (mlx[cuda]) instead of the CPU one. */
+  cuda?: boolean;
 }
 
 export interface SetupDependencies {
@@ -59,7 +65,9 @@ const parts = (text: string) => text.split('.').map((part) => Number.parseInt(pa
 export async function runSetup(options: SetupOptions, deps: SetupDependencies): Promise<{ python: string; mlxLmVersion: string }> {
   const { run, machine, paths, say } = deps;
   checkMachine(machine);
-  say(`this Mac: Apple Silicon, macOS ${machine.macosVersion}`);
+  const linux = machine.platform === 'linux';
+  if (options.cuda && !linux) throw new SetupError('--cuda is for Linux with an NVIDIA GPU; on a Mac, mlx uses the GPU through Metal without it');
+  say(linux ? `this machine: Linux, MLX's ${options.cuda ? 'CUDA' : 'CPU'} build (slower than a Mac's GPU; for trying models and for tests)` : `this Mac: Apple Silicon, macOS ${machine.macosVersion}`);
 
   let python = options.python;
   if (python === undefined) {
@@ -67,17 +75,19 @@ export async function runSetup(options: SetupOptions, deps: SetupDependencies): 
     if (existsSync(python)) say(`reusing the venv in ${paths.venv}`);
     else {
       const base = options.basePython ?? 'python3';
-      await checkPython(base, run);
+      await checkPython(base, run, machine);
       say(`creating a venv in ${paths.venv} with ${base}`);
       const created = await run(base, ['-m', 'venv', paths.venv], { timeoutMs: 120_000 });
       if (created.exitCode !== 0) throw new SetupError(`${base} could not create a venv in ${paths.venv}: ${lastLines(created.stderr)}. Check that the folder is writable, or pass --python <a Python you manage>.`);
     }
   } else {
-    await checkPython(python, run);
+    await checkPython(python, run, machine);
   }
 
-  say(`installing or upgrading mlx-lm with ${python} (this downloads mlx and its dependencies the first time)`);
-  const installed = await run(python, ['-m', 'pip', 'install', '--upgrade', 'mlx-lm'], { timeoutMs: 1_800_000 });
+  // On Linux, plain "mlx" has no backend: the extra names the CPU or the CUDA build.
+  const packages = linux ? [options.cuda ? 'mlx[cuda]' : 'mlx[cpu]', 'mlx-lm'] : ['mlx-lm'];
+  say(`installing or upgrading ${packages.join(' and ')} with ${python} (this downloads mlx and its dependencies the first time)`);
+  const installed = await run(python, ['-m', 'pip', 'install', '--upgrade', ...packages], { timeoutMs: 1_800_000 });
   if (installed.exitCode !== 0) {
     const managed = /externally-managed-environment/.test(installed.stderr);
     throw new SetupError(
@@ -95,9 +105,10 @@ export async function runSetup(options: SetupOptions, deps: SetupDependencies): 
 }
 
 function checkMachine(machine: Machine): void {
+  if (machine.platform === 'linux') return;
   if (machine.platform !== 'darwin') {
     throw new SetupError(
-      `mlx runs only on Apple Silicon Macs, and this is ${machine.platform}: there is nothing to set up here. mlx-guard still runs: the stand-in (placeholder text, for trying the API) with mlx-guard start, or any other model server with mlx-guard start -- <its command with {port}>, e.g. llama-server.`,
+      `mlx runs on Apple Silicon Macs and on Linux, and this is ${machine.platform}: there is nothing to set up here. mlx-guard still runs: the stand-in (placeholder text, for trying the API) with mlx-guard start, or any other model server with mlx-guard start -- <its command with {port}>, e.g. llama-server.`,
     );
   }
   if (!machine.appleSilicon) throw new SetupError('this Mac has an Intel processor; mlx needs Apple Silicon (M1 or newer). mlx-guard can still guard another model server: mlx-guard start -- <its command with {port}>.');
@@ -107,12 +118,12 @@ function checkMachine(machine: Machine): void {
 }
 
 /** A native Python new enough for mlx; a Python under Rosetta would install wheels mlx does not have. */
-async function checkPython(python: string, run: Runner): Promise<void> {
+async function checkPython(python: string, run: Runner, host: Machine): Promise<void> {
   const probe = await run(python, ['-c', 'import platform, sys; print("%d.%d" % sys.version_info[:2], platform.machine())'], { timeoutMs: 60_000 });
   if (probe.exitCode !== 0) throw new SetupError(`cannot run ${python}: ${lastLines(probe.stderr) || 'not found'}. Install Python ${MIN_PYTHON.join('.')} or newer (brew install python@3.12, or the python.org installer), or name one with --base-python.`);
   const [version = '', machine = ''] = probe.stdout.trim().split(/\s+/);
   if (!atLeast(parts(version), MIN_PYTHON)) throw new SetupError(`${python} is Python ${version}; mlx needs ${MIN_PYTHON.join('.')} or newer (brew install python@3.12, or the python.org installer; then --base-python <it>).`);
-  if (machine !== 'arm64') throw new SetupError(`${python} runs as ${machine}, not natively on Apple Silicon (an Intel build under Rosetta); mlx needs a native arm64 Python (Homebrew's in /opt/homebrew, or python.org's universal2 installer).`);
+  if (host.platform === 'darwin' && machine !== 'arm64') throw new SetupError(`${python} runs as ${machine}, not natively on Apple Silicon (an Intel build under Rosetta); mlx needs a native arm64 Python (Homebrew's in /opt/homebrew, or python.org's universal2 installer).`);
 }
 
 function lastLines(text: string, count = 3): string {

@@ -60,9 +60,25 @@ describe('mlx-guard setup', () => {
     await expect(runSetup({ python: fakePython }, managed.deps())).rejects.toThrow(/is an "externally managed" Python that refuses pip installs; run mlx-guard setup without --python/);
   });
 
+  it('on Linux: the venv with MLX\'s CPU build and mlx-lm (the CUDA build with --cuda), any machine type; --cuda on a Mac is refused', async () => {
+    const linux: Machine = { platform: 'linux', appleSilicon: false };
+    const cpu = fixture({ FAKE_PYTHON_MACHINE: 'x86_64' });
+    const venvPython = join(cpu.paths.venv, 'bin', 'python');
+    expect(await runSetup({ basePython: fakePython }, cpu.deps(linux))).toEqual({ python: venvPython, mlxLmVersion: '0.31.2' });
+    expect(cpu.commands().slice(1, 3)).toEqual([
+      [fakePython, '-m', 'venv', cpu.paths.venv],
+      [venvPython, '-m', 'pip', 'install', '--upgrade', 'mlx[cpu]', 'mlx-lm'],
+    ]);
+    expect(cpu.said[0]).toMatch(/^this machine: Linux, MLX's CPU build/);
+    const cuda = fixture({ FAKE_PYTHON_MACHINE: 'aarch64' });
+    await runSetup({ basePython: fakePython, cuda: true }, cuda.deps(linux));
+    expect(cuda.commands()[2]!.slice(1)).toEqual(['-m', 'pip', 'install', '--upgrade', 'mlx[cuda]', 'mlx-lm']);
+    await expect(runSetup({ basePython: fakePython, cuda: true }, fixture().deps())).rejects.toThrow(/--cuda is for Linux with an NVIDIA GPU/);
+  });
+
   it('refuses, saying what to do: another system, an Intel Mac, an old macOS, an old or non-native Python, a failed install', async () => {
     const { deps } = fixture();
-    await expect(runSetup({}, deps({ platform: 'linux', appleSilicon: false }))).rejects.toThrow(/mlx runs only on Apple Silicon Macs, and this is linux.*mlx-guard start -- <its command with \{port\}>/);
+    await expect(runSetup({}, deps({ platform: 'win32', appleSilicon: false }))).rejects.toThrow(/mlx runs on Apple Silicon Macs and on Linux, and this is win32.*mlx-guard start -- <its command with \{port\}>/);
     await expect(runSetup({}, deps({ platform: 'darwin', appleSilicon: false, macosVersion: '14.5' }))).rejects.toThrow(/Intel processor; mlx needs Apple Silicon/);
     await expect(runSetup({}, deps({ ...mac, macosVersion: '13.6.1' }))).rejects.toThrow(/mlx needs macOS 14.0 or newer \(this Mac runs 13.6.1\)/);
     await expect(runSetup({ basePython: fakePython }, fixture({ FAKE_PYTHON_VERSION: '3.9' }).deps())).rejects.toThrow(/is Python 3.9; mlx needs 3.10 or newer/);
@@ -71,12 +87,12 @@ describe('mlx-guard setup', () => {
     await expect(runSetup({ basePython: fakePython }, fixture({ FAKE_PIP_FAILURE: 'No space left on device' }).deps())).rejects.toThrow(/pip could not install mlx-lm: No space left on device\. Check the network and free disk space/);
   });
 
-  it('the command on a machine that is not a Mac: exit 3 and the explanation, nothing changed', async () => {
+  it('the command on a machine mlx does not run on: exit 3 and the explanation, nothing changed', async () => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await setupCommand([], { run: runCommand, env: {}, platform: 'linux', out: (l) => out.push(l), err: (l) => err.push(l) });
+    const code = await setupCommand([], { run: runCommand, env: {}, platform: 'win32', out: (l) => out.push(l), err: (l) => err.push(l) });
     expect(code).toBe(3);
     expect(out).toEqual([]);
-    expect(err.join('\n')).toMatch(/^mlx-guard setup: mlx runs only on Apple Silicon Macs, and this is linux/);
+    expect(err.join('\n')).toMatch(/^mlx-guard setup: mlx runs on Apple Silicon Macs and on Linux, and this is win32/);
   });
 });
