@@ -5,6 +5,8 @@
 #
 # Usage: scripts/setup-mlx.sh                    the pinned versions (below)
 #        MLX_LM_VERSION=0.31.3 MLX_VERSION=0.31.2 scripts/setup-mlx.sh   another pair (version matrix)
+#        MLX_EXTRA_PINS='transformers<5' …         more pip requirements for that venv (an old
+#                                                   mlx-lm that pip would pair with too new a library)
 # Cache: $MLX_GUARD_MLX_CACHE, else $XDG_CACHE_HOME/mlx-guard, else ~/.cache/mlx-guard.
 # Prints two lines last: the venv's Python, then the models' directory.
 set -euo pipefail
@@ -13,7 +15,8 @@ mlx_lm_version=${MLX_LM_VERSION:-0.32.2}
 mlx_version=${MLX_VERSION:-0.32.4}
 cache_root=${MLX_GUARD_MLX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlx-guard}
 here=$(cd "$(dirname "$0")" && pwd)
-venv="$cache_root/mlx-venv-mlx$mlx_version-mlxlm$mlx_lm_version"
+extra_pins=${MLX_EXTRA_PINS:-}
+venv="$cache_root/mlx-venv-mlx$mlx_version-mlxlm$mlx_lm_version${extra_pins:+-$(echo "$extra_pins" | tr -c 'A-Za-z0-9.\n' '_')}"
 python="$venv/bin/python"
 
 installed() {
@@ -29,7 +32,7 @@ if ! installed; then
   echo "setup-mlx: installing mlx[cpu]==$mlx_version and mlx-lm==$mlx_lm_version into $venv" >&2
   rm -rf "$venv.partial"
   "$base_python" -m venv "$venv.partial"
-  "$venv.partial/bin/python" -m pip install --quiet --disable-pip-version-check "mlx[cpu]==$mlx_version" "mlx-lm==$mlx_lm_version" >&2
+  "$venv.partial/bin/python" -m pip install --quiet --disable-pip-version-check "mlx[cpu]==$mlx_version" "mlx-lm==$mlx_lm_version" $extra_pins >&2
   # Made under a temporary name and renamed when whole. A moved venv's console scripts still name
   # the old path; nothing here uses them, only the venv's Python.
   rm -rf "$venv"

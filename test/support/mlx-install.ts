@@ -21,7 +21,8 @@ function cacheRoot(): string {
  * missing install is a failure that says how to get it, never a skip.
  */
 export function realMlx(versions = { mlx: process.env.MLX_VERSION ?? pinned.mlx, mlxLm: process.env.MLX_LM_VERSION ?? pinned.mlxLm }): { python: string; stories: string; slow: string; versions: typeof versions } {
-  const python = join(cacheRoot(), `mlx-venv-mlx${versions.mlx}-mlxlm${versions.mlxLm}`, 'bin', 'python');
+  const pins = process.env.MLX_EXTRA_PINS ? `-${process.env.MLX_EXTRA_PINS.replace(/[^A-Za-z0-9.]/g, '_')}` : '';
+  const python = join(cacheRoot(), `mlx-venv-mlx${versions.mlx}-mlxlm${versions.mlxLm}${pins}`, 'bin', 'python');
   // The key scripts/setup-mlx.sh derives: the models depend on the script and the file it converts.
   const key = createHash('sha256')
     .update(readFileSync(join(repoRoot, 'scripts', 'make-mlx-models.py')))
