@@ -17,9 +17,10 @@ Usage:
                               "--", the command of any other model server, with {port}
   mlx-guard status [--url URL] [--token T] [--json] [--watch]
                               a running instance's status (exit 0 when ready: a health check)
-  mlx-guard setup [--python P | --base-python P]
-                              on an Apple Silicon Mac: make a venv, install or upgrade mlx-lm in
-                              it, and record it for start
+  mlx-guard setup [--python P | --base-python P] [--cuda]
+                              on an Apple Silicon Mac, or on Linux (MLX on the CPU; --cuda for
+                              NVIDIA): make a venv, install or upgrade mlx-lm in it, and record it
+                              for start
   mlx-guard pull <org/model> [--revision R]
                               download a model into the Hugging Face cache, with progress
                               (start does it too, before its start deadline begins)
