@@ -12,10 +12,10 @@
 //   npm run bench:mlx               (builds, and installs the real server once: scripts/setup-mlx.sh)
 //   ROUNDS=3 SAMPLES=30 npm run bench:mlx
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { realMlx } from '../test/support/mlx-install.js';
+import { cpuMs, rssMb } from '../test/support/proc.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const SAMPLES = Number(process.env.SAMPLES ?? 30);
@@ -67,14 +67,6 @@ async function startGuard(model: string): Promise<{ base: string; child: ChildPr
 }
 
 const modelServerPid = async (guard: string) => ((await (await fetch(`${guard}/status`)).json()) as { modelServer: { pid: number } }).modelServer.pid;
-
-/** utime + stime of a process, in milliseconds (Linux /proc; 100 ticks a second). */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 async function wholeTtft(base: string): Promise<number> {
   const startedAt = performance.now();
