@@ -308,11 +308,13 @@ class TestFaults:
 
     At each decode step the file is read when it exists: "wedge" blocks that step for good (the
     GIL released, as a hung GPU wait would: the heartbeat goes on and reports the stall), "raise"
-    raises inside the generation thread. The file is removed first, so a fault fires once.
+    raises inside the generation thread. The file is removed first, so a fault fires once. A
+    "{pid}" in the name becomes this process's id, so that tests running several servers at
+    once can aim at one.
     """
 
     def __init__(self, path):
-        self._path = path
+        self._path = path.replace("{pid}", str(os.getpid())) if path else None
 
     def at_decode_step(self):
         if self._path is None or not os.path.exists(self._path):

@@ -6,7 +6,7 @@
 // simulated (SIGABRT is the signal it dies of).
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HeartbeatStatus } from '../../src/host/index.js';
@@ -21,13 +21,17 @@ import { startSidecar, type TestSidecar } from '../support/sidecar.js';
 const mlx = realMlx();
 // The host's test-only fault switch (native-host/mlx_host.py, TestFaults): a file it reads at
 // each decode step when it exists. The variable passes to the model server like any MLX_ one.
-const faultFile = join(privateDir('mlx-guard-mlx-faults-'), 'fault');
-process.env.MLX_HOST_TEST_FAULTS = faultFile;
-afterEach(() => rmSync(faultFile, { force: true }));
+const faults = privateDir('mlx-guard-mlx-faults-');
+process.env.MLX_HOST_TEST_FAULTS = join(faults, 'fault-{pid}');
+/** Makes the next decode step of the model server with this pid obey `fault`. */
+const injectFault = (pid: number, fault: 'wedge' | 'raise') => writeFileSync(join(faults, `fault-${pid}`), fault);
+afterEach(() => {
+  for (const file of readdirSync(faults)) rmSync(join(faults, file), { force: true });
+});
 
 const port = (url: string) => Number(new URL(url).port);
-const onMlx = (model = mlx.stories, overrides: Record<string, unknown> = {}) =>
-  startSidecar({ ...overrides, supervisor: { backend: 'mlx', python: mlx.python, model, serverArgs: [] } }, [], { atDefaults: true });
+const onMlx = (model = mlx.stories, overrides: Record<string, unknown> = {}, onTestFinished?: (stop: () => Promise<void>) => void) =>
+  startSidecar({ ...overrides, supervisor: { backend: 'mlx', python: mlx.python, model, serverArgs: [] } }, [], { atDefaults: true, ...(onTestFinished ? { onTestFinished } : {}) });
 const hello = [{ role: 'user' as const, content: 'Once upon a time' }];
 const chatBody = (extra: Record<string, unknown> = {}) => JSON.stringify({ messages: hello, max_tokens: 4, ...extra });
 
@@ -245,13 +249,11 @@ describe('faults on the real server, at default settings', () => {
   let load = { ms: 0 };
   beforeAll(async () => {
     // The model's own load time on this machine, for "ready again within load time + …".
-    const direct = await startDirectMlx(mlx.python, mlx.stories);
+    // (Earlier tests started the same Python and model: its files are as warm as a restart's.)
     const started = performance.now();
-    process.kill(-direct.pid, 'SIGKILL');
-    await direct.exited(5_000);
-    const again = await startDirectMlx(mlx.python, mlx.stories);
+    const direct = await startDirectMlx(mlx.python, mlx.slow);
     load = { ms: performance.now() - started };
-    process.kill(-again.pid, 'SIGKILL');
+    process.kill(-direct.pid, 'SIGKILL');
   }, 120_000);
 
   it('SIGKILL: detected at once, the request in flight replayed (200), ready again within the model\'s own start time + 2 s', async () => {
@@ -315,18 +317,20 @@ describe('faults on the real server, at default settings', () => {
     const { url, sidecar } = await onMlx();
     const restarts: Array<{ cause: string; detail: string }> = [];
     sidecar.supervisor.onRestart((event) => restarts.push(event));
-    writeFileSync(faultFile, 'raise');
+    injectFault(sidecar.supervisor.status.pid!, 'raise');
     const answer = await rawRequest(port(url), post('/v1/chat/completions', chatBody()), 60_000);
     expect(answer.status, answer.body).toBe(200);
     expect(answer.headers['x-mlx-guard-replayed']).toBe('1');
     expect(restarts).toMatchObject([{ cause: 'zombie' }]);
   });
 
-  it('a decode step that never returns (wedged inside the real generate loop): caught at liveness.stallMs (60 s), the request replayed', async () => {
-    const { url, sidecar } = await onMlx();
+  // These two wait in real time (60 s of a wedge, 2 minutes of an answer) on different servers,
+  // so they run side by side: the wedged server uses no CPU while it waits.
+  it.concurrent('a decode step that never returns (wedged inside the real generate loop): caught at liveness.stallMs (60 s), the request replayed', async ({ onTestFinished }) => {
+    const { url, sidecar } = await onMlx(mlx.stories, {}, onTestFinished);
     const restarts: Array<{ cause: string; detail: string }> = [];
     sidecar.supervisor.onRestart((event) => restarts.push(event));
-    writeFileSync(faultFile, 'wedge');
+    injectFault(sidecar.supervisor.status.pid!, 'wedge');
     const sentAt = performance.now();
     const answer = await rawRequest(port(url), post('/v1/chat/completions', chatBody()), 100_000);
     const tookMs = performance.now() - sentAt;
@@ -339,8 +343,8 @@ describe('faults on the real server, at default settings', () => {
     expect(tookMs).toBeLessThan(60_000 + 15_000);
   }, 120_000);
 
-  it('a long prefill and a multi-minute answer on the slow model: 200, no restart, no breaker change', async () => {
-    const guard = await onMlx(mlx.slow);
+  it.concurrent('a long prefill and a multi-minute answer on the slow model: 200, no restart, no breaker change', async ({ onTestFinished }) => {
+    const guard = await onMlx(mlx.slow, {}, onTestFinished);
     const prompt = 'Once upon a time there was a girl who liked to play. '.repeat(55); // ~750 tokens: one prefill step of seconds
     const startedAt = performance.now();
     const patient = new OpenAI({ baseURL: `${guard.url}/v1`, apiKey: 'not-needed', maxRetries: 0, timeout: 600_000 });
