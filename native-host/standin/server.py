@@ -13,7 +13,7 @@ from .handler import APIHandler
 
 def build_parser():
     parser = argparse.ArgumentParser(description="A stand-in for mlx_lm.server with fault injection.")
-    # The real server's flags (research/mlx_lm_server.md §4); the stand-in accepts and mostly ignores them.
+    # The real server's flags (mlx_lm/server.py's argument parser, 0.32); the stand-in accepts and mostly ignores them.
     parser.add_argument("--model", type=str, help="the default model (echoed as given)")
     parser.add_argument("--adapter-path", type=str)
     parser.add_argument("--host", type=str, default="127.0.0.1")

@@ -22,7 +22,7 @@ export interface LaunchPlan {
   argv(port: number): [file: string, args: string[]];
 }
 
-/** Server flags that appeared after mlx-lm's first server release (research/mlx_lm_server.md §4). */
+/** Server flags that appeared after mlx-lm's first server release (docs/mlx-lm.md, "Server flags by version"). */
 const flagSince: Record<string, string> = {
   '--decode-concurrency': '0.30.6',
   '--prompt-concurrency': '0.30.6',

@@ -7,7 +7,8 @@ export type LineMeaning =
   | { kind: 'progress'; percent: number; text: string }
   | { kind: 'other' };
 
-// Each pattern is anchored on text mlx_lm.server really prints (research/mlx_lm_server.md §3, §5).
+// Each pattern is anchored on text mlx_lm.server really prints
+// (docs/mlx-lm.md; the zombie lines proved on the real 0.32.2, the Metal line only on a Mac).
 // Up to mlx-lm 0.31.3 the exception escapes the thread; from 0.32.0 the server catches it, logs
 // this ERROR line and answers /health 503 (docs/mlx-lm.md, "When the generation thread dies").
 const zombie = /^Exception in thread .*\(_generate\):| - ERROR - mlx_lm\.server generation thread died: /;

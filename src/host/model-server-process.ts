@@ -25,7 +25,7 @@ export interface ProcessObserver {
 /**
  * One model-server process in its own process group (so a stop reaches whatever it started),
  * with its output read line by line and never buffered whole: a server that logs for days must
- * not hit a buffer limit (research/deps_and_supervision.md §3.2).
+ * not hit a buffer limit.
  */
 export class ModelServerProcess {
   readonly pid: number | undefined;

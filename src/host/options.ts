@@ -4,7 +4,7 @@ import { defaultRunDir } from './child-records.js';
 const ms = (description: string) => z.number().int().nonnegative().describe(description);
 
 /**
- * Every supervisor setting, with its default (research/deps_and_supervision.md §6.2 explains each).
+ * Every supervisor setting, with its default: each field's description says what it does.
  * The sidecar's config schema nests this one, so `--help` and errors name the same fields.
  */
 export const supervisorOptionsSchema = z

@@ -1,4 +1,4 @@
-/** A client's request made safe for mlx_lm.server (research/mlx_lm_server.md §1.2, §7(a)). */
+/** A client's request made safe for mlx_lm.server (docs/mlx-lm.md). */
 export interface UpstreamRequest {
   /** The JSON to send, as text (some fields need a float spelling JSON.stringify does not give). */
   body: string;

@@ -21,7 +21,7 @@ export interface UpstreamCallOptions {
 /**
  * POSTs a sanitised completion request and yields the SSE events of the answer. Every way the
  * model server can fail becomes an `UpstreamError` with a stable code; a stream that ends without
- * `[DONE]` is one of them (the server raised mid-generation, research/mlx_lm_server.md §2.2).
+ * `[DONE]` is one of them (the server raised mid-generation and closed the stream).
  */
 export async function* streamCompletion(url: string, body: string, options: UpstreamCallOptions): AsyncGenerator<SseEvent> {
   const response = await post(url, body, options);
@@ -115,7 +115,7 @@ async function readBounded(body: Dispatcher.ResponseData['body'], maxBytes: numb
   return text + decoder.decode();
 }
 
-/** undici's errors by code (not instanceof: research/deps_and_supervision.md §4.3). */
+/** undici's errors by code (not instanceof: undici's error classes are not shared across its copies and versions). */
 function classify(error: unknown, signal: AbortSignal | undefined): unknown {
   if (signal?.aborted) return signal.reason ?? error;
   const code = (error as { code?: string }).code;

@@ -1,4 +1,4 @@
-// The shapes mlx_lm.server sends (research/mlx_lm_server.md §2), as strict zod schemas: a field
+// The shapes mlx_lm.server sends (0.32; test/mlx compares the stand-in with the real server), as strict zod schemas: a field
 // too many or too few fails the test.
 import { z } from 'zod';
 

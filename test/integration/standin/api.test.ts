@@ -1,4 +1,4 @@
-// The stand-in answers like mlx_lm.server (research/mlx_lm_server.md §1–§2), checked on the wire:
+// The stand-in answers like mlx_lm.server 0.32 (compared with the real one by test/mlx), checked on the wire:
 // framing, routes, the error matrix, and every JSON/SSE shape against strict schemas.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as shapes from '../../support/mlx-schemas.js';

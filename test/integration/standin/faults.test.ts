@@ -1,4 +1,4 @@
-// Each fault of the stand-in, observable as it is in the real server (research/mlx_lm_server.md §3, §5),
+// Each fault of the stand-in, observable as it is in the real server (docs/mlx-lm.md),
 // set by flag at start or through the control endpoint, and (where the real server recovers) back.
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';

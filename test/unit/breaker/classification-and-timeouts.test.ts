@@ -1,5 +1,5 @@
-// Behaviour scenarios D33–D36 (error classification) and E37–E42 (timeout and cancellation) of
-// research/breaker_peers.md §2, plus the permit API and the sync/async contract of `call`.
+// Behaviour scenarios D33–D36 (error classification) and E37–E42 (timeout and cancellation)
+// plus the permit API and the sync/async contract of `call`.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, CircuitBreakerError, CircuitBreakerTimeoutError } from '../../../src/index.js';
 import { manualClock } from '../../support/clock.js';

@@ -1,4 +1,4 @@
-// Behaviour scenarios A1–A14 of research/breaker_peers.md §2 (closed state and tripping), plus
+// Behaviour scenarios A1–A14 (closed state and tripping), plus
 // the peers' counting pitfalls (P1, P2, P5, P8, P11), against this breaker's API.
 import { describe, expect, it } from 'vitest';
 import {

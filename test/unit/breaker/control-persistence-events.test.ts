@@ -1,5 +1,5 @@
 // Behaviour scenarios H45–H46 (manual control), I49–I50 (state persistence) and J51–J52
-// (events and metrics) of research/breaker_peers.md §2, against this breaker's API.
+// (events and metrics), against this breaker's API.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, CircuitBreakerError, type CircuitBreakerOptions, type StateChange } from '../../../src/index.js';
 import { manualClock } from '../../support/clock.js';

@@ -1,4 +1,4 @@
-// TypeScript twins of every example and unit test in ../shared/seed/circuit-breaker-guide.md,
+// TypeScript twins of every example and unit test in the circuit-breaker guide the API was designed from,
 // in the order the guide gives them. Seconds in the guide are milliseconds here.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, CircuitBreakerError, CircuitBreakerState, parserRegistry } from '../../../src/index.js';

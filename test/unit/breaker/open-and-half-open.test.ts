@@ -1,4 +1,4 @@
-// Behaviour scenarios B15–B20 (open state) and C21–C32 (half-open) of research/breaker_peers.md §2,
+// Behaviour scenarios B15–B20 (open state) and C21–C32 (half-open),
 // plus the half-open pitfalls P3, P6, P7 and P9, against this breaker's API.
 import { describe, expect, it } from 'vitest';
 import { CircuitBreaker, CircuitBreakerError, type CircuitBreakerOptions, type StateChange } from '../../../src/index.js';
