@@ -12,9 +12,9 @@
 //   npm run bench:mlx               (builds, and installs the real server once: scripts/setup-mlx.sh)
 //   ROUNDS=3 SAMPLES=30 npm run bench:mlx
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { realMlx } from '../test/support/mlx-install.js';
+import { freePort } from '../test/support/ports.js';
 import { cpuMs, rssMb } from '../test/support/proc.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -26,14 +26,6 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 

@@ -33,7 +33,7 @@ const flagSince: Record<string, string> = {
   '--allowed-origins': '0.31.2',
 };
 
-function olderThan(version: string, than: string): boolean {
+export function olderThan(version: string, than: string): boolean {
   const a = version.split(/[.+-]/).map(Number);
   const b = than.split('.').map(Number);
   for (let i = 0; i < b.length; i++) {

@@ -67,8 +67,6 @@ export interface SupervisorStatus {
   restarts: Partial<Record<RestartCause, number>>;
   lastTimeToReadyMs: number | undefined;
   fatal: { reason: FatalReason; message: string } | undefined;
-  /** The host's heartbeat hooks in the running model server (none for a `command` backend). */
-  heartbeat: HeartbeatStatus | undefined;
 }
 
 /** Which functions of the model server the heartbeat hooked, and how often each has fired. */

@@ -110,11 +110,14 @@ export class Supervisor {
       restarts: { ...this.#restartCounts },
       lastTimeToReadyMs: this.#lastTimeToReadyMs,
       fatal: this.#fatal ? { reason: this.#fatal.reason, message: this.#fatal.message } : undefined,
-      heartbeat: this.#heartbeatStatus(),
     };
   }
 
-  #heartbeatStatus(): HeartbeatStatus | undefined {
+  /**
+   * The host's heartbeat hooks in the running model server (none for a `command` backend). Apart
+   * from `status`, which refusals read on the request path: this one builds a list.
+   */
+  get heartbeat(): HeartbeatStatus | undefined {
     const hooks = this.#hooks;
     if (!hooks) return undefined;
     const fired = this.#heartbeat?.fired ?? {};

@@ -38,7 +38,7 @@ export class StatusBoard {
         lastTimeToReadyMs: status.lastTimeToReadyMs ?? null,
         restarts: status.restarts,
         fatal: status.fatal ?? null,
-        heartbeat: status.heartbeat ?? null,
+        heartbeat: supervisor.heartbeat ?? null,
         ...(admin ? { pid: status.pid, baseUrl: status.baseUrl } : {}),
       },
       draining: this.deps.drain.draining,

@@ -10,6 +10,7 @@ import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HeartbeatStatus } from '../../src/host/index.js';
+import { olderThan } from '../../src/host/launch-plan.js';
 import { expectCurrentRequestShapesServed } from '../support/current-requests.js';
 import { llamaServerCommand } from '../support/llama-server.js';
 import { realMlx, startDirectMlx } from '../support/mlx.js';
@@ -39,12 +40,7 @@ async function heartbeat(url: string): Promise<HeartbeatStatus> {
   const status = JSON.parse((await rawRequest(port(url), 'GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).body) as { modelServer: { heartbeat: HeartbeatStatus } };
   return status.modelServer.heartbeat;
 }
-const olderThan = (version: string, than: string) => {
-  const [a, b] = [version, than].map((v) => v.split('.').map(Number));
-  for (let i = 0; i < 3; i++) if (a![i] !== b![i]) return a![i]! < b![i]!;
-  return false;
-};
-const fired = (beat: HeartbeatStatus, name: string) => beat.hooks.find((hook) => hook.name === name)?.fired ?? 0;
+const fired = (beat: HeartbeatStatus | undefined, name: string) => beat?.hooks.find((hook) => hook.name === name)?.fired ?? 0;
 
 /** Streams one chat completion through the openai client; resolves with its text and usage. */
 async function streamText(guard: TestSidecar, body: Record<string, unknown>) {
@@ -260,7 +256,7 @@ describe('faults on the real server, at default settings', () => {
     const { url, sidecar } = await onMlx(mlx.slow);
     const first = sidecar.supervisor.status.pid!;
     const inFlight = rawRequest(port(url), post('/v1/chat/completions', chatBody({ max_tokens: 300 })), 60_000);
-    await until('the request to reach the server', () => (sidecar.supervisor.status.heartbeat && (sidecar.supervisor.status.heartbeat.hooks.find((h) => h.name === 'APIHandler.handle_completion')?.fired ?? 0) > 1 ? true : undefined), 10_000);
+    await until('the request to reach the server', () => (fired(sidecar.supervisor.heartbeat, 'APIHandler.handle_completion') > 1 ? true : undefined), 10_000);
     let readyAt = 0;
     sidecar.supervisor.onTransition((t) => {
       if (t.to === 'ready') readyAt = performance.now();
@@ -305,7 +301,7 @@ describe('faults on the real server, at default settings', () => {
     const { url, sidecar } = await onMlx(mlx.slow);
     const first = sidecar.supervisor.status.pid!;
     const inFlight = rawRequest(port(url), post('/v1/chat/completions', chatBody({ max_tokens: 300 })), 60_000);
-    await until('the request to reach the server', () => ((sidecar.supervisor.status.heartbeat?.hooks.find((h) => h.name === 'APIHandler.handle_completion')?.fired ?? 0) > 1 ? true : undefined), 10_000);
+    await until('the request to reach the server', () => (fired(sidecar.supervisor.heartbeat, 'APIHandler.handle_completion') > 1 ? true : undefined), 10_000);
     process.kill(first, 'SIGABRT');
     const answer = await inFlight;
     expect(answer.status, answer.body).toBe(200);

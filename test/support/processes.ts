@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, expect } from 'vitest';
+
+export { freePort } from './ports.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const nativeHost = `${repoRoot}native-host`;
@@ -167,14 +168,3 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
   }
 }
 
-/** A port free on 127.0.0.1 a moment ago (for a server that must be restarted on the same port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
