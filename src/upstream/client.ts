@@ -1,4 +1,4 @@
-import { request, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { UpstreamError } from './errors.js';
 import { SseParser, type SseEvent } from './sse.js';
 
@@ -15,7 +15,6 @@ export interface UpstreamCallOptions {
   maxBodyBytes?: number;
   /** Called when a 200 answer's headers arrive and at each piece of its body: the server is making progress. */
   onProgress?: () => void;
-  dispatcher?: Dispatcher;
 }
 
 /**
@@ -77,25 +76,57 @@ export async function completeOnce(url: string, body: string, options: UpstreamC
   }
 }
 
+/**
+ * Model servers known to close a kept-alive connection without saying so (by URL; a restarted
+ * server listens on a new port). llama.cpp's server closes the connection after a streamed answer
+ * while its headers promise keep-alive, so a request sent on it at once fails ("other side
+ * closed": half of back-to-back streams); mlx_lm.server answers over HTTP/1.0 and closes after
+ * every answer, which undici honours by itself. Other servers keep their connections, and a
+ * reused connection saves a connect per call on both sides.
+ */
+const dropsKeptConnections = new Set<string>();
+const KNOWN_SERVERS_MAX = 64;
+const keptAlive = new Agent();
+/** A connection per call (undici keeps none alive with pipelining 0; `reset` alone may still pick an idle kept one). */
+const oneShot = new Agent({ pipelining: 0 });
+
 async function post(url: string, body: string, options: UpstreamCallOptions): Promise<Dispatcher.ResponseData> {
-  try {
-    return await request(url, {
+  const send = (fresh: boolean) =>
+    request(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body,
       signal: options.signal,
-      // A fresh connection for each call: llama.cpp's server closes the connection after a
-      // streamed answer without saying so, and a request sent on it then fails ("other side
-      // closed": half of back-to-back streams on one connection); mlx_lm.server closes after
-      // every answer anyway. A loopback connect costs far less than a millisecond.
-      reset: true,
       headersTimeout: options.headersTimeoutMs,
       bodyTimeout: options.idleTimeoutMs,
-      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      dispatcher: fresh ? oneShot : keptAlive,
     });
+  const fresh = dropsKeptConnections.has(url);
+  try {
+    return await send(fresh);
+  } catch (error) {
+    if (fresh || options.signal?.aborted || !droppedKeptConnection(error)) throw classify(error, options.signal);
+  }
+  // A reused connection was closed before any answer: the server had dropped it after its
+  // previous answer and never read this request (a server that died since is refused on the
+  // fresh connection). From now on every call to it gets a connection of its own.
+  if (dropsKeptConnections.size >= KNOWN_SERVERS_MAX) dropsKeptConnections.clear();
+  dropsKeptConnections.add(url);
+  try {
+    return await send(true);
   } catch (error) {
     throw classify(error, options.signal);
   }
+}
+
+/**
+ * The connection closed under a request before its answer, on a connection that had carried an
+ * answer before (undici's socket error says what it had read). A new connection closed unanswered
+ * is the server's own failure (it crashed, or dropped this request): not sent again.
+ */
+function droppedKeptConnection(error: unknown): boolean {
+  const { code, socket } = error as { code?: string; socket?: { bytesRead?: number } };
+  return code === 'UND_ERR_SOCKET' && (socket?.bytesRead ?? 0) > 0;
 }
 
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
