@@ -1,19 +1,35 @@
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
+
+/** setTimeout's largest delay; a longer one fires at once. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The promise's value, or `fallback` once `ms` have passed. The timer never outlives the race
  * (a backoff of minutes must not keep the process alive after a stop); given a function, the
  * promise is started with a signal that aborts when the race ends, to drop its own listeners.
+ * Every request passes here: a plain timer, no abort machinery unless a function asks for it.
  */
-export async function within<T, F>(promise: Promise<T> | ((raceOver: AbortSignal) => Promise<T>), ms: number, fallback: F): Promise<T | F> {
-  const raceOver = new AbortController();
-  const racing = typeof promise === 'function' ? promise(raceOver.signal) : promise;
-  try {
-    return await Promise.race([racing, sleep(Math.max(0, ms), fallback, { signal: raceOver.signal })]);
-  } finally {
-    raceOver.abort();
-  }
+export function within<T, F>(promise: Promise<T> | ((raceOver: AbortSignal) => Promise<T>), ms: number, fallback: F): Promise<T | F> {
+  const raceOver = typeof promise === 'function' ? new AbortController() : undefined;
+  const racing = typeof promise === 'function' ? promise(raceOver!.signal) : promise;
+  return new Promise<T | F>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      raceOver?.abort();
+      resolve(fallback);
+    }, Math.min(LONGEST_TIMER_MS, Math.max(0, ms)));
+    racing.then(
+      (value) => {
+        clearTimeout(timer);
+        raceOver?.abort();
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        raceOver?.abort();
+        reject(error);
+      },
+    );
+  });
 }
 
 /** Resolves once `signal` aborts (at once if it has); rejects, dropping its listener, when `giveUp` aborts first. */
