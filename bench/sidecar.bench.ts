@@ -36,6 +36,7 @@ const SECONDS_PER_PATH = Number(process.env.SECONDS_PER_PATH ?? 10);
 const MIN_SAMPLES = Number(process.env.MIN_SAMPLES ?? (LLAMA_SERVER ? 300 : 2_000));
 const samplesAt = (rate: number) => Math.max(MIN_SAMPLES, rate * SECONDS_PER_PATH);
 const WARM_UP_MS = Number(process.env.WARM_UP_S ?? 2) * 1000;
+const TIMELINE_REQUESTS = Number(process.env.TIMELINE_REQUESTS ?? 200);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mlx-guard-bench-'));
@@ -136,7 +137,43 @@ const direct = await flatOut(upstream);
 const viaBare = await flatOut(bareUrl);
 const through = await flatOut(url);
 const steady = await steadyRates({ direct: upstream, 'bare proxy': bareUrl, 'mlx-guard': url });
+const timeline = await timelines(url);
 const open = LLAMA_SERVER ? undefined : await openBreaker();
+
+/**
+ * Where a request's time goes inside mlx-guard: requests that ask for their timeline (the
+ * `x-mlx-guard-timing` header) get it back as `Server-Timing`, each phase timed from the
+ * request's arrival, both threads on one clock. One at a time, spaced, so that no phase waits on
+ * another request. The client's own view (from its send) is beside it.
+ */
+async function timelines(origin: string) {
+  const target = createTarget(origin, 1);
+  const phases = new Map<string, Map<Mode, number[]>>();
+  const add = (phase: string, mode: Mode, ms: number) => {
+    const byMode = phases.get(phase) ?? new Map<Mode, number[]>();
+    phases.set(phase, byMode);
+    byMode.set(mode, [...(byMode.get(mode) ?? []), ms]);
+  };
+  for (const mode of MODES) {
+    for (let i = 0; i < TIMELINE_REQUESTS; i++) {
+      const started = performance.now();
+      const answer = await target.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'x-mlx-guard-timing': '1' }, body: body(mode === 'first token') });
+      let firstByte: number | undefined;
+      for await (const _chunk of answer.body) firstByte ??= performance.now() - started;
+      const ended = performance.now() - started;
+      for (const part of String(answer.headers['server-timing'] ?? '').split(', ')) {
+        const [phase, dur] = part.split(';dur=');
+        if (phase && dur) add(phase, mode, Number(dur));
+      }
+      add('client: first byte, from its send', mode, firstByte ?? ended);
+      add('client: answer ended, from its send', mode, ended);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+  await target.close();
+  const median = (values: number[] | undefined) => (values ? [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]! : undefined);
+  return [...phases].map(([phase, byMode]) => ({ phase, ...Object.fromEntries(MODES.map((mode) => [`${mode} ms`, median(byMode.get(mode))?.toFixed(3) ?? ''])) }));
+}
 
 /** mlx-guard's answers once the upstream fails and the breaker opened: timed, and flat out. */
 async function openBreaker() {
@@ -153,6 +190,9 @@ console.log(`node ${process.version}; chat completions of 4 tokens from ${LLAMA_
 console.log(`flat out: autocannon, ${CONNECTIONS} connections × ${DURATION_S} s (its latency is in whole ms)`);
 const row = (name: string, r: autocannon.Result) => ({ run: name, 'p50 ms': r.latency.p50, 'p99 ms': r.latency.p99, 'req/s': Math.round(r.requests.average), non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts });
 console.table([row('direct to the model server', direct), row('through a bare proxy', viaBare), row('through mlx-guard', through), ...(open ? [row('through mlx-guard, breaker open (503)', open.flat)] : [])]);
+
+console.log(`one request's timeline through mlx-guard: median of ${TIMELINE_REQUESTS} requests one at a time, each phase from the request's arrival (Server-Timing)`);
+console.table(timeline);
 
 console.log(`steady rates, open loop: ${RATES.map((rate) => `${samplesAt(rate)} requests at ${rate} req/s`).join(', ')} per mode and path, in ${ROUNDS} alternating rounds`);
 const ms = (value: number) => value.toFixed(3);

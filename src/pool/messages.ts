@@ -1,6 +1,8 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { StreamChunk, StreamOptions } from '../openai/index.js';
 import type { ParseOptions, ToolCall } from '../tools/index.js';
+import type { Marks } from '../observability/timeline.js';
+import type { UpstreamErrorCode } from '../upstream/index.js';
 
 /** An upstream call handed to an inference worker. */
 export interface InferTask {
@@ -19,6 +21,8 @@ export interface InferTask {
   stream?: StreamOptions & { chunksToCaller: boolean };
   /** Stop sequences mlx-guard applies itself (see `StopSequenceFilter`); a match ends the answer and closes the upstream request. */
   stopSequences?: string[];
+  /** The request asked for its timeline: the worker marks its phases (see `Timeline`). */
+  timeline?: boolean;
   port: MessagePort;
 }
 
@@ -31,7 +35,9 @@ export type InferMessage =
   /** What the shaper noticed, once the stream ended (finish and lost call: without `chunksToCaller`, else the calling thread finishes the chunks). */
   | { type: 'stream_end'; sawFinish: boolean; lostCall: boolean; completionTokens: number }
   /** The model server is making progress (headers, keepalives, tokens) while nothing else was posted. */
-  | { type: 'progress' };
+  | { type: 'progress' }
+  /** (`timeline`) The worker's phases so far, posted before the first of the answer. */
+  | { type: 'timeline'; marks: Marks };
 
 /**
  * A stream's last message on its port, after every other. The task's result comes back on
@@ -45,11 +51,19 @@ export type InferPortMessage = InferMessage | typeof STREAM_SETTLED;
  * How an inference task ended. A whole answer comes back in the result itself: one message to
  * the calling thread instead of two.
  */
-export type InferResult = { ok: true; body?: Record<string, unknown> } | { ok: false; error: TaskError };
+export type InferResult = { ok: true; body?: Record<string, unknown>; marks?: Marks } | { ok: false; error: TaskError };
+
+/**
+ * Failures of mlx-guard's own around an upstream call: the worker died (`ERR_WORKER`), the
+ * request's deadline passed (`ERR_DEADLINE`), the caller cancelled it (`ABORTED`), or the worker
+ * failed unexpectedly (`ERR_INTERNAL`).
+ */
+export type InternalErrorCode = 'ERR_WORKER' | 'ERR_DEADLINE' | 'ABORTED' | 'ERR_INTERNAL';
+export type TaskErrorCode = UpstreamErrorCode | InternalErrorCode;
 
 /** An error as it crosses the thread boundary (classes do not survive structured cloning). */
 export interface TaskError {
-  code: string;
+  code: TaskErrorCode;
   message: string;
   status?: number;
   countsAsFailure: boolean;

@@ -4,6 +4,7 @@ import { threadId, type MessagePort } from 'node:worker_threads';
 import { CompletionAggregator, filterEvent, StopSequenceFilter, StreamShaper, wholeAsEvents, type StreamChunk } from '../openai/index.js';
 import { parserRegistry } from '../tools/index.js';
 import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../upstream/index.js';
+import { epochMs, type Marks } from '../observability/timeline.js';
 import { STREAM_SETTLED, type InferMessage, type InferResult, type InferTask, type ParseStreamReply, type ParseStreamRequest, type ParseStreamStarted, type ParseStreamTask, type TaskError } from './messages.js';
 
 /**
@@ -70,7 +71,10 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
     lastPostAt = performance.now();
     postMessage(message);
   };
+  // Only for a request that asked for its timeline: where the worker's time went.
+  const marks: Marks | undefined = task.timeline ? [['worker', epochMs()]] : undefined;
   const onProgress = () => {
+    if (marks?.length === 1) marks.push(['upstream_headers', epochMs()]);
     if (performance.now() - lastPostAt >= PROGRESS_EVERY_MS) post({ type: 'progress' });
   };
   const options = { signal, headersTimeoutMs: task.headersTimeoutMs, idleTimeoutMs: task.idleTimeoutMs, onProgress };
@@ -88,6 +92,10 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
             batch.flush();
             await paused;
           }
+          if (marks && marks.length < 3) {
+            marks.push(['upstream_first_event', epochMs()]);
+            post({ type: 'timeline', marks });
+          }
           const shaped = shaper.shape(event);
           batch.add(chunksToCaller || typeof shaped === 'string' ? shaped : shaper.finish(shaped));
         }
@@ -101,11 +109,15 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
       const aggregator = new CompletionAggregator(task.aggregate.kind, task.aggregate.model);
       const upstream = streamCompletion(task.url, task.body, options);
       for await (const event of task.stopSequences ? stopAt(upstream, task.aggregate.kind, task.stopSequences) : upstream) {
+        if (marks && marks.length < 3) marks.push(['upstream_first_event', epochMs()]);
         if (event.type === 'data') aggregator.add(JSON.parse(event.data) as Record<string, unknown>);
       }
-      return { ok: true, body: aggregator.result() };
+      marks?.push(['upstream_end', epochMs()]);
+      return { ok: true, body: aggregator.result(), ...(marks ? { marks } : {}) };
     }
-    return { ok: true, body: await completeOnce(task.url, task.body, options) };
+    const body = await completeOnce(task.url, task.body, options);
+    marks?.push(['upstream_end', epochMs()]);
+    return { ok: true, body, ...(marks ? { marks } : {}) };
   } catch (error) {
     return { ok: false, error: toTaskError(error, signal.aborted) };
   }

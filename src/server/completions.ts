@@ -5,12 +5,12 @@ import type { ModelServerLostError, Serving, Supervisor } from '../host/index.js
 import type { TaskError } from '../pool/messages.js';
 import { exceedsBounds, type UpstreamRequest } from '../openai/index.js';
 import { UpstreamError } from '../upstream/index.js';
+import { epochMs, startTimeline, type Timeline } from '../observability/timeline.js';
 import { aborted, within } from '../util/deadlines.js';
 import type { CompletionDependencies } from './dependencies.js';
 import { describePoison, PoisonList } from './poison.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
-import type { Api } from './apis/api.js';
-import type { Responder } from './apis/api.js';
+import type { Api, ApiRequest, Responder } from './apis/api.js';
 import { HttpError, readJson } from './responses.js';
 
 export type { CompletionDependencies } from './dependencies.js';
@@ -30,13 +30,13 @@ export async function handleCompletion(api: Api, req: IncomingMessage, res: Serv
   }
   deps.inflight.count++;
   try {
-    await serveCompletion(api, req, res, deps);
+    await serveCompletion(api, req, res, deps, startTimeline(req, res, epochMs()));
   } finally {
     deps.inflight.count--;
   }
 }
 
-async function serveCompletion(api: Api, req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies): Promise<void> {
+async function serveCompletion(api: Api, req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies, timeline: Timeline | undefined): Promise<void> {
   const { config, supervisor, inferenceBreaker, logger } = deps;
   const sendError = api.sendError;
   let raw: unknown;
@@ -46,22 +46,23 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
     const e = error as HttpError;
     return sendError(res, e.code, e.message);
   }
-  // The schema's cost grows with what it checks: a body past these bounds is refused before it.
-  const tooBig = exceedsBounds(raw);
-  if (tooBig) return sendError(res, 'invalid_request', tooBig.message, { param: tooBig.param });
-  const read = api.read(raw, { modelAllowed: (name) => config.models.allow.includes(name) });
-  if ('invalid' in read) return sendError(res, 'invalid_request', read.invalid.message, { param: read.invalid.param });
+  timeline?.mark('body');
+  // Refusals that do not depend on the content come before it is checked: a client retrying
+  // against an open breaker or a restarting server costs as little as possible. A request that
+  // is refused for its content never takes a permit (nor a half-open breaker's probe).
+  const firstServing = supervisor.serving;
+  if (!firstServing) return refuseUnavailable(api, res, supervisor);
+  if (inferenceBreaker.getState() === 'open') return void admit(api, inferenceBreaker, res);
+  const read = readRequest(api, raw, deps, res);
+  if (!read) return;
   const request = read.upstream;
-  if (read.dropped?.length) logger.debug({ event: 'fields_dropped', api: api.name, fields: read.dropped.slice(0, 20) }, 'dropped request fields the model server does not read');
-
   const digest = PoisonList.digest(request.body);
   const poisoned = deps.poison.find(digest);
   if (poisoned) {
     deps.metrics.poisonRefusals.inc();
     return sendError(res, 'poison_request', describePoison(poisoned));
   }
-  const firstServing = supervisor.serving;
-  if (!firstServing) return refuseUnavailable(api, res, supervisor);
+  timeline?.mark('checked');
   const firstPermit = admit(api, inferenceBreaker, res);
   if (!firstPermit) return;
   const tooLong = await read.fits?.(() => countPromptTokens(request, read.upstreamPath, firstServing, deps), deps);
@@ -69,6 +70,7 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
     firstPermit.ignore();
     return sendError(res, 'invalid_request', tooLong);
   }
+  timeline?.mark('admitted');
 
   // Built only once the inference breaker admitted the call: a streaming responder may hold a
   // parse-breaker permit, released in `finally` whatever happens.
@@ -80,7 +82,7 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
   const deadlineAt = Date.now() + config.inference.deadlineMs;
   const id = randomUUID();
   const attempt = (serving: Serving, permit: Permit) =>
-    sendOnce(request, read.upstreamPath, { api: api.name, id, serving, permit, digest, responder, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal }, deps);
+    sendOnce(request, read.upstreamPath, { api: api.name, id, serving, permit, digest, responder, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal, timeline }, deps);
   try {
     let ended = await attempt(firstServing, firstPermit);
     // A request whose client has seen nothing of an answer yet is held across the restart and
@@ -102,6 +104,17 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
   }
 }
 
+/** The body, bounded and checked, as its API reads it; or undefined, the 400 sent. */
+function readRequest(api: Api, raw: unknown, deps: CompletionDependencies, res: ServerResponse): ApiRequest | undefined {
+  // The schema's cost grows with what it checks: a body past these bounds is refused before it.
+  const tooBig = exceedsBounds(raw);
+  if (tooBig) return void api.sendError(res, 'invalid_request', tooBig.message, { param: tooBig.param });
+  const read = api.read(raw, { modelAllowed: (name) => deps.config.models.allow.includes(name) });
+  if ('invalid' in read) return void api.sendError(res, 'invalid_request', read.invalid.message, { param: read.invalid.param });
+  if (read.dropped?.length) deps.logger.debug({ event: 'fields_dropped', api: api.name, fields: read.dropped.slice(0, 20) }, 'dropped request fields the model server does not read');
+  return read;
+}
+
 /** A permit of the inference breaker, or the 503 already sent. */
 function admit(api: Api, breaker: CircuitBreaker, res: ServerResponse): Permit | undefined {
   try {
@@ -119,7 +132,7 @@ function admit(api: Api, breaker: CircuitBreaker, res: ServerResponse): Permit |
 async function sendOnce(
   request: UpstreamRequest,
   upstreamPath: string,
-  attempt: { api: string; id: string; serving: Serving; permit: Permit; digest: string; responder: Responder; deadlineMs: number; clientGone: AbortSignal },
+  attempt: { api: string; id: string; serving: Serving; permit: Permit; digest: string; responder: Responder; deadlineMs: number; clientGone: AbortSignal; timeline: Timeline | undefined },
   deps: CompletionDependencies,
 ): Promise<AttemptEnd> {
   const { supervisor, inferenceBreaker, logger } = deps;
@@ -142,6 +155,8 @@ async function sendOnce(
   // The breaker judges responsiveness, not answer length: the call succeeds at its first
   // progress, however long the answer then runs.
   let progressed = false;
+  const { timeline } = attempt;
+  timeline?.mark('dispatched');
   try {
     const result = await deps.pools.infer({
       url: `${serving.baseUrl}${upstreamPath}`,
@@ -155,6 +170,7 @@ async function sendOnce(
       idleTimeoutMs: attempt.deadlineMs,
       deadlineMs: attempt.deadlineMs,
       ...responder.task,
+      ...(timeline ? { timeline: true } : {}),
       onFlowControl: (control) => responder.flowControl(control),
       signal: abort.signal,
       onMessage: (message) => {
@@ -162,13 +178,17 @@ async function sendOnce(
         if (!progressed) {
           progressed = true;
           permit.success();
+          timeline?.mark('first_message');
         }
-        if (message.type !== 'progress') responder.receive(message);
+        if (message.type === 'timeline') timeline?.absorb(message.marks);
+        else if (message.type !== 'progress') responder.receive(message);
       },
     });
     // A crash cuts the connection a moment before the supervisor sees the process exit.
     if (!result.ok && !lost && CUT_OFF.has(result.error.code)) await within((raceOver) => aborted(serving.lost, raceOver), LOSS_NOTICE_MS, undefined);
     if (result.ok) {
+      timeline?.absorb(result.marks);
+      timeline?.mark('result');
       // A whole answer that came back within a second sent no message: its arrival is the progress.
       tracker.progress();
       permit.success();

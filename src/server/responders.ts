@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { ModelServerLostError, Supervisor } from '../host/index.js';
+import { timelineOf } from '../observability/timeline.js';
 import { StreamShaper, wholeContent, type ParsedContent, type StreamChunk } from '../openai/index.js';
 import type { InferMessage, InferTask, TaskError } from '../pool/messages.js';
 import type { FlowControl } from '../pool/pools.js';
@@ -20,6 +21,14 @@ export function answerLost(responder: Responder, reason: ModelServerLostError | 
   const what = reason ? reason.message : 'the model server stopped serving';
   const retryAfterSeconds = (supervisor.status.lastTimeToReadyMs ?? 10_000) / 1000;
   responder.refuse('model_server_restarting', `${what}; this request was ended and was not completed. Retry it once the server is back.`, retryAfterSeconds);
+}
+
+/** The request's timeline, for a client that asked for it, as the answer's headers go out. */
+function serverTiming(res: ServerResponse): Record<string, string> {
+  const timeline = timelineOf(res);
+  if (!timeline) return {};
+  timeline.mark('respond');
+  return { 'server-timing': timeline.serverTiming() };
 }
 
 function noteLostCall({ metrics, logger }: CompletionDependencies): void {
@@ -70,6 +79,7 @@ export class StreamResponder implements Responder {
     const textMode = this.#parsing?.textMode;
     if (textMode) this.#textModeSaid = true;
     startSse(this.res, {
+      ...serverTiming(this.res),
       ...(textMode ? { [TEXT_MODE_HEADER]: describeTextMode(textMode) } : {}),
       ...(this.#replayed !== undefined ? { [REPLAYED_HEADER]: String(this.#replayed) } : {}),
     });
@@ -245,7 +255,7 @@ export class WholeResponder implements Responder {
     const shaped = this.format.shape(body, parsed);
     if (shaped.lostCall) noteLostCall(this.deps);
     if (this.#replayed !== undefined) headers[REPLAYED_HEADER] = String(this.#replayed);
-    sendJson(this.res, 200, shaped.body, headers);
+    sendJson(this.res, 200, shaped.body, { ...headers, ...serverTiming(this.res) });
   }
 
   async fail(error: TaskError): Promise<void> {

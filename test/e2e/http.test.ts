@@ -163,6 +163,30 @@ describe('observability and control', () => {
     hold.dispose();
   });
 
+  it('a request that asks for its timeline gets it as Server-Timing, both threads on one clock; others get none', async () => {
+    const { url } = await startSidecar();
+    const ask = { 'content-type': 'application/json', 'x-mlx-guard-timing': '1' };
+    const phases = (header: string | null) => (header ?? '').split(', ').map((part) => {
+      const [name, dur] = part.split(';dur=');
+      return { name, ms: Number(dur) };
+    });
+    for (const stream of [false, true]) {
+      const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: ask, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, stream }) });
+      await response.text();
+      const timeline = phases(response.headers.get('server-timing'));
+      const names = timeline.map((phase) => phase.name);
+      // The order reached: read and checked on the main thread, then the worker's upstream call, then the answer.
+      for (const [before, after] of [['body', 'checked'], ['checked', 'admitted'], ['admitted', 'dispatched'], ['dispatched', 'worker'], ['worker', 'upstream_headers'], ['upstream_headers', 'upstream_first_event'], ['upstream_first_event', 'respond']]) {
+        expect(names.indexOf(before!), `${stream ? 'stream' : 'whole'}: ${names.join(' ')}`).toBeLessThan(names.indexOf(after!));
+        expect(names.indexOf(before!)).toBeGreaterThanOrEqual(0);
+      }
+      expect(timeline.every((phase, i) => phase.ms >= 0 && (i === 0 || phase.ms >= timeline[i - 1]!.ms))).toBe(true);
+    }
+    const plain = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: hi });
+    await plain.text();
+    expect(plain.headers.get('server-timing')).toBeNull();
+  });
+
   it('admin actions: open on loopback without a token; with a token configured, only with it', async () => {
     const open = await startSidecar();
     expect((await rawRequest(port(open.url), post('/admin/breakers/inference/reset', ''))).status).toBe(200);
