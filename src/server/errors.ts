@@ -1,3 +1,5 @@
+import type { TaskErrorCode } from '../pool/messages.js';
+
 /**
  * Every error code mlx-guard answers with, on every route: its HTTP status, OpenAI error type,
  * whether retrying the same request can succeed, and when it is sent. The README's error table
@@ -33,7 +35,7 @@ export type PublicErrorCode = keyof typeof PUBLIC_ERRORS;
  * the internal detail. A 4xx is about the request itself (a prompt over the context, a model name
  * not found), so the reason the model server gave is quoted; a 5xx's detail stays in the log.
  */
-export function publicUpstreamError(error: { code: string; status?: number; message?: string }): { code: PublicErrorCode; status: number; message: string } {
+export function publicUpstreamError(error: { code: TaskErrorCode; status?: number; message?: string }): { code: PublicErrorCode; status: number; message: string } {
   if (error.code === 'ERR_UPSTREAM_STATUS' && error.status !== undefined && error.status < 500) {
     const reason = rejectionReason(error.message ?? '');
     return { code: 'upstream_rejected', status: error.status, message: `the model server refused the request (HTTP ${error.status})${reason ? `: ${reason}` : '; its answer is in mlx-guard\'s log'}` };

@@ -2,40 +2,32 @@ import { randomBytes } from 'node:crypto';
 import { AnthropicStream, countTokensRequest, messagesRequest, toChatRequest, toMessage, type MessagesRequest } from '../../anthropic/index.js';
 import { describeIssue, sanitizeRequest, shapeWhole, type ParsedContent, type StreamChunk, type StreamOptions } from '../../openai/index.js';
 import type { ToolDefinition } from '../../tools/index.js';
-import type { PublicErrorCode } from '../errors.js';
+import { PUBLIC_ERRORS, type PublicErrorCode } from '../errors.js';
 import { StreamResponder, WholeResponder } from '../responders.js';
 import { sendErrorBody } from '../responses.js';
 import type { Api, ErrorWriter, StreamFormat, WholeFormat } from './api.js';
 
 /**
- * Each public error code as Anthropic's status and type. Everything that means "not now, retry"
- * is 529 `overloaded_error`, which the SDK and Claude Code retry (with `Retry-After`).
+ * A public error code (errors.ts) as Anthropic's status and type, by rule rather than a second
+ * table. Everything that means "not now, retry" (503) is 529 `overloaded_error`, which the SDK and
+ * Claude Code retry (with `Retry-After`); Anthropic has no 422, so a poison request is a 400.
  */
-const ANTHROPIC_ERRORS: Record<PublicErrorCode, { status: number | 'upstream'; type: string }> = {
-  invalid_request: { status: 400, type: 'invalid_request_error' },
-  invalid_json: { status: 400, type: 'invalid_request_error' },
-  body_unreadable: { status: 400, type: 'invalid_request_error' },
-  unauthorized: { status: 401, type: 'authentication_error' },
-  forbidden: { status: 403, type: 'permission_error' },
-  not_found: { status: 404, type: 'not_found_error' },
-  method_not_allowed: { status: 405, type: 'invalid_request_error' },
-  body_timeout: { status: 408, type: 'invalid_request_error' },
-  body_too_large: { status: 413, type: 'request_too_large' },
-  unsupported_media_type: { status: 415, type: 'invalid_request_error' },
-  poison_request: { status: 400, type: 'invalid_request_error' },
-  upstream_rejected: { status: 'upstream', type: 'invalid_request_error' },
-  internal_error: { status: 500, type: 'api_error' },
-  upstream_error: { status: 500, type: 'api_error' },
-  model_server_unavailable: { status: 529, type: 'overloaded_error' },
-  model_server_restarting: { status: 529, type: 'overloaded_error' },
-  breaker_open: { status: 529, type: 'overloaded_error' },
-  queue_full: { status: 529, type: 'overloaded_error' },
-  upstream_timeout: { status: 504, type: 'timeout_error' },
-};
+function anthropicError(code: PublicErrorCode): { status: number | 'upstream'; type: string } {
+  const { status } = PUBLIC_ERRORS[code];
+  if (typeof status !== 'number') return { status: 'upstream', type: 'invalid_request_error' };
+  if (status === 503) return { status: 529, type: 'overloaded_error' };
+  if (status === 504) return { status, type: 'timeout_error' };
+  if (status >= 500) return { status: 500, type: 'api_error' };
+  if (status === 413) return { status, type: 'request_too_large' };
+  const type = ANTHROPIC_CLIENT_ERRORS[status] ?? 'invalid_request_error';
+  return { status: status === 422 ? 400 : status, type };
+}
+
+const ANTHROPIC_CLIENT_ERRORS: Partial<Record<number, string>> = { 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error' };
 
 /** Anthropic's error body, `{"type":"error","error":{type, message},"request_id"}`, with its status and `request-id`. */
 export const sendAnthropicError: ErrorWriter = (res, code, message, options = {}) => {
-  const { status, type } = ANTHROPIC_ERRORS[code];
+  const { status, type } = anthropicError(code);
   const requestId = `req_${randomBytes(12).toString('base64url')}`;
   const body = { type: 'error', error: { type, message }, request_id: requestId };
   sendErrorBody(res, status === 'upstream' ? (options.status ?? 400) : status, body, { ...options, headers: { 'request-id': requestId, ...options.headers } });
@@ -149,7 +141,7 @@ class AnthropicStreamFormat implements StreamFormat {
   }
 
   error(code: PublicErrorCode, message: string): string {
-    return this.#stream.error(ANTHROPIC_ERRORS[code].type, message);
+    return this.#stream.error(anthropicError(code).type, message);
   }
 
   note(text: string): string {

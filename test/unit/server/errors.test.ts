@@ -20,8 +20,8 @@ describe('the public error table', () => {
     expect(publicUpstreamError({ code: 'ERR_UPSTREAM_STATUS', status: 400, message: 'the model server answered 400: <html>' }).message).toBe("the model server refused the request (HTTP 400); its answer is in mlx-guard's log");
     expect(publicUpstreamError({ code: 'ERR_UPSTREAM_STATUS', status: 500, message: 'the model server answered 500: {"error": "Traceback /Users/me/x.py"}' }).message).not.toMatch(/Traceback/);
     expect(publicUpstreamError({ code: 'ERR_UPSTREAM_STATUS', status: 500 })).toMatchObject({ code: 'upstream_error', status: 502 });
-    for (const code of ['ERR_DEADLINE', 'ERR_UPSTREAM_HEADERS_TIMEOUT', 'ERR_UPSTREAM_STALL']) expect(publicUpstreamError({ code })).toMatchObject({ code: 'upstream_timeout', status: 504 });
-    for (const code of ['ERR_UPSTREAM_CONNECTION', 'ERR_UPSTREAM_INCOMPLETE', 'ERR_UPSTREAM_PROTOCOL', 'ERR_WORKER', 'ERR_INTERNAL']) {
+    for (const code of ['ERR_DEADLINE', 'ERR_UPSTREAM_HEADERS_TIMEOUT', 'ERR_UPSTREAM_STALL'] as const) expect(publicUpstreamError({ code })).toMatchObject({ code: 'upstream_timeout', status: 504 });
+    for (const code of ['ERR_UPSTREAM_CONNECTION', 'ERR_UPSTREAM_INCOMPLETE', 'ERR_UPSTREAM_PROTOCOL', 'ERR_WORKER', 'ERR_INTERNAL'] as const) {
       const mapped = publicUpstreamError({ code });
       expect(mapped.code).toBe('upstream_error');
       expect(mapped.message).not.toMatch(/ERR_|UND_/);
