@@ -47,7 +47,9 @@ export interface PoolOptions {
  */
 export class Pools {
   #inference: Piscina;
-  #parse: Piscina;
+  /** Started with the first answer to parse: a server whose clients declare no tools never pays for its threads (about 34 MB each). */
+  #parse: Piscina | undefined;
+  readonly #parseOptions: ConstructorParameters<typeof Piscina>[0];
   readonly #logger: Logger;
 
   readonly #workerFile: string;
@@ -58,16 +60,22 @@ export class Pools {
     this.#workerFile = options.workerFile ?? workerFile;
     const concurrentTasksPerWorker = options.tasksPerWorker ?? 64;
     this.#inference = this.#build('inference', { maxThreads: options.inferenceThreads ?? 1, concurrentTasksPerWorker, atomics: 'disabled' });
-    // Every parse thread from the start: Piscina hands a task to a busy worker before it starts
-    // another, and answers spread over threads are what a runaway parse does not reach.
+    // Every parse thread at once when the pool starts: Piscina hands a task to a busy worker
+    // before it starts another, and answers spread over threads are what a runaway parse does not reach.
     const parseThreads = options.parseThreads ?? 2;
-    this.#parse = this.#build('parse', { minThreads: parseThreads, maxThreads: parseThreads, concurrentTasksPerWorker, atomics: 'disabled' });
+    this.#parseOptions = { minThreads: parseThreads, maxThreads: parseThreads, concurrentTasksPerWorker, atomics: 'disabled' };
+  }
+
+  get #parsePool(): Piscina {
+    if (!this.#parse && this.#closed) throw new Error('the worker pools are closed');
+    this.#parse ??= this.#build('parse', this.#parseOptions);
+    return this.#parse;
   }
 
   get stats(): { inference: { queueSize: number; utilization: number }; parse: { queueSize: number; utilization: number } } {
     return {
       inference: { queueSize: this.#inference.queueSize, utilization: this.#inference.utilization },
-      parse: { queueSize: this.#parse.queueSize, utilization: this.#parse.utilization },
+      parse: { queueSize: this.#parse?.queueSize ?? 0, utilization: this.#parse?.utilization ?? 0 },
     };
   }
 
@@ -134,13 +142,13 @@ export class Pools {
       // No abort signal: Piscina runs an abortable task alone on its worker, and answers share
       // workers. A runaway parse has its own thread terminated instead (Piscina then fails the
       // tasks that were on it and starts a new worker).
-      return { port: port1, run: this.#parse.run(task, { name: 'parseStream', transferList: [port2] }) as Promise<void> };
+      return { port: port1, run: this.#parsePool.run(task, { name: 'parseStream', transferList: [port2] }) as Promise<void> };
     };
-    return new ParseStream(launch, (threadId) => void this.#parse.threads.find((thread) => thread.threadId === threadId)?.terminate());
+    return new ParseStream(launch, (threadId) => void this.#parse?.threads.find((thread) => thread.threadId === threadId)?.terminate());
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled([this.#inference.destroy(), this.#parse.destroy()]);
+    await Promise.allSettled([this.#inference.destroy(), this.#parse?.destroy()]);
   }
 }
