@@ -2,14 +2,19 @@
 // (bench/support/fast-upstream.mjs, run by mlx-guard's supervisor as a "command" backend):
 // throughput flat out with autocannon; latency at steady rates from an open-loop generator timed
 // to the microsecond (bench/support/open-loop.ts says why not autocannon), whole answers and
-// streamed time to first token, in rounds that alternate direct, a bare proxy (what one more
-// HTTP hop costs here, bench/support/bare-proxy.mjs) and mlx-guard so that drift of this noisy
-// machine falls on all alike; and how fast mlx-guard answers while its breaker is open.
+// streamed time to first token (with a tool declared too, so that answers go through the parse
+// pool), in rounds that alternate direct, a bare proxy (what one more HTTP hop costs here,
+// bench/support/bare-proxy.mjs) and mlx-guard so that drift of this noisy machine falls on all
+// alike; one request's timeline inside mlx-guard (Server-Timing); and how fast mlx-guard answers
+// while its breaker is open.
 //
 //   npm run bench:sidecar      (builds first; mlx-guard runs as its own process)
 //   RATES=100,500,1000 SECONDS_PER_PATH=10 MIN_SAMPLES=2000 ROUNDS=2 DURATION_S=5 CONNECTIONS=8 npm run bench:sidecar
 //
-// Budget (the project's design target): added p50 under 1 ms, added p99 under 5 ms.
+// Targets (the verdict, at the end): beyond the bare proxy's p50 at most 0.1 ms (fast upstream,
+// 100 and 500 req/s) or 0.3 ms to the first token (llama-server); added p99 under 5 ms; no
+// saturation at 1000 req/s; flat out at least half the bare proxy's throughput; an open
+// breaker's 503 at p50 0.2 ms.
 //
 // LLAMA_SERVER=<path to llama-server> (scripts/build-llama-server.sh prints it) runs the same
 // measurement in front of a real model server instead: llama.cpp serving test/fixtures/models/
@@ -87,7 +92,9 @@ const url = await startNode('mlx-guard', [cli, 'start', '--port', '0', '--config
 });
 const status = (await (await fetch(`${url}/status`)).json()) as { modelServer: { baseUrl: string } };
 const upstream = status.modelServer.baseUrl;
-const body = (stream: boolean) => JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream });
+/** A function tool declared: mlx-guard then parses the answer's content for calls in its parse pool. */
+const TOOLS = [{ type: 'function', function: { name: 'get_weather', description: 'the weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+const body = (stream: boolean, tools = false) => JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream, ...(tools ? { tools: TOOLS } : {}) });
 
 /** Flat out: throughput, and autocannon's own (whole-millisecond) latency under saturation. */
 async function flatOut(target: string): Promise<autocannon.Result> {
@@ -97,7 +104,9 @@ async function flatOut(target: string): Promise<autocannon.Result> {
 type Series = { samples: number[]; failed: number };
 const PATHS = ['direct', 'bare proxy', 'mlx-guard'] as const;
 type Path = (typeof PATHS)[number];
-const MODES = ['whole answer', 'first token'] as const;
+const MODES = ['whole answer', 'first token', 'first token, tools declared'] as const;
+const streams = (mode: Mode) => mode !== 'whole answer';
+const bodyFor = (mode: Mode) => body(streams(mode), mode === 'first token, tools declared');
 type Mode = (typeof MODES)[number];
 
 /**
@@ -109,7 +118,7 @@ async function steadyRates(origins: Record<Path, string>) {
   const runs = new Map<string, Series>();
   const key = (rate: number, mode: Mode, path: Path) => `${rate} ${mode} ${path}`;
   const one = (rate: number, mode: Mode, path: Path, durationMs: number) =>
-    openLoop(targets[path], { rate, durationMs, path: '/v1/chat/completions', body: body(mode === 'first token'), firstByte: mode === 'first token' });
+    openLoop(targets[path], { rate, durationMs, path: '/v1/chat/completions', body: bodyFor(mode), firstByte: streams(mode) });
   // An unrecorded run first warms connections and JIT on every path (a cold mlx-guard's first
   // seconds show p99 twice the warm one).
   for (const path of PATHS) for (const mode of MODES) await one(LLAMA_SERVER ? RATES[0]! : 500, mode, path, WARM_UP_MS);
@@ -157,7 +166,7 @@ async function timelines(origin: string) {
   for (const mode of MODES) {
     for (let i = 0; i < TIMELINE_REQUESTS; i++) {
       const started = performance.now();
-      const answer = await target.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'x-mlx-guard-timing': '1' }, body: body(mode === 'first token') });
+      const answer = await target.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'x-mlx-guard-timing': '1' }, body: bodyFor(mode) });
       let firstByte: number | undefined;
       for await (const _chunk of answer.body) firstByte ??= performance.now() - started;
       const ended = performance.now() - started;
@@ -207,26 +216,42 @@ const rows: Array<Record<string, string | number>> = RATES.flatMap((rate) =>
 if (open) rows.push({ 'req/s': 500, mode: 'whole answer', path: 'mlx-guard, breaker open (503)', requests: open.timed.samples.length, failed: 0, 'p50 ms': ms(percentile(open.timed.samples, 50)), 'p99 ms': ms(percentile(open.timed.samples, 99)), 'p99.9 ms': ms(percentile(open.timed.samples, 99.9)) });
 console.table(rows);
 
+// The targets (issue "One home for an answer"): beyond the bare proxy's p50, at most 0.1 ms with the
+// fast upstream at 100 and 500 req/s (no more than the hop itself costs), 0.3 ms to the first token
+// with llama-server; added p99 under 5 ms; at 1000 req/s no saturation (p50 within 1 ms of the
+// bare proxy's); flat out at least half the bare proxy's throughput; an open breaker's 503 at p50 0.2 ms.
+const BEYOND_BARE_MS = LLAMA_SERVER ? 0.3 : 0.1;
 const added = (rate: number, mode: Mode, path: Path, p: number) => percentile(steady(rate, mode, path).samples, p) - percentile(steady(rate, mode, 'direct').samples, p);
 const verdicts = RATES.flatMap((rate) =>
   MODES.map((mode) => {
     const p50 = added(rate, mode, 'mlx-guard', 50);
     const p99 = added(rate, mode, 'mlx-guard', 99);
+    const beyond = p50 - added(rate, mode, 'bare proxy', 50);
     const clean = PATHS.every((path) => steady(rate, mode, path).failed === 0);
+    // Whole answers through llama-server are a stream put back together (see the README): the first-token target is the one that applies.
+    const judged = !(LLAMA_SERVER && mode === 'whole answer');
+    const bound = rate >= 1000 ? 1 : BEYOND_BARE_MS;
     return {
       'req/s': rate,
       mode,
-      'added p50 ms (< 1)': ms(p50),
+      'added p50 ms': ms(p50),
       'added p99 ms (< 5)': ms(p99),
       'bare proxy adds p50 / p99': `${ms(added(rate, mode, 'bare proxy', 50))} / ${ms(added(rate, mode, 'bare proxy', 99))}`,
-      'mlx-guard beyond the bare proxy p50': ms(p50 - added(rate, mode, 'bare proxy', 50)),
-      verdict: clean && p50 < 1 && p99 < 5 ? 'ok' : 'OVER BUDGET',
+      'beyond the bare proxy p50 (target)': `${ms(beyond)} (${judged ? `≤ ${bound}` : 'not judged'})`,
+      verdict: !clean ? 'FAILED REQUESTS' : !judged ? '-' : beyond <= bound && p99 < 5 ? 'ok' : 'OVER BUDGET',
     };
   }),
 );
 console.table(verdicts);
-const openOk = !open || (open.timed.failed === open.timed.samples.length && open.flat.non2xx === open.flat.requests.total);
-console.log(`throughput flat out: ${Math.round(through.requests.average)} req/s through mlx-guard, ${Math.round(viaBare.requests.average)} through the bare proxy, ${Math.round(direct.requests.average)} direct`);
-if (open) console.log(`open breaker: ${openOk ? 'every answer a 503' : 'NOT every answer a 503'}, p50 ${ms(percentile(open.timed.samples, 50))} ms, p99 ${ms(percentile(open.timed.samples, 99))} ms at 500 req/s; ${Math.round(open.flat.requests.average)} req/s flat out`);
-const over = verdicts.filter((v) => v.verdict !== 'ok').map((v) => `${v.mode} at ${v['req/s']} req/s`);
-console.log(over.length === 0 && openOk ? `verdict: every budget met at ${RATES.join(', ')} req/s` : `verdict: budget missed (${[...over, ...(openOk ? [] : ['open breaker'])].join('; ')})`);
+const openAll503 = !open || (open.timed.failed === open.timed.samples.length && open.flat.non2xx === open.flat.requests.total);
+const openP50 = open ? percentile(open.timed.samples, 50) : 0;
+const throughputShare = through.requests.average / viaBare.requests.average;
+console.log(`throughput flat out: ${Math.round(through.requests.average)} req/s through mlx-guard, ${Math.round(viaBare.requests.average)} through the bare proxy (${(throughputShare * 100).toFixed(0)} %, target ≥ 50 %), ${Math.round(direct.requests.average)} direct`);
+if (open) console.log(`open breaker: ${openAll503 ? 'every answer a 503' : 'NOT every answer a 503'}, p50 ${ms(openP50)} ms (target ≤ 0.2), p99 ${ms(percentile(open.timed.samples, 99))} ms at 500 req/s; ${Math.round(open.flat.requests.average)} req/s flat out`);
+const missed = [
+  ...verdicts.filter((v) => v.verdict !== 'ok' && v.verdict !== '-').map((v) => `${v.mode} at ${v['req/s']} req/s`),
+  ...(LLAMA_SERVER || throughputShare >= 0.5 ? [] : ['flat-out throughput']),
+  ...(openAll503 ? [] : ['open breaker answers']),
+  ...(open && openP50 > 0.2 ? ['open breaker p50'] : []),
+];
+console.log(missed.length === 0 ? `verdict: every target met at ${RATES.join(', ')} req/s` : `verdict: targets missed (${missed.join('; ')})`);
