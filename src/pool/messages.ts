@@ -79,7 +79,8 @@ export interface ParseStreamTask {
 }
 
 /** What the calling thread sends a parse stream. */
-export type ParseStreamRequest = { type: 'push'; text: string } | { type: 'end' };
+/** `push` with `end`: the last of the text and the end at once (one round trip for an answer that came in one piece). */
+export type ParseStreamRequest = { type: 'push'; text: string; end?: boolean } | { type: 'end' };
 
 /** The parse worker's first message on the port, once the task runs: deadlines count from it, and a runaway parse terminates this thread. */
 export type ParseStreamStarted = { type: 'started'; threadId: number };

@@ -200,14 +200,17 @@ export function parseStream(task: ParseStreamTask): Promise<void> {
       const started = performance.now();
       let reply: ParseStreamReply;
       try {
-        const delta = request.type === 'push' ? parser.push(request.text) : parser.end();
+        const pushed = request.type === 'push' ? parser.push(request.text) : undefined;
+        const ended = request.type === 'end' || request.end ? parser.end() : undefined;
+        const content = (pushed?.content ?? '') + (ended?.content ?? '');
+        const calls = pushed && ended ? [...pushed.calls, ...ended.calls] : (pushed ?? ended)!.calls;
         spentMs += performance.now() - started;
-        reply = { ok: true, content: delta.content, calls: delta.calls, resumeAt: parser.resumeAt, overBudget: spentMs > task.budgetMs };
+        reply = { ok: true, content, calls, resumeAt: parser.resumeAt, overBudget: spentMs > task.budgetMs };
       } catch (error) {
         reply = { ok: false, message: (error as Error)?.message ?? String(error) };
       }
       task.port.postMessage(reply);
-      if (request.type === 'end' || !reply.ok || reply.overBudget) finish();
+      if (request.type === 'end' || request.end || !reply.ok || reply.overBudget) finish();
     });
     // The calling thread closing its end (client gone) ends the task.
     task.port.on('close', finish);

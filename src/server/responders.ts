@@ -137,24 +137,34 @@ export class StreamResponder implements Responder {
 
   async #finishAndWrite(items: Array<string | StreamChunk>, attempt: number): Promise<void> {
     const parsing = this.#parsing;
-    for (const item of items) {
+    for (let i = 0; i < items.length; ) {
       if (attempt !== this.#attempt) return;
+      const item = items[i]!;
       if (typeof item === 'string') {
         this.#write(this.#format.text(item));
+        i++;
         continue;
       }
+      // The chunks that came together are parsed together: one round trip to the parse worker
+      // (and the end of the answer with them, when they hold it), whose result goes out with the
+      // last of them; the others go out without their content, which it holds.
+      let next = i;
+      while (next < items.length && typeof items[next] !== 'string') next++;
+      const chunks = items.slice(i, next) as StreamChunk[];
+      i = next;
+      // The result rides on the last chunk that has content or ends the answer (a usage chunk may follow).
+      const carrier = chunks.findLastIndex((chunk) => StreamShaper.content(chunk) !== undefined || StreamShaper.finishes(chunk));
       let parsed: ParsedContent | undefined;
-      if (parsing) {
-        const content = StreamShaper.content(item);
-        parsed = content === undefined ? undefined : await parsing.push(content);
-        if (StreamShaper.finishes(item)) {
-          const last = await parsing.end();
-          parsed = { content: (parsed ?? NOTHING_PARSED).content + last.content, calls: [...(parsed ?? NOTHING_PARSED).calls, ...last.calls] };
-        }
+      if (parsing && carrier >= 0) {
+        const text = chunks.map((chunk) => StreamShaper.content(chunk) ?? '').join('');
+        parsed = await parsing.push(text, chunks.some((chunk) => StreamShaper.finishes(chunk)));
         if (attempt !== this.#attempt) return;
         this.#sayTextMode(parsing.textMode);
       }
-      this.#write(this.#format.chunk(item, parsed));
+      for (const [n, chunk] of chunks.entries()) {
+        const own = n === carrier ? parsed : parsing && StreamShaper.content(chunk) !== undefined ? NOTHING_PARSED : undefined;
+        this.#write(this.#format.chunk(chunk, own));
+      }
     }
   }
 

@@ -42,11 +42,9 @@ export class ToolParsing {
   async whole(text: string, tools: ToolDefinition[]): Promise<{ parsed: ParsedContent } | { textMode: TextModeReason }> {
     const stream = this.stream(tools);
     try {
-      const first = await stream.push(text);
-      const last = await stream.end();
+      const parsed = await stream.push(text, true);
       if (stream.textMode) return { textMode: stream.textMode };
-      const calls = [...first.calls, ...last.calls];
-      return { parsed: calls.length > 0 ? { content: first.content + last.content, calls } : { content: text, calls } };
+      return { parsed: parsed.calls.length > 0 ? parsed : { content: text, calls: [] } };
     } finally {
       stream.release();
     }
@@ -89,10 +87,11 @@ export class StreamParsing {
     return this.#textMode;
   }
 
-  async push(text: string): Promise<ParsedContent> {
+  /** Text of the answer; with `end`, its last, and the end in the same round trip. */
+  async push(text: string, end = false): Promise<ParsedContent> {
     if (this.#textMode || !this.parser) return { content: text, calls: [] };
     this.#raw += text;
-    return this.#settle(await this.parser.request({ type: 'push', text }, this.owner.deps.budgetMs), false);
+    return this.#settle(await this.parser.request({ type: 'push', text, ...(end ? { end } : {}) }, this.owner.deps.budgetMs), end);
   }
 
   /** The last of the content, once the answer ended. */
