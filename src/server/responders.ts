@@ -49,6 +49,7 @@ export class StreamResponder implements Responder {
   readonly task: Pick<InferTask, 'stream' | 'stopSequences'>;
   #format: StreamFormat;
   #parsing: StreamParsing | undefined;
+  #released = false;
   /** Chunks in the order they came, each waiting for the one before to be parsed and written. */
   #queue: Promise<void> = Promise.resolve();
   /** Bumped when an attempt is abandoned, so that its queued chunks are dropped. */
@@ -70,13 +71,21 @@ export class StreamResponder implements Responder {
   ) {
     this.#format = format;
     this.task = { stream: { ...format.shaping, chunksToCaller: !format.framedByWorker }, ...(stopSequences?.length ? { stopSequences } : {}) };
-    this.#parsing = tools.length > 0 ? deps.toolParsing.stream(tools) : undefined;
+    // Opening a parse stream costs the main thread more than dispatching the inference call: it
+    // is opened once the call is on its way (or when first needed), while the model server works.
+    if (tools.length > 0) setImmediate(() => this.#parser);
+  }
+
+  /** This attempt's tool parsing, opened on first use; none without declared tools or once released. */
+  get #parser(): StreamParsing | undefined {
+    if (!this.#parsing && this.tools.length > 0 && !this.#released) this.#parsing = this.deps.toolParsing.stream(this.tools);
+    return this.#parsing;
   }
 
   #start(): void {
     if (this.#started) return;
     this.#started = true;
-    const textMode = this.#parsing?.textMode;
+    const textMode = this.#parser?.textMode;
     if (textMode) this.#textModeSaid = true;
     startSse(this.res, {
       ...serverTiming(this.res),
@@ -113,12 +122,13 @@ export class StreamResponder implements Responder {
   abandon(): void {
     this.#attempt++;
     this.#parsing?.release();
+    // The next attempt parses its answer from the start, with a stream of its own.
+    this.#parsing = undefined;
   }
 
   replayed(times: number): void {
     this.#replayed = times;
     this.#format = this.#format.again();
-    if (this.#parsing) this.#parsing = this.deps.toolParsing.stream(this.tools);
     if (this.#started) this.#write(this.#format.note(`sent again (${times}) after a model server restart`));
   }
 
@@ -136,7 +146,8 @@ export class StreamResponder implements Responder {
   }
 
   async #finishAndWrite(items: Array<string | StreamChunk>, attempt: number): Promise<void> {
-    const parsing = this.#parsing;
+    if (attempt !== this.#attempt) return;
+    const parsing = this.#parser;
     for (let i = 0; i < items.length; ) {
       if (attempt !== this.#attempt) return;
       const item = items[i]!;
@@ -196,6 +207,7 @@ export class StreamResponder implements Responder {
   }
 
   release(): void {
+    this.#released = true;
     this.#parsing?.release();
   }
 
