@@ -47,15 +47,11 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
     return sendError(res, e.code, e.message);
   }
   timeline?.mark('body');
-  // Refusals that do not depend on the content come before it is checked: a client retrying
-  // against an open breaker or a restarting server costs as little as possible. A request that
-  // is refused for its content never takes a permit (nor a half-open breaker's probe).
-  const firstServing = supervisor.serving;
-  if (!firstServing) return refuseUnavailable(api, res, supervisor);
-  if (inferenceBreaker.getState() === 'open') return void admit(api, inferenceBreaker, res);
   const read = readRequest(api, raw, deps, res);
   if (!read) return;
   const request = read.upstream;
+  // A request known to crash the model server is told so before anything else, even while the
+  // server restarts (a client's retry must learn not to retry, not to come back later).
   const digest = PoisonList.digest(request.body);
   const poisoned = deps.poison.find(digest);
   if (poisoned) {
@@ -63,6 +59,9 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
     return sendError(res, 'poison_request', describePoison(poisoned));
   }
   timeline?.mark('checked');
+  const firstServing = supervisor.serving;
+  if (!firstServing) return refuseUnavailable(api, res, supervisor);
+  // A request refused for its content never took a permit (nor a half-open breaker's probe).
   const firstPermit = admit(api, inferenceBreaker, res);
   if (!firstPermit) return;
   const tooLong = await read.fits?.(() => countPromptTokens(request, read.upstreamPath, firstServing, deps), deps);
