@@ -9,6 +9,13 @@ export const epochMs = (): number => performance.timeOrigin + performance.now();
 /** Marks taken in another thread (the inference worker), as [phase, epochMs]. */
 export type Marks = Array<[string, number]>;
 
+/** Marks `phase` now unless it was marked already; says whether it did. */
+export function markOnce(marks: Marks, phase: string): boolean {
+  if (marks.some(([marked]) => marked === phase)) return false;
+  marks.push([phase, epochMs()]);
+  return true;
+}
+
 /**
  * One request's path through mlx-guard, phase by phase, for a client that asks for it (the bench
  * does): each phase is the time from the request's arrival to that point, in the order reached,

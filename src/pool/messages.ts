@@ -78,9 +78,8 @@ export interface ParseStreamTask {
   port: MessagePort;
 }
 
-/** What the calling thread sends a parse stream. */
-/** `push` with `end`: the last of the text and the end at once (one round trip for an answer that came in one piece). */
-export type ParseStreamRequest = { type: 'push'; text: string; end?: boolean } | { type: 'end' };
+/** What the calling thread sends a parse stream: more of the answer's text; with `end`, the last of it (then the task ends). */
+export type ParseStreamRequest = { text: string; end?: boolean };
 
 /** The parse worker's first message on the port, once the task runs: deadlines count from it, and a runaway parse terminates this thread. */
 export type ParseStreamStarted = { type: 'started'; threadId: number };

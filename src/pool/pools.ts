@@ -100,12 +100,13 @@ export class Pools {
   /** Runs one upstream call in the inference pool; resolves once it ended (a stream's messages went to `onMessage`). */
   async infer(call: InferenceCall): Promise<InferResult> {
     const { port1, port2 } = new MessageChannel();
-    let settle: (() => void) | undefined;
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
     let isSettled = false;
     port1.on('message', (message: InferPortMessage) => {
       if (message.type !== 'settled') return call.onMessage(message);
       isSettled = true;
-      settle?.();
+      settle();
     });
     const cancel = () => port1.postMessage({ type: 'abort' });
     call.onFlowControl?.({ pause: () => port1.postMessage({ type: 'pause' }), resume: () => port1.postMessage({ type: 'resume' }) });
@@ -123,8 +124,7 @@ export class Pools {
       }
       // The result may overtake the stream's last messages (see STREAM_SETTLED); a worker that died sends none.
       const workerLost = !result.ok && result.error.code === 'ERR_WORKER';
-      const settled = () => new Promise<void>((resolve) => (settle = resolve));
-      if (call.stream && !workerLost && !isSettled && (await within(settled(), SETTLE_WITHIN_MS, 'late')) === 'late') {
+      if (call.stream && !workerLost && !isSettled && (await within(settled, SETTLE_WITHIN_MS, 'late')) === 'late') {
         this.#logger.error({ event: 'stream_messages_late' }, `an inference worker's stream messages did not end within ${SETTLE_WITHIN_MS} ms of its result; the stream may be cut`);
       }
       return result;

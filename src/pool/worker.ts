@@ -4,7 +4,7 @@ import { threadId, type MessagePort } from 'node:worker_threads';
 import { CompletionAggregator, filterEvent, StopSequenceFilter, StreamShaper, wholeAsEvents, type StreamChunk } from '../openai/index.js';
 import { parserRegistry } from '../tools/index.js';
 import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../upstream/index.js';
-import { epochMs, type Marks } from '../observability/timeline.js';
+import { epochMs, markOnce, type Marks } from '../observability/timeline.js';
 import { STREAM_SETTLED, type InferMessage, type InferResult, type InferTask, type ParseStreamReply, type ParseStreamRequest, type ParseStreamStarted, type ParseStreamTask, type TaskError } from './messages.js';
 
 /**
@@ -74,7 +74,7 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
   // Only for a request that asked for its timeline: where the worker's time went.
   const marks: Marks | undefined = task.timeline ? [['worker', epochMs()]] : undefined;
   const onProgress = () => {
-    if (marks?.length === 1) marks.push(['upstream_headers', epochMs()]);
+    if (marks) markOnce(marks, 'upstream_headers');
     if (performance.now() - lastPostAt >= PROGRESS_EVERY_MS) post({ type: 'progress' });
   };
   const options = { signal, headersTimeoutMs: task.headersTimeoutMs, idleTimeoutMs: task.idleTimeoutMs, onProgress };
@@ -92,10 +92,7 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
             batch.flush();
             await paused;
           }
-          if (marks && marks.length < 3) {
-            marks.push(['upstream_first_event', epochMs()]);
-            post({ type: 'timeline', marks });
-          }
+          if (marks && markOnce(marks, 'upstream_first_event')) post({ type: 'timeline', marks });
           const shaped = shaper.shape(event);
           batch.add(chunksToCaller || typeof shaped === 'string' ? shaped : shaper.finish(shaped));
         }
@@ -109,7 +106,7 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
       const aggregator = new CompletionAggregator(task.aggregate.kind, task.aggregate.model);
       const upstream = streamCompletion(task.url, task.body, options);
       for await (const event of task.stopSequences ? stopAt(upstream, task.aggregate.kind, task.stopSequences) : upstream) {
-        if (marks && marks.length < 3) marks.push(['upstream_first_event', epochMs()]);
+        if (marks) markOnce(marks, 'upstream_first_event');
         if (event.type === 'data') aggregator.add(JSON.parse(event.data) as Record<string, unknown>);
       }
       marks?.push(['upstream_end', epochMs()]);
@@ -200,17 +197,16 @@ export function parseStream(task: ParseStreamTask): Promise<void> {
       const started = performance.now();
       let reply: ParseStreamReply;
       try {
-        const pushed = request.type === 'push' ? parser.push(request.text) : undefined;
-        const ended = request.type === 'end' || request.end ? parser.end() : undefined;
-        const content = (pushed?.content ?? '') + (ended?.content ?? '');
-        const calls = pushed && ended ? [...pushed.calls, ...ended.calls] : (pushed ?? ended)!.calls;
+        const pushed = parser.push(request.text);
+        const ended = request.end ? parser.end() : undefined;
         spentMs += performance.now() - started;
+        const { content, calls } = ended ? { content: pushed.content + ended.content, calls: [...pushed.calls, ...ended.calls] } : pushed;
         reply = { ok: true, content, calls, resumeAt: parser.resumeAt, overBudget: spentMs > task.budgetMs };
       } catch (error) {
         reply = { ok: false, message: (error as Error)?.message ?? String(error) };
       }
       task.port.postMessage(reply);
-      if (request.type === 'end' || request.end || !reply.ok || reply.overBudget) finish();
+      if (request.end || !reply.ok || reply.overBudget) finish();
     });
     // The calling thread closing its end (client gone) ends the task.
     task.port.on('close', finish);

@@ -73,11 +73,11 @@ export class StreamResponder implements Responder {
     this.task = { stream: { ...format.shaping, chunksToCaller: !format.framedByWorker }, ...(stopSequences?.length ? { stopSequences } : {}) };
     // Opening a parse stream costs the main thread more than dispatching the inference call: it
     // is opened once the call is on its way (or when first needed), while the model server works.
-    if (tools.length > 0) setImmediate(() => this.#parser);
+    if (tools.length > 0) setImmediate(() => this.#openParsing());
   }
 
   /** This attempt's tool parsing, opened on first use; none without declared tools or once released. */
-  get #parser(): StreamParsing | undefined {
+  #openParsing(): StreamParsing | undefined {
     if (!this.#parsing && this.tools.length > 0 && !this.#released) this.#parsing = this.deps.toolParsing.stream(this.tools);
     return this.#parsing;
   }
@@ -85,7 +85,7 @@ export class StreamResponder implements Responder {
   #start(): void {
     if (this.#started) return;
     this.#started = true;
-    const textMode = this.#parser?.textMode;
+    const textMode = this.#openParsing()?.textMode;
     if (textMode) this.#textModeSaid = true;
     startSse(this.res, {
       ...serverTiming(this.res),
@@ -147,7 +147,7 @@ export class StreamResponder implements Responder {
 
   async #finishAndWrite(items: Array<string | StreamChunk>, attempt: number): Promise<void> {
     if (attempt !== this.#attempt) return;
-    const parsing = this.#parser;
+    const parsing = this.#openParsing();
     for (let i = 0; i < items.length; ) {
       if (attempt !== this.#attempt) return;
       const item = items[i]!;

@@ -91,13 +91,7 @@ export class StreamParsing {
   async push(text: string, end = false): Promise<ParsedContent> {
     if (this.#textMode || !this.parser) return { content: text, calls: [] };
     this.#raw += text;
-    return this.#settle(await this.parser.request({ type: 'push', text, ...(end ? { end } : {}) }, this.owner.deps.budgetMs), end);
-  }
-
-  /** The last of the content, once the answer ended. */
-  async end(): Promise<ParsedContent> {
-    if (this.#textMode || !this.parser) return { content: '', calls: [] };
-    return this.#settle(await this.parser.request({ type: 'end' }, this.owner.deps.budgetMs), true);
+    return this.#settle(await this.parser.request(end ? { text, end } : { text }, this.owner.deps.budgetMs), end);
   }
 
   /** However the answer ended: a parse that did not finish proved nothing either way. */

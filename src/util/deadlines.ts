@@ -13,21 +13,18 @@ export function within<T, F>(promise: Promise<T> | ((raceOver: AbortSignal) => P
   const raceOver = typeof promise === 'function' ? new AbortController() : undefined;
   const racing = typeof promise === 'function' ? promise(raceOver!.signal) : promise;
   return new Promise<T | F>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const over = () => {
+      clearTimeout(timer);
       raceOver?.abort();
+    };
+    const timer = setTimeout(() => {
+      over();
       resolve(fallback);
     }, Math.min(LONGEST_TIMER_MS, Math.max(0, ms)));
+    // The timer goes before the caller resumes, not a microtask later.
     racing.then(
-      (value) => {
-        clearTimeout(timer);
-        raceOver?.abort();
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        raceOver?.abort();
-        reject(error);
-      },
+      (value) => (over(), resolve(value)),
+      (error: unknown) => (over(), reject(error)),
     );
   });
 }

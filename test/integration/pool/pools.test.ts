@@ -89,9 +89,9 @@ describe('worker pools', () => {
     const pools = new Pools(pino({ level: 'silent' }));
     try {
       const stream = pools.openParseStream({}, 10_000);
-      expect(await stream.request({ type: 'push', text: 'Hi <tool_call>{"name": "f", ' }, 10_000)).toMatchObject({ ok: true, content: 'Hi', calls: [] });
-      expect(await stream.request({ type: 'push', text: '"arguments": {"a": 1}}</tool_call>' }, 10_000)).toMatchObject({ ok: true, calls: [{ name: 'f', arguments: { a: 1 } }] });
-      expect(await stream.request({ type: 'end' }, 10_000)).toMatchObject({ ok: true, content: '', calls: [] });
+      expect(await stream.request({ text: 'Hi <tool_call>{"name": "f", ' }, 10_000)).toMatchObject({ ok: true, content: 'Hi', calls: [] });
+      expect(await stream.request({ text: '"arguments": {"a": 1}}</tool_call>' }, 10_000)).toMatchObject({ ok: true, calls: [{ name: 'f', arguments: { a: 1 } }] });
+      expect(await stream.request({ text: '', end: true }, 10_000)).toMatchObject({ ok: true, content: '', calls: [] });
     } finally {
       await pools.close();
     }

@@ -30,7 +30,7 @@ async function feed(stream: StreamParsing, chunks: string[]): Promise<{ content:
     content += out.content;
     calls.push(...out.calls.map((c) => c.name));
   }
-  const last = await stream.end();
+  const last = await stream.push('', true);
   stream.release();
   return { content: content + last.content, calls: [...calls, ...last.calls.map((c) => c.name)] };
 }

@@ -8,7 +8,11 @@ import { describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const src = join(root, 'src');
 const document = readFileSync(join(root, 'ARCHITECTURE.md'), 'utf8');
-const everything = (readdirSync(root, { recursive: true }) as string[]).map((f) => f.split('\\').join('/')).filter((f) => !f.startsWith('node_modules/') && !f.startsWith('dist/') && !f.startsWith('.git/'));
+/** The project's own files (not its dependencies, build output or git's store, which dwarf it). */
+const skipped = new Set(['node_modules', 'dist', '.git']);
+const everything = readdirSync(root)
+  .filter((entry) => !skipped.has(entry))
+  .flatMap((entry) => (statSync(join(root, entry)).isDirectory() ? (readdirSync(join(root, entry), { recursive: true }) as string[]).map((f) => `${entry}/${f}`) : [entry]));
 const basenames = new Set(everything.map((f) => basename(f)));
 
 /** Files of other projects the document names (mlx-lm's own server module). */
