@@ -11,7 +11,7 @@ import { configSchema } from '../src/config.js';
 import { CircuitBreaker } from '../src/breaker/index.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { Metrics } from '../src/observability/metrics.js';
-import { StreamShaper, type StreamChunk } from '../src/openai/index.js';
+import { AnswerMerge, AnswerStream, OpenAiStreamFraming, type AnswerEvent, type PortableFraming } from '../src/answer/index.js';
 import { Pools } from '../src/pool/pools.js';
 import { ToolParsing } from '../src/server/tool-parsing.js';
 
@@ -38,15 +38,16 @@ function upstream(): Promise<{ server: Server; url: string }> {
 /** One streamed answer through the inference pool (and tool parsing when `withTools`): when each piece reached the client, in ms. */
 async function stream(pools: Pools, parsing: ToolParsing, url: string, withTools: boolean): Promise<number[]> {
   const arrivals: number[] = [];
-  const shaper = new StreamShaper({ kind: 'chat', wantsUsage: false });
+  const framing: PortableFraming = { api: 'openai', kind: 'chat', wantsUsage: false };
+  const answer = new AnswerStream(new OpenAiStreamFraming(framing));
   const parser = withTools ? parsing.stream(tools) : undefined;
   let queue = Promise.resolve();
-  const parseAndNote = async (items: Array<string | StreamChunk>) => {
-    for (const item of items) {
-      if (typeof item === 'string' || !parser) continue;
-      const content = StreamShaper.content(item);
+  const parseAndNote = async (events: AnswerEvent[]) => {
+    for (const event of events) {
+      if (event.type !== 'chunk' || !parser) continue;
+      const content = AnswerMerge.content(event.chunk);
       const parsed = content === undefined ? undefined : await parser.push(content);
-      if (shaper.finish(item, parsed)) arrivals.push(performance.now());
+      if (answer.event(event, parsed)) arrivals.push(performance.now());
     }
   };
   await pools.infer({
@@ -56,11 +57,11 @@ async function stream(pools: Pools, parsing: ToolParsing, url: string, withTools
     headersTimeoutMs: 60_000,
     idleTimeoutMs: 60_000,
     deadlineMs: 120_000,
-    stream: { kind: 'chat', wantsUsage: false, chunksToCaller: withTools },
+    stream: { kind: 'chat', ...(withTools ? {} : { framing }) },
     signal: new AbortController().signal,
     onMessage: (message) => {
-      if (message.type === 'sse') arrivals.push(performance.now());
-      else if (message.type === 'items') queue = queue.then(() => parseAndNote(message.items));
+      if (message.type === 'framed') arrivals.push(performance.now());
+      else if (message.type === 'events') queue = queue.then(() => parseAndNote(message.events));
     },
   });
   await queue;

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { StreamChunk, StreamOptions } from '../openai/index.js';
+import type { AnswerEvent, PortableFraming } from '../answer/index.js';
 import type { ParseOptions, ToolCall } from '../tools/index.js';
 import type { Marks } from '../observability/timeline.js';
 import type { UpstreamErrorCode } from '../upstream/index.js';
@@ -14,11 +14,11 @@ export interface InferTask {
   /** For a non-streaming client: aggregate the stream here and post one finished body, not every event. */
   aggregate?: { kind: 'chat' | 'text'; model: string };
   /**
-   * For a streaming client: shape each event here. With `chunksToCaller`, chat chunks go to the
-   * calling thread unfinished, so that their content is parsed in the parse pool (with a budget)
-   * rather than here, beside every other stream this worker carries.
+   * For a streaming client: each event shaped here (its JSON parsed) and posted to the calling
+   * thread, which parses, merges and frames it; or, with `framing` (nothing to parse), merged and
+   * framed here as well, so that only the client's text crosses.
    */
-  stream?: StreamOptions & { chunksToCaller: boolean };
+  stream?: { kind: 'chat' | 'text'; framing?: PortableFraming };
   /** Stop sequences mlx-guard applies itself (see `StopSequenceFilter`); a match ends the answer and closes the upstream request. */
   stopSequences?: string[];
   /** The request asked for its timeline: the worker marks its phases (see `Timeline`). */
@@ -28,12 +28,12 @@ export interface InferTask {
 
 /** What an inference worker posts back while a call runs; every message is also proof of progress. */
 export type InferMessage =
-  /** SSE text ready for the client. */
-  | { type: 'sse'; text: string }
-  /** (`chunksToCaller`) In order: SSE text ready for the client, or a chat chunk to parse and finish. */
-  | { type: 'items'; items: Array<string | StreamChunk> }
-  /** What the shaper noticed, once the stream ended (finish and lost call: without `chunksToCaller`, else the calling thread finishes the chunks). */
-  | { type: 'stream_end'; sawFinish: boolean; lostCall: boolean; completionTokens: number }
+  /** (`framing`) The client's text; `hasContent` once any of the answer is in it (then it cannot be replayed). */
+  | { type: 'framed'; text: string; hasContent: boolean }
+  /** (no `framing`) The events that arrived together, in order, for the calling thread's pipeline. */
+  | { type: 'events'; events: AnswerEvent[] }
+  /** (`framing`) What the answer showed, once the stream ended (see `AnswerMerge`). */
+  | { type: 'answer_end'; sawFinish: boolean; lostCall: boolean; completionTokens: number }
   /** The model server is making progress (headers, keepalives, tokens) while nothing else was posted. */
   | { type: 'progress' }
   /** (`timeline`) The worker's phases so far, posted before the first of the answer. */

@@ -1,7 +1,8 @@
 // The pools' worker entry: named tasks `infer` (one upstream call, streamed back over a port)
 // and `parseStream` (one answer's tool calls, chunk by chunk over a port). Neither imports server code.
 import { threadId, type MessagePort } from 'node:worker_threads';
-import { CompletionAggregator, filterEvent, StopSequenceFilter, StreamShaper, wholeAsEvents, type StreamChunk } from '../openai/index.js';
+import { AnswerStream, framingFrom, type AnswerEvent } from '../answer/index.js';
+import { CompletionAggregator, filterEvent, StopSequenceFilter, wholeAsEvents } from '../openai/index.js';
 import { parserRegistry } from '../tools/index.js';
 import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../upstream/index.js';
 import { epochMs, markOnce, type Marks } from '../observability/timeline.js';
@@ -80,11 +81,12 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
   const options = { signal, headersTimeoutMs: task.headersTimeoutMs, idleTimeoutMs: task.idleTimeoutMs, onProgress };
   try {
     if (task.stream) {
-      const { chunksToCaller, ...streamOptions } = task.stream;
-      const shaper = new StreamShaper(streamOptions);
-      const upstream = task.upstreamStreams ? streamCompletion(task.url, task.body, options) : wholeAsEvents(await completeOnce(task.url, task.body, options), streamOptions.kind);
-      const events = task.stopSequences ? stopAt(upstream, streamOptions.kind, task.stopSequences) : upstream;
-      const batch = new Batch(post, chunksToCaller);
+      const { kind, framing } = task.stream;
+      // The one choice of where an answer is framed, made by the calling thread: here when it has nothing to parse.
+      const answer = framing ? new AnswerStream(framingFrom(framing)) : undefined;
+      const upstream = task.upstreamStreams ? streamCompletion(task.url, task.body, options) : wholeAsEvents(await completeOnce(task.url, task.body, options), kind);
+      const events = task.stopSequences ? stopAt(upstream, kind, task.stopSequences) : upstream;
+      const batch = new Batch(post);
       try {
         for await (const event of events) {
           const paused = flow.paused;
@@ -93,13 +95,14 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
             await paused;
           }
           if (marks && markOnce(marks, 'upstream_first_event')) post({ type: 'timeline', marks });
-          const shaped = shaper.shape(event);
-          batch.add(chunksToCaller || typeof shaped === 'string' ? shaped : shaper.finish(shaped));
+          const shaped = shape(event);
+          if (answer) batch.text(answer.event(shaped), answer.framing.hasContent);
+          else batch.event(shaped);
         }
       } finally {
         batch.flush();
       }
-      post({ type: 'stream_end', sawFinish: shaper.sawFinish, lostCall: shaper.lostCall, completionTokens: shaper.completionTokens });
+      if (answer) post({ type: 'answer_end', sawFinish: answer.merge.sawFinish, lostCall: answer.merge.lostCall, completionTokens: answer.merge.completionTokens });
       return { ok: true };
     }
     if (task.upstreamStreams && task.aggregate) {
@@ -136,6 +139,12 @@ async function* stopAt(events: AsyncIterable<SseEvent> | Iterable<SseEvent>, kin
   }
 }
 
+/** An upstream SSE event as the answer pipeline takes it: a data event's JSON parsed. */
+function shape(event: SseEvent): AnswerEvent {
+  if (event.type === 'data') return { type: 'chunk', chunk: JSON.parse(event.data) as Record<string, unknown> };
+  return event;
+}
+
 /**
  * What arrives together (one network read holds several events when the server is fast) goes to
  * the calling thread as one message, and so to the client as one write: each message wakes that
@@ -143,40 +152,38 @@ async function* stopAt(events: AsyncIterable<SseEvent> | Iterable<SseEvent>, kin
  */
 class Batch {
   #text = '';
-  #items: Array<string | StreamChunk> = [];
+  #hasContent = false;
+  #events: AnswerEvent[] = [];
   #scheduled = false;
 
-  constructor(
-    readonly post: (message: InferMessage) => void,
-    /** Post items in order (text and chunks to parse), not only text. */
-    readonly asItems: boolean,
-  ) {}
+  constructor(readonly post: (message: InferMessage) => void) {}
 
-  add(item: string | StreamChunk): void {
-    if (item === '') return;
-    if (typeof item === 'string') this.#text += item;
-    else {
-      this.#flushText();
-      this.#items.push(item);
-    }
+  /** Framed text for the client. */
+  text(text: string, hasContent: boolean): void {
+    if (text === '') return;
+    this.#text += text;
+    this.#hasContent = hasContent;
+    this.#schedule();
+  }
+
+  /** An event for the calling thread's pipeline. */
+  event(event: AnswerEvent): void {
+    this.#events.push(event);
+    this.#schedule();
+  }
+
+  #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(() => this.flush());
   }
 
-  #flushText(): void {
-    if (!this.#text) return;
-    if (this.asItems) this.#items.push(this.#text);
-    else this.post({ type: 'sse', text: this.#text });
-    this.#text = '';
-  }
-
   flush(): void {
     this.#scheduled = false;
-    this.#flushText();
-    if (this.#items.length === 0) return;
-    this.post({ type: 'items', items: this.#items });
-    this.#items = [];
+    if (this.#text) this.post({ type: 'framed', text: this.#text, hasContent: this.#hasContent });
+    if (this.#events.length > 0) this.post({ type: 'events', events: this.#events });
+    this.#text = '';
+    this.#events = [];
   }
 }
 

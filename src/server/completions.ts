@@ -10,7 +10,8 @@ import { aborted, within } from '../util/deadlines.js';
 import type { CompletionDependencies } from './dependencies.js';
 import { describePoison, PoisonList } from './poison.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
-import type { Api, ApiRequest, Responder } from './apis/api.js';
+import type { Api, ApiRequest } from './apis/api.js';
+import { answerPipeline, type Responder } from './pipeline.js';
 import { HttpError, readJson } from './responses.js';
 
 export type { CompletionDependencies } from './dependencies.js';
@@ -73,7 +74,7 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
 
   // Built only once the inference breaker admitted the call: a streaming responder may hold a
   // parse-breaker permit, released in `finally` whatever happens.
-  const responder = read.responder(res, deps);
+  const responder = answerPipeline(res, read.answer, api.sendError, deps);
   const clientGone = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) clientGone.abort();

@@ -1,10 +1,9 @@
+import type { PublicErrorCode } from '../answer/index.js';
 import type { Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Serving } from '../host/index.js';
 import type { CompletionDependencies } from './dependencies.js';
-import type { PublicErrorCode } from './errors.js';
 import { describePoison } from './poison.js';
-import type { Responder } from './apis/api.js';
-import { answerLost } from './responders.js';
+import { answerLost, type Responder } from './pipeline.js';
 
 /** How one attempt ended: handled (answered or failed), or cut short because its model server was lost. */
 export type AttemptEnd = { kind: 'done' } | { kind: 'lost'; reason: ModelServerLostError; verdict: 'innocent' | 'suspect' | 'poison' };

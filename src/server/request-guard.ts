@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { REPLAYED_HEADER, TEXT_MODE_HEADER } from './responders.js';
+import { REPLAYED_HEADER, TEXT_MODE_HEADER } from './pipeline.js';
 
 /**
  * What a browser may do with mlx-guard. Scripts and SDKs send no `Origin` and are not concerned;

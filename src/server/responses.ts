@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PUBLIC_ERRORS, type PublicErrorCode } from './errors.js';
+import { PUBLIC_ERRORS, type PublicErrorCode } from '../answer/index.js';
 
 /**
  * An OpenAI-style error body with a code of the public table (errors.ts), which gives its status

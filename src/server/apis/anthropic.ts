@@ -1,29 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { AnthropicStream, countTokensRequest, messagesRequest, toChatRequest, toMessage, type MessagesRequest } from '../../anthropic/index.js';
-import { describeIssue, sanitizeRequest, shapeWhole, type ParsedContent, type StreamChunk, type StreamOptions } from '../../openai/index.js';
+import { anthropicError, AnthropicStreamFraming, AnthropicWholeFraming, countTokensFraming } from '../../answer/index.js';
+import { countTokensRequest, messagesRequest, toChatRequest, type MessagesRequest } from '../../anthropic/index.js';
+import { describeIssue, sanitizeRequest } from '../../openai/index.js';
 import type { ToolDefinition } from '../../tools/index.js';
-import { PUBLIC_ERRORS, type PublicErrorCode } from '../errors.js';
-import { StreamResponder, WholeResponder } from '../responders.js';
 import { sendErrorBody } from '../responses.js';
-import type { Api, ErrorWriter, StreamFormat, WholeFormat } from './api.js';
-
-/**
- * A public error code (errors.ts) as Anthropic's status and type, by rule rather than a second
- * table. Everything that means "not now, retry" (503) is 529 `overloaded_error`, which the SDK and
- * Claude Code retry (with `Retry-After`); Anthropic has no 422, so a poison request is a 400.
- */
-function anthropicError(code: PublicErrorCode): { status: number | 'upstream'; type: string } {
-  const { status } = PUBLIC_ERRORS[code];
-  if (typeof status !== 'number') return { status: 'upstream', type: 'invalid_request_error' };
-  if (status === 503) return { status: 529, type: 'overloaded_error' };
-  if (status === 504) return { status, type: 'timeout_error' };
-  if (status >= 500) return { status: 500, type: 'api_error' };
-  if (status === 413) return { status, type: 'request_too_large' };
-  const type = ANTHROPIC_CLIENT_ERRORS[status] ?? 'invalid_request_error';
-  return { status: status === 422 ? 400 : status, type };
-}
-
-const ANTHROPIC_CLIENT_ERRORS: Partial<Record<number, string>> = { 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error' };
+import type { Api, ErrorWriter } from './api.js';
 
 /** Anthropic's error body, `{"type":"error","error":{type, message},"request_id"}`, with its status and `request-id`. */
 export const sendAnthropicError: ErrorWriter = (res, code, message, options = {}) => {
@@ -52,10 +33,12 @@ export const anthropicMessagesApi: Api = {
       upstream,
       upstreamPath: '/v1/chat/completions',
       fits: (count, deps) => fitsContext(upstream.body.length, request.max_tokens, deps.config.anthropic.contextTokens, count),
-      responder: (res, deps) =>
-        request.stream
-          ? new StreamResponder(res, new AnthropicStreamFormat(request.model), tools, sendAnthropicError, deps, stops)
-          : new WholeResponder(res, new AnthropicWholeFormat(request.model), 'chat', tools, sendAnthropicError, deps, stops),
+      answer: {
+        kind: 'chat',
+        tools,
+        ...(stops ? { stopSequences: stops } : {}),
+        framing: request.stream ? { stream: new AnthropicStreamFraming(request.model) } : { whole: new AnthropicWholeFraming(request.model) },
+      },
     };
   },
 };
@@ -96,77 +79,7 @@ export const anthropicCountTokensApi: Api = {
     return {
       upstream,
       upstreamPath: '/v1/chat/completions',
-      responder: (res, deps) => new WholeResponder(res, countFormat, 'chat', [], sendAnthropicError, deps),
+      answer: { kind: 'chat', tools: [], framing: { whole: countTokensFraming } },
     };
   },
 };
-
-const countFormat: WholeFormat = {
-  shape(body) {
-    const usage = (body.usage ?? {}) as { prompt_tokens?: number };
-    return { body: { input_tokens: usage.prompt_tokens ?? 0 }, lostCall: false };
-  },
-};
-
-/** The Messages API's event stream (see `AnthropicStream`), from every chunk the worker shaped. */
-class AnthropicStreamFormat implements StreamFormat {
-  readonly shaping: StreamOptions = { kind: 'chat', wantsUsage: true, structured: true };
-  readonly framedByWorker = false;
-  readonly lostCall = false;
-  readonly #stream: AnthropicStream;
-
-  constructor(
-    readonly model: string,
-    readonly begun = false,
-  ) {
-    this.#stream = new AnthropicStream(model);
-  }
-
-  begin(): string {
-    return this.begun ? '' : this.#stream.start();
-  }
-
-  text(text: string): string {
-    // Only comments ([DONE] ends nothing here: `end` does): the model server's prefill keepalives
-    // become pings, so that a client does not give up on a long prompt.
-    return text.startsWith(':') ? this.#stream.ping() : '';
-  }
-
-  chunk(chunk: StreamChunk, parsed: ParsedContent | undefined): string {
-    return this.#stream.chunk(chunk, parsed);
-  }
-
-  end(): string {
-    return this.#stream.end();
-  }
-
-  error(code: PublicErrorCode, message: string): string {
-    return this.#stream.error(anthropicError(code).type, message);
-  }
-
-  note(text: string): string {
-    return `: mlx-guard: ${text}\n\n${this.#stream.ping()}`;
-  }
-
-  get hasContent(): boolean {
-    return this.#stream.hasContent;
-  }
-
-  get sawFinish(): boolean {
-    return this.#stream.sawFinish;
-  }
-
-  again(): StreamFormat {
-    return new AnthropicStreamFormat(this.model, true);
-  }
-}
-
-class AnthropicWholeFormat implements WholeFormat {
-  constructor(readonly model: string) {}
-
-  shape(body: Record<string, unknown>, parsed: ParsedContent | undefined): { body: Record<string, unknown>; lostCall: boolean } {
-    const merged = shapeWhole(body, { kind: 'chat' }, parsed);
-    return { body: toMessage(merged.body, this.model), lostCall: merged.lostCall };
-  }
-}
-

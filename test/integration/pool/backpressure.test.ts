@@ -37,14 +37,14 @@ it('paused, the worker stops reading: the upstream cannot finish writing until i
       headersTimeoutMs: 10_000,
       idleTimeoutMs: 30_000,
       deadlineMs: 60_000,
-      stream: { kind: 'chat', wantsUsage: false, chunksToCaller: false },
+      stream: { kind: 'chat', framing: { api: 'openai', kind: 'chat', wantsUsage: false } },
       signal: new AbortController().signal,
       onFlowControl: (control) => {
         flow = control;
         control.pause();
       },
       onMessage: (message: InferMessage) => {
-        if (message.type === 'sse') received += message.text.split('data: {').length - 1;
+        if (message.type === 'framed') received += message.text.split('data: {').length - 1;
       },
     });
     // 8 MB of answer; paused, only what the sockets' buffers hold gets written.

@@ -15,7 +15,7 @@ const streamedCall = (url: string, onMessage: (message: InferMessage) => void): 
   headersTimeoutMs: 5_000,
   idleTimeoutMs: 5_000,
   deadlineMs: 10_000,
-  stream: { kind: 'chat', wantsUsage: false, chunksToCaller: false },
+  stream: { kind: 'chat', framing: { api: 'openai', kind: 'chat', wantsUsage: false } },
   signal: new AbortController().signal,
   onMessage,
 });
@@ -62,10 +62,10 @@ describe('worker pools', () => {
       // The first three tokens arrive while the server still holds the end back.
       await until('the first tokens', () => (messages.length > 0 ? true : undefined), 5_000);
       expect(messages).toHaveLength(1);
-      expect(messages[0]).toMatchObject({ type: 'sse', text: expect.stringMatching(/"one".*" two".*" three"/s) });
+      expect(messages[0]).toMatchObject({ type: 'framed', text: expect.stringMatching(/"one".*" two".*" three"/s) });
       release.resolve();
       expect(await running).toEqual({ ok: true });
-      expect(messages.map((m) => m.type)).toEqual(['sse', 'sse', 'stream_end']);
+      expect(messages.map((m) => m.type)).toEqual(['framed', 'framed', 'answer_end']);
       expect((messages[1] as { text: string }).text).toMatch(/"finish_reason":"stop".*data: \[DONE\]/s);
     } finally {
       await pools.close();
@@ -79,7 +79,7 @@ describe('worker pools', () => {
     try {
       const result = await pools.infer(streamedCall('http://127.0.0.1:9/unused', (message) => messages.push(message)));
       expect(result).toEqual({ ok: true });
-      expect(messages.map((m) => m.type)).toEqual(['sse', 'sse', 'stream_end']);
+      expect(messages.map((m) => m.type)).toEqual(['framed', 'framed', 'answer_end']);
     } finally {
       await pools.close();
     }

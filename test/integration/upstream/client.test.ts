@@ -1,7 +1,8 @@
 // The upstream client against the stand-in: answers, and each failure with its code.
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { CompletionAggregator, sanitizeRequest, shapeWhole } from '../../../src/openai/index.js';
+import { mergeWhole, OpenAiWholeFraming } from '../../../src/answer/index.js';
+import { CompletionAggregator, sanitizeRequest } from '../../../src/openai/index.js';
 import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../../../src/upstream/index.js';
 import * as shapes from '../../support/mlx-schemas.js';
 import { startStandin } from '../../support/processes.js';
@@ -27,7 +28,7 @@ describe('upstream client', () => {
     expect(events.filter((e) => e.type === 'comment')).toHaveLength(2);
     const aggregator = new CompletionAggregator('chat', 'default_model');
     for (const event of events) if (event.type === 'data') aggregator.add(JSON.parse(event.data) as Record<string, unknown>);
-    const result = shapes.chatCompletion.parse(shapeWhole(aggregator.result(), { kind: 'chat', model: request.clientModel! }).body);
+    const result = shapes.chatCompletion.parse(new OpenAiWholeFraming(request.clientModel).body(mergeWhole(aggregator.result()).completion));
     expect(result.model).toBe('client-name');
     expect(result.usage.completion_tokens).toBe(6);
   });

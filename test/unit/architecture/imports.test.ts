@@ -28,11 +28,12 @@ const allowed: Record<string, string[]> = {
   upstream: [],
   openai: ['tools', 'upstream'],
   anthropic: ['openai', 'tools', 'upstream'],
+  answer: ['anthropic', 'openai', 'tools', 'upstream'],
   observability: ['breaker'],
-  pool: ['observability', 'openai', 'tools', 'upstream', 'util'],
+  pool: ['answer', 'observability', 'openai', 'tools', 'upstream', 'util'],
   host: ['breaker', 'observability', 'util'],
   install: ['host', 'observability'],
-  server: ['anthropic', 'breaker', 'host', 'observability', 'openai', 'pool', 'root', 'tools', 'upstream', 'util'],
+  server: ['answer', 'anthropic', 'breaker', 'host', 'observability', 'openai', 'pool', 'root', 'tools', 'upstream', 'util'],
 };
 /** Layers with an index are entered only through it; the rest are private. */
 const withIndex = new Set(files.filter((f) => /^[a-z]+\/index\.ts$/.test(f)).map(layerOf));

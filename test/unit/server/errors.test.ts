@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PUBLIC_ERRORS, publicUpstreamError } from '../../../src/server/errors.js';
+import { PUBLIC_ERRORS } from '../../../src/answer/index.js';
+import { publicUpstreamError } from '../../../src/server/errors.js';
 
 describe('the public error table', () => {
   it('is the table in the README, row for row', () => {

@@ -1,13 +1,13 @@
 import type { ServerResponse } from 'node:http';
+import { AnswerMerge, AnswerStream, mergeWhole, wholeContent, type AnswerEvent, type PublicErrorCode, type StreamFraming, type WholeFraming } from '../answer/index.js';
 import type { ModelServerLostError, Supervisor } from '../host/index.js';
 import { timelineOf } from '../observability/timeline.js';
-import { StreamShaper, wholeContent, type ParsedContent, type StreamChunk } from '../openai/index.js';
+import type { ParsedContent } from '../openai/index.js';
 import type { InferMessage, InferTask, TaskError } from '../pool/messages.js';
 import type { FlowControl } from '../pool/pools.js';
-import type { ToolDefinition } from '../tools/index.js';
 import type { CompletionDependencies } from './dependencies.js';
-import { publicUpstreamError, type PublicErrorCode } from './errors.js';
-import type { ErrorWriter, Responder, StreamFormat, WholeFormat } from './apis/api.js';
+import { publicUpstreamError } from './errors.js';
+import type { AnswerPlan, ErrorWriter } from './apis/api.js';
 import { sendJson, startSse } from './responses.js';
 import { describeTextMode, type StreamParsing, type TextModeReason } from './tool-parsing.js';
 
@@ -37,22 +37,57 @@ function noteLostCall({ metrics, logger }: CompletionDependencies): void {
 }
 
 
+/** Answers one client while its request runs, in its API's shape; attempts (replays) share it. */
+export interface Responder {
+  /** What the inference worker does with the answer: shape a stream (and frame it, when nothing is parsed), or aggregate it. */
+  readonly task: Pick<InferTask, 'stream' | 'aggregate' | 'stopSequences'>;
+  receive(message: InferMessage): void;
+  /** The call succeeded; `body` is the whole answer when the client did not stream. */
+  finish(body?: Record<string, unknown>): Promise<void>;
+  /** The call failed: what the client already has stays, then the error. */
+  fail(error: TaskError): Promise<void>;
+  /** Ends the request with an error of mlx-guard's own. */
+  refuse(code: PublicErrorCode, message: string, retryAfterSeconds?: number): void;
+  /** Whether the client has received any of the answer's content (then it cannot be replayed). */
+  readonly contentSent: boolean;
+  /** The attempt's model server was lost: what the attempt has not written yet never will be. */
+  abandon(): void;
+  /** The request is being sent again: say so (a header, or a comment once a stream has begun). */
+  replayed(times: number): void;
+  /** Keeps the client's connection alive while the request waits (a comment, for a stream). */
+  keepAlive(): void;
+  /** Takes the attempt's flow control, to hold the model server back while the client reads slowly (streams). */
+  flowControl(control: FlowControl): void;
+  /** Releases what the responder holds, however the request ended. */
+  release(): void;
+}
+
+/** The pipeline that answers one request, as its API planned it: streamed or whole. */
+export function answerPipeline(res: ServerResponse, plan: AnswerPlan, sendError: ErrorWriter, deps: CompletionDependencies): Responder {
+  return 'stream' in plan.framing ? new StreamPipeline(res, plan, plan.framing.stream, sendError, deps) : new WholePipeline(res, plan, plan.framing.whole, sendError, deps);
+}
+
 const NOTHING_PARSED: ParsedContent = { content: '', calls: [] };
 
 /**
- * A streaming client, in its API's framing (`StreamFormat`). When the worker frames the stream
- * (no tools to parse), its SSE text goes out as it comes. Otherwise chunks come here: their content
- * goes through tool parsing (in the parse pool, one chunk at a time, in order) when tools were
- * declared, then the format frames them.
+ * A streaming client's answer: shape (the inference worker: its events' JSON parsed) → parse
+ * (the parse pool, when tools were declared) → merge → frame (`AnswerStream`, in the API's
+ * framing), in one object, in order. An answer with nothing to parse whose framing is portable
+ * is merged and framed in the worker instead, and only its text comes here: the one choice of
+ * where a stream is framed, made in the constructor.
  */
-export class StreamResponder implements Responder {
+class StreamPipeline implements Responder {
   readonly task: Pick<InferTask, 'stream' | 'stopSequences'>;
-  #format: StreamFormat;
+  /** Merge and frame, here; for the first attempt's framing when the worker frames. */
+  #answer: AnswerStream;
+  /** The worker frames: what it said of the answer (content sent, its end). */
+  readonly #framedByWorker: boolean;
+  #workerContent = false;
   #parsing: StreamParsing | undefined;
   #released = false;
-  /** Chunks in the order they came, each waiting for the one before to be parsed and written. */
+  /** Events in the order they came, each batch waiting for the one before to be parsed and written. */
   #queue: Promise<void> = Promise.resolve();
-  /** Bumped when an attempt is abandoned, so that its queued chunks are dropped. */
+  /** Bumped when an attempt is abandoned, so that its queued events are dropped. */
   #attempt = 0;
   #textModeSaid = false;
   #flow: FlowControl | undefined;
@@ -62,23 +97,23 @@ export class StreamResponder implements Responder {
 
   constructor(
     readonly res: ServerResponse,
-    format: StreamFormat,
-    /** Declared tools, whose calls are parsed out of the content (none: nothing is parsed). */
-    readonly tools: ToolDefinition[],
+    readonly plan: AnswerPlan,
+    framing: StreamFraming,
     readonly sendError: ErrorWriter,
     readonly deps: CompletionDependencies,
-    stopSequences?: string[],
   ) {
-    this.#format = format;
-    this.task = { stream: { ...format.shaping, chunksToCaller: !format.framedByWorker }, ...(stopSequences?.length ? { stopSequences } : {}) };
+    this.#answer = new AnswerStream(framing);
+    const portable = plan.tools.length === 0 ? framing.portable : undefined;
+    this.#framedByWorker = portable !== undefined;
+    this.task = { stream: { kind: plan.kind, ...(portable ? { framing: portable } : {}) }, ...(plan.stopSequences?.length ? { stopSequences: plan.stopSequences } : {}) };
     // Opening a parse stream costs the main thread more than dispatching the inference call: it
     // is opened once the call is on its way (or when first needed), while the model server works.
-    if (tools.length > 0) setImmediate(() => this.#openParsing());
+    if (plan.tools.length > 0) setImmediate(() => this.#openParsing());
   }
 
   /** This attempt's tool parsing, opened on first use; none without declared tools or once released. */
   #openParsing(): StreamParsing | undefined {
-    if (!this.#parsing && this.tools.length > 0 && !this.#released) this.#parsing = this.deps.toolParsing.stream(this.tools);
+    if (!this.#parsing && this.plan.tools.length > 0 && !this.#released) this.#parsing = this.deps.toolParsing.stream(this.plan.tools);
     return this.#parsing;
   }
 
@@ -92,7 +127,7 @@ export class StreamResponder implements Responder {
       ...(textMode ? { [TEXT_MODE_HEADER]: describeTextMode(textMode) } : {}),
       ...(this.#replayed !== undefined ? { [REPLAYED_HEADER]: String(this.#replayed) } : {}),
     });
-    this.#write(this.#format.begin());
+    this.#write(this.#answer.framing.begin());
   }
 
   #write(text: string): void {
@@ -116,7 +151,7 @@ export class StreamResponder implements Responder {
   }
 
   get contentSent(): boolean {
-    return this.#format.hasContent;
+    return this.#workerContent || this.#answer.framing.hasContent;
   }
 
   abandon(): void {
@@ -128,31 +163,33 @@ export class StreamResponder implements Responder {
 
   replayed(times: number): void {
     this.#replayed = times;
-    this.#format = this.#format.again();
-    if (this.#started) this.#write(this.#format.note(`sent again (${times}) after a model server restart`));
+    this.#answer = new AnswerStream(this.#answer.framing.again());
+    if (this.#started) this.#write(this.#answer.framing.note(`sent again (${times}) after a model server restart`));
   }
 
   keepAlive(): void {
     this.#start();
-    this.#write(this.#format.note('waiting for the model server to restart'));
+    this.#write(this.#answer.framing.note('waiting for the model server to restart'));
   }
 
   receive(message: InferMessage): void {
-    if (message.type === 'sse') this.#write(this.#format.text(message.text));
-    else if (message.type === 'items') {
+    if (message.type === 'framed') {
+      this.#workerContent ||= message.hasContent;
+      this.#write(message.text);
+    } else if (message.type === 'events') {
       const attempt = this.#attempt;
-      this.#queue = this.#queue.then(() => this.#finishAndWrite(message.items, attempt));
-    } else if (message.type === 'stream_end') this.#workerEnded(message);
+      this.#queue = this.#queue.then(() => this.#parseAndWrite(message.events, attempt));
+    } else if (message.type === 'answer_end') this.#answerEnded(message);
   }
 
-  async #finishAndWrite(items: Array<string | StreamChunk>, attempt: number): Promise<void> {
+  async #parseAndWrite(events: AnswerEvent[], attempt: number): Promise<void> {
     if (attempt !== this.#attempt) return;
     const parsing = this.#openParsing();
-    for (let i = 0; i < items.length; ) {
+    for (let i = 0; i < events.length; ) {
       if (attempt !== this.#attempt) return;
-      const item = items[i]!;
-      if (typeof item === 'string') {
-        this.#write(this.#format.text(item));
+      const event = events[i]!;
+      if (event.type !== 'chunk' || !parsing) {
+        this.#write(this.#answer.event(event));
         i++;
         continue;
       }
@@ -160,21 +197,21 @@ export class StreamResponder implements Responder {
       // (and the end of the answer with them, when they hold it), whose result goes out with the
       // last of them; the others go out without their content, which it holds.
       let next = i;
-      while (next < items.length && typeof items[next] !== 'string') next++;
-      const chunks = items.slice(i, next) as StreamChunk[];
+      while (next < events.length && events[next]!.type === 'chunk') next++;
+      const chunks = (events.slice(i, next) as Array<Extract<AnswerEvent, { type: 'chunk' }>>).map((e) => e.chunk);
       i = next;
       // The result rides on the last chunk that has content or ends the answer (a usage chunk may follow).
-      const carrier = chunks.findLastIndex((chunk) => StreamShaper.content(chunk) !== undefined || StreamShaper.finishes(chunk));
+      const carrier = chunks.findLastIndex((chunk) => AnswerMerge.content(chunk) !== undefined || AnswerMerge.finishes(chunk));
       let parsed: ParsedContent | undefined;
-      if (parsing && carrier >= 0) {
-        const text = chunks.map((chunk) => StreamShaper.content(chunk) ?? '').join('');
-        parsed = await parsing.push(text, chunks.some((chunk) => StreamShaper.finishes(chunk)));
+      if (carrier >= 0) {
+        const text = chunks.map((chunk) => AnswerMerge.content(chunk) ?? '').join('');
+        parsed = await parsing.push(text, chunks.some((chunk) => AnswerMerge.finishes(chunk)));
         if (attempt !== this.#attempt) return;
         this.#sayTextMode(parsing.textMode);
       }
       for (const [n, chunk] of chunks.entries()) {
-        const own = n === carrier ? parsed : parsing && StreamShaper.content(chunk) !== undefined ? NOTHING_PARSED : undefined;
-        this.#write(this.#format.chunk(chunk, own));
+        const own = n === carrier ? parsed : AnswerMerge.content(chunk) !== undefined ? NOTHING_PARSED : undefined;
+        this.#write(this.#answer.event({ type: 'chunk', chunk }, own));
       }
     }
   }
@@ -184,25 +221,21 @@ export class StreamResponder implements Responder {
     if (!reason || this.#textModeSaid) return;
     if (!this.#started) return this.#start();
     this.#textModeSaid = true;
-    this.#write(this.#format.note(`tool parsing ${describeTextMode(reason)}; the rest passes through as text`));
+    this.#write(this.#answer.framing.note(`tool parsing ${describeTextMode(reason)}; the rest passes through as text`));
   }
 
-  #streamEnded({ sawFinish, lostCall }: { sawFinish: boolean; lostCall: boolean }): void {
+  /** What the answer showed at its end, wherever it was merged. */
+  #answerEnded({ sawFinish, lostCall, completionTokens }: { sawFinish: boolean; lostCall: boolean; completionTokens: number }): void {
+    this.deps.traffic.tokens(completionTokens);
     if (lostCall) noteLostCall(this.deps);
     if (!sawFinish) this.deps.logger.warn({ event: 'stream_without_finish' }, 'the stream ended without a finish reason');
   }
 
-  #workerEnded(message: { sawFinish: boolean; lostCall: boolean; completionTokens: number }): void {
-    this.deps.traffic.tokens(message.completionTokens);
-    // The worker finished the chunks only when it framed them; otherwise `finish` hears it from the format.
-    if (this.#format.framedByWorker) this.#streamEnded(message);
-  }
-
   async finish(): Promise<void> {
     await this.#queue;
-    if (!this.#format.framedByWorker) this.#streamEnded(this.#format);
+    if (!this.#framedByWorker) this.#answerEnded(this.#answer.merge);
     this.#start();
-    this.#write(this.#format.end());
+    this.#write(this.#answer.framing.end());
     this.res.end();
   }
 
@@ -224,31 +257,29 @@ export class StreamResponder implements Responder {
       return;
     }
     // Headers are gone: say so in the stream and end it.
-    this.res.write(this.#format.error(code, message));
+    this.res.write(this.#answer.framing.error(code, message));
     this.res.end();
   }
 }
 
 /**
- * A non-streaming client: the worker aggregated the stream (or the server answered whole, for
- * logprobs); its content is then parsed for tool calls in the parse pool, and the format shapes it.
+ * A non-streaming client's answer: the worker aggregated the stream (or the server answered
+ * whole, for logprobs); its content is parsed for tool calls in the parse pool when tools were
+ * declared, then merged, then framed.
  */
-export class WholeResponder implements Responder {
+class WholePipeline implements Responder {
   readonly task: Pick<InferTask, 'aggregate' | 'stopSequences'>;
   readonly contentSent = false;
   #replayed: number | undefined;
 
   constructor(
     readonly res: ServerResponse,
-    readonly format: WholeFormat,
-    kind: 'chat' | 'text',
-    /** Declared tools, whose calls are parsed out of the content (none: nothing is parsed). */
-    readonly tools: ToolDefinition[],
+    readonly plan: AnswerPlan,
+    readonly framing: WholeFraming,
     readonly sendError: ErrorWriter,
     readonly deps: CompletionDependencies,
-    stopSequences?: string[],
   ) {
-    this.task = { aggregate: { kind, model: 'default_model' }, ...(stopSequences?.length ? { stopSequences } : {}) };
+    this.task = { aggregate: { kind: plan.kind, model: 'default_model' }, ...(plan.stopSequences?.length ? { stopSequences: plan.stopSequences } : {}) };
   }
 
   receive(): void {}
@@ -266,18 +297,18 @@ export class WholeResponder implements Responder {
   async finish(body?: Record<string, unknown>): Promise<void> {
     if (!body) throw new Error('the inference worker finished without an answer');
     const headers: Record<string, string> = {};
-    const content = this.tools.length > 0 ? wholeContent(body) : '';
+    const content = this.plan.tools.length > 0 ? wholeContent(body) : '';
     let parsed: ParsedContent | undefined;
     if (content !== '') {
-      const outcome = await this.deps.toolParsing.whole(content, this.tools);
+      const outcome = await this.deps.toolParsing.whole(content, this.plan.tools);
       if ('parsed' in outcome) parsed = outcome.parsed;
       else headers[TEXT_MODE_HEADER] = describeTextMode(outcome.textMode);
     }
     this.deps.traffic.tokens(Number((body.usage as { completion_tokens?: unknown } | undefined)?.completion_tokens ?? 0));
-    const shaped = this.format.shape(body, parsed);
-    if (shaped.lostCall) noteLostCall(this.deps);
+    const merged = mergeWhole(body, parsed);
+    if (merged.lostCall) noteLostCall(this.deps);
     if (this.#replayed !== undefined) headers[REPLAYED_HEADER] = String(this.#replayed);
-    sendJson(this.res, 200, shaped.body, { ...headers, ...serverTiming(this.res) });
+    sendJson(this.res, 200, this.framing.body(merged.completion), { ...headers, ...serverTiming(this.res) });
   }
 
   async fail(error: TaskError): Promise<void> {
