@@ -54,7 +54,7 @@ writeFileSync(
   join(dir, 'config.json'),
   JSON.stringify({
     supervisor: { backend: 'command', command: upstreamCommand, runDir: join(dir, 'run') },
-    breakers: { inference: { recoveryTimeoutMs: 600_000 } },
+    breakers: { inference: { recoveryTimeout: 600_000 } },
   }),
 );
 

@@ -1,45 +1,50 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { BREAKER_DEFAULTS } from './breaker/index.js';
 import { convertOption, optionSpecs, type OptionSpec } from './config-flags.js';
+import { POISON_DEFAULTS } from './journal/index.js';
 import { supervisorOptionsSchema } from './host/options.js';
 
 const ms = (description: string) => z.number().int().nonnegative().describe(description);
 
+/**
+ * A breaker's options, named as the breaker library names them (its README's table) and with its
+ * defaults (`BREAKER_DEFAULTS`): the configuration goes to the library as it is.
+ */
 const breakerSchema = (name: string, halfOpenWait: string) =>
   z
     .object({
-      failureThreshold: z.number().int().positive().default(5).describe(`consecutive ${name} failures that open its breaker (trip.type "consecutive")`),
-      recoveryTimeoutMs: ms(`how long the ${name} breaker stays open before a probe`).default(30_000),
-      halfOpenSuccessThreshold: z.number().int().positive().default(1).describe(`probe successes that close the half-open ${name} breaker`),
-      halfOpenMaxProbes: z.number().int().positive().default(1).describe(`probes let through at once while the ${name} breaker is half-open`),
+      failureThreshold: z.number().int().positive().default(BREAKER_DEFAULTS.failureThreshold).describe(`consecutive ${name} failures that open its breaker (tripPolicy.type "consecutive")`),
+      recoveryTimeout: ms(`how long the ${name} breaker stays open before a probe`).default(BREAKER_DEFAULTS.recoveryTimeout),
+      halfOpenSuccessThreshold: z.number().int().positive().default(BREAKER_DEFAULTS.halfOpenSuccessThreshold).describe(`probe successes that close the half-open ${name} breaker`),
+      halfOpenMaxProbes: z.number().int().positive().default(BREAKER_DEFAULTS.halfOpenMaxProbes).describe(`probes let through at once while the ${name} breaker is half-open`),
       halfOpenMaxWaitMs: ms(`a half-open ${name} breaker whose probe shows no progress for this long reopens (default: ${halfOpenWait})`).optional(),
-      slowCallDurationMs: ms(`a ${name} call at least this long is slow (counts toward trip.slowCallRateThreshold; default: off)`).optional(),
-      trip: z
+      slowCallDurationMs: ms(`a ${name} call at least this long is slow (counts toward tripPolicy.slowCallRateThreshold; default: off)`).optional(),
+      tripPolicy: z
         .object({
           type: z.enum(['consecutive', 'count', 'time']).default('consecutive').describe(`how the closed ${name} breaker decides to open: consecutive failures, or a failure rate over the last windowSize calls (count) or windowMs (time)`),
-          windowSize: z.number().int().positive().default(20).describe('calls in the window (trip.type "count")'),
-          windowMs: ms('length of the window (trip.type "time")').default(60_000),
-          buckets: z.number().int().positive().default(10).describe('buckets the time window is kept in (trip.type "time")'),
-          minimumCalls: z.number().int().positive().default(10).describe('fewer calls than this in the window never open the breaker'),
-          failureRateThreshold: z.number().gt(0).lt(1).default(0.5).describe('failed / completed calls above which the breaker opens'),
+          // The library has no default for a window's size: these are mlx-guard's.
+          windowSize: z.number().int().positive().default(20).describe('calls in the window (tripPolicy.type "count")'),
+          windowMs: ms('length of the window (tripPolicy.type "time")').default(60_000),
+          buckets: z.number().int().positive().default(BREAKER_DEFAULTS.tripPolicy.buckets).describe('buckets the time window is kept in (tripPolicy.type "time")'),
+          minimumCalls: z.number().int().positive().default(BREAKER_DEFAULTS.tripPolicy.minimumCalls).describe('fewer calls than this in the window never open the breaker'),
+          failureRateThreshold: z.number().gt(0).lt(1).default(BREAKER_DEFAULTS.tripPolicy.failureRateThreshold).describe('failed / completed calls above which the breaker opens'),
           slowCallRateThreshold: z.number().gt(0).lt(1).optional().describe('slow / completed calls above which the breaker opens (needs slowCallDurationMs; default: off)'),
         })
         .strict()
         .prefault({}),
-      backoff: z
+      recoveryBackoff: z
         .object({
-          maxMs: ms(`grow each ${name} opening in a row from recoveryTimeoutMs up to this (default: off, every opening lasts recoveryTimeoutMs)`).optional(),
-          multiplier: z.number().min(1).default(2).describe('growth of each opening in a row'),
-          jitter: z.number().min(0).max(1).default(0).describe('share of each opening randomised away'),
+          maxMs: ms(`grow each ${name} opening in a row from recoveryTimeout up to this (default: off, every opening lasts recoveryTimeout)`).optional(),
+          multiplier: z.number().min(1).default(BREAKER_DEFAULTS.recoveryBackoff.multiplier).describe('growth of each opening in a row'),
+          jitter: z.number().min(0).max(1).default(BREAKER_DEFAULTS.recoveryBackoff.jitter).describe('share of each opening randomised away'),
         })
         .strict()
         .prefault({}),
     })
     .strict()
     .prefault({});
-
-export type BreakerConfig = z.output<ReturnType<typeof breakerSchema>>;
 
 /** Every option of mlx-guard, with its default and a one-line description `--help` prints. */
 export const configSchema = z
@@ -68,7 +73,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    breakers: z.object({ inference: breakerSchema('inference', 'supervisor.liveness.stallMs'), parse: breakerSchema('tool-parsing', 'recoveryTimeoutMs') }).strict().prefault({}),
+    breakers: z.object({ inference: breakerSchema('inference', 'supervisor.liveness.stallMs'), parse: breakerSchema('tool-parsing', 'recoveryTimeout') }).strict().prefault({}),
     toolParsing: z
       .object({
         budgetMs: ms('parse time one answer may take for its tool calls, in all; past it (or one chunk taking as long) the rest of the answer passes through as text').default(500),
@@ -105,8 +110,8 @@ export const configSchema = z
       .prefault({}),
     poison: z
       .object({
-        ttlMs: ms('how long a request that crashed the model server twice (or failed twice on its own) is refused at once').default(600_000),
-        maxEntries: z.number().int().positive().default(1_000).describe('requests remembered as suspects or poison'),
+        ttlMs: ms('how long a request that crashed the model server twice (or failed twice on its own) is refused at once').default(POISON_DEFAULTS.ttlMs),
+        maxEntries: z.number().int().positive().default(POISON_DEFAULTS.maxEntries).describe('requests remembered as suspects or poison'),
       })
       .strict()
       .prefault({}),

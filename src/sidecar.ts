@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CircuitBreaker, type CircuitBreakerOptions } from './breaker/index.js';
-import type { BreakerConfig, Config } from './config.js';
+import type { Config } from './config.js';
 import { Supervisor } from './host/index.js';
 import { modelDownload } from './install/model-download.js';
 import type { Logger } from './observability/logger.js';
@@ -9,8 +9,7 @@ import { Metrics } from './observability/metrics.js';
 import { Traffic } from './observability/traffic.js';
 import { Pools } from './pool/pools.js';
 import { createApp } from './server/app.js';
-import { PoisonList } from './server/poison.js';
-import { SerialLane } from './server/serial-lane.js';
+import { Journal } from './journal/index.js';
 import { ToolParsing } from './server/tool-parsing.js';
 import { isUpstreamFailure } from './upstream/index.js';
 
@@ -30,21 +29,13 @@ export interface Sidecar {
   shutdown(windowMs?: number): Promise<void>;
 }
 
-/** A breaker's library options from its configuration. */
-function breakerOptions(name: string, config: BreakerConfig): CircuitBreakerOptions {
-  const { trip, backoff } = config;
-  const rates = { minimumCalls: trip.minimumCalls, failureRateThreshold: trip.failureRateThreshold, ...(trip.slowCallRateThreshold !== undefined ? { slowCallRateThreshold: trip.slowCallRateThreshold } : {}) };
-  return {
-    name,
-    failureThreshold: config.failureThreshold,
-    recoveryTimeout: config.recoveryTimeoutMs,
-    halfOpenSuccessThreshold: config.halfOpenSuccessThreshold,
-    halfOpenMaxProbes: config.halfOpenMaxProbes,
-    ...(config.halfOpenMaxWaitMs !== undefined ? { halfOpenMaxWaitMs: config.halfOpenMaxWaitMs } : {}),
-    ...(config.slowCallDurationMs !== undefined ? { slowCallDurationMs: config.slowCallDurationMs } : {}),
-    tripPolicy: trip.type === 'consecutive' ? { type: 'consecutive' } : trip.type === 'count' ? { type: 'count', windowSize: trip.windowSize, ...rates } : { type: 'time', windowMs: trip.windowMs, buckets: trip.buckets, ...rates },
-    ...(backoff.maxMs !== undefined ? { recoveryBackoff: { maxMs: backoff.maxMs, multiplier: backoff.multiplier, jitter: backoff.jitter } } : {}),
-  };
+/**
+ * A breaker's configuration as the library takes it: the options are the library's own, by name
+ * and default; a backoff is on once its cap is set.
+ */
+function breakerOptions(name: string, { recoveryBackoff, ...options }: Config['breakers']['inference']): CircuitBreakerOptions {
+  const { maxMs } = recoveryBackoff;
+  return { name, ...options, ...(maxMs !== undefined ? { recoveryBackoff: { ...recoveryBackoff, maxMs } } : {}) };
 }
 
 /** The composition root: breakers, pools, supervisor and server from one configuration. */
@@ -57,7 +48,9 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
     isFailure: isUpstreamFailure,
   });
   const parseBreaker = new CircuitBreaker(breakerOptions('parse', config.breakers.parse));
-  const supervisor = new Supervisor(config.supervisor, { logger, prepare: modelDownload(config.supervisor.model, logger) });
+  // One journal of requests, which the supervisor reports losses to and the request path reads verdicts from.
+  const journal = new Journal(config.poison);
+  const supervisor = new Supervisor(config.supervisor, { logger, journal, prepare: modelDownload(config.supervisor.model, logger) });
   supervisor.watchBreaker(inferenceBreaker);
   const pools = new Pools(logger, { ...config.pools, tasksPerWorker: config.maxPendingRequests });
   const metrics = new Metrics();
@@ -72,9 +65,8 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
   }
   const inflight = { count: 0 };
   const drain = { draining: false };
-  const poison = new PoisonList(config.poison);
   const toolParsing = new ToolParsing({ pools, parseBreaker, metrics, logger, budgetMs: config.toolParsing.budgetMs });
-  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, traffic: new Traffic(), inflight, drain, poison, replayLane: new SerialLane() });
+  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, traffic: new Traffic(), inflight, drain, journal });
   server.requestTimeout = config.inference.deadlineMs + config.bodyTimeoutMs;
 
   return {

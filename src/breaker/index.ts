@@ -4,7 +4,7 @@ export type { CallContext, Permit } from './calls.js';
 export { CircuitBreakerError, CircuitBreakerTimeoutError, isBreakerError, isCircuitBreakerError } from './errors.js';
 export type { RejectionReason } from './errors.js';
 export { backoffDelayMs, type RecoveryBackoffOptions } from './backoff.js';
-export type { CircuitBreakerOptions, CircuitBreakerSnapshot, RatePolicyOptions, TripPolicyOptions } from './options.js';
+export { BREAKER_DEFAULTS, type CircuitBreakerOptions, type CircuitBreakerSnapshot, type RatePolicyOptions, type TripPolicyOptions } from './options.js';
 export type { PolicySnapshot } from './policies/policy.js';
 export { CircuitBreakerState } from './state.js';
 export type { StateChange, TransitionReason } from './state.js';

@@ -5,6 +5,20 @@ import { RateThresholds, type PolicySnapshot, type TripPolicy } from './policies
 import { TimeWindow } from './policies/time-window.js';
 import { CircuitBreakerState } from './state.js';
 
+/**
+ * The defaults of every option that has one, in one place: the library fills them in, and an
+ * application that configures breakers (mlx-guard's own config) shows and applies the same.
+ */
+export const BREAKER_DEFAULTS = {
+  failureThreshold: 5,
+  recoveryTimeout: 60_000,
+  halfOpenSuccessThreshold: 1,
+  halfOpenMaxProbes: 1,
+  maxStateChanges: 100,
+  tripPolicy: { minimumCalls: 10, failureRateThreshold: 0.5, buckets: 10 },
+  recoveryBackoff: { multiplier: 2, jitter: 0 },
+} as const;
+
 /** Rate thresholds shared by the windowed policies. Rates must be strictly above a threshold. */
 export interface RatePolicyOptions {
   /** Fewer completed calls than this in the window never open the breaker. Default 10. */
@@ -134,8 +148,8 @@ function rateThresholds(prefix: string, options: Record<string, unknown>, slowCa
     fail(`${prefix}.slowCallRateThreshold`, 'set together with "slowCallDurationMs"', options.slowCallRateThreshold);
   }
   return new RateThresholds(
-    integer(`${prefix}.minimumCalls`, options.minimumCalls, 10, 1),
-    ratio(`${prefix}.failureRateThreshold`, options.failureRateThreshold, 0.5),
+    integer(`${prefix}.minimumCalls`, options.minimumCalls, BREAKER_DEFAULTS.tripPolicy.minimumCalls, 1),
+    ratio(`${prefix}.failureRateThreshold`, options.failureRateThreshold, BREAKER_DEFAULTS.tripPolicy.failureRateThreshold),
     slowCallRateThreshold,
   );
 }
@@ -150,7 +164,7 @@ function tripPolicy(value: unknown, failureThreshold: number, slowCallsOn: boole
     case 'time': {
       const windowMs = duration('tripPolicy.windowMs', options.windowMs ?? NaN, 0);
       if (windowMs === 0) fail('tripPolicy.windowMs', 'greater than 0', windowMs);
-      return new TimeWindow(windowMs, integer('tripPolicy.buckets', options.buckets, 10, 1), rateThresholds('tripPolicy', options, slowCallsOn));
+      return new TimeWindow(windowMs, integer('tripPolicy.buckets', options.buckets, BREAKER_DEFAULTS.tripPolicy.buckets, 1), rateThresholds('tripPolicy', options, slowCallsOn));
     }
     default:
       return fail('tripPolicy.type', 'one of "consecutive", "count", "time"', options.type);
@@ -160,11 +174,11 @@ function tripPolicy(value: unknown, failureThreshold: number, slowCallsOn: boole
 function backoff(value: unknown): Required<RecoveryBackoffOptions> | undefined {
   const options = object('recoveryBackoff', value);
   if (options === undefined) return undefined;
-  const multiplier = options.multiplier ?? 2;
+  const multiplier = options.multiplier ?? BREAKER_DEFAULTS.recoveryBackoff.multiplier;
   if (typeof multiplier !== 'number' || !(multiplier >= 1) || !Number.isFinite(multiplier)) {
     fail('recoveryBackoff.multiplier', 'a finite number >= 1', multiplier);
   }
-  const jitter = options.jitter ?? 0;
+  const jitter = options.jitter ?? BREAKER_DEFAULTS.recoveryBackoff.jitter;
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) fail('recoveryBackoff.jitter', 'a number from 0 to 1', jitter);
   return { multiplier, jitter, maxMs: duration('recoveryBackoff.maxMs', options.maxMs ?? NaN, 0) };
 }
@@ -196,24 +210,24 @@ export function resolveOptions(options: CircuitBreakerOptions = {}): ResolvedOpt
   }
   const name = options.name ?? 'circuit_breaker';
   if (typeof name !== 'string' || name.length === 0) fail('name', 'a non-empty string', name);
-  const recoveryTimeout = duration('recoveryTimeout', options.recoveryTimeout, 60_000);
+  const recoveryTimeout = duration('recoveryTimeout', options.recoveryTimeout, BREAKER_DEFAULTS.recoveryTimeout);
   const slowCallDurationMs = duration('slowCallDurationMs', options.slowCallDurationMs, Infinity);
   const timeout = options.timeout === undefined ? undefined : duration('timeout', options.timeout, 0);
   return {
     name,
     recoveryTimeout,
-    halfOpenSuccessThreshold: integer('halfOpenSuccessThreshold', options.halfOpenSuccessThreshold, 1, 1),
-    halfOpenMaxProbes: integer('halfOpenMaxProbes', options.halfOpenMaxProbes, 1, 1),
+    halfOpenSuccessThreshold: integer('halfOpenSuccessThreshold', options.halfOpenSuccessThreshold, BREAKER_DEFAULTS.halfOpenSuccessThreshold, 1),
+    halfOpenMaxProbes: integer('halfOpenMaxProbes', options.halfOpenMaxProbes, BREAKER_DEFAULTS.halfOpenMaxProbes, 1),
     halfOpenMaxWaitMs: duration('halfOpenMaxWaitMs', options.halfOpenMaxWaitMs, recoveryTimeout, true),
     slowCallDurationMs,
     recoveryBackoff: backoff(options.recoveryBackoff),
     timeout,
     isFailure: callback('isFailure', options.isFailure),
     isResultFailure: callback('isResultFailure', options.isResultFailure),
-    maxStateChanges: integer('maxStateChanges', options.maxStateChanges, 100, 0),
+    maxStateChanges: integer('maxStateChanges', options.maxStateChanges, BREAKER_DEFAULTS.maxStateChanges, 0),
     clock: callback('clock', options.clock) ?? Date.now,
     random: callback('random', options.random) ?? Math.random,
-    policy: tripPolicy(options.tripPolicy, integer('failureThreshold', options.failureThreshold, 5, 1), slowCallDurationMs !== Infinity),
+    policy: tripPolicy(options.tripPolicy, integer('failureThreshold', options.failureThreshold, BREAKER_DEFAULTS.failureThreshold, 1), slowCallDurationMs !== Infinity),
     initialState: snapshot(options.initialState),
   };
 }

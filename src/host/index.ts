@@ -1,5 +1,5 @@
 export { Supervisor } from './supervisor.js';
-export type { HeartbeatStatus, Prepare, Progress, RequestInfo, RequestTracker, RestartCause, RestartEvent, Serving, SupervisorState, SupervisorStatus, Transition } from './supervisor-types.js';
+export type { HeartbeatStatus, Prepare, Progress, RestartCause, RestartEvent, Serving, SupervisorState, SupervisorStatus, Transition } from './supervisor-types.js';
 export { ModelServerLostError, SupervisorFatalError } from './errors.js';
 export type { FatalReason } from './errors.js';
 export { supervisorOptionsSchema } from './options.js';

@@ -1,3 +1,4 @@
+import type { RequestInfo } from '../journal/index.js';
 import type { FatalReason } from './errors.js';
 import type { HookInfo } from './heartbeat.js';
 import type { ChildExit } from './model-server-process.js';
@@ -41,13 +42,6 @@ export interface RestartEvent {
   inFlight: RequestInfo[];
 }
 
-/** What the supervisor is told of a request, to name it in a restart event. */
-export interface RequestInfo {
-  id: string;
-  /** A digest of the body sent upstream: the same request sent again has the same digest. */
-  digest: string;
-  bodyBytes: number;
-}
 
 /** Download or load progress the model server printed while starting. */
 export interface Progress {
@@ -81,13 +75,6 @@ export interface HeartbeatStatus {
 export interface Serving {
   baseUrl: string;
   lost: AbortSignal;
-}
-
-/** One request to the model server, as the supervisor follows it: progress proves the server alive. */
-export interface RequestTracker {
-  /** Headers, a keepalive or a token arrived. */
-  progress(): void;
-  end(): void;
 }
 
 /**

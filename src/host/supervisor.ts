@@ -1,27 +1,20 @@
 import { setMaxListeners } from 'node:events';
 import { Listeners, type CircuitBreaker, type Unsubscribe } from '../breaker/index.js';
+import { Journal, POISON_DEFAULTS, type RequestInfo } from '../journal/index.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { unlessAborted, within } from '../util/deadlines.js';
-import { canary } from './canary.js';
-import { ChildRecords, inspectProcess, RunDirError, type ProcessIdentity } from './child-records.js';
-import { awaitReady } from './readiness.js';
+import { watchBreaker } from './breaker-watch.js';
+import { ChildRecords, RunDirError } from './child-records.js';
 import { ModelServerLostError, SupervisorFatalError } from './errors.js';
-import type { HostFatal } from './exit-codes.js';
-import { readHeartbeat, readHooks, type Heartbeat, type HostHooks } from './heartbeat.js';
+import { Launch, type LaunchTrigger } from './launch.js';
 import { planLaunch, type LaunchPlan } from './launch-plan.js';
-import { watchLiveness } from './liveness.js';
-import { describeExit, judgeLaunchEnd, type LaunchSeen } from './launch-verdict.js';
-import { classifyLine } from './log-classifier.js';
-import { ModelServerProcess, type ChildExit } from './model-server-process.js';
+import { judgeLaunchEnd, type LaunchSeen } from './launch-verdict.js';
+import type { ChildExit } from './model-server-process.js';
 import { resolveSupervisorOptions, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.js';
 import { freePort } from './ports.js';
 import { RestartPolicy } from './restart-policy.js';
-import type { HeartbeatStatus, Prepare, Progress, RequestInfo, RequestTracker, RestartCause, RestartEvent, Serving, SupervisorState, SupervisorStatus, Transition } from './supervisor-types.js';
+import type { HeartbeatStatus, Prepare, Progress, RestartCause, RestartEvent, Serving, SupervisorState, SupervisorStatus, Transition } from './supervisor-types.js';
 
-interface Trigger {
-  cause: RestartCause | 'stop';
-  detail: string;
-}
 
 /** What ended one launch: a restart, a stop, or a reason to give up. */
 type LaunchEnd = { kind: 'restart'; cause: RestartCause; detail: string; exit?: ChildExit } | { kind: 'stop' } | { kind: 'fatal'; error: SupervisorFatalError };
@@ -47,28 +40,22 @@ export class Supervisor {
   #state: SupervisorState = 'stopped';
   #detail = '';
   #plan: LaunchPlan | undefined;
-  #child: ModelServerProcess | undefined;
+  /** The launch under way (its child, heartbeat and hooks), if any. */
+  #launch: Launch | undefined;
   #baseUrl: string | undefined;
   #lastTimeToReadyMs: number | undefined;
   #fatal: SupervisorFatalError | undefined;
   #run: Promise<void> | undefined;
   /** Resolves the current launch's wait with the first trigger; replaced per launch. */
-  #triggered: ((trigger: Trigger) => void) | undefined;
-  #pendingTrigger: Trigger | undefined;
+  #triggered: ((trigger: LaunchTrigger) => void) | undefined;
+  #pendingLaunchTrigger: LaunchTrigger | undefined;
   #readyWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
-  /** mlx-guard's requests to the model server in flight, and the last progress any of them made. */
-  readonly #inflight = new Set<RequestInfo>();
+  /** mlx-guard's requests to the model server: their progress proves it alive; a loss gives them verdicts. */
+  readonly journal: Journal;
   /** The requests in flight when the current launch ended, for its restart event. */
   #inFlightAtLoss: RequestInfo[] = [];
-  #lastProgressAt = 0;
-  /** When the first of the requests now in flight began: no progress is expected before it. */
-  #busySince = 0;
-  #heartbeat: Heartbeat | undefined;
-  #hooks: HostHooks | undefined;
   #lost: AbortController | undefined;
   readonly #records: ChildRecords;
-  #owner: ProcessIdentity | undefined;
-  #breakerOpenTimer: NodeJS.Timeout | undefined;
   #stopRequested = false;
   /** The next restart spends no budget: a manual one, or one a known poison request caused. */
   #unbudgetedRelaunch = false;
@@ -76,8 +63,9 @@ export class Supervisor {
   /** Runs once the backend is chosen and before the first launch (a model's first download): its time is not the start deadline's. */
   readonly #prepare: Prepare | undefined;
 
-  constructor(options: SupervisorOptions = {}, dependencies: { logger?: Logger; now?: () => number; random?: () => number; prepare?: Prepare } = {}) {
+  constructor(options: SupervisorOptions = {}, dependencies: { logger?: Logger; now?: () => number; random?: () => number; prepare?: Prepare; journal?: Journal } = {}) {
     this.options = resolveSupervisorOptions(options);
+    this.journal = dependencies.journal ?? new Journal(POISON_DEFAULTS, dependencies.now);
     this.#prepare = dependencies.prepare;
     this.#logger = dependencies.logger ?? silentLogger;
     this.#now = dependencies.now ?? Date.now;
@@ -105,7 +93,7 @@ export class Supervisor {
       state: this.#state,
       detail: this.#detail,
       backend: this.#plan?.backend ?? this.options.backend,
-      pid: this.#child?.pid,
+      pid: this.#launch?.child.pid,
       baseUrl: this.baseUrl,
       restarts: { ...this.#restartCounts },
       lastTimeToReadyMs: this.#lastTimeToReadyMs,
@@ -118,9 +106,9 @@ export class Supervisor {
    * from `status`, which refusals read on the request path: this one builds a list.
    */
   get heartbeat(): HeartbeatStatus | undefined {
-    const hooks = this.#hooks;
+    const hooks = this.#launch?.hooks;
     if (!hooks) return undefined;
-    const fired = this.#heartbeat?.fired ?? {};
+    const fired = this.#launch?.heartbeat?.fired ?? {};
     return { version: hooks.version, missing: hooks.missing, hooks: hooks.hooks.map((hook) => ({ ...hook, fired: fired[hook.name] ?? 0 })) };
   }
 
@@ -140,15 +128,6 @@ export class Supervisor {
     return this.#progressListeners.add(listener);
   }
 
-  /**
-   * The restart now under way was caused by a request already blamed for an earlier one: it
-   * spends no restart budget (the request will not be sent again). Call it while the lost signal
-   * is being handled; it applies to the next restart decision only.
-   */
-  forgiveRestart(): void {
-    if (this.#state === 'ready' || this.#state === 'degraded' || this.#state === 'stopping') this.#unbudgetedRelaunch = true;
-  }
-
   /** The ready server as soon as there is one; rejects when the supervisor gives up or stops, or `signal` aborts. */
   async whenServing(signal: AbortSignal): Promise<Serving> {
     for (;;) {
@@ -158,29 +137,6 @@ export class Supervisor {
       signal.throwIfAborted();
       await unlessAborted(this.#nextReady(), signal);
     }
-  }
-
-  /** When a request to the model server last made progress (headers, a keepalive, a token). */
-  get lastProgressAt(): number {
-    return this.#lastProgressAt;
-  }
-
-  /**
-   * Follows one request to the model server. The server is alive while any request makes
-   * progress; requests in flight with none for `liveness.stallMs` raise a suspicion.
-   */
-  trackRequest(info: RequestInfo = { id: '', digest: '', bodyBytes: 0 }): RequestTracker {
-    const entry = { ...info };
-    if (this.#inflight.size === 0) this.#busySince = this.#now();
-    this.#inflight.add(entry);
-    return {
-      progress: () => {
-        this.#lastProgressAt = this.#now();
-      },
-      end: () => {
-        this.#inflight.delete(entry);
-      },
-    };
   }
 
   /**
@@ -215,46 +171,23 @@ export class Supervisor {
     return ready;
   }
 
-  /**
-   * Follows the inference breaker: open means degraded; open for longer than
-   * `restart.whenOpenForMs` with a failing canary means restart; a restart that reaches ready
-   * resets the breaker, so clients are not refused by the memory of the old process.
-   */
+  /** Follows the inference breaker (see `watchBreaker`): degraded while it is not closed, restarted when it stays open and a canary fails. */
   watchBreaker(breaker: CircuitBreaker): Unsubscribe {
-    const check = async (): Promise<void> => {
-      this.#breakerOpenTimer = undefined;
-      if (breaker.getState() === 'closed' || !this.#baseUrl || (this.#state !== 'ready' && this.#state !== 'degraded')) return;
-      const judged = this.#child;
-      const result = await canary(this.#baseUrl, this.options.liveness.canaryTimeoutMs);
-      // While the canary ran, the child may have been replaced (liveness, exit): the verdict was
-      // on the old one, and must not end its successor mid-start.
-      if (this.#child !== judged) return;
-      if (!result.ok) this.#fire({ cause: 'breaker_open', detail: `inference breaker open ${this.options.restart.whenOpenForMs} ms and the canary failed: ${result.reason}` });
-      else this.#armBreakerTimer(check);
-    };
-    const offState = breaker.onStateChange(({ toState }) => {
-      if (toState === 'closed') {
-        clearTimeout(this.#breakerOpenTimer);
-        this.#breakerOpenTimer = undefined;
-        if (this.#state === 'degraded') this.#setState('ready', 'breaker_closed');
-        return;
-      }
-      if (this.#state === 'ready') this.#setState('degraded', 'breaker_open', `inference breaker ${toState}`);
-      if (this.#breakerOpenTimer === undefined) this.#armBreakerTimer(check);
-    });
-    const offReady = this.onTransition(({ to, from }) => {
-      if (to === 'ready' && from === 'starting') breaker.reset();
-    });
-    return () => {
-      offState();
-      offReady();
-      clearTimeout(this.#breakerOpenTimer);
-    };
-  }
-
-  #armBreakerTimer(check: () => Promise<void>): void {
-    this.#breakerOpenTimer = setTimeout(() => void check(), this.options.restart.whenOpenForMs);
-    this.#breakerOpenTimer.unref();
+    return watchBreaker(
+      breaker,
+      {
+        serving: () => (this.#launch && this.#baseUrl && (this.#state === 'ready' || this.#state === 'degraded') ? { launch: this.#launch, baseUrl: this.#baseUrl } : undefined),
+        degrade: (detail) => {
+          if (this.#state === 'ready') this.#setState('degraded', 'breaker_open', detail);
+        },
+        recover: () => {
+          if (this.#state === 'degraded') this.#setState('ready', 'breaker_closed');
+        },
+        restart: (detail) => this.#fire({ cause: 'breaker_open', detail }),
+        onTransition: (listener) => this.onTransition(listener),
+      },
+      { whenOpenForMs: this.options.restart.whenOpenForMs, canaryTimeoutMs: this.options.liveness.canaryTimeoutMs },
+    );
   }
 
   #whenReady(): Promise<void> {
@@ -285,9 +218,9 @@ export class Supervisor {
     this.#transitions.emit(transition);
   }
 
-  #fire(trigger: Trigger): void {
+  #fire(trigger: LaunchTrigger): void {
     if (this.#triggered) this.#triggered(trigger);
-    else this.#pendingTrigger ??= trigger;
+    else this.#pendingLaunchTrigger ??= trigger;
   }
 
   async #lifecycle(): Promise<void> {
@@ -345,22 +278,22 @@ export class Supervisor {
 
   /** Waits out a backoff delay; a stop or a manual restart cuts it short. */
   async #backoff(delayMs: number): Promise<'elapsed' | 'stop' | 'now'> {
-    const trigger = this.#nextTrigger();
+    const trigger = this.#nextLaunchTrigger();
     const result = await within(trigger.promise.then((t) => (t.cause === 'stop' ? ('stop' as const) : ('now' as const))), delayMs, 'elapsed' as const);
     trigger.cancel();
     return result;
   }
 
-  #nextTrigger(): { promise: Promise<Trigger>; cancel(): void } {
-    let resolve!: (trigger: Trigger) => void;
-    const promise = new Promise<Trigger>((r) => (resolve = r));
+  #nextLaunchTrigger(): { promise: Promise<LaunchTrigger>; cancel(): void } {
+    let resolve!: (trigger: LaunchTrigger) => void;
+    const promise = new Promise<LaunchTrigger>((r) => (resolve = r));
     this.#triggered = (trigger) => {
       this.#triggered = undefined;
       resolve(trigger);
     };
-    if (this.#pendingTrigger || this.#stopRequested) {
-      const pending = this.#pendingTrigger ?? { cause: 'stop', detail: 'stop requested' };
-      this.#pendingTrigger = undefined;
+    if (this.#pendingLaunchTrigger || this.#stopRequested) {
+      const pending = this.#pendingLaunchTrigger ?? { cause: 'stop', detail: 'stop requested' };
+      this.#pendingLaunchTrigger = undefined;
       this.#triggered(pending);
     }
     return { promise, cancel: () => (this.#triggered = undefined) };
@@ -371,125 +304,72 @@ export class Supervisor {
     if (this.#logLines.length > this.options.logLines) this.#logLines.splice(0, this.#logLines.length - this.options.logLines);
   }
 
-  /** One launch, from spawn to the trigger that ends it. */
+  /** One launch, from spawn to the trigger that ends it (see `Launch`). */
   async #launchOnce(): Promise<LaunchEnd> {
     const plan = this.#plan!;
     const port = this.options.port ?? (await freePort(this.options.host));
-    const baseUrl = `http://${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${port}`;
-    const trigger = this.#nextTrigger();
-    // Triggers from this child count only while its launch lasts: a late exit of a process
-    // already being replaced must not cut the next backoff short.
-    let current = true;
-    const fire = (t: Trigger) => {
-      if (current) this.#fire(t);
-    };
-    let lastOutputAt = this.#now();
-    let sawMetal = false;
-    let sawBindFailure = false;
-    let hostFatal: HostFatal | undefined;
-    let loadedEvent: (() => void) | undefined;
-
+    const trigger = this.#nextLaunchTrigger();
     const launching = `${plan.backend} on port ${port}`;
     if (this.#state === 'starting') {
       this.#detail = launching;
       this.#logger.info({ event: 'model_server_launch', backend: plan.backend, port }, `launching the model server: ${launching}`);
     } else this.#setState('starting', 'launch', launching);
-    const startedAt = this.#now();
-    const child = new ModelServerProcess(plan, port, {
-      onLine: (stream, line) => {
-        lastOutputAt = this.#now();
-        this.#remember(line);
-        this.#logger.info({ event: 'child_output', childPid: child.pid, stream }, line);
-        const meaning = classifyLine(line);
-        if (meaning.kind === 'zombie') fire({ cause: 'zombie', detail: 'the generation thread died (Exception in thread … (_generate))' });
-        else if (meaning.kind === 'metal_abort') sawMetal = true;
-        else if (meaning.kind === 'bind_failure') {
-          sawBindFailure = true;
-          fire({ cause: 'bind_failure', detail: line });
-        } else if (meaning.kind === 'progress' && this.#state === 'starting') {
-          this.#detail = `loading: ${meaning.text}`;
-          this.#progressListeners.emit({ percent: meaning.percent, text: meaning.text });
-        }
-      },
-      onEvent: (event) => {
-        lastOutputAt = this.#now();
-        const heartbeat = readHeartbeat(event, lastOutputAt);
-        if (heartbeat) {
-          this.#heartbeat = heartbeat;
-          return;
-        }
-        const hooks = readHooks(event);
-        if (hooks) {
-          this.#hooks = hooks;
-          if (hooks.missing.length > 0) {
-            this.#logger.warn(
-              { event: 'heartbeat_hooks_missing', version: hooks.version, missing: hooks.missing },
-              `mlx_lm ${hooks.version} lacks ${hooks.missing.join(', ')}: stalls inside its generation loop are caught later, by request progress and canaries (a frozen process still is at once)`,
-            );
-          }
-          return;
-        }
-        this.#logger.debug({ event: 'child_event', childPid: child.pid, ...event }, `model server event ${String(event.event)}`);
-        if (event.event === 'listening' || event.event === 'model_loaded') loadedEvent?.();
-        if (event.event === 'fatal') hostFatal = { reason: String(event.reason), ...(typeof event.error === 'string' ? { error: event.error } : {}) };
+    const launch = new Launch(plan, port, {
+      options: this.options,
+      logger: this.#logger,
+      now: this.#now,
+      records: this.#records,
+      journal: this.journal,
+      remember: (line) => this.#remember(line),
+      end: (t) => this.#fire(t),
+      loading: (progress) => {
+        if (this.#state !== 'starting') return;
+        this.#detail = `loading: ${progress.text}`;
+        this.#progressListeners.emit(progress);
       },
     });
-    this.#child = child;
-    this.#heartbeat = undefined;
-    this.#hooks = undefined;
-    void child.exited.then((exit) => fire({ cause: 'exit', detail: describeExit(exit) }));
-    const recorded = await this.#record(child, port);
+    this.#launch = launch;
+    const { child } = launch;
+    const recorded = await launch.record();
     if (recorded !== true) {
-      current = false;
+      launch.retire();
       await child.stop(this.options.stop.graceMs);
       trigger.cancel();
-      this.#child = undefined;
+      this.#launch = undefined;
       return { kind: 'fatal', error: new SupervisorFatalError('run_dir_unusable', `could not record the model server in ${this.options.runDir} (${recorded}), so it was stopped: a crash of mlx-guard would leave it running. Fix the directory or choose another with runDir.`) };
     }
 
     const ended = trigger.promise;
-    const ready = awaitReady(baseUrl, this.options.startup, { startedAt, lastOutputAt: () => lastOutputAt, onWake: (wake) => (loadedEvent = wake), ended, now: this.#now });
-    const first = await Promise.race([ready, ended]);
-
-    let end: Trigger;
+    const first = await launch.whenReady(ended);
+    let end: LaunchTrigger;
     if (first === 'ready') {
-      this.#lastTimeToReadyMs = this.#now() - startedAt;
-      this.#baseUrl = baseUrl;
+      this.#lastTimeToReadyMs = this.#now() - launch.startedAt;
+      this.#baseUrl = launch.baseUrl;
       this.#lost = new AbortController();
       // One listener per request in flight to this child: admission bounds them, not this limit.
       setMaxListeners(Infinity, this.#lost.signal);
       this.#policy.noteReady();
       this.#setState('ready', 'canary_passed', `time to ready ${this.#lastTimeToReadyMs} ms`);
       this.#settleWaiters();
-      const liveness = watchLiveness(
-        baseUrl,
-        this.options.liveness,
-        plan.viaHost,
-        {
-          heartbeat: () => this.#heartbeat,
-          inflight: () => this.#inflight.size,
-          lastProgressAt: () => Math.max(this.#lastProgressAt, this.#busySince),
-          onDead: (cause, detail) => fire({ cause, detail }),
-          onSuspicion: (detail, confirmed) =>
-            this.#logger.warn({ event: 'liveness_suspicion', detail, confirmed }, `${detail}; a canary ${confirmed ? 'failed: restarting' : 'passed: the server generates'}`),
-        },
-        this.#now,
-      );
+      launch.watch();
       end = await ended;
-      liveness.stop();
     } else {
-      end = first as Trigger;
+      end = first;
     }
-    current = false;
+    launch.retire();
     this.#baseUrl = undefined;
     const wasStarting = this.#state === 'starting';
-    const seen = (): LaunchSeen => ({ wasStarting, sawMetal, sawBindFailure, hostFatal, lastLines: [...this.#logLines], fixedPort: this.options.port });
+    const seen = () => launch.seen(wasStarting, [...this.#logLines]);
     // A child that exited is judged now (its exit is in), so that the requests it was serving
     // learn the real cause (a Metal abort, say, not "exited") and can be blamed for it.
     const judgedEarly = end.cause === 'exit' ? this.#judge({ cause: 'exit', detail: end.detail }, await child.exited, seen()) : undefined;
     const loss = judgedEarly?.kind === 'restart' ? judgedEarly : end;
-    // Requests sent to this child end now with the reason, not when their deadlines pass.
-    this.#inFlightAtLoss = [...this.#inflight];
+    // The journal gives the requests in flight their verdicts first; a restart that a request
+    // now known as poison caused spends no budget (it will not be sent again). Then the requests
+    // sent to this child end now with the reason, not when their deadlines pass.
+    const judged = this.journal.lost(loss.cause);
+    this.#inFlightAtLoss = judged.inFlight;
+    if (judged.poisonCaused) this.#unbudgetedRelaunch = true;
     this.#lost?.abort(new ModelServerLostError(loss.cause, loss.detail));
     this.#lost = undefined;
 
@@ -500,25 +380,9 @@ export class Supervisor {
     }
     trigger.cancel();
     await this.#records.remove(process.pid).catch(() => undefined);
-    this.#child = undefined;
+    this.#launch = undefined;
     if (end.cause === 'stop') return { kind: 'stop' };
     return judgedEarly ?? this.#judge({ cause: end.cause, detail: end.detail }, exit, seen());
-  }
-
-  /** Records the child so that a later start can end it if this process dies without stopping it; true, or why not. */
-  async #record(child: ModelServerProcess, port: number): Promise<true | string> {
-    if (child.pid === undefined) return true;
-    try {
-      this.#owner ??= await inspectProcess(process.pid);
-      const identity = await inspectProcess(child.pid);
-      // A child that is already gone (a bad flag, say) has nothing to record; its exit tells the rest.
-      if (!identity && (await within(child.exited.then(() => true), 1_000, false))) return true;
-      if (!this.#owner || !identity) return '`ps` could not describe the processes';
-      await this.#records.write({ version: 1, owner: this.#owner, child: identity, port });
-      return true;
-    } catch (error) {
-      return (error as Error).message;
-    }
   }
 
   /** The verdict on an ended launch (launch-verdict.ts), as the lifecycle acts on it. */

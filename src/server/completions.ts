@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CircuitBreaker, CircuitBreakerError, Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Serving, Supervisor } from '../host/index.js';
+import { describePoison, PoisonList, type Journal } from '../journal/index.js';
 import type { TaskError } from '../pool/messages.js';
 import { exceedsBounds, type UpstreamRequest } from '../openai/index.js';
 import { UpstreamError } from '../upstream/index.js';
 import { epochMs, startTimeline, type Timeline } from '../observability/timeline.js';
 import { aborted, within } from '../util/deadlines.js';
 import type { CompletionDependencies } from './dependencies.js';
-import { describePoison, PoisonList } from './poison.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
 import type { Api, ApiRequest } from './apis/api.js';
 import { answerPipeline, type Responder } from './pipeline.js';
@@ -54,7 +54,7 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
   // A request known to crash the model server is told so before anything else, even while the
   // server restarts (a client's retry must learn not to retry, not to come back later).
   const digest = PoisonList.digest(request.body);
-  const poisoned = deps.poison.find(digest);
+  const poisoned = deps.journal.poison.find(digest);
   if (poisoned) {
     deps.metrics.poisonRefusals.inc();
     return sendError(res, 'poison_request', describePoison(poisoned));
@@ -135,20 +135,17 @@ async function sendOnce(
   attempt: { api: string; id: string; serving: Serving; permit: Permit; digest: string; responder: Responder; deadlineMs: number; clientGone: AbortSignal; timeline: Timeline | undefined },
   deps: CompletionDependencies,
 ): Promise<AttemptEnd> {
-  const { supervisor, inferenceBreaker, logger } = deps;
+  const { inferenceBreaker, journal, logger } = deps;
   const { serving, permit, digest, responder } = attempt;
-  const tracker = supervisor.trackRequest({ id: attempt.id, digest, bodyBytes: request.body.length });
+  const entry = journal.begin({ id: attempt.id, digest, bodyBytes: request.body.length });
   const abort = new AbortController();
   const onClientGone = () => abort.abort();
   attempt.clientGone.addEventListener('abort', onClientGone, { once: true });
-  // The model server this request went to stopped serving (restart, stop): end it now, and note
-  // it against the request at once, before the restart decision that may forgive it.
+  // The model server this request went to stopped serving (restart, stop): end it now, with the
+  // verdict the journal gave it when the supervisor reported the loss.
   let lost: AttemptEnd | undefined;
   const onLost = () => {
-    const reason = serving.lost.reason as ModelServerLostError;
-    const verdict = deps.poison.noteLoss(digest, reason.reason, request.body.length, reason);
-    if (verdict === 'poison') supervisor.forgiveRestart();
-    lost = { kind: 'lost', reason, verdict };
+    lost = { kind: 'lost', reason: serving.lost.reason as ModelServerLostError, verdict: entry.verdict ?? 'innocent' };
     abort.abort();
   };
   serving.lost.addEventListener('abort', onLost, { once: true });
@@ -174,7 +171,7 @@ async function sendOnce(
       onFlowControl: (control) => responder.flowControl(control),
       signal: abort.signal,
       onMessage: (message) => {
-        tracker.progress();
+        entry.progress();
         if (!progressed) {
           progressed = true;
           permit.success();
@@ -190,7 +187,7 @@ async function sendOnce(
       timeline?.absorb(result.marks);
       timeline?.mark('result');
       // A whole answer that came back within a second sent no message: its arrival is the progress.
-      tracker.progress();
+      entry.progress();
       permit.success();
       await responder.finish(result.body);
     } else if (lost) {
@@ -201,8 +198,8 @@ async function sendOnce(
       permit.ignore();
     } else {
       const error = asError(result.error);
-      const ownFault = !progressed && failedAlone(result.error, supervisor);
-      if (ownFault && deps.poison.noteFailure(digest, result.error.code, request.body.length) === 'poison') {
+      const ownFault = !progressed && failedAlone(result.error, journal);
+      if (ownFault && journal.poison.noteFailure(digest, result.error.code, request.body.length) === 'poison') {
         // Counted once already: the same request failing again says nothing new about the server.
         permit.ignore();
         deps.metrics.poisonFound.inc({ kind: 'fails' });
@@ -216,7 +213,7 @@ async function sendOnce(
   } finally {
     serving.lost.removeEventListener('abort', onLost);
     attempt.clientGone.removeEventListener('abort', onClientGone);
-    tracker.end();
+    entry.end();
   }
 }
 
@@ -253,9 +250,9 @@ async function countPromptTokens(request: UpstreamRequest, upstreamPath: string,
 }
 
 /** A failure of this request alone: the server dropped it or answered 5xx while another request made progress. */
-function failedAlone(error: TaskError, supervisor: Supervisor): boolean {
+function failedAlone(error: TaskError, journal: Journal): boolean {
   const serverSide = error.code === 'ERR_UPSTREAM_CONNECTION' || (error.code === 'ERR_UPSTREAM_STATUS' && (error.status ?? 500) >= 500);
-  return serverSide && Date.now() - supervisor.lastProgressAt <= OTHERS_SERVED_WITHIN_MS;
+  return serverSide && journal.now() - journal.lastProgressAt <= OTHERS_SERVED_WITHIN_MS;
 }
 
 const OTHERS_SERVED_WITHIN_MS = 1_000;

@@ -1,12 +1,11 @@
 import type { CircuitBreaker } from '../breaker/index.js';
 import type { Config } from '../config.js';
 import type { Supervisor } from '../host/index.js';
+import type { Journal } from '../journal/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Traffic } from '../observability/traffic.js';
 import type { Pools } from '../pool/pools.js';
-import type { PoisonList } from './poison.js';
-import type { SerialLane } from './serial-lane.js';
 import type { ToolParsing } from './tool-parsing.js';
 
 /** What the completion routes work with, from the composition root. */
@@ -26,8 +25,6 @@ export interface CompletionDependencies {
   inflight: { count: number };
   /** Set while the node is being taken out of a load balancer: /health says 503 "draining", requests are still served. */
   drain: { draining: boolean };
-  /** Requests that crash the model server or fail on their own. */
-  poison: PoisonList;
-  /** Replays of requests that were in flight at a crash go one at a time. */
-  replayLane: SerialLane;
+  /** The requests to the model server: progress, each loss's verdicts, the poison list, the replay lane (shared with the supervisor). */
+  journal: Journal;
 }

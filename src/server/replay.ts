@@ -2,11 +2,11 @@ import type { PublicErrorCode } from '../answer/index.js';
 import type { Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Serving } from '../host/index.js';
 import type { CompletionDependencies } from './dependencies.js';
-import { describePoison } from './poison.js';
+import { describePoison, type LossVerdict } from '../journal/index.js';
 import { answerLost, type Responder } from './pipeline.js';
 
 /** How one attempt ended: handled (answered or failed), or cut short because its model server was lost. */
-export type AttemptEnd = { kind: 'done' } | { kind: 'lost'; reason: ModelServerLostError; verdict: 'innocent' | 'suspect' | 'poison' };
+export type AttemptEnd = { kind: 'done' } | { kind: 'lost'; reason: ModelServerLostError; verdict: LossVerdict };
 
 /**
  * After its model server was lost: a server and a permit to send the request again (and `leave`,
@@ -23,7 +23,7 @@ export async function prepareReplay(
   const { reason, verdict } = lost;
   const { id, digest, responder, deadlineAt, clientGone } = request;
   if (verdict === 'poison') {
-    const entry = deps.poison.find(digest);
+    const entry = deps.journal.poison.find(digest);
     deps.metrics.poisonFound.inc({ kind: 'crashes' });
     logger.warn({ event: 'poison_request', id, digest, cause: reason.reason, bodyBytes: request.bodyBytes }, `a request was in flight at two ${reason.reason} restarts: not sent again`);
     responder.refuse('poison_request', entry ? describePoison(entry) : reason.message);
@@ -76,13 +76,13 @@ export async function prepareReplay(
 async function waitToReplay(
   verdict: 'innocent' | 'suspect',
   responder: Responder,
-  { supervisor, replayLane }: CompletionDependencies,
+  { supervisor, journal }: CompletionDependencies,
   signal: AbortSignal,
 ): Promise<{ serving: Serving; leave: () => void } | undefined> {
   const keepAlive = setInterval(() => responder.keepAlive(), KEEPALIVE_EVERY_MS);
   let leave: (() => void) | undefined;
   try {
-    leave = verdict === 'suspect' ? await replayLane.enter(signal) : () => undefined;
+    leave = verdict === 'suspect' ? await journal.replayLane.enter(signal) : () => undefined;
     return { serving: await supervisor.whenServing(signal), leave };
   } catch {
     leave?.();

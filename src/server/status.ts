@@ -47,7 +47,7 @@ export class StatusBoard {
       breakers: { inference: this.#breaker(inferenceBreaker), parse: this.#breaker(parseBreaker) },
       traffic: { seconds: this.deps.traffic.recent(120), inflight: this.deps.inflight.count, pools: this.deps.pools.stats },
       toolParsing: { repairedCalls: await total(metrics.repairedToolCalls), lostCalls: await total(metrics.lostToolCalls), breaker: parseBreaker.getState() },
-      poison: this.deps.poison.entries,
+      poison: this.deps.journal.poison.entries,
       // Kept for scripts that read them before the page existed.
       inflight: this.deps.inflight.count,
       pools: this.deps.pools.stats,

@@ -123,7 +123,7 @@ describe('the Messages API through the official SDK', () => {
   });
 
   it('an open breaker: 529 overloaded_error with Retry-After, at once; with retries off the SDK raises it, with them on it retries and gets the answer once the server recovers', async () => {
-    const { url, faults } = await startSidecar({ breakers: { inference: { failureThreshold: 1, recoveryTimeoutMs: 2_000 } } });
+    const { url, faults } = await startSidecar({ breakers: { inference: { failureThreshold: 1, recoveryTimeout: 2_000 } } });
     await faults({ error_rate: 1 });
     const failed = await clientFor(url).messages.create({ model, max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
     expect(failed).toMatchObject({ status: 500, error: { type: 'error', error: { type: 'api_error' } } });

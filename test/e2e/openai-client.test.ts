@@ -7,11 +7,12 @@ const weather = [{ type: 'function' as const, function: { name: 'get_weather', p
 describe('mlx-guard with the openai client', () => {
   it('chat, non-streaming: the client’s model name echoed back; the answer counts as proof of life', async () => {
     const { client, sidecar } = await startSidecar();
-    const track = sidecar.supervisor.trackRequest.bind(sidecar.supervisor);
+    const { journal } = sidecar.supervisor;
+    const begin = journal.begin.bind(journal);
     let progress = 0;
-    vi.spyOn(sidecar.supervisor, 'trackRequest').mockImplementation(() => {
-      const tracker = track();
-      return { progress: () => (progress++, tracker.progress()), end: tracker.end };
+    vi.spyOn(journal, 'begin').mockImplementation((info) => {
+      const entry = begin(info);
+      return { progress: () => (progress++, entry.progress()), end: entry.end, verdict: undefined };
     });
     const completion = await client.chat.completions.create({ model: 'my-model', messages: [{ role: 'user', content: 'hello' }], max_tokens: 5 });
     expect(completion.model).toBe('my-model');

@@ -143,7 +143,7 @@ describe('supervisor', () => {
   it('backend "command", a serial server: /health waits behind a long answer, but the answer’s progress keeps it alive', async () => {
     const { supervisor, restarts, port } = supervise({ backend: 'command', command: [python, `${nativeHost}/standin`, '--port', '{port}', '--serial', '--token-delay-ms', '400'] });
     await supervisor.start();
-    const tracker = supervisor.trackRequest();
+    const tracker = supervisor.journal.begin({ id: 'long', digest: 'long', bodyBytes: 0 });
     const started = Date.now();
     let text = '';
     try {
@@ -243,17 +243,18 @@ describe('supervisor', () => {
     expect(restarts).toEqual([]);
   });
 
-  it('a restart forgiven while its loss is handled (a known poison request caused it) spends no budget', async () => {
+  it('a restart that a request now known as poison caused (in flight at its second crash) spends no budget', async () => {
     const { supervisor, restarts, nextReady } = supervise({ restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 1, windowMs: 60_000 } });
     await supervisor.start();
-    const crash = async (forgive: boolean, readyCount: number) => {
-      const { lost } = supervisor.serving!;
-      if (forgive) lost.addEventListener('abort', () => supervisor.forgiveRestart(), { once: true });
+    const crashWith = async (digest: string, readyCount: number) => {
+      const entry = supervisor.journal.begin({ id: digest, digest, bodyBytes: 10 });
       process.kill(supervisor.status.pid!, 'SIGKILL');
       await nextReady(readyCount);
+      entry.end();
+      return entry.verdict;
     };
-    await crash(false, 1); // spends the one restart the budget allows
-    await crash(true, 2); // forgiven: still within the budget
+    expect(await crashWith('d', 1)).toBe('suspect'); // spends the one restart the budget allows
+    expect(await crashWith('d', 2)).toBe('poison'); // its second crash: forgiven, still within the budget
     expect(restarts.map((r) => r.cause)).toEqual(['crash', 'crash']);
     process.kill(supervisor.status.pid!, 'SIGKILL');
     await until('fatal', () => (supervisor.state === 'fatal' ? true : undefined), 10_000);

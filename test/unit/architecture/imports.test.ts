@@ -24,6 +24,7 @@ const layerOf = (file: string) => (file.includes('/') ? file.slice(0, file.index
 const allowed: Record<string, string[]> = {
   breaker: [],
   util: [],
+  journal: [],
   tools: [],
   upstream: [],
   openai: ['tools', 'upstream'],
@@ -31,9 +32,9 @@ const allowed: Record<string, string[]> = {
   answer: ['anthropic', 'openai', 'tools', 'upstream'],
   observability: ['breaker'],
   pool: ['answer', 'observability', 'openai', 'tools', 'upstream', 'util'],
-  host: ['breaker', 'observability', 'util'],
+  host: ['breaker', 'journal', 'observability', 'util'],
   install: ['host', 'observability'],
-  server: ['answer', 'anthropic', 'breaker', 'host', 'observability', 'openai', 'pool', 'root', 'tools', 'upstream', 'util'],
+  server: ['answer', 'anthropic', 'breaker', 'host', 'journal', 'observability', 'openai', 'pool', 'root', 'tools', 'upstream', 'util'],
 };
 /** Layers with an index are entered only through it; the rest are private. */
 const withIndex = new Set(files.filter((f) => /^[a-z]+\/index\.ts$/.test(f)).map(layerOf));

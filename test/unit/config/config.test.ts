@@ -61,7 +61,7 @@ describe('configuration', () => {
     const listed = OPTIONS.map((spec) => spec.path.join('.'));
     for (const leaf of leaves(configSchema.parse({}))) expect(listed, leaf).toContain(leaf);
     // Optional options without a default are listed too.
-    for (const leaf of ['adminToken', 'supervisor.model', 'supervisor.port', 'breakers.inference.halfOpenMaxWaitMs', 'breakers.parse.trip.slowCallRateThreshold']) expect(listed).toContain(leaf);
+    for (const leaf of ['adminToken', 'supervisor.model', 'supervisor.port', 'breakers.inference.halfOpenMaxWaitMs', 'breakers.parse.tripPolicy.slowCallRateThreshold']) expect(listed).toContain(leaf);
     for (const spec of OPTIONS) {
       expect(help, spec.flag).toContain(`  ${spec.flag}  ${spec.env}`);
       expect(help, spec.flag).toContain(spec.description);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describePoison, PoisonList } from '../../../src/server/poison.js';
-import { SerialLane } from '../../../src/server/serial-lane.js';
+import { describePoison, PoisonList } from '../../../src/journal/poison.js';
+import { SerialLane } from '../../../src/journal/serial-lane.js';
 import { manualClock } from '../../support/clock.js';
 
 describe('the poison list', () => {

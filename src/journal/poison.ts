@@ -3,6 +3,9 @@ import { createHash } from 'node:crypto';
 /** Restart causes a request can be blamed for: it was in flight when the server died this way. */
 const ATTRIBUTABLE = new Set(['metal_abort', 'crash', 'zombie', 'frozen', 'wedged']);
 
+/** What a loss of the model server makes of a request in flight. */
+export type LossVerdict = 'innocent' | 'suspect' | 'poison';
+
 /** Why a request is on the list. */
 export type PoisonKind = 'crashes' | 'fails';
 
@@ -15,6 +18,9 @@ export interface PoisonEntry {
   until: number;
   bodyBytes: number;
 }
+
+/** How long poison is refused, and how many requests the list remembers (suspects and poison each). */
+export const POISON_DEFAULTS = { ttlMs: 600_000, maxEntries: 1_000 } as const;
 
 /** Twice is a pattern; once may be chance. */
 const TIMES_TO_POISON = 2;
@@ -55,7 +61,7 @@ export class PoisonList {
    * the same cause (then it is not replayed), else a suspect to replay. Causes nobody can be
    * blamed for (a manual restart, a stop) return 'innocent'.
    */
-  noteLoss(digest: string, cause: string, bodyBytes: number, loss: object): 'innocent' | 'suspect' | 'poison' {
+  noteLoss(digest: string, cause: string, bodyBytes: number, loss: object): LossVerdict {
     if (!ATTRIBUTABLE.has(cause)) return 'innocent';
     // The same content twice in flight at one loss (a client's duplicate, or its streamed and
     // whole forms, which go upstream alike) is one request at one loss.
