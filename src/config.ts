@@ -8,15 +8,21 @@ import { supervisorOptionsSchema } from './host/options.js';
 
 const ms = (description: string) => z.number().int().nonnegative().describe(description);
 
+const RECOVERY_TIMEOUT_MS = 30_000;
+
 /**
  * A breaker's options, named as the breaker library names them (its README's table) and with its
- * defaults (`BREAKER_DEFAULTS`): the configuration goes to the library as it is.
+ * defaults (`BREAKER_DEFAULTS`), but one: an opening lasts 30 s here, not the library's 60 s. The
+ * supervisor restarts a server whose breaker stays open `restart.whenOpenForMs` (30 s) with a
+ * failing canary, and a restart that reaches ready closes the breaker; a server whose canary
+ * passes gets its probe as soon as the supervisor would have judged it, instead of clients being
+ * refused for a further 30 s.
  */
 const breakerSchema = (name: string, halfOpenWait: string) =>
   z
     .object({
       failureThreshold: z.number().int().positive().default(BREAKER_DEFAULTS.failureThreshold).describe(`consecutive ${name} failures that open its breaker (tripPolicy.type "consecutive")`),
-      recoveryTimeout: ms(`how long the ${name} breaker stays open before a probe`).default(BREAKER_DEFAULTS.recoveryTimeout),
+      recoveryTimeout: ms(`how long the ${name} breaker stays open before a probe (the library's default is ${BREAKER_DEFAULTS.recoveryTimeout} ms)`).default(RECOVERY_TIMEOUT_MS),
       halfOpenSuccessThreshold: z.number().int().positive().default(BREAKER_DEFAULTS.halfOpenSuccessThreshold).describe(`probe successes that close the half-open ${name} breaker`),
       halfOpenMaxProbes: z.number().int().positive().default(BREAKER_DEFAULTS.halfOpenMaxProbes).describe(`probes let through at once while the ${name} breaker is half-open`),
       halfOpenMaxWaitMs: ms(`a half-open ${name} breaker whose probe shows no progress for this long reopens (default: ${halfOpenWait})`).optional(),
