@@ -90,7 +90,7 @@ function gaps(arrivals: number[]): { p50: number; p99: number; max: number } {
 
 const { server, url } = await upstream();
 const pools = new Pools(silentLogger, { workerFile: new URL('../test/fixtures/slow-parse-worker.ts', import.meta.url).href });
-const parsing = new ToolParsing({ pools, parseBreaker: new CircuitBreaker({ name: 'parse', failureThreshold: 1_000 }), metrics: new Metrics(), logger: silentLogger, budgetMs: defaults.toolParsing.budgetMs });
+const parsing = new ToolParsing({ pools, parseBreaker: new CircuitBreaker({ name: 'parse', failureThreshold: 1_000 }), metrics: new Metrics(), logger: silentLogger, ...defaults.toolParsing });
 try {
   await stream(pools, parsing, url, true); // warm both pools' workers
   const rows: Array<Record<string, string>> = [];
@@ -104,15 +104,15 @@ try {
     const beside = gaps(loaded[i]!);
     const added = beside.max - alone.max;
     // Noise here: a token every 20 ms on a shared 2-core VM; a parse that blocked this stream would add seconds.
-    const ok = i === 0 ? added < 50 : added < defaults.toolParsing.budgetMs + 100;
+    const ok = i === 0 ? added < 50 : added < defaults.toolParsing.replyDeadlineMs + 100;
     verdicts.push(ok);
     rows.push({ stream: name, 'alone p50 / p99 / max gap': `${alone.p50.toFixed(1)} / ${alone.p99.toFixed(1)} / ${alone.max.toFixed(1)} ms`, 'beside a pathological parse': `${beside.p50.toFixed(1)} / ${beside.p99.toFixed(1)} / ${beside.max.toFixed(1)} ms`, 'max gap added': `${added.toFixed(1)} ms`, tokens: String(loaded[i]!.length) });
   });
-  console.log(`node ${process.version}; ${TOKENS} tokens every ${TOKEN_MS} ms; parse budget ${defaults.toolParsing.budgetMs} ms; the pathological answer stopped being parsed: ${stopped ?? 'never'}`);
+  console.log(`node ${process.version}; ${TOKENS} tokens every ${TOKEN_MS} ms; parse budget ${defaults.toolParsing.budgetMs} ms, reply deadline ${defaults.toolParsing.replyDeadlineMs} ms; the pathological answer stopped being parsed: ${stopped ?? 'never'}`);
   console.table(rows);
   console.log(
     verdicts.every(Boolean)
-      ? `verdict: a pathological parse adds nothing beyond noise to a stream without tools, and at most one parse budget (${defaults.toolParsing.budgetMs} ms) to a parsed stream that shares its parse worker`
+      ? `verdict: a pathological parse adds nothing beyond noise to a stream without tools, and at most one reply deadline (${defaults.toolParsing.replyDeadlineMs} ms) to a parsed stream that shares its parse worker`
       : 'verdict: a pathological parse delayed another stream more than it may',
   );
   process.exitCode = verdicts.every(Boolean) ? 0 : 1;

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { configSchema } from '../src/config.js';
-import type { Transition } from '../src/host/index.js';
+import type { Transition } from '../src/supervisor/index.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { createSidecar, type Sidecar } from '../src/sidecar.js';
 

@@ -5,8 +5,10 @@
 // streamed time to first token (with a tool declared too, so that answers go through the parse
 // pool), in rounds that alternate direct, a bare proxy (what one more HTTP hop costs here,
 // bench/support/bare-proxy.mjs) and mlx-guard so that drift of this noisy machine falls on all
-// alike; one request's timeline inside mlx-guard (Server-Timing); and how fast mlx-guard answers
-// while its breaker is open.
+// alike; one request's timeline inside mlx-guard (Server-Timing); one long answer at a time
+// (tokens per second on each path, and mlx-guard's main-thread CPU per streamed token); its
+// resident memory idle and while 32 long answers stream; and how fast mlx-guard answers while its
+// breaker is open.
 //
 //   npm run bench:sidecar      (builds first; mlx-guard runs as its own process)
 //   RATES=100,500,1000 SECONDS_PER_PATH=10 MIN_SAMPLES=2000 ROUNDS=2 DURATION_S=5 CONNECTIONS=8 npm run bench:sidecar
@@ -14,7 +16,7 @@
 // Targets (the verdict, at the end): beyond the bare proxy's p50 at most 0.1 ms (fast upstream,
 // 100 and 500 req/s) or 0.3 ms to the first token (llama-server); added p99 under 5 ms; no
 // saturation at 1000 req/s; flat out at least half the bare proxy's throughput; an open
-// breaker's 503 at p50 0.2 ms.
+// breaker's 503 at p50 0.2 ms; with llama-server, one long stream at ≥ 97 % of direct's tokens/s.
 //
 // LLAMA_SERVER=<path to llama-server> (scripts/build-llama-server.sh prints it) runs the same
 // measurement in front of a real model server instead: llama.cpp serving test/fixtures/models/
@@ -29,6 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { mainThreadCpuNs, residentMb } from './support/footprint.js';
 import { createTarget, openLoop, percentile } from './support/open-loop.js';
 
 const LLAMA_SERVER = process.env.LLAMA_SERVER;
@@ -92,6 +95,10 @@ const url = await startNode('mlx-guard', [cli, 'start', '--port', '0', '--config
 });
 const status = (await (await fetch(`${url}/status`)).json()) as { modelServer: { baseUrl: string } };
 const upstream = status.modelServer.baseUrl;
+const guardPid = children[0]!.pid!;
+// Idle: started, the model server ready, nothing asked yet.
+await new Promise((resolve) => setTimeout(resolve, 1_000));
+const idleRssMb = residentMb(guardPid);
 /** A function tool declared: mlx-guard then parses the answer's content for calls in its parse pool. */
 const TOOLS = [{ type: 'function', function: { name: 'get_weather', description: 'the weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
 const body = (stream: boolean, tools = false) => JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream, ...(tools ? { tools: TOOLS } : {}) });
@@ -147,6 +154,8 @@ const viaBare = await flatOut(bareUrl);
 const through = await flatOut(url);
 const steady = await steadyRates({ direct: upstream, 'bare proxy': bareUrl, 'mlx-guard': url });
 const timeline = await timelines(url);
+const long = await longStreams({ direct: upstream, 'bare proxy': bareUrl, 'mlx-guard': url });
+const busyRssMb = await rssUnderStreams(url, 32);
 const open = LLAMA_SERVER ? undefined : await openBreaker();
 
 /**
@@ -184,6 +193,60 @@ async function timelines(origin: string) {
   return [...phases].map(([phase, byMode]) => ({ phase, ...Object.fromEntries(MODES.map((mode) => [`${mode} ms`, median(byMode.get(mode))?.toFixed(3) ?? ''])) }));
 }
 
+/** Tokens of one long streamed answer (content chunks), temperature 0 so that every path gets the same. */
+const LONG_TOKENS = Number(process.env.LONG_TOKENS ?? (LLAMA_SERVER ? 1000 : 2000));
+const LONG_ROUNDS = Number(process.env.LONG_ROUNDS ?? 10);
+const longBody = JSON.stringify({ messages: [{ role: 'user', content: 'Tell me a long story.' }], max_tokens: LONG_TOKENS, temperature: 0, stream: true });
+
+/** One long answer streamed to its end: content chunks and seconds from the send. */
+async function streamOnce(target: ReturnType<typeof createTarget>): Promise<{ tokens: number; seconds: number }> {
+  const started = performance.now();
+  const answer = await target.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body: longBody });
+  let text = '';
+  for await (const chunk of answer.body) text += chunk;
+  const tokens = text.split('"content":"').length - 1;
+  return { tokens, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * One long answer at a time, the paths alternating round by round: tokens per second through
+ * each, and the CPU time mlx-guard's main thread spent per streamed token (its schedstat).
+ */
+async function longStreams(origins: Record<Path, string>) {
+  const targets = Object.fromEntries(PATHS.map((path) => [path, createTarget(origins[path], 1)])) as Record<Path, ReturnType<typeof createTarget>>;
+  const totals = Object.fromEntries(PATHS.map((path) => [path, { tokens: 0, seconds: 0 }])) as Record<Path, { tokens: number; seconds: number }>;
+  let mainCpuNs = 0;
+  let guardTokens = 0;
+  for (const path of PATHS) await streamOnce(targets[path]);
+  for (let round = 0; round < LONG_ROUNDS; round++) {
+    for (const path of PATHS) {
+      const cpuBefore = mainThreadCpuNs(guardPid);
+      const one = await streamOnce(targets[path]);
+      const cpuAfter = mainThreadCpuNs(guardPid);
+      totals[path].tokens += one.tokens;
+      totals[path].seconds += one.seconds;
+      if (path === 'mlx-guard' && cpuBefore !== undefined && cpuAfter !== undefined) {
+        mainCpuNs += cpuAfter - cpuBefore;
+        guardTokens += one.tokens;
+      }
+    }
+  }
+  await Promise.all(Object.values(targets).map((target) => target.close()));
+  const perSecond = (path: Path) => totals[path].tokens / totals[path].seconds;
+  return { perSecond, tokensPerStream: totals.direct.tokens / LONG_ROUNDS, mainCpuUsPerToken: guardTokens > 0 && mainCpuNs > 0 ? mainCpuNs / guardTokens / 1000 : undefined };
+}
+
+/** mlx-guard's resident memory at its highest while `streams` long answers stream at once (sampled every 10 ms). */
+async function rssUnderStreams(origin: string, streams: number): Promise<number | undefined> {
+  const target = createTarget(origin, streams);
+  let peak = residentMb(guardPid);
+  const sampler = setInterval(() => (peak = Math.max(peak ?? 0, residentMb(guardPid) ?? 0)), 10);
+  await Promise.all(Array.from({ length: streams }, () => streamOnce(target)));
+  clearInterval(sampler);
+  await target.close();
+  return peak;
+}
+
 /** mlx-guard's answers once the upstream fails and the breaker opened: timed, and flat out. */
 async function openBreaker() {
   await fetch(`${upstream}/__fail`, { method: 'POST', body: JSON.stringify({ on: true }) });
@@ -203,6 +266,11 @@ console.table([row('direct to the model server', direct), row('through a bare pr
 console.log(`one request's timeline through mlx-guard: median of ${TIMELINE_REQUESTS} requests one at a time, each phase from the request's arrival (Server-Timing)`);
 console.table(timeline);
 
+const tokensShare = long.perSecond('mlx-guard') / long.perSecond('direct');
+const mb = (value: number | undefined) => (value === undefined ? 'n/a (no /proc)' : `${value.toFixed(0)} MB`);
+console.log(`one long stream at a time (${LONG_ROUNDS} rounds, paths alternating, ${long.tokensPerStream.toFixed(0)} tokens each): tokens per second direct / bare proxy / mlx-guard ${PATHS.map((path) => long.perSecond(path).toFixed(0)).join(' / ')} (mlx-guard ${(tokensShare * 100).toFixed(1)} % of direct${LLAMA_SERVER ? ', target ≥ 97 %' : ''}); mlx-guard's main thread ${long.mainCpuUsPerToken === undefined ? 'n/a (no /proc)' : `${long.mainCpuUsPerToken.toFixed(2)} µs`} of CPU per streamed token`);
+console.log(`mlx-guard's resident memory: idle ${mb(idleRssMb)} (goal ≤ 100 MB), at most ${mb(busyRssMb)} while 32 long answers stream at once`);
+
 console.log(`steady rates, open loop: ${RATES.map((rate) => `${samplesAt(rate)} requests at ${rate} req/s`).join(', ')} per mode and path, in ${ROUNDS} alternating rounds`);
 const ms = (value: number) => value.toFixed(3);
 const rows: Array<Record<string, string | number>> = RATES.flatMap((rate) =>
@@ -219,7 +287,8 @@ console.table(rows);
 // The targets (issue "One home for an answer"): beyond the bare proxy's p50, at most 0.1 ms with the
 // fast upstream at 100 and 500 req/s (no more than the hop itself costs), 0.3 ms to the first token
 // with llama-server; added p99 under 5 ms; at 1000 req/s no saturation (p50 within 1 ms of the
-// bare proxy's); flat out at least half the bare proxy's throughput; an open breaker's 503 at p50 0.2 ms.
+// bare proxy's); flat out at least half the bare proxy's throughput; an open breaker's 503 at p50
+// 0.2 ms; with llama-server, one long stream's tokens per second at least 97 % of direct.
 const BEYOND_BARE_MS = LLAMA_SERVER ? 0.3 : 0.1;
 const added = (rate: number, mode: Mode, path: Path, p: number) => percentile(steady(rate, mode, path).samples, p) - percentile(steady(rate, mode, 'direct').samples, p);
 const verdicts = RATES.flatMap((rate) =>
@@ -251,6 +320,7 @@ if (open) console.log(`open breaker: ${openAll503 ? 'every answer a 503' : 'NOT 
 const missed = [
   ...verdicts.filter((v) => v.verdict !== 'ok' && v.verdict !== '-').map((v) => `${v.mode} at ${v['req/s']} req/s`),
   ...(LLAMA_SERVER || throughputShare >= 0.5 ? [] : ['flat-out throughput']),
+  ...(LLAMA_SERVER && tokensShare < 0.97 ? ['tokens per second at one stream'] : []),
   ...(openAll503 ? [] : ['open breaker answers']),
   ...(open && openP50 > 0.2 ? ['open breaker p50'] : []),
 ];

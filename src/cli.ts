@@ -5,7 +5,7 @@ import { statusCommand } from './cli-status.js';
 import { installPaths } from './install/paths.js';
 import { readSettings } from './install/settings.js';
 import { ConfigError, describeOptions, loadConfig } from './config.js';
-import { STOP_SIGNALS, SupervisorFatalError, showProgress, type FatalReason } from './host/index.js';
+import { STOP_SIGNALS, SupervisorFatalError, showProgress, type FatalReason } from './supervisor/index.js';
 import { createLogger } from './observability/logger.js';
 import { createSidecar } from './sidecar.js';
 

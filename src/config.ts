@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { BREAKER_DEFAULTS } from './breaker/index.js';
 import { convertOption, optionSpecs, type OptionSpec } from './config-flags.js';
 import { POISON_DEFAULTS } from './journal/index.js';
-import { supervisorOptionsSchema } from './host/options.js';
+import { supervisorOptionsSchema } from './supervisor/options.js';
 
 const ms = (description: string) => z.number().int().nonnegative().describe(description);
 
@@ -82,7 +82,8 @@ export const configSchema = z
     breakers: z.object({ inference: breakerSchema('inference', 'supervisor.liveness.stallMs'), parse: breakerSchema('tool-parsing', 'recoveryTimeout') }).strict().prefault({}),
     toolParsing: z
       .object({
-        budgetMs: ms('parse time one answer may take for its tool calls, in all; past it (or one chunk taking as long) the rest of the answer passes through as text').default(500),
+        budgetMs: ms('parse time one answer may take for its tool calls, in all; past it the rest of the answer passes through as text').default(500),
+        replyDeadlineMs: ms('longest one piece of an answer may take to parse: past it the parse thread is terminated (a runaway parse cannot be interrupted otherwise) and the rest of the answer passes through as text').default(500),
       })
       .strict()
       .prefault({}),

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CircuitBreaker, type CircuitBreakerOptions } from './breaker/index.js';
 import type { Config } from './config.js';
-import { Supervisor } from './host/index.js';
+import { Supervisor } from './supervisor/index.js';
 import { modelDownload } from './install/model-download.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -65,7 +65,7 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
   }
   const inflight = { count: 0 };
   const drain = { draining: false };
-  const toolParsing = new ToolParsing({ pools, parseBreaker, metrics, logger, budgetMs: config.toolParsing.budgetMs });
+  const toolParsing = new ToolParsing({ pools, parseBreaker, metrics, logger, ...config.toolParsing });
   const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, traffic: new Traffic(), inflight, drain, journal });
   server.requestTimeout = config.inference.deadlineMs + config.bodyTimeoutMs;
 

@@ -1,6 +1,7 @@
 // A minimal OpenAI-compatible upstream for load benchmarks: answers at once, keeps connections
 // alive (the stand-in's HTTP/1.0 close-per-response would measure Python, not mlx-guard), and
-// streams the same 4-token answer mlx_lm.server would. POST /__fail {"on": true} makes it answer 500.
+// streams the same 4-token answer mlx_lm.server would (a stream of `max_tokens` tokens when more
+// are asked for, to measure long answers). POST /__fail {"on": true} makes it answer 500.
 import { createServer } from 'node:http';
 
 const port = Number(process.argv[process.argv.indexOf('--port') + 1]);
@@ -32,7 +33,8 @@ createServer((req, res) => {
     }
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     let out = ': keepalive 4/4\n\n';
-    for (const token of tokens) out += `data: ${JSON.stringify({ ...envelope, object: 'chat.completion.chunk', choices: [{ index: 0, finish_reason: null, delta: { role: 'assistant', content: token } }] })}\n\n`;
+    const count = Math.max(tokens.length, Number(request.max_tokens) || 0);
+    for (let i = 0; i < count; i++) out += `data: ${JSON.stringify({ ...envelope, object: 'chat.completion.chunk', choices: [{ index: 0, finish_reason: null, delta: { role: 'assistant', content: tokens[i % tokens.length] } }] })}\n\n`;
     out += `data: ${JSON.stringify({ ...envelope, object: 'chat.completion.chunk', choices: [{ index: 0, finish_reason: 'length', delta: { role: 'assistant' } }] })}\n\n`;
     if (request.stream_options?.include_usage) out += `data: ${JSON.stringify({ ...envelope, object: 'chat.completion', choices: [], usage })}\n\n`;
     res.end(`${out}data: [DONE]\n\n`);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from '../observability/logger.js';
-import { SupervisorFatalError, type Prepare, type Progress } from '../host/index.js';
+import { SupervisorFatalError, type Prepare, type Progress } from '../supervisor/index.js';
 import { formatBytes, formatDuration } from './format.js';
 import { hubCacheDir } from './paths.js';
 import { isCached, isRepoId, PullError, pullModel, type PullProgress } from './pull.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CircuitBreaker, CircuitBreakerError, Permit } from '../breaker/index.js';
-import type { ModelServerLostError, Serving, Supervisor } from '../host/index.js';
+import type { ModelServerLostError, Serving, Supervisor } from '../supervisor/index.js';
 import { describePoison, PoisonList, type Journal } from '../journal/index.js';
 import type { TaskError } from '../pool/messages.js';
 import { exceedsBounds, type UpstreamRequest } from '../openai/index.js';

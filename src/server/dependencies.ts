@@ -1,6 +1,6 @@
 import type { CircuitBreaker } from '../breaker/index.js';
 import type { Config } from '../config.js';
-import type { Supervisor } from '../host/index.js';
+import type { Supervisor } from '../supervisor/index.js';
 import type { Journal } from '../journal/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';

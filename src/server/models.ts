@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config.js';
-import type { Supervisor } from '../host/index.js';
+import type { Supervisor } from '../supervisor/index.js';
 import type { Logger } from '../observability/logger.js';
 import { sendError, sendJson } from './responses.js';
 

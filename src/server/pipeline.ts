@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { AnswerMerge, AnswerStream, mergeWhole, wholeContent, type AnswerEvent, type PublicErrorCode, type StreamFraming, type WholeFraming } from '../answer/index.js';
-import type { ModelServerLostError, Supervisor } from '../host/index.js';
+import type { ModelServerLostError, Supervisor } from '../supervisor/index.js';
 import { timelineOf } from '../observability/timeline.js';
 import type { ParsedContent } from '../openai/index.js';
 import type { InferMessage, InferTask, TaskError } from '../pool/messages.js';

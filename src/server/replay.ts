@@ -1,6 +1,6 @@
 import type { PublicErrorCode } from '../answer/index.js';
 import type { Permit } from '../breaker/index.js';
-import type { ModelServerLostError, Serving } from '../host/index.js';
+import type { ModelServerLostError, Serving } from '../supervisor/index.js';
 import type { CompletionDependencies } from './dependencies.js';
 import { describePoison, type LossVerdict } from '../journal/index.js';
 import { answerLost, type Responder } from './pipeline.js';

@@ -1,6 +1,6 @@
 import type { Counter } from 'prom-client';
 import type { CircuitBreaker } from '../breaker/index.js';
-import type { RestartEvent, Supervisor } from '../host/index.js';
+import type { RestartEvent, Supervisor } from '../supervisor/index.js';
 import type { CompletionDependencies } from './dependencies.js';
 
 const RESTARTS_KEPT = 20;

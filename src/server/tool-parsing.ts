@@ -27,6 +27,8 @@ interface ToolParsingDeps {
   logger: Logger;
   /** Parse time one answer may take in all. */
   budgetMs: number;
+  /** Time one request to the parse worker may take before its thread is terminated. */
+  replyDeadlineMs: number;
 }
 
 /**
@@ -91,7 +93,7 @@ export class StreamParsing {
   async push(text: string, end = false): Promise<ParsedContent> {
     if (this.#textMode || !this.parser) return { content: text, calls: [] };
     this.#raw += text;
-    return this.#settle(await this.parser.request(end ? { text, end } : { text }, this.owner.deps.budgetMs), end);
+    return this.#settle(await this.parser.request(end ? { text, end } : { text }, this.owner.deps.replyDeadlineMs), end);
   }
 
   /** However the answer ended: a parse that did not finish proved nothing either way. */

@@ -2,7 +2,7 @@
 // error (zero hung), refusals are fast, the model server is restarted and service comes back;
 // nothing is left running (the process tracker and afterEach see to it).
 import { describe, expect, it } from 'vitest';
-import type { Transition } from '../../src/host/index.js';
+import type { Transition } from '../../src/supervisor/index.js';
 import type { Sidecar } from '../../src/sidecar.js';
 import { isAlive, until } from '../support/processes.js';
 import { runLoad, summarise, type Outcome } from '../support/load.js';

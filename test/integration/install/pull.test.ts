@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pullCommand } from '../../../src/cli-install.js';
-import { Supervisor } from '../../../src/host/index.js';
+import { Supervisor } from '../../../src/supervisor/index.js';
 import { runCommand } from '../../../src/install/runner.js';
 import { modelDownload } from '../../../src/install/model-download.js';
 import { isCached, PullError, pullModel, type PullProgress } from '../../../src/install/pull.js';

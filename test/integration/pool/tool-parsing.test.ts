@@ -15,7 +15,7 @@ async function withParsing(budgetMs: number, run: (parsing: ToolParsing, context
   const breaker = new CircuitBreaker({ name: 'parse', failureThreshold: 5, recoveryTimeout: 30_000 });
   const metrics = new Metrics();
   try {
-    await run(new ToolParsing({ pools, parseBreaker: breaker, metrics, logger: silentLogger, budgetMs }), { breaker, metrics });
+    await run(new ToolParsing({ pools, parseBreaker: breaker, metrics, logger: silentLogger, budgetMs, replyDeadlineMs: budgetMs }), { breaker, metrics });
   } finally {
     await pools.close();
   }

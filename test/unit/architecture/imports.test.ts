@@ -32,9 +32,9 @@ const allowed: Record<string, string[]> = {
   answer: ['anthropic', 'openai', 'tools', 'upstream'],
   observability: ['breaker'],
   pool: ['answer', 'observability', 'openai', 'tools', 'upstream', 'util'],
-  host: ['breaker', 'journal', 'observability', 'util'],
-  install: ['host', 'observability'],
-  server: ['answer', 'anthropic', 'breaker', 'host', 'journal', 'observability', 'openai', 'pool', 'root', 'tools', 'upstream', 'util'],
+  supervisor: ['breaker', 'journal', 'observability', 'util'],
+  install: ['observability', 'supervisor'],
+  server: ['answer', 'anthropic', 'breaker', 'journal', 'observability', 'openai', 'pool', 'root', 'supervisor', 'tools', 'upstream', 'util'],
 };
 /** Layers with an index are entered only through it; the rest are private. */
 const withIndex = new Set(files.filter((f) => /^[a-z]+\/index\.ts$/.test(f)).map(layerOf));

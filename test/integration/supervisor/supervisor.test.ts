@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CircuitBreaker } from '../../../src/breaker/index.js';
-import { showProgress, Supervisor, type RestartEvent, type SupervisorOptions, type Transition } from '../../../src/host/index.js';
+import { showProgress, Supervisor, type RestartEvent, type SupervisorOptions, type Transition } from '../../../src/supervisor/index.js';
 import { isAlive, nativeHost, privateDir, python, spawnProcess, until } from '../../support/processes.js';
 import { post, rawRequest } from '../../support/raw-http.js';
 

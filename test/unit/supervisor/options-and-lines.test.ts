@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { classifyLine, findModelMissing } from '../../../src/host/log-classifier.js';
-import { planLaunch } from '../../../src/host/launch-plan.js';
-import { resolveSupervisorOptions } from '../../../src/host/options.js';
+import { classifyLine, findModelMissing } from '../../../src/supervisor/log-classifier.js';
+import { planLaunch } from '../../../src/supervisor/launch-plan.js';
+import { resolveSupervisorOptions } from '../../../src/supervisor/options.js';
 
 describe('supervisor options', () => {
   it('fill every default', () => {

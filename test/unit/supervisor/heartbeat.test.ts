@@ -1,6 +1,6 @@
 // The host's heartbeat lines and its hooks event, as the supervisor reads them.
 import { describe, expect, it } from 'vitest';
-import { readHeartbeat, readHooks } from '../../../src/host/heartbeat.js';
+import { readHeartbeat, readHooks } from '../../../src/supervisor/heartbeat.js';
 
 describe('the host heartbeat', () => {
   const beat = { event: 'heartbeat', busy: 1, stalled_ms: 250, instrumented: true, gen_alive: true };

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ChildRecords, inspectProcess, RunDirError, type ChildRecord, type ProcessIdentity } from '../../../src/host/child-records.js';
+import { ChildRecords, inspectProcess, RunDirError, type ChildRecord, type ProcessIdentity } from '../../../src/supervisor/child-records.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import { isAlive, privateDir, spawnProcess, until } from '../../support/processes.js';
 

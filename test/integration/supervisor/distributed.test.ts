@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Supervisor, type SupervisorOptions } from '../../../src/host/index.js';
+import { Supervisor, type SupervisorOptions } from '../../../src/supervisor/index.js';
 import { isAlive, privateDir, python, until } from '../../support/processes.js';
 
 const fakeMlx = fileURLToPath(new URL('../../fixtures/fake-mlx', import.meta.url));

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { HOST_EXIT } from '../../../src/host/exit-codes.js';
-import { judgeLaunchEnd, type LaunchSeen } from '../../../src/host/launch-verdict.js';
+import { HOST_EXIT } from '../../../src/supervisor/exit-codes.js';
+import { judgeLaunchEnd, type LaunchSeen } from '../../../src/supervisor/launch-verdict.js';
 
 const seen = (overrides: Partial<LaunchSeen> = {}): LaunchSeen => ({ wasStarting: false, hostFatal: undefined, sawMetal: false, sawBindFailure: false, lastLines: [], fixedPort: undefined, ...overrides });
 const exited = { cause: 'exit' as const, detail: 'exited' };

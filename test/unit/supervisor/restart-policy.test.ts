@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { resolveSupervisorOptions } from '../../../src/host/options.js';
-import { RestartPolicy } from '../../../src/host/restart-policy.js';
+import { resolveSupervisorOptions } from '../../../src/supervisor/options.js';
+import { RestartPolicy } from '../../../src/supervisor/restart-policy.js';
 import { manualClock } from '../../support/clock.js';
 
 const restartOptions = (overrides = {}) => resolveSupervisorOptions({ restart: { jitter: 0, ...overrides } }).restart;

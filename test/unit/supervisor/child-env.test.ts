@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { childEnvironment } from '../../../src/host/child-env.js';
+import { childEnvironment } from '../../../src/supervisor/child-env.js';
 
 describe('childEnvironment', () => {
   it('keeps what Python, Hugging Face, MLX and the network need; drops mlx-guard\'s own settings and everything else', () => {

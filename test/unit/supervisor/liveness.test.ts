@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { judgeLiveness, type Observations } from '../../../src/host/liveness.js';
-import { resolveSupervisorOptions } from '../../../src/host/options.js';
+import { judgeLiveness, type Observations } from '../../../src/supervisor/liveness.js';
+import { resolveSupervisorOptions } from '../../../src/supervisor/options.js';
 
 const options = resolveSupervisorOptions({}).liveness;
 const now = 1_000_000;
