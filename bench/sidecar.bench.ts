@@ -45,6 +45,10 @@ const MIN_SAMPLES = Number(process.env.MIN_SAMPLES ?? (LLAMA_SERVER ? 300 : 2_00
 const samplesAt = (rate: number) => Math.max(MIN_SAMPLES, rate * SECONDS_PER_PATH);
 const WARM_UP_MS = Number(process.env.WARM_UP_S ?? 2) * 1000;
 const TIMELINE_REQUESTS = Number(process.env.TIMELINE_REQUESTS ?? 200);
+/** Tokens of one long streamed answer (content chunks), temperature 0 so that every path gets the same. */
+const LONG_TOKENS = Number(process.env.LONG_TOKENS ?? (LLAMA_SERVER ? 1000 : 2000));
+const LONG_ROUNDS = Number(process.env.LONG_ROUNDS ?? 10);
+const longBody = JSON.stringify({ messages: [{ role: 'user', content: 'Tell me a long story.' }], max_tokens: LONG_TOKENS, temperature: 0, stream: true });
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mlx-guard-bench-'));
@@ -192,11 +196,6 @@ async function timelines(origin: string) {
   const median = (values: number[] | undefined) => (values ? [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]! : undefined);
   return [...phases].map(([phase, byMode]) => ({ phase, ...Object.fromEntries(MODES.map((mode) => [`${mode} ms`, median(byMode.get(mode))?.toFixed(3) ?? ''])) }));
 }
-
-/** Tokens of one long streamed answer (content chunks), temperature 0 so that every path gets the same. */
-const LONG_TOKENS = Number(process.env.LONG_TOKENS ?? (LLAMA_SERVER ? 1000 : 2000));
-const LONG_ROUNDS = Number(process.env.LONG_ROUNDS ?? 10);
-const longBody = JSON.stringify({ messages: [{ role: 'user', content: 'Tell me a long story.' }], max_tokens: LONG_TOKENS, temperature: 0, stream: true });
 
 /** One long answer streamed to its end: content chunks and seconds from the send. */
 async function streamOnce(target: ReturnType<typeof createTarget>): Promise<{ tokens: number; seconds: number }> {

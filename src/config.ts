@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { BREAKER_DEFAULTS } from './breaker/index.js';
 import { convertOption, optionSpecs, type OptionSpec } from './config-flags.js';
 import { POISON_DEFAULTS } from './journal/index.js';
-import { supervisorOptionsSchema } from './supervisor/options.js';
+import { supervisorOptionsSchema } from './supervisor/index.js';
 
 const ms = (description: string) => z.number().int().nonnegative().describe(description);
 
