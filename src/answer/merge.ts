@@ -47,8 +47,8 @@ export class AnswerMerge {
     if (finishing) this.sawFinish = true;
     const choice = chatChoice(chunk);
     if (!choice) return chunk;
-    const { tool_calls: serverCalls, content: _content, ...rest } = choice.delta;
-    const merged = mergeToolCalls(this.#serverCalls.take(serverCalls, finishing), AnswerMerge.content(chunk), parsed);
+    const { tool_calls: serverCalls, content, ...rest } = choice.delta;
+    const merged = mergeToolCalls(this.#serverCalls.take(serverCalls, finishing), typeof content === 'string' ? content : undefined, parsed);
     const delta: Record<string, unknown> = rest;
     if (merged.content !== undefined) delta.content = merged.content;
     if (merged.calls.length > 0) delta.tool_calls = merged.calls.map((call) => ({ ...call, index: this.#toolIndex++ }));

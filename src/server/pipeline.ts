@@ -80,8 +80,7 @@ class StreamPipeline implements Responder {
   readonly task: Pick<InferTask, 'stream' | 'stopSequences'>;
   /** Merge and frame, here; for the first attempt's framing when the worker frames. */
   #answer: AnswerStream;
-  /** The worker frames: what it said of the answer (content sent, its end). */
-  readonly #framedByWorker: boolean;
+  /** The worker framed some of the answer's content (it frames when `task.stream.framing` is set). */
   #workerContent = false;
   #parsing: StreamParsing | undefined;
   #released = false;
@@ -104,7 +103,6 @@ class StreamPipeline implements Responder {
   ) {
     this.#answer = new AnswerStream(framing);
     const portable = plan.tools.length === 0 ? framing.portable : undefined;
-    this.#framedByWorker = portable !== undefined;
     this.task = { stream: { kind: plan.kind, ...(portable ? { framing: portable } : {}) }, ...(plan.stopSequences?.length ? { stopSequences: plan.stopSequences } : {}) };
     // Opening a parse stream costs the main thread more than dispatching the inference call: it
     // is opened once the call is on its way (or when first needed), while the model server works.
@@ -233,7 +231,8 @@ class StreamPipeline implements Responder {
 
   async finish(): Promise<void> {
     await this.#queue;
-    if (!this.#framedByWorker) this.#answerEnded(this.#answer.merge);
+    // Where the worker frames, it merged too, and its `answer_end` said how the answer ended.
+    if (!this.task.stream?.framing) this.#answerEnded(this.#answer.merge);
     this.#start();
     this.#write(this.#answer.framing.end());
     this.res.end();
