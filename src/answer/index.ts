@@ -5,5 +5,6 @@ export { anthropicError, AnthropicStreamFraming, AnthropicWholeFraming, countTok
 export { PUBLIC_ERRORS, type PublicErrorCode } from './errors.js';
 export type { PortableFraming, StreamFraming, WholeFraming } from './framing.js';
 export { AnswerMerge, mergeWhole, wholeContent } from './merge.js';
+export { parseRuns, type ParseRun } from './parse-runs.js';
 export { OpenAiStreamFraming, OpenAiWholeFraming, type OpenAiFramingOptions } from './openai.js';
 export { AnswerStream, framingFrom, type AnswerEvent } from './stream.js';

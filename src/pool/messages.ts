@@ -19,12 +19,20 @@ export interface InferTask {
    * framed here as well, so that only the client's text crosses.
    */
   stream?: { kind: 'chat' | 'text'; framing?: PortableFraming };
+  /**
+   * The feed of the answer's parse stream (`ParseStream.takeFeed`), when tools were declared: the
+   * content's text of each batch (see `parseRuns`) goes there too, straight to the parse worker.
+   */
+  parseFeed?: MessagePort;
   /** Stop sequences mlx-guard applies itself (see `StopSequenceFilter`); a match ends the answer and closes the upstream request. */
   stopSequences?: string[];
   /** The request asked for its timeline: the worker marks its phases (see `Timeline`). */
   timeline?: boolean;
   port: MessagePort;
 }
+
+/** What the calling thread sends an inference task on its port while it runs. */
+export type InferControlMessage = { type: 'abort' } | { type: 'pause' } | { type: 'resume' };
 
 /** What an inference worker posts back while a call runs; every message is also proof of progress. */
 export type InferMessage =
@@ -80,6 +88,9 @@ export interface ParseStreamTask {
 
 /** What the calling thread sends a parse stream: more of the answer's text; with `end`, the last of it (then the task ends). */
 export type ParseStreamRequest = { text: string; end?: boolean };
+
+/** Sent on a parse stream's port before any request: the requests come on `port` instead (the inference worker feeds the parser). */
+export type ParseStreamFeed = { type: 'feed'; port: MessagePort };
 
 /** The parse worker's first message on the port, once the task runs: deadlines count from it, and a runaway parse terminates this thread. */
 export type ParseStreamStarted = { type: 'started'; threadId: number };

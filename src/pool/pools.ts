@@ -3,7 +3,7 @@ import { Piscina } from 'piscina';
 import type { Logger } from '../observability/logger.js';
 import { within } from '../util/deadlines.js';
 import type { ParseOptions } from '../tools/index.js';
-import type { InferMessage, InferPortMessage, InferResult, InferTask, ParseStreamTask } from './messages.js';
+import type { InferControlMessage, InferMessage, InferPortMessage, InferResult, InferTask, ParseStreamTask } from './messages.js';
 import { ParseStream } from './parse-stream.js';
 
 // From src (tests, tsx) the worker is TypeScript and needs tsx to load on Node 20; from dist it is JS.
@@ -108,13 +108,14 @@ export class Pools {
       isSettled = true;
       settle();
     });
-    const cancel = () => port1.postMessage({ type: 'abort' });
-    call.onFlowControl?.({ pause: () => port1.postMessage({ type: 'pause' }), resume: () => port1.postMessage({ type: 'resume' }) });
+    const control = (message: InferControlMessage) => port1.postMessage(message);
+    const cancel = () => control({ type: 'abort' });
+    call.onFlowControl?.({ pause: () => control({ type: 'pause' }), resume: () => control({ type: 'resume' }) });
     call.signal.addEventListener('abort', cancel, { once: true });
     try {
       const { deadlineMs: _deadline, signal: _signal, onMessage: _onMessage, onFlowControl: _onFlowControl, ...fields } = call;
       const task: InferTask = { ...fields, port: port2 };
-      const run = (this.#inference.run(task, { name: 'infer', transferList: [port2] }) as Promise<InferResult>).catch(
+      const run = (this.#inference.run(task, { name: 'infer', transferList: fields.parseFeed ? [port2, fields.parseFeed] : [port2] }) as Promise<InferResult>).catch(
         (error: unknown): InferResult => ({ ok: false, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } }),
       );
       const result = await within(run, call.deadlineMs, undefined);

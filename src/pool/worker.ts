@@ -1,12 +1,24 @@
 // The pools' worker entry: named tasks `infer` (one upstream call, streamed back over a port)
 // and `parseStream` (one answer's tool calls, chunk by chunk over a port). Neither imports server code.
 import { threadId, type MessagePort } from 'node:worker_threads';
-import { AnswerStream, framingFrom, type AnswerEvent } from '../answer/index.js';
+import { AnswerStream, framingFrom, parseRuns, type AnswerEvent } from '../answer/index.js';
 import { CompletionAggregator, filterEvent, StopSequenceFilter, wholeAsEvents } from '../openai/index.js';
 import { parserRegistry } from '../tools/index.js';
 import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../upstream/index.js';
 import { epochMs, markOnce, type Marks } from '../observability/timeline.js';
-import { STREAM_SETTLED, type InferMessage, type InferResult, type InferTask, type ParseStreamReply, type ParseStreamRequest, type ParseStreamStarted, type ParseStreamTask, type TaskError } from './messages.js';
+import {
+  STREAM_SETTLED,
+  type InferControlMessage,
+  type InferMessage,
+  type InferResult,
+  type InferTask,
+  type ParseStreamFeed,
+  type ParseStreamReply,
+  type ParseStreamRequest,
+  type ParseStreamStarted,
+  type ParseStreamTask,
+  type TaskError,
+} from './messages.js';
 
 /**
  * Calls the model server: a streaming client's text is posted on `task.port` as it comes, a whole
@@ -17,14 +29,15 @@ export async function infer(task: InferTask): Promise<InferResult> {
   const port: MessagePort = task.port;
   const controller = new AbortController();
   const flow = new Flow(controller.signal);
-  port.on('message', (message: { type?: string }) => {
-    if (message?.type === 'abort') controller.abort(new DOMException('the client went away', 'AbortError'));
-    else if (message?.type === 'pause') flow.pause();
-    else if (message?.type === 'resume') flow.resume();
+  port.on('message', (message: InferControlMessage) => {
+    if (message.type === 'abort') controller.abort(new DOMException('the client went away', 'AbortError'));
+    else if (message.type === 'pause') flow.pause();
+    else if (message.type === 'resume') flow.resume();
   });
   try {
     return await runInference(task, (message) => port.postMessage(message), controller.signal, flow);
   } finally {
+    task.parseFeed?.close();
     flow.resume();
     if (task.stream) port.postMessage(STREAM_SETTLED);
     port.close();
@@ -86,7 +99,7 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
       const answer = framing ? new AnswerStream(framingFrom(framing)) : undefined;
       const upstream = task.upstreamStreams ? streamCompletion(task.url, task.body, options) : wholeAsEvents(await completeOnce(task.url, task.body, options), kind);
       const events = task.stopSequences ? stopAt(upstream, kind, task.stopSequences) : upstream;
-      const batch = new Batch(post);
+      const batch = new Batch(post, task.parseFeed);
       try {
         for await (const event of events) {
           const paused = flow.paused;
@@ -156,7 +169,11 @@ class Batch {
   #events: AnswerEvent[] = [];
   #scheduled = false;
 
-  constructor(readonly post: (message: InferMessage) => void) {}
+  constructor(
+    readonly post: (message: InferMessage) => void,
+    /** The answer's parse stream (tools declared): each run's text goes there straight, one thread crossing on the way to the parser instead of two. */
+    readonly parseFeed?: MessagePort,
+  ) {}
 
   /** Framed text for the client. */
   text(text: string, hasContent: boolean): void {
@@ -181,7 +198,11 @@ class Batch {
   flush(): void {
     this.#scheduled = false;
     if (this.#text) this.post({ type: 'framed', text: this.#text, hasContent: this.#hasContent });
-    if (this.#events.length > 0) this.post({ type: 'events', events: this.#events });
+    if (this.#events.length > 0) {
+      // The parser first: its reply is what the calling thread waits for, run by run (`parseRuns`).
+      if (this.parseFeed) for (const run of parseRuns(this.#events)) if (run.carrier >= 0) this.parseFeed.postMessage(run.end ? { text: run.text, end: true } : { text: run.text });
+      this.post({ type: 'events', events: this.#events });
+    }
     this.#text = '';
     this.#events = [];
   }
@@ -196,11 +217,13 @@ export function parseStream(task: ParseStreamTask): Promise<void> {
   const parser = parserRegistry.createStreamParser(task.options);
   let spentMs = 0;
   return new Promise((resolve) => {
+    let feed: MessagePort | undefined;
     const finish = () => {
       task.port.close();
+      feed?.close();
       resolve();
     };
-    task.port.on('message', (request: ParseStreamRequest) => {
+    const parse = (request: ParseStreamRequest) => {
       const started = performance.now();
       let reply: ParseStreamReply;
       try {
@@ -214,6 +237,12 @@ export function parseStream(task: ParseStreamTask): Promise<void> {
       }
       task.port.postMessage(reply);
       if (request.end || !reply.ok || reply.overBudget) finish();
+    };
+    task.port.on('message', (message: ParseStreamRequest | ParseStreamFeed) => {
+      if (!('type' in message)) return parse(message);
+      // The requests come on the feed from now on (the inference worker sends them); the replies still go on the task's port.
+      feed = message.port;
+      feed.on('message', parse);
     });
     // The calling thread closing its end (client gone) ends the task.
     task.port.on('close', finish);

@@ -166,7 +166,7 @@ async function sendOnce(
       headersTimeoutMs: attempt.deadlineMs,
       idleTimeoutMs: attempt.deadlineMs,
       deadlineMs: attempt.deadlineMs,
-      ...responder.task,
+      ...responder.attemptTask(),
       ...(timeline ? { timeline: true } : {}),
       onFlowControl: (control) => responder.flowControl(control),
       signal: abort.signal,

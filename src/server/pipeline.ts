@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { AnswerMerge, AnswerStream, mergeWhole, wholeContent, type AnswerEvent, type PublicErrorCode, type StreamFraming, type WholeFraming } from '../answer/index.js';
+import { AnswerMerge, AnswerStream, mergeWhole, parseRuns, wholeContent, type AnswerEvent, type PublicErrorCode, type StreamFraming, type WholeFraming } from '../answer/index.js';
 import type { ModelServerLostError, Supervisor } from '../supervisor/index.js';
 import { timelineOf } from '../observability/timeline.js';
 import type { ParsedContent } from '../openai/index.js';
@@ -39,8 +39,8 @@ function noteLostCall({ metrics, logger }: CompletionDependencies): void {
 
 /** Answers one client while its request runs, in its API's shape; attempts (replays) share it. */
 export interface Responder {
-  /** What the inference worker does with the answer: shape a stream (and frame it, when nothing is parsed), or aggregate it. */
-  readonly task: Pick<InferTask, 'stream' | 'aggregate' | 'stopSequences'>;
+  /** What the inference worker does with this attempt's answer: shape a stream (and frame it, when nothing is parsed; else feed its text to the parser), or aggregate it. */
+  attemptTask(): Pick<InferTask, 'stream' | 'aggregate' | 'stopSequences' | 'parseFeed'>;
   receive(message: InferMessage): void;
   /** The call succeeded; `body` is the whole answer when the client did not stream. */
   finish(body?: Record<string, unknown>): Promise<void>;
@@ -77,7 +77,7 @@ const NOTHING_PARSED: ParsedContent = { content: '', calls: [] };
  * where a stream is framed, made in the constructor.
  */
 class StreamPipeline implements Responder {
-  readonly task: Pick<InferTask, 'stream' | 'stopSequences'>;
+  readonly #task: Pick<InferTask, 'stream' | 'stopSequences'>;
   /** Merge and frame, here; for the first attempt's framing when the worker frames. */
   #answer: AnswerStream;
   /** The worker framed some of the answer's content (it frames when `task.stream.framing` is set). */
@@ -103,10 +103,7 @@ class StreamPipeline implements Responder {
   ) {
     this.#answer = new AnswerStream(framing);
     const portable = plan.tools.length === 0 ? framing.portable : undefined;
-    this.task = { stream: { kind: plan.kind, ...(portable ? { framing: portable } : {}) }, ...(plan.stopSequences?.length ? { stopSequences: plan.stopSequences } : {}) };
-    // Opening a parse stream costs the main thread more than dispatching the inference call: it
-    // is opened once the call is on its way (or when first needed), while the model server works.
-    if (plan.tools.length > 0) setImmediate(() => this.#openParsing());
+    this.#task = { stream: { kind: plan.kind, ...(portable ? { framing: portable } : {}) }, ...(plan.stopSequences?.length ? { stopSequences: plan.stopSequences } : {}) };
   }
 
   /** This attempt's tool parsing, opened on first use; none without declared tools or once released. */
@@ -140,6 +137,16 @@ class StreamPipeline implements Responder {
       this.#paused = false;
       flow.resume();
     });
+  }
+
+  /**
+   * Each attempt's task. With tools declared, the attempt's parse stream is opened first and its
+   * feed goes with the task: the inference worker sends the answer's text straight to the parse
+   * worker, one thread crossing fewer per chunk, and only the reply comes here.
+   */
+  attemptTask(): Pick<InferTask, 'stream' | 'stopSequences' | 'parseFeed'> {
+    const parseFeed = this.#openParsing()?.takeFeed();
+    return parseFeed ? { ...this.#task, parseFeed } : this.#task;
   }
 
   /** This attempt's flow control (each attempt is a new upstream call). */
@@ -183,35 +190,28 @@ class StreamPipeline implements Responder {
   async #parseAndWrite(events: AnswerEvent[], attempt: number): Promise<void> {
     if (attempt !== this.#attempt) return;
     const parsing = this.#openParsing();
-    for (let i = 0; i < events.length; ) {
-      if (attempt !== this.#attempt) return;
-      const event = events[i]!;
-      if (event.type !== 'chunk' || !parsing) {
-        this.#write(this.#answer.event(event));
-        i++;
-        continue;
-      }
-      // The chunks that came together are parsed together: one round trip to the parse worker
-      // (and the end of the answer with them, when they hold it), whose result goes out with the
-      // last of them; the others go out without their content, which it holds.
-      let next = i;
-      while (next < events.length && events[next]!.type === 'chunk') next++;
-      const chunks = (events.slice(i, next) as Array<Extract<AnswerEvent, { type: 'chunk' }>>).map((e) => e.chunk);
-      i = next;
-      // The result rides on the last chunk that has content or ends the answer (a usage chunk may follow).
-      const carrier = chunks.findLastIndex((chunk) => AnswerMerge.content(chunk) !== undefined || AnswerMerge.finishes(chunk));
+    let written = 0;
+    const writeUpTo = (to: number) => {
+      for (; written < to; written++) this.#write(this.#answer.event(events[written]!));
+    };
+    // The chunks that came together are parsed together: one round trip to the parse worker per
+    // run (the inference worker sent it the run's text already, when it feeds the parser), whose
+    // result goes out with the run's carrier; the other chunks go out without their content.
+    for (const run of parsing ? parseRuns(events) : []) {
+      writeUpTo(run.from);
       let parsed: ParsedContent | undefined;
-      if (carrier >= 0) {
-        const text = chunks.map((chunk) => AnswerMerge.content(chunk) ?? '').join('');
-        parsed = await parsing.push(text, chunks.some((chunk) => AnswerMerge.finishes(chunk)));
+      if (run.carrier >= 0) {
+        parsed = await parsing!.push(run.text, run.end);
         if (attempt !== this.#attempt) return;
-        this.#sayTextMode(parsing.textMode);
+        this.#sayTextMode(parsing!.textMode);
       }
-      for (const [n, chunk] of chunks.entries()) {
-        const own = n === carrier ? parsed : AnswerMerge.content(chunk) !== undefined ? NOTHING_PARSED : undefined;
-        this.#write(this.#answer.event({ type: 'chunk', chunk }, own));
+      for (; written < run.to; written++) {
+        const event = events[written] as Extract<AnswerEvent, { type: 'chunk' }>;
+        const own = written - run.from === run.carrier ? parsed : AnswerMerge.content(event.chunk) !== undefined ? NOTHING_PARSED : undefined;
+        this.#write(this.#answer.event(event, own));
       }
     }
+    writeUpTo(events.length);
   }
 
   /** Once parsing stopped mid-stream: a note says so (the header, if nothing was sent yet). */
@@ -232,7 +232,7 @@ class StreamPipeline implements Responder {
   async finish(): Promise<void> {
     await this.#queue;
     // Where the worker frames, it merged too, and its `answer_end` said how the answer ended.
-    if (!this.task.stream?.framing) this.#answerEnded(this.#answer.merge);
+    if (!this.#task.stream?.framing) this.#answerEnded(this.#answer.merge);
     this.#start();
     this.#write(this.#answer.framing.end());
     this.res.end();
@@ -267,7 +267,7 @@ class StreamPipeline implements Responder {
  * declared, then merged, then framed.
  */
 class WholePipeline implements Responder {
-  readonly task: Pick<InferTask, 'aggregate' | 'stopSequences'>;
+  readonly #task: Pick<InferTask, 'aggregate' | 'stopSequences'>;
   readonly contentSent = false;
   #replayed: number | undefined;
 
@@ -278,7 +278,11 @@ class WholePipeline implements Responder {
     readonly sendError: ErrorWriter,
     readonly deps: CompletionDependencies,
   ) {
-    this.task = { aggregate: { kind: plan.kind, model: 'default_model' }, ...(plan.stopSequences?.length ? { stopSequences: plan.stopSequences } : {}) };
+    this.#task = { aggregate: { kind: plan.kind, model: 'default_model' }, ...(plan.stopSequences?.length ? { stopSequences: plan.stopSequences } : {}) };
+  }
+
+  attemptTask(): Pick<InferTask, 'aggregate' | 'stopSequences'> {
+    return this.#task;
   }
 
   receive(): void {}

@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { CircuitBreaker, Permit } from '../breaker/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -89,21 +90,34 @@ export class StreamParsing {
     return this.#textMode;
   }
 
-  /** Text of the answer; with `end`, its last, and the end in the same round trip. */
+  /** Text of the answer; with `end`, its last, and the end in the same round trip (sent on, unless the inference worker feeds the parser). */
   async push(text: string, end = false): Promise<ParsedContent> {
     if (this.#textMode || !this.parser) return { content: text, calls: [] };
     this.#raw += text;
     return this.#settle(await this.parser.request(end ? { text, end } : { text }, this.owner.deps.replyDeadlineMs), end);
   }
 
-  /** However the answer ended: a parse that did not finish proved nothing either way. */
+  /**
+   * The parser's feed, for the inference worker to send the answer's text on directly (see
+   * `ParseStream.takeFeed`); `push` then only waits for each reply. Undefined once parsing is off.
+   */
+  takeFeed(): MessagePort | undefined {
+    return this.#textMode ? undefined : this.parser?.takeFeed();
+  }
+
+  /** However the answer ended: a parse that did not finish proved nothing either way (what still waits gets its text back as it was). */
   release(): void {
     this.permit?.ignore();
     this.parser?.close();
   }
 
   #settle(reply: Awaited<ReturnType<ParseStream['request']>>, ended: boolean): ParsedContent {
-    if (!reply.ok) return { content: this.#stop('lost' in reply ? reply.lost : 'error', reply.message), calls: [] };
+    if (!reply.ok) {
+      if (!('lost' in reply)) return { content: this.#stop('error', reply.message), calls: [] };
+      // Released while the reply was awaited: the answer is over, nothing failed.
+      if (reply.lost === 'closed') return { content: this.#takeRaw(), calls: [] };
+      return { content: this.#stop(reply.lost, reply.message), calls: [] };
+    }
     const { content, calls } = reply;
     if (calls.length > 0) this.owner.deps.metrics.repairedToolCalls.inc(calls.length);
     this.#raw = this.#raw.slice(reply.resumeAt - this.#rawBase);
@@ -123,6 +137,11 @@ export class StreamParsing {
     this.permit?.failure(new Error(detail));
     this.parser?.close();
     this.owner.noteTextMode(reason, detail);
+    return this.#takeRaw();
+  }
+
+  /** The raw text from the last resume point, which the client gets as it is. */
+  #takeRaw(): string {
     const rest = this.#raw;
     this.#raw = '';
     return rest;

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { parseRuns, type AnswerEvent } from '../../../src/answer/index.js';
 import type { InferMessage } from '../../../src/pool/messages.js';
 import { Pools, type InferenceCall } from '../../../src/pool/pools.js';
 import { deferred } from '../../support/deferred.js';
@@ -82,6 +83,38 @@ describe('worker pools', () => {
       expect(messages.map((m) => m.type)).toEqual(['framed', 'framed', 'answer_end']);
     } finally {
       await pools.close();
+    }
+  });
+
+  it('a parser fed by the inference worker: the text goes straight to the parse worker, and each reply matches its run', async () => {
+    const server = await startLoopbackServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('Hi <tool_call>{"name": "f", '));
+      setTimeout(() => res.end(chunk('"arguments": {"a": 1}}</tool_call>') + chunk('', 'stop') + 'data: [DONE]\n\n'), 50);
+    });
+    const pools = new Pools(pino({ level: 'silent' }));
+    const batches: AnswerEvent[][] = [];
+    try {
+      const parser = pools.openParseStream({}, 10_000);
+      const parseFeed = parser.takeFeed();
+      expect(parseFeed).toBeDefined();
+      expect(parser.takeFeed()).toBeUndefined();
+      const result = await pools.infer({
+        ...streamedCall(`${server.url}/v1/chat/completions`, (message) => void (message.type === 'events' && batches.push(message.events))),
+        stream: { kind: 'chat' },
+        parseFeed,
+      });
+      expect(result).toEqual({ ok: true });
+      // The calling thread sends nothing: it only waits for the replies, run by run, as the pipeline does.
+      const replies = [];
+      for (const run of batches.flatMap((events) => parseRuns(events))) if (run.carrier >= 0) replies.push(await parser.request({ text: run.text, ...(run.end ? { end: true } : {}) }, 10_000));
+      expect(replies.length).toBeGreaterThanOrEqual(2);
+      expect(replies.map((reply) => reply.ok)).toEqual(replies.map(() => true));
+      expect(replies.flatMap((reply) => (reply.ok ? reply.calls : []))).toMatchObject([{ name: 'f', arguments: { a: 1 } }]);
+      expect(replies.map((reply) => (reply.ok ? reply.content : '')).join('')).toBe('Hi');
+    } finally {
+      await pools.close();
+      await server.close();
     }
   });
 

@@ -6,16 +6,18 @@ import { silentLogger } from '../../../src/observability/logger.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 import { Pools } from '../../../src/pool/pools.js';
 import { ToolParsing, type StreamParsing } from '../../../src/server/tool-parsing.js';
+import { parseRuns } from '../../../src/answer/index.js';
+import { startLoopbackServer } from '../../support/loopback-server.js';
 
 const tools = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
 const call = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>';
 
-async function withParsing(budgetMs: number, run: (parsing: ToolParsing, context: { breaker: CircuitBreaker; metrics: Metrics }) => Promise<void>): Promise<void> {
+async function withParsing(budgetMs: number, run: (parsing: ToolParsing, context: { breaker: CircuitBreaker; metrics: Metrics; pools: Pools }) => Promise<void>): Promise<void> {
   const pools = new Pools(silentLogger, { parseThreads: 1, workerFile: new URL('../../fixtures/slow-parse-worker.ts', import.meta.url).href });
   const breaker = new CircuitBreaker({ name: 'parse', failureThreshold: 5, recoveryTimeout: 30_000 });
   const metrics = new Metrics();
   try {
-    await run(new ToolParsing({ pools, parseBreaker: breaker, metrics, logger: silentLogger, budgetMs, replyDeadlineMs: budgetMs }), { breaker, metrics });
+    await run(new ToolParsing({ pools, parseBreaker: breaker, metrics, logger: silentLogger, budgetMs, replyDeadlineMs: budgetMs }), { breaker, metrics, pools });
   } finally {
     await pools.close();
   }
@@ -79,6 +81,58 @@ describe('tool parsing in the parse pool, within a budget', () => {
     });
   });
 
+  it('fed by the inference worker, a runaway parse is cut off all the same, and the answer goes on as text from where parsing stopped', async () => {
+    const sse = (content: string, finish: string | null = null) => `data: ${JSON.stringify({ choices: [{ index: 0, finish_reason: finish, delta: { content } }] })}\n\n`;
+    const server = await startLoopbackServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(sse(`Sure. ${call} Next: `));
+      setTimeout(() => res.write(sse('<slow>5000</slow>')), 50);
+      setTimeout(() => res.end(sse(' and the rest.') + sse('', 'stop') + 'data: [DONE]\n\n'), 100);
+    });
+    try {
+      await withParsing(300, async (parsing, { pools, metrics }) => {
+        const stream = parsing.stream(tools);
+        let content = '';
+        const calls: string[] = [];
+        // As the stream pipeline does: the feed goes with the task, and each run's reply is awaited in order.
+        let queue = Promise.resolve();
+        const started = performance.now();
+        const result = await pools.infer({
+          url: `${server.url}/v1/chat/completions`,
+          body: '{}',
+          upstreamStreams: true,
+          headersTimeoutMs: 5_000,
+          idleTimeoutMs: 5_000,
+          deadlineMs: 10_000,
+          stream: { kind: 'chat' },
+          parseFeed: stream.takeFeed(),
+          signal: new AbortController().signal,
+          onMessage: (message) => {
+            if (message.type !== 'events') return;
+            for (const run of parseRuns(message.events)) {
+              if (run.carrier < 0) continue;
+              queue = queue.then(async () => {
+                const out = await stream.push(run.text, run.end);
+                content += out.content;
+                calls.push(...out.calls.map((c) => c.name));
+              });
+            }
+          },
+        });
+        await queue;
+        stream.release();
+        expect(result).toEqual({ ok: true });
+        expect(performance.now() - started).toBeLessThan(4_000); // the 5 s parse was cut off, not waited for
+        expect(stream.textMode).toBe('deadline');
+        expect(calls).toEqual(['get_weather']);
+        expect(content).toBe('Sure.  Next: <slow>5000</slow> and the rest.');
+        expect(await offReasons(metrics)).toEqual([['deadline', 1]]);
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('another answer parsed on the worker that was terminated goes on as text too, without losing anything', async () => {
     await withParsing(300, async (parsing) => {
       const healthy = parsing.stream(tools);
@@ -89,6 +143,25 @@ describe('tool parsing in the parse pool, within a budget', () => {
       const rest = await feed(healthy, ['weather", "arguments": {}}</tool_call> ok']);
       expect(healthy.textMode).toBe('worker_lost');
       expect(rest.content).toBe(' <tool_call>{"name": "get_weather", "arguments": {}}</tool_call> ok');
+    });
+  });
+
+  it('an answer released while its reply is awaited (client gone, replay) ends its wait at once with its text, and terminates no worker', async () => {
+    await withParsing(300, async (parsing, { metrics }) => {
+      const healthy = parsing.stream(tools);
+      expect(await healthy.push('Let me check <tool_call>{"name": "get_')).toEqual({ content: 'Let me check', calls: [] });
+      const released = parsing.stream(tools);
+      const waiting = released.push('slow: <slow>800</slow>');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      released.release();
+      expect(await waiting).toEqual({ content: 'slow: <slow>800</slow>', calls: [] });
+      expect(released.textMode).toBeUndefined();
+      // Past the released reply's deadline and the slow parse: the worker both answers share is still there.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const rest = await feed(healthy, ['weather", "arguments": {}}</tool_call> ok']);
+      expect(healthy.textMode).toBeUndefined();
+      expect(rest).toEqual({ content: '  ok', calls: ['get_weather'] });
+      expect(await offReasons(metrics)).toEqual([]);
     });
   });
 
