@@ -4,8 +4,10 @@
 // to the microsecond (bench/support/open-loop.ts says why not autocannon), whole answers and
 // streamed time to first token (with a tool declared too, so that answers go through the parse
 // pool), in rounds that alternate direct, a bare proxy (what one more HTTP hop costs here,
-// bench/support/bare-proxy.mjs) and mlx-guard so that drift of this noisy machine falls on all
-// alike; one request's timeline inside mlx-guard (Server-Timing); one long answer at a time
+// bench/support/bare-proxy.mjs), at steady rates the bare proxy with its upstream call in a worker
+// thread (the floor of a design that keeps upstream I/O off the main thread,
+// bench/support/worker-hop-proxy.mjs) and mlx-guard, so that drift of this noisy machine falls on
+// all alike; one request's timeline inside mlx-guard (Server-Timing); one long answer at a time
 // (tokens per second on each path, and mlx-guard's main-thread CPU per streamed token); its
 // resident memory idle and while 32 long answers stream; and how fast mlx-guard answers while its
 // breaker is open.
@@ -115,6 +117,12 @@ async function flatOut(target: string): Promise<autocannon.Result> {
 type Series = { samples: number[]; failed: number };
 const PATHS = ['direct', 'bare proxy', 'mlx-guard'] as const;
 type Path = (typeof PATHS)[number];
+/**
+ * At steady rates, also the floor of any design that keeps upstream I/O off the main thread: the
+ * bare proxy with its upstream call in one worker thread (bench/support/worker-hop-proxy.mjs).
+ */
+const STEADY_PATHS = ['direct', 'bare proxy', 'worker hop', 'mlx-guard'] as const;
+type SteadyPath = (typeof STEADY_PATHS)[number];
 const MODES = ['whole answer', 'first token', 'first token, tools declared'] as const;
 const streams = (mode: Mode) => mode !== 'whole answer';
 const bodyFor = (mode: Mode) => body(streams(mode), mode === 'first token, tools declared');
@@ -124,19 +132,19 @@ type Mode = (typeof MODES)[number];
  * At each rate, rounds that alternate the paths (direct, a bare proxy, mlx-guard) and the modes
  * (whole answer, streamed first token), so that this machine's drift falls on all alike.
  */
-async function steadyRates(origins: Record<Path, string>) {
-  const targets = Object.fromEntries(PATHS.map((path) => [path, createTarget(origins[path])])) as Record<Path, ReturnType<typeof createTarget>>;
+async function steadyRates(origins: Record<SteadyPath, string>) {
+  const targets = Object.fromEntries(STEADY_PATHS.map((path) => [path, createTarget(origins[path])])) as Record<SteadyPath, ReturnType<typeof createTarget>>;
   const runs = new Map<string, Series>();
-  const key = (rate: number, mode: Mode, path: Path) => `${rate} ${mode} ${path}`;
-  const one = (rate: number, mode: Mode, path: Path, durationMs: number) =>
+  const key = (rate: number, mode: Mode, path: SteadyPath) => `${rate} ${mode} ${path}`;
+  const one = (rate: number, mode: Mode, path: SteadyPath, durationMs: number) =>
     openLoop(targets[path], { rate, durationMs, path: '/v1/chat/completions', body: bodyFor(mode), firstByte: streams(mode) });
   // An unrecorded run first warms connections and JIT on every path (a cold mlx-guard's first
   // seconds show p99 twice the warm one).
-  for (const path of PATHS) for (const mode of MODES) await one(LLAMA_SERVER ? RATES[0]! : 500, mode, path, WARM_UP_MS);
+  for (const path of STEADY_PATHS) for (const mode of MODES) await one(LLAMA_SERVER ? RATES[0]! : 500, mode, path, WARM_UP_MS);
   for (const rate of RATES) {
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of MODES) {
-        for (const path of PATHS) {
+        for (const path of STEADY_PATHS) {
           const result = await one(rate, mode, path, (samplesAt(rate) / ROUNDS / rate) * 1000);
           const into = runs.get(key(rate, mode, path)) ?? { samples: [], failed: 0 };
           into.samples.push(...result.samples);
@@ -148,7 +156,7 @@ async function steadyRates(origins: Record<Path, string>) {
   }
   await Promise.all(Object.values(targets).map((target) => target.close()));
   for (const run of runs.values()) run.samples.sort((a, b) => a - b);
-  return (rate: number, mode: Mode, path: Path) => runs.get(key(rate, mode, path))!;
+  return (rate: number, mode: Mode, path: SteadyPath) => runs.get(key(rate, mode, path))!;
 }
 
 // The bare proxy runs as its own process, like mlx-guard.
@@ -156,7 +164,8 @@ const bareUrl = await startNode('the bare proxy', [fileURLToPath(new URL('./supp
 const direct = await flatOut(upstream);
 const viaBare = await flatOut(bareUrl);
 const through = await flatOut(url);
-const steady = await steadyRates({ direct: upstream, 'bare proxy': bareUrl, 'mlx-guard': url });
+const workerHopUrl = await startNode('the worker-hop proxy', [fileURLToPath(new URL('./support/worker-hop-proxy.mjs', import.meta.url)), '--port', '0', '--upstream', upstream], /^(http:\/\/\S+)$/m, 10_000);
+const steady = await steadyRates({ direct: upstream, 'bare proxy': bareUrl, 'worker hop': workerHopUrl, 'mlx-guard': url });
 const timeline = await timelines(url);
 const long = await longStreams({ direct: upstream, 'bare proxy': bareUrl, 'mlx-guard': url });
 const busyRssMb = await rssUnderStreams(url, 32);
@@ -274,7 +283,7 @@ console.log(`steady rates, open loop: ${RATES.map((rate) => `${samplesAt(rate)} 
 const ms = (value: number) => value.toFixed(3);
 const rows: Array<Record<string, string | number>> = RATES.flatMap((rate) =>
   MODES.flatMap((mode) =>
-    PATHS.map((path) => {
+    STEADY_PATHS.map((path) => {
       const s = steady(rate, mode, path);
       return { 'req/s': rate, mode, path, requests: s.samples.length, failed: s.failed, 'p50 ms': ms(percentile(s.samples, 50)), 'p99 ms': ms(percentile(s.samples, 99)), 'p99.9 ms': ms(percentile(s.samples, 99.9)) };
     }),
@@ -289,13 +298,13 @@ console.table(rows);
 // bare proxy's); flat out at least half the bare proxy's throughput; an open breaker's 503 at p50
 // 0.2 ms; with llama-server, one long stream's tokens per second at least 97 % of direct.
 const BEYOND_BARE_MS = LLAMA_SERVER ? 0.3 : 0.1;
-const added = (rate: number, mode: Mode, path: Path, p: number) => percentile(steady(rate, mode, path).samples, p) - percentile(steady(rate, mode, 'direct').samples, p);
+const added = (rate: number, mode: Mode, path: SteadyPath, p: number) => percentile(steady(rate, mode, path).samples, p) - percentile(steady(rate, mode, 'direct').samples, p);
 const verdicts = RATES.flatMap((rate) =>
   MODES.map((mode) => {
     const p50 = added(rate, mode, 'mlx-guard', 50);
     const p99 = added(rate, mode, 'mlx-guard', 99);
     const beyond = p50 - added(rate, mode, 'bare proxy', 50);
-    const clean = PATHS.every((path) => steady(rate, mode, path).failed === 0);
+    const clean = STEADY_PATHS.every((path) => steady(rate, mode, path).failed === 0);
     // Whole answers through llama-server are a stream put back together (see the README): the first-token target is the one that applies.
     const judged = !(LLAMA_SERVER && mode === 'whole answer');
     const bound = rate >= 1000 ? 1 : BEYOND_BARE_MS;
@@ -306,6 +315,7 @@ const verdicts = RATES.flatMap((rate) =>
       'added p99 ms (< 5)': ms(p99),
       'bare proxy adds p50 / p99': `${ms(added(rate, mode, 'bare proxy', 50))} / ${ms(added(rate, mode, 'bare proxy', 99))}`,
       'beyond the bare proxy p50 (target)': `${ms(beyond)} (${judged ? `≤ ${bound}` : 'not judged'})`,
+      'worker hop beyond the bare proxy p50': ms(added(rate, mode, 'worker hop', 50) - added(rate, mode, 'bare proxy', 50)),
       verdict: !clean ? 'FAILED REQUESTS' : !judged ? '-' : beyond <= bound && p99 < 5 ? 'ok' : 'OVER BUDGET',
     };
   }),

@@ -18,12 +18,16 @@ export interface InferTask {
    * thread, which parses, merges and frames it; or, with `framing` (nothing to parse), merged and
    * framed here as well, so that only the client's text crosses.
    */
-  stream?: { kind: 'chat' | 'text'; framing?: PortableFraming };
-  /**
-   * The feed of the answer's parse stream (`ParseStream.takeFeed`), when tools were declared: the
-   * content's text of each batch (see `parseRuns`) goes there too, straight to the parse worker.
-   */
-  parseFeed?: MessagePort;
+  stream?: {
+    kind: 'chat' | 'text';
+    framing?: PortableFraming;
+    /**
+     * Tools were declared: the content's text of each batch (see `parseRuns`) also goes straight
+     * to the answer's parse worker, on the port the calling thread hands over once the call is on
+     * its way (`InferControlMessage` "parse"); held until then, and dropped if it hands none.
+     */
+    feedsParser?: boolean;
+  };
   /** Stop sequences mlx-guard applies itself (see `StopSequenceFilter`); a match ends the answer and closes the upstream request. */
   stopSequences?: string[];
   /** The request asked for its timeline: the worker marks its phases (see `Timeline`). */
@@ -32,7 +36,7 @@ export interface InferTask {
 }
 
 /** What the calling thread sends an inference task on its port while it runs. */
-export type InferControlMessage = { type: 'abort' } | { type: 'pause' } | { type: 'resume' };
+export type InferControlMessage = { type: 'abort' } | { type: 'pause' } | { type: 'resume' } | { type: 'parse'; port?: MessagePort };
 
 /** What an inference worker posts back while a call runs; every message is also proof of progress. */
 export type InferMessage =

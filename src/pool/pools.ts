@@ -1,4 +1,4 @@
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from '../observability/logger.js';
 import { within } from '../util/deadlines.js';
@@ -17,13 +17,16 @@ export interface InferenceCall extends Omit<InferTask, 'port'> {
   deadlineMs: number;
   signal: AbortSignal;
   onMessage(message: InferMessage): void;
-  /** Hands the caller the stream's flow control: `pause` stops reading upstream (so the model server is held back too) until `resume`. */
-  onFlowControl?(control: FlowControl): void;
+  /** Hands the caller the running call's control (a stream's), before the call is dispatched. */
+  onControl?(control: AttemptControl): void;
 }
 
-export interface FlowControl {
+export interface AttemptControl {
+  /** Stops reading upstream (so the model server is held back too) until `resume`. */
   pause(): void;
   resume(): void;
+  /** For a task that `feedsParser`: its answer's parse stream's feed (`ParseStream.takeFeed`), or none (the text is not wanted). Once. */
+  feedParser(port: MessagePort | undefined): void;
 }
 
 /** How long a stream's last messages may trail its result (they are in flight between threads: microseconds, or a busy moment). */
@@ -108,14 +111,14 @@ export class Pools {
       isSettled = true;
       settle();
     });
-    const control = (message: InferControlMessage) => port1.postMessage(message);
+    const control = (message: InferControlMessage) => port1.postMessage(message, message.type === 'parse' && message.port ? [message.port] : []);
     const cancel = () => control({ type: 'abort' });
-    call.onFlowControl?.({ pause: () => control({ type: 'pause' }), resume: () => control({ type: 'resume' }) });
+    call.onControl?.({ pause: () => control({ type: 'pause' }), resume: () => control({ type: 'resume' }), feedParser: (port) => control(port ? { type: 'parse', port } : { type: 'parse' }) });
     call.signal.addEventListener('abort', cancel, { once: true });
     try {
-      const { deadlineMs: _deadline, signal: _signal, onMessage: _onMessage, onFlowControl: _onFlowControl, ...fields } = call;
+      const { deadlineMs: _deadline, signal: _signal, onMessage: _onMessage, onControl: _onControl, ...fields } = call;
       const task: InferTask = { ...fields, port: port2 };
-      const run = (this.#inference.run(task, { name: 'infer', transferList: fields.parseFeed ? [port2, fields.parseFeed] : [port2] }) as Promise<InferResult>).catch(
+      const run = (this.#inference.run(task, { name: 'infer', transferList: [port2] }) as Promise<InferResult>).catch(
         (error: unknown): InferResult => ({ ok: false, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } }),
       );
       const result = await within(run, call.deadlineMs, undefined);

@@ -6,6 +6,7 @@ import { CompletionAggregator, filterEvent, StopSequenceFilter, wholeAsEvents } 
 import { parserRegistry } from '../tools/index.js';
 import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../upstream/index.js';
 import { epochMs, markOnce, type Marks } from '../observability/timeline.js';
+import { within } from '../util/deadlines.js';
 import {
   STREAM_SETTLED,
   type InferControlMessage,
@@ -29,15 +30,20 @@ export async function infer(task: InferTask): Promise<InferResult> {
   const port: MessagePort = task.port;
   const controller = new AbortController();
   const flow = new Flow(controller.signal);
+  const feed = task.stream?.feedsParser ? new ParserFeed() : undefined;
   port.on('message', (message: InferControlMessage) => {
     if (message.type === 'abort') controller.abort(new DOMException('the client went away', 'AbortError'));
     else if (message.type === 'pause') flow.pause();
     else if (message.type === 'resume') flow.resume();
+    else feed?.handOver(message.port);
   });
+  if (feed) controller.signal.addEventListener('abort', () => feed.close(), { once: true });
   try {
-    return await runInference(task, (message) => port.postMessage(message), controller.signal, flow);
+    return await runInference(task, (message) => port.postMessage(message), controller.signal, flow, feed);
   } finally {
-    task.parseFeed?.close();
+    // An answer read at once may end before its parse stream's port arrives: what is held for the parser waits for it.
+    if (feed?.holding) await within(feed.handedOver, FEED_HAND_OVER_WITHIN_MS, undefined);
+    feed?.close();
     flow.resume();
     if (task.stream) port.postMessage(STREAM_SETTLED);
     port.close();
@@ -73,10 +79,60 @@ class Flow {
   }
 }
 
+/**
+ * The answer's text, sent from here straight to its parse worker, batch by batch, in the runs the
+ * calling thread matches the replies to (`parseRuns`): one thread crossing on the way to the
+ * parser instead of two. The calling thread opens the parse stream once this call is on its way
+ * (opening one costs it more than dispatching the call) and hands its port over; text read before
+ * then is held for it, and dropped if it hands none (it parses nothing).
+ */
+class ParserFeed {
+  #port: MessagePort | undefined;
+  #held: ParseStreamRequest[] | undefined = [];
+  #handedOver!: () => void;
+  /** Resolves once the calling thread said where the text goes, or the call ended. */
+  readonly handedOver = new Promise<void>((resolve) => (this.#handedOver = resolve));
+
+  /** Text is held for a port that has not come yet. */
+  get holding(): boolean {
+    return (this.#held?.length ?? 0) > 0;
+  }
+
+  send(events: readonly AnswerEvent[]): void {
+    for (const run of parseRuns(events)) {
+      if (run.carrier < 0) continue;
+      const request: ParseStreamRequest = run.end ? { text: run.text, end: true } : { text: run.text };
+      if (this.#port) this.#port.postMessage(request);
+      else this.#held?.push(request);
+    }
+  }
+
+  handOver(port: MessagePort | undefined): void {
+    const held = this.#held;
+    this.#held = undefined;
+    this.#handedOver();
+    if (!port || !held) return port?.close();
+    this.#port = port;
+    for (const request of held) port.postMessage(request);
+  }
+
+  close(): void {
+    this.#held = undefined;
+    this.#handedOver();
+    this.#port?.close();
+  }
+}
+
+/**
+ * The calling thread hands the port over as soon as the call is dispatched (a moment, unless it
+ * is very busy); an answer that ended first waits for it at most this long before its result.
+ */
+const FEED_HAND_OVER_WITHIN_MS = 2_000;
+
 /** The calling thread hears of progress at least this often while a call makes any. */
 const PROGRESS_EVERY_MS = 1_000;
 
-async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message: InferMessage) => void, signal: AbortSignal, flow: Flow): Promise<InferResult> {
+async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message: InferMessage) => void, signal: AbortSignal, flow: Flow, feed: ParserFeed | undefined): Promise<InferResult> {
   // Every message counts as progress there, so a progress message goes only when nothing else
   // did for a while (a long prefill's keepalives for a whole answer, tool-call markup held back):
   // a fast answer costs no message more than it did before.
@@ -99,7 +155,7 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
       const answer = framing ? new AnswerStream(framingFrom(framing)) : undefined;
       const upstream = task.upstreamStreams ? streamCompletion(task.url, task.body, options) : wholeAsEvents(await completeOnce(task.url, task.body, options), kind);
       const events = task.stopSequences ? stopAt(upstream, kind, task.stopSequences) : upstream;
-      const batch = new Batch(post, task.parseFeed);
+      const batch = new Batch(post, feed);
       try {
         for await (const event of events) {
           const paused = flow.paused;
@@ -171,8 +227,7 @@ class Batch {
 
   constructor(
     readonly post: (message: InferMessage) => void,
-    /** The answer's parse stream (tools declared): each run's text goes there straight, one thread crossing on the way to the parser instead of two. */
-    readonly parseFeed?: MessagePort,
+    readonly feed?: ParserFeed,
   ) {}
 
   /** Framed text for the client. */
@@ -199,8 +254,8 @@ class Batch {
     this.#scheduled = false;
     if (this.#text) this.post({ type: 'framed', text: this.#text, hasContent: this.#hasContent });
     if (this.#events.length > 0) {
-      // The parser first: its reply is what the calling thread waits for, run by run (`parseRuns`).
-      if (this.parseFeed) for (const run of parseRuns(this.#events)) if (run.carrier >= 0) this.parseFeed.postMessage(run.end ? { text: run.text, end: true } : { text: run.text });
+      // The parser first: its reply is what the calling thread waits for.
+      this.feed?.send(this.#events);
       this.post({ type: 'events', events: this.#events });
     }
     this.#text = '';

@@ -168,7 +168,7 @@ async function sendOnce(
       deadlineMs: attempt.deadlineMs,
       ...responder.attemptTask(),
       ...(timeline ? { timeline: true } : {}),
-      onFlowControl: (control) => responder.flowControl(control),
+      onControl: (control) => responder.takeControl(control),
       signal: abort.signal,
       onMessage: (message) => {
         entry.progress();

@@ -4,7 +4,7 @@ import type { ModelServerLostError, Supervisor } from '../supervisor/index.js';
 import { timelineOf } from '../observability/timeline.js';
 import type { ParsedContent } from '../openai/index.js';
 import type { InferMessage, InferTask, TaskError } from '../pool/messages.js';
-import type { FlowControl } from '../pool/pools.js';
+import type { AttemptControl } from '../pool/pools.js';
 import type { CompletionDependencies } from './dependencies.js';
 import { publicUpstreamError } from './errors.js';
 import type { AnswerPlan, ErrorWriter } from './apis/api.js';
@@ -40,7 +40,7 @@ function noteLostCall({ metrics, logger }: CompletionDependencies): void {
 /** Answers one client while its request runs, in its API's shape; attempts (replays) share it. */
 export interface Responder {
   /** What the inference worker does with this attempt's answer: shape a stream (and frame it, when nothing is parsed; else feed its text to the parser), or aggregate it. */
-  attemptTask(): Pick<InferTask, 'stream' | 'aggregate' | 'stopSequences' | 'parseFeed'>;
+  attemptTask(): Pick<InferTask, 'stream' | 'aggregate' | 'stopSequences'>;
   receive(message: InferMessage): void;
   /** The call succeeded; `body` is the whole answer when the client did not stream. */
   finish(body?: Record<string, unknown>): Promise<void>;
@@ -56,8 +56,8 @@ export interface Responder {
   replayed(times: number): void;
   /** Keeps the client's connection alive while the request waits (a comment, for a stream). */
   keepAlive(): void;
-  /** Takes the attempt's flow control, to hold the model server back while the client reads slowly (streams). */
-  flowControl(control: FlowControl): void;
+  /** Takes the attempt's control, before it is dispatched: to hold the model server back while the client reads slowly, and to feed the parser (streams). */
+  takeControl(control: AttemptControl): void;
   /** Releases what the responder holds, however the request ended. */
   release(): void;
 }
@@ -89,7 +89,7 @@ class StreamPipeline implements Responder {
   /** Bumped when an attempt is abandoned, so that its queued events are dropped. */
   #attempt = 0;
   #textModeSaid = false;
-  #flow: FlowControl | undefined;
+  #flow: AttemptControl | undefined;
   #paused = false;
   #started = false;
   #replayed: number | undefined;
@@ -102,8 +102,12 @@ class StreamPipeline implements Responder {
     readonly deps: CompletionDependencies,
   ) {
     this.#answer = new AnswerStream(framing);
-    const portable = plan.tools.length === 0 ? framing.portable : undefined;
-    this.#task = { stream: { kind: plan.kind, ...(portable ? { framing: portable } : {}) }, ...(plan.stopSequences?.length ? { stopSequences: plan.stopSequences } : {}) };
+    const parses = plan.tools.length > 0;
+    const portable = parses ? undefined : framing.portable;
+    this.#task = {
+      stream: { kind: plan.kind, ...(portable ? { framing: portable } : {}), ...(parses ? { feedsParser: true } : {}) },
+      ...(plan.stopSequences?.length ? { stopSequences: plan.stopSequences } : {}),
+    };
   }
 
   /** This attempt's tool parsing, opened on first use; none without declared tools or once released. */
@@ -139,20 +143,23 @@ class StreamPipeline implements Responder {
     });
   }
 
-  /**
-   * Each attempt's task. With tools declared, the attempt's parse stream is opened first and its
-   * feed goes with the task: the inference worker sends the answer's text straight to the parse
-   * worker, one thread crossing fewer per chunk, and only the reply comes here.
-   */
-  attemptTask(): Pick<InferTask, 'stream' | 'stopSequences' | 'parseFeed'> {
-    const parseFeed = this.#openParsing()?.takeFeed();
-    return parseFeed ? { ...this.#task, parseFeed } : this.#task;
+  attemptTask(): Pick<InferTask, 'stream' | 'stopSequences'> {
+    return this.#task;
   }
 
-  /** This attempt's flow control (each attempt is a new upstream call). */
-  flowControl(control: FlowControl): void {
+  /**
+   * This attempt's control (each attempt is a new upstream call). With tools declared, the
+   * attempt's parse stream is opened as soon as the call is dispatched (opening one costs the main
+   * thread more than dispatching), while the model server works, and its feed handed to the
+   * inference worker: the answer's text then goes from there straight to the parse worker, one
+   * thread crossing fewer per chunk, and only the reply comes here.
+   */
+  takeControl(control: AttemptControl): void {
     this.#flow = control;
     this.#paused = false;
+    if (this.plan.tools.length === 0) return;
+    // Always said, once: the worker holds the text until it knows where it goes.
+    queueMicrotask(() => control.feedParser(this.#flow === control ? this.#openParsing()?.takeFeed() : undefined));
   }
 
   get contentSent(): boolean {
@@ -295,7 +302,7 @@ class WholePipeline implements Responder {
 
   keepAlive(): void {}
 
-  flowControl(): void {}
+  takeControl(): void {}
 
   async finish(body?: Record<string, unknown>): Promise<void> {
     if (!body) throw new Error('the inference worker finished without an answer');

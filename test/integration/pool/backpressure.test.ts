@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { expect, it } from 'vitest';
 import { silentLogger } from '../../../src/observability/logger.js';
 import type { InferMessage } from '../../../src/pool/messages.js';
-import { Pools, type FlowControl } from '../../../src/pool/pools.js';
+import { Pools, type AttemptControl } from '../../../src/pool/pools.js';
 import { until } from '../../support/processes.js';
 
 it('paused, the worker stops reading: the upstream cannot finish writing until it resumes; then nothing is missing', async () => {
@@ -27,7 +27,7 @@ it('paused, the worker stops reading: the upstream cannot finish writing until i
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const pools = new Pools(silentLogger);
-  let flow: FlowControl | undefined;
+  let flow: AttemptControl | undefined;
   let received = 0;
   try {
     const running = pools.infer({
@@ -39,7 +39,7 @@ it('paused, the worker stops reading: the upstream cannot finish writing until i
       deadlineMs: 60_000,
       stream: { kind: 'chat', framing: { api: 'openai', kind: 'chat', wantsUsage: false } },
       signal: new AbortController().signal,
-      onFlowControl: (control) => {
+      onControl: (control) => {
         flow = control;
         control.pause();
       },

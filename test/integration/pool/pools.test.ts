@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseRuns, type AnswerEvent } from '../../../src/answer/index.js';
 import type { InferMessage } from '../../../src/pool/messages.js';
-import { Pools, type InferenceCall } from '../../../src/pool/pools.js';
+import { Pools, type AttemptControl, type InferenceCall } from '../../../src/pool/pools.js';
 import { deferred } from '../../support/deferred.js';
 import { startLoopbackServer } from '../../support/loopback-server.js';
 import { until } from '../../support/processes.js';
@@ -86,7 +86,7 @@ describe('worker pools', () => {
     }
   });
 
-  it('a parser fed by the inference worker: the text goes straight to the parse worker, and each reply matches its run', async () => {
+  it('a parser fed by the inference worker: the text goes straight to the parse worker, held until its port comes (even past the answer\'s end), and each reply matches its run', async () => {
     const server = await startLoopbackServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(chunk('Hi <tool_call>{"name": "f", '));
@@ -94,17 +94,19 @@ describe('worker pools', () => {
     });
     const pools = new Pools(pino({ level: 'silent' }));
     const batches: AnswerEvent[][] = [];
+    let control: AttemptControl | undefined;
     try {
-      const parser = pools.openParseStream({}, 10_000);
-      const parseFeed = parser.takeFeed();
-      expect(parseFeed).toBeDefined();
-      expect(parser.takeFeed()).toBeUndefined();
-      const result = await pools.infer({
+      const running = pools.infer({
         ...streamedCall(`${server.url}/v1/chat/completions`, (message) => void (message.type === 'events' && batches.push(message.events))),
-        stream: { kind: 'chat' },
-        parseFeed,
+        stream: { kind: 'chat', feedsParser: true },
+        onControl: (given) => (control = given),
       });
-      expect(result).toEqual({ ok: true });
+      // The whole answer is read before the parser's port is handed over: the worker holds its text.
+      await until('the end of the answer', () => (batches.flat().some((event) => event.type === 'chunk' && (event.chunk.choices as Array<{ finish_reason: unknown }>)[0]?.finish_reason) ? true : undefined), 5_000);
+      const parser = pools.openParseStream({}, 10_000);
+      control!.feedParser(parser.takeFeed());
+      expect(parser.takeFeed()).toBeUndefined();
+      expect(await running).toEqual({ ok: true });
       // The calling thread sends nothing: it only waits for the replies, run by run, as the pipeline does.
       const replies = [];
       for (const run of batches.flatMap((events) => parseRuns(events))) if (run.carrier >= 0) replies.push(await parser.request({ text: run.text, ...(run.end ? { end: true } : {}) }, 10_000));

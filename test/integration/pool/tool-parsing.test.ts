@@ -94,7 +94,7 @@ describe('tool parsing in the parse pool, within a budget', () => {
         const stream = parsing.stream(tools);
         let content = '';
         const calls: string[] = [];
-        // As the stream pipeline does: the feed goes with the task, and each run's reply is awaited in order.
+        // As the stream pipeline does: the feed is handed over once the call is dispatched, and each run's reply is awaited in order.
         let queue = Promise.resolve();
         const started = performance.now();
         const result = await pools.infer({
@@ -104,9 +104,9 @@ describe('tool parsing in the parse pool, within a budget', () => {
           headersTimeoutMs: 5_000,
           idleTimeoutMs: 5_000,
           deadlineMs: 10_000,
-          stream: { kind: 'chat' },
-          parseFeed: stream.takeFeed(),
+          stream: { kind: 'chat', feedsParser: true },
           signal: new AbortController().signal,
+          onControl: (control) => queueMicrotask(() => control.feedParser(stream.takeFeed())),
           onMessage: (message) => {
             if (message.type !== 'events') return;
             for (const run of parseRuns(message.events)) {
