@@ -1,5 +1,5 @@
+import { request } from 'node:http';
 import { within } from '../util/deadlines.js';
-import { request } from 'undici';
 
 export type CheckResult = { ok: true; latencyMs: number } | { ok: false; reason: string };
 
@@ -11,9 +11,8 @@ const body = JSON.stringify({ messages: [{ role: 'user', content: 'ping' }], max
  */
 export function canary(baseUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
   return withDeadline(timeoutMs, signal, async (abort) => {
-    const response = await request(`${baseUrl}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: abort });
-    const text = await response.body.text();
-    if (response.statusCode !== 200) return `HTTP ${response.statusCode}: ${text.slice(0, 200)}`;
+    const { status, text } = await send(`${baseUrl}/v1/chat/completions`, abort, body);
+    if (status !== 200) return `HTTP ${status}: ${text.slice(0, 200)}`;
     const parsed = JSON.parse(text) as { choices?: unknown[] };
     return Array.isArray(parsed.choices) && parsed.choices.length > 0 ? undefined : 'a completion without choices';
   });
@@ -25,18 +24,40 @@ export function canary(baseUrl: string, timeoutMs: number, signal?: AbortSignal)
  */
 export function healthProbe(baseUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
   return withDeadline(timeoutMs, signal, async (abort) => {
-    const response = await request(`${baseUrl}/health`, { signal: abort });
-    await response.body.dump();
-    return response.statusCode === 200 ? undefined : `HTTP ${response.statusCode}`;
+    const { status } = await send(`${baseUrl}/health`, abort);
+    return status === 200 ? undefined : `HTTP ${status}`;
+  });
+}
+
+/** Largest answer a probe reads; the rest is dropped (a canary's answer is one token). */
+const PROBE_ANSWER_MAX_CHARS = 64 * 1024;
+
+/**
+ * One probe over node:http: the main thread runs the probes, and loading undici there would cost
+ * it about 19 MB of resident memory for a request every few seconds (the inference worker has its own).
+ */
+function send(url: string, abort: AbortSignal, json?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const headers = json === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(json)) };
+    const req = request(url, { method: json === undefined ? 'GET' : 'POST', headers, signal: abort }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (text.length < PROBE_ANSWER_MAX_CHARS) text += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(json);
   });
 }
 
 /**
  * Runs `attempt` (which returns a failure reason, or undefined for success) within `timeoutMs`.
- * The deadline is kept here, not left to undici: a stopped server whose accept queue is full
- * leaves the connect pending, and undici notices neither an abort signal nor a header timeout
- * until its own 10 s connect timeout. The abandoned attempt ends there, on its own; once
- * connected, the deadline's abort ends it at once.
+ * The deadline is kept here, not left to the HTTP client: a stopped server whose accept queue is
+ * full leaves the connect pending. The deadline's abort then destroys the request, connecting or
+ * connected, and the result is the deadline's.
  */
 async function withDeadline(timeoutMs: number, signal: AbortSignal | undefined, attempt: (abort: AbortSignal) => Promise<string | undefined>): Promise<CheckResult> {
   const deadline = new AbortController();

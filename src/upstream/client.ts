@@ -1,4 +1,4 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { UpstreamError } from './errors.js';
 import { SseParser, type SseEvent } from './sse.js';
 
@@ -86,11 +86,23 @@ export async function completeOnce(url: string, body: string, options: UpstreamC
  */
 const dropsKeptConnections = new Set<string>();
 const KNOWN_SERVERS_MAX = 64;
-const keptAlive = new Agent();
-/** A connection per call (undici keeps none alive with pipelining 0; `reset` alone may still pick an idle kept one). */
-const oneShot = new Agent({ pipelining: 0 });
+
+/**
+ * undici, loaded by the first call: only the inference worker makes calls, and every thread that
+ * imports this layer (the main thread does, for its errors) would otherwise pay for it, about
+ * 19 MB of resident memory each.
+ */
+let undici: Promise<{ request: typeof import('undici').request; keptAlive: Dispatcher; oneShot: Dispatcher }> | undefined;
+const loadUndici = () =>
+  (undici ??= import('undici').then(({ Agent, request }) => ({
+    request,
+    keptAlive: new Agent(),
+    /** A connection per call (undici keeps none alive with pipelining 0; `reset` alone may still pick an idle kept one). */
+    oneShot: new Agent({ pipelining: 0 }),
+  })));
 
 async function post(url: string, body: string, options: UpstreamCallOptions): Promise<Dispatcher.ResponseData> {
+  const { request, keptAlive, oneShot } = await loadUndici();
   const send = (fresh: boolean) =>
     request(url, {
       method: 'POST',
