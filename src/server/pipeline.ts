@@ -159,7 +159,7 @@ class StreamPipeline implements Responder {
     this.#paused = false;
     if (this.plan.tools.length === 0) return;
     // Always said, once: the worker holds the text until it knows where it goes.
-    queueMicrotask(() => control.feedParser(this.#flow === control ? this.#openParsing()?.takeFeed() : undefined));
+    queueMicrotask(() => control.feedParser(this.#openParsing()?.takeFeed()));
   }
 
   get contentSent(): boolean {
