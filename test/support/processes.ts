@@ -16,11 +16,11 @@ export function privateDir(prefix = 'mlx-guard-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Polls `check` until it returns a value other than undefined, or fails naming `what` at the deadline. */
-export async function until<T>(what: string, check: () => T | undefined, timeoutMs = 5_000): Promise<T> {
+/** Polls `check` (awaited, when it is async) until it gives a value other than undefined, or fails naming `what` at the deadline. */
+export async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = check();
+    const value = await check();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
