@@ -32,7 +32,10 @@ async function startGuard(standinArgs: string[]): Promise<{ sidecar: Sidecar; ur
 }
 
 async function faults(sidecar: Sidecar, body: object): Promise<void> {
-  const response = await request(`${sidecar.supervisor.status.baseUrl}/__standin/faults`, { method: 'POST', body: JSON.stringify(body) });
+  const serving = sidecar.supervisor.serving;
+  if (!serving) throw new Error('no model server is serving: its faults cannot be set');
+  const headers: Record<string, string> = serving.apiKey === undefined ? {} : { authorization: `Bearer ${serving.apiKey}` };
+  const response = await request(`${serving.baseUrl}/__standin/faults`, { method: 'POST', headers, body: JSON.stringify(body) });
   await response.body.text();
 }
 

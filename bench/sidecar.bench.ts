@@ -27,7 +27,7 @@
 // upstream's failure switch).
 //   LLAMA_SERVER=$(scripts/build-llama-server.sh | tail -1) npm run bench:sidecar
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,8 +99,20 @@ const url = await startNode('mlx-guard', [cli, 'start', '--port', '0', '--config
   ...process.env,
   MLX_GUARD_LOG_LEVEL: 'info',
 });
-const status = (await (await fetch(`${url}/status`)).json()) as { modelServer: { baseUrl: string } };
+const status = (await (await fetch(`${url}/status`)).json()) as { modelServer: { baseUrl: string; pid: number } };
 const upstream = status.modelServer.baseUrl;
+/**
+ * llama-server checks the key mlx-guard gave it (LLAMA_API_KEY, in its environment, a fresh one
+ * per launch): every request of the bench carries it, so the direct path and the proxies present
+ * it as mlx-guard does (mlx-guard itself, with no API key of its own configured, ignores it). Read
+ * where only this user can read it: the process's environment (/proc, so Linux).
+ */
+function modelServerKey(pid: number): string {
+  const entry = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((line) => line.startsWith('LLAMA_API_KEY='));
+  if (!entry) throw new Error(`llama-server (pid ${pid}) was started without LLAMA_API_KEY: mlx-guard should have given it one`);
+  return entry.slice('LLAMA_API_KEY='.length);
+}
+const REQUEST_HEADERS: Record<string, string> = { 'content-type': 'application/json', ...(LLAMA_SERVER ? { authorization: `Bearer ${modelServerKey(status.modelServer.pid)}` } : {}) };
 const guardPid = children[0]!.pid!;
 // Idle: started, the model server ready, nothing asked yet.
 await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -111,7 +123,7 @@ const body = (stream: boolean, tools = false) => JSON.stringify({ messages: [{ r
 
 /** Flat out: throughput, and autocannon's own (whole-millisecond) latency under saturation. */
 async function flatOut(target: string): Promise<autocannon.Result> {
-  return autocannon({ url: `${target}/v1/chat/completions`, method: 'POST', body: body(false), headers: { 'content-type': 'application/json' }, connections: CONNECTIONS, duration: DURATION_S });
+  return autocannon({ url: `${target}/v1/chat/completions`, method: 'POST', body: body(false), headers: REQUEST_HEADERS, connections: CONNECTIONS, duration: DURATION_S });
 }
 
 type Series = { samples: number[]; failed: number };
@@ -137,7 +149,7 @@ async function steadyRates(origins: Record<SteadyPath, string>) {
   const runs = new Map<string, Series>();
   const key = (rate: number, mode: Mode, path: SteadyPath) => `${rate} ${mode} ${path}`;
   const one = (rate: number, mode: Mode, path: SteadyPath, durationMs: number) =>
-    openLoop(targets[path], { rate, durationMs, path: '/v1/chat/completions', body: bodyFor(mode), firstByte: streams(mode) });
+    openLoop(targets[path], { rate, durationMs, path: '/v1/chat/completions', body: bodyFor(mode), headers: REQUEST_HEADERS, firstByte: streams(mode) });
   // An unrecorded run first warms connections and JIT on every path (a cold mlx-guard's first
   // seconds show p99 twice the warm one).
   for (const path of STEADY_PATHS) for (const mode of MODES) await one(LLAMA_SERVER ? RATES[0]! : 500, mode, path, WARM_UP_MS);
@@ -188,7 +200,7 @@ async function timelines(origin: string) {
   for (const mode of MODES) {
     for (let i = 0; i < TIMELINE_REQUESTS; i++) {
       const started = performance.now();
-      const answer = await target.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'x-mlx-guard-timing': '1' }, body: bodyFor(mode) });
+      const answer = await target.request({ path: '/v1/chat/completions', method: 'POST', headers: { ...REQUEST_HEADERS, 'x-mlx-guard-timing': '1' }, body: bodyFor(mode) });
       let firstByte: number | undefined;
       for await (const _chunk of answer.body) firstByte ??= performance.now() - started;
       const ended = performance.now() - started;
@@ -209,7 +221,7 @@ async function timelines(origin: string) {
 /** One long answer streamed to its end: content chunks and seconds from the send. */
 async function streamOnce(target: ReturnType<typeof createTarget>): Promise<{ tokens: number; seconds: number }> {
   const started = performance.now();
-  const answer = await target.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body: longBody });
+  const answer = await target.request({ path: '/v1/chat/completions', method: 'POST', headers: REQUEST_HEADERS, body: longBody });
   let text = '';
   for await (const chunk of answer.body) text += chunk;
   const tokens = text.split('"content":"').length - 1;
@@ -262,7 +274,7 @@ async function openBreaker() {
   const target = createTarget(url);
   const timed = await openLoop(target, { rate: 500, durationMs: 3_000, path: '/v1/chat/completions', body: body(false) });
   await target.close();
-  const flat = await autocannon({ url: `${url}/v1/chat/completions`, method: 'POST', body: body(false), headers: { 'content-type': 'application/json' }, connections: CONNECTIONS, duration: Math.max(2, DURATION_S / 2) });
+  const flat = await autocannon({ url: `${url}/v1/chat/completions`, method: 'POST', body: body(false), headers: REQUEST_HEADERS, connections: CONNECTIONS, duration: Math.max(2, DURATION_S / 2) });
   return { timed, flat };
 }
 

@@ -16,6 +16,10 @@
 - Says which of the server's functions it hooked for that heartbeat (one `hooks` event, and a
   `fired` count per hook in each heartbeat), and names on stderr any hook this mlx_lm version
   should have but lacks.
+- Given a key in its environment (MLX_HOST_API_KEY, removed from it at once; never on the
+  command line), answers only requests that carry it (`Authorization: Bearer <key>`, 401
+  otherwise) and sends no CORS headers: the server's port is mlx-guard's alone, not any local
+  process's or web page's (mlx_lm.server answers every origin with `Access-Control-Allow-Origin: *`).
 - Passes every argument after `--` to the server unchanged.
 - For tests only: MLX_HOST_TEST_FAULTS names a file whose word ("wedge" or "raise") the next
   decode step obeys (TestFaults). Unset, nothing is read.
@@ -25,6 +29,7 @@ Python 3 standard library only.
 import argparse
 import errno
 import functools
+import hmac
 import importlib
 import json
 import os
@@ -42,6 +47,7 @@ EXIT_PARENT_GONE = 5  # stdin reached end-of-file: the parent is gone (when not 
 EXIT_BIND_FAILED = 6  # the port could not be bound
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+API_KEY_ENV = "MLX_HOST_API_KEY"
 
 
 class Events:
@@ -125,6 +131,36 @@ def watch_http_server(events):
 
     server_class.server_bind = server_bind
     server_class.server_activate = server_activate
+
+
+def require_key(api_key):
+    """Every request must carry `api_key`; no CORS header goes out (http.server's base handler,
+    which mlx_lm.server's and the stand-in's handlers build on)."""
+    import http.server
+
+    handler = http.server.BaseHTTPRequestHandler
+    original_parse = handler.parse_request
+    original_send_header = handler.send_header
+    expected = f"Bearer {api_key}".encode()
+
+    @functools.wraps(original_parse)
+    def parse_request(self):
+        if not original_parse(self):
+            return False
+        given = (self.headers.get("Authorization") or "").encode("utf-8", "replace")
+        if hmac.compare_digest(given, expected):
+            return True
+        # send_error closes the connection: the body, if any, is never read.
+        self.send_error(401, "this model server answers only the mlx-guard that started it")
+        return False
+
+    @functools.wraps(original_send_header)
+    def send_header(self, keyword, value):
+        if not keyword.lower().startswith("access-control-"):
+            original_send_header(self, keyword, value)
+
+    handler.parse_request = parse_request
+    handler.send_header = send_header
 
 
 def watch_model_provider(events, provider_class, heartbeat):
@@ -490,6 +526,9 @@ def main():
     options = parser.parse_args(own)
 
     events = Events(options.events_fd)
+    api_key = os.environ.pop(API_KEY_ENV, None)
+    if api_key:
+        require_key(api_key)
     if not options.no_stdin_watchdog:
         watch_stdin(events)
     watch_generation_thread(events)

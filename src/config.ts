@@ -68,14 +68,26 @@ export const configSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('log level'),
     bodyLimitBytes: z.number().int().positive().default(1_048_576).describe('largest request body accepted'),
     bodyTimeoutMs: ms('deadline for reading a request body').default(10_000),
+    bodyMinBytesPerSecond: z
+      .number()
+      .int()
+      .positive()
+      .default(8_192)
+      .describe('slowest a request body may arrive, judged over 2 s (a slower one gets 408 and its connection back); real clients send a body at once'),
     maxPendingRequests: z.number().int().positive().default(64).describe('requests in flight or queued before new ones get 503'),
-    maxConnections: z.number().int().positive().default(512).describe('client connections open at once; more are closed as they arrive'),
+    maxConnections: z.number().int().positive().default(512).describe('client connections open at once; when all are taken, a newcomer closes the one waiting longest (still sending, or idle), never one being served'),
     headersTimeoutMs: ms('deadline for a request\'s headers to arrive (a client that trickles them gets 408)').min(1_000).default(15_000),
     inference: z
       .object({
         // No separate deadline for the headers or for silences: a request waiting behind others
         // is not stalled while the server makes progress (supervisor.liveness.stallMs decides).
         deadlineMs: ms('longest a whole request may take').default(600_000),
+        maxTokens: z
+          .number()
+          .int()
+          .positive()
+          .default(32_768)
+          .describe('most tokens one answer may ask for (max_tokens and its synonyms); more is lowered to this, or to anthropic.contextTokens when smaller, and the answer says so in x-mlx-guard-max-tokens'),
       })
       .strict()
       .prefault({}),

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CircuitBreaker, type CircuitBreakerOptions } from './breaker/index.js';
 import type { Config } from './config.js';
-import { Supervisor } from './supervisor/index.js';
+import { canary, Supervisor } from './supervisor/index.js';
 import { modelDownload } from './install/model-download.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -11,6 +11,7 @@ import { Pools } from './pool/pools.js';
 import { createApp } from './server/app.js';
 import { Journal } from './journal/index.js';
 import { ToolParsing } from './server/tool-parsing.js';
+import { FailureTriage } from './server/failure-triage.js';
 import { isUpstreamFailure } from './upstream/index.js';
 
 export interface Sidecar {
@@ -66,7 +67,8 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
   const inflight = { count: 0 };
   const drain = { draining: false };
   const toolParsing = new ToolParsing({ pools, parseBreaker, metrics, logger, ...config.toolParsing });
-  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, traffic: new Traffic(), inflight, drain, journal });
+  const triage = new FailureTriage(journal, async (serving) => (await canary(serving, config.supervisor.liveness.canaryTimeoutMs, serving.lost)).ok);
+  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, traffic: new Traffic(), inflight, drain, journal, triage });
   server.requestTimeout = config.inference.deadlineMs + config.bodyTimeoutMs;
 
   return {

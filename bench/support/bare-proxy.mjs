@@ -14,7 +14,9 @@ const server = createServer(async (req, res) => {
   const chunks = [];
   for await (const chunk of req) chunks.push(chunk);
   try {
-    const answer = await request(`${upstream}${req.url}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks), dispatcher });
+    // The key a model server may require (llama-server's), passed on as mlx-guard sends its own.
+    const headers = req.headers.authorization ? { 'content-type': 'application/json', authorization: req.headers.authorization } : { 'content-type': 'application/json' };
+    const answer = await request(`${upstream}${req.url}`, { method: 'POST', headers, body: Buffer.concat(chunks), dispatcher });
     res.writeHead(answer.statusCode, { 'content-type': answer.headers['content-type'] ?? 'application/json' });
     await pipeline(answer.body, res);
   } catch (error) {

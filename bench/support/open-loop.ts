@@ -7,6 +7,8 @@
 import { Pool } from 'undici';
 
 export interface OpenLoopOptions {
+  /** The request's headers (default: JSON's content type). */
+  headers?: Record<string, string>;
   /** Requests per second, spread evenly. */
   rate: number;
   durationMs: number;
@@ -42,7 +44,7 @@ export async function openLoop(target: Pool, options: OpenLoopOptions): Promise<
   const send = () => {
     const started = performance.now();
     const request = target
-      .request({ path: options.path, method: 'POST', headers: { 'content-type': 'application/json' }, body: options.body })
+      .request({ path: options.path, method: 'POST', headers: options.headers ?? { 'content-type': 'application/json' }, body: options.body })
       .then(async ({ statusCode, body }) => {
         if (options.firstByte) {
           for await (const _chunk of body) {

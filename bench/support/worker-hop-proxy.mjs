@@ -27,14 +27,15 @@ if (isMainThread) {
     for await (const chunk of req) chunks.push(chunk);
     const id = nextId++;
     answering.set(id, res);
-    worker.postMessage({ id, path: req.url, body: Buffer.concat(chunks).toString() });
+    worker.postMessage({ id, path: req.url, body: Buffer.concat(chunks).toString(), authorization: req.headers.authorization });
   });
   server.listen(port, '127.0.0.1', () => console.log(`http://127.0.0.1:${server.address().port}`));
 } else {
   const dispatcher = new Agent({ connections: 64 });
-  parentPort.on('message', async ({ id, path, body }) => {
+  parentPort.on('message', async ({ id, path, body, authorization }) => {
     try {
-      const answer = await request(`${workerData.upstream}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, dispatcher });
+      const headers = authorization ? { 'content-type': 'application/json', authorization } : { 'content-type': 'application/json' };
+      const answer = await request(`${workerData.upstream}${path}`, { method: 'POST', headers, body, dispatcher });
       parentPort.postMessage({ id, head: { status: answer.statusCode, type: answer.headers['content-type'] ?? 'application/json' } });
       for await (const chunk of answer.body) parentPort.postMessage({ id, chunk: chunk.toString() });
     } catch (error) {

@@ -12,7 +12,7 @@ export const PUBLIC_ERRORS = {
   forbidden: { status: 403, type: 'permission_error', retryable: false, when: 'a web page from an origin that is not in `allowedOrigins`, or (bound to loopback) a `Host` that is not a loopback name or in `allowedHosts`' },
   not_found: { status: 404, type: 'not_found_error', retryable: false, when: 'no such route, or no such model (`/v1/models/{id}`)' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', retryable: false, when: 'the route does not take this method (`Allow` lists those it takes)' },
-  body_timeout: { status: 408, type: 'invalid_request_error', retryable: true, when: 'the body did not arrive within `bodyTimeoutMs`' },
+  body_timeout: { status: 408, type: 'invalid_request_error', retryable: true, when: 'the body did not arrive within `bodyTimeoutMs`, or came slower than `bodyMinBytesPerSecond`' },
   body_too_large: { status: 413, type: 'invalid_request_error', retryable: false, when: 'the body is larger than `bodyLimitBytes`' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', retryable: false, when: 'an admin action with a body that is not `application/json` (a web form could send one cross-site without asking)' },
   poison_request: { status: 422, type: 'invalid_request_error', retryable: false, when: 'this exact request crashed the model server twice, or failed twice on its own; refused for `poison.ttlMs`' },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tokenCount } from '../openai/index.js';
 
 /**
  * A Messages API request as Anthropic clients send it (SDK 1.x and 0.x, Claude Code). Fields and
@@ -37,7 +38,7 @@ const tool = z.object({
 
 export const messagesRequest = z.object({
   model: z.string().min(1),
-  max_tokens: z.number().int().positive(),
+  max_tokens: tokenCount,
   messages: z.array(message).min(1),
   system: z.union([z.string(), z.array(z.union([text, ignored]))]).optional(),
   stream: z.boolean().optional(),

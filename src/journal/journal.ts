@@ -1,4 +1,5 @@
 import { PoisonList, type LossVerdict } from './poison.js';
+import { AloneGate } from './alone-gate.js';
 import { SerialLane } from './serial-lane.js';
 
 /** One request sent to the model server, as the journal keeps it. */
@@ -29,6 +30,8 @@ export class Journal {
   readonly poison: PoisonList;
   /** Suspects are replayed one at a time, so that a second crash names one request. */
   readonly replayLane = new SerialLane();
+  /** Held by the suspect in the lane: other attempts wait (bounded) while it runs alone. */
+  readonly alone = new AloneGate();
   readonly #inFlight = new Set<{ info: RequestInfo; verdict: LossVerdict | undefined }>();
   #lastProgressAt = 0;
   #busySince = 0;
@@ -81,8 +84,10 @@ export class Journal {
   lost(cause: string): { inFlight: RequestInfo[]; poisonCaused: boolean } {
     const loss = {};
     let poisonCaused = false;
+    // Alone: one content in flight (a client's duplicate of itself is still one request).
+    const alone = new Set([...this.#inFlight].map((entry) => entry.info.digest)).size === 1;
     for (const entry of this.#inFlight) {
-      entry.verdict = this.poison.noteLoss(entry.info.digest, cause, entry.info.bodyBytes, loss);
+      entry.verdict = this.poison.noteLoss(entry.info.digest, cause, entry.info.bodyBytes, loss, alone);
       if (entry.verdict === 'poison') poisonCaused = true;
     }
     return { inFlight: [...this.#inFlight].map((entry) => entry.info), poisonCaused };

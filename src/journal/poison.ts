@@ -27,8 +27,11 @@ const TIMES_TO_POISON = 2;
 
 /**
  * Requests that kill the model server or fail on their own, by a digest of the body sent
- * upstream. A request in flight at two restarts of the same cause is poison; so is one that
- * failed twice while the server served others. Poison is refused at once for `ttlMs`. Both maps are
+ * upstream. A request in flight at two restarts of the same cause is poison, but only when it was
+ * alone at the second one: a request that shared the server with others when it died may be
+ * their victim (an attacker's request crashing the server during a victim's replay must not get
+ * the victim refused), so it stays a suspect, to be replayed alone. One that failed twice while
+ * the server served others is poison too. Poison is refused at once for `ttlMs`. Both maps are
  * bounded: the oldest entry goes first.
  */
 export class PoisonList {
@@ -58,16 +61,16 @@ export class PoisonList {
 
   /**
    * A request was in flight when the server was lost to `cause`: poison on its second time for
-   * the same cause (then it is not replayed), else a suspect to replay. Causes nobody can be
-   * blamed for (a manual restart, a stop) return 'innocent'.
+   * the same cause when it was `alone` in flight (then it is not replayed), else a suspect to
+   * replay. Causes nobody can be blamed for (a manual restart, a stop) return 'innocent'.
    */
-  noteLoss(digest: string, cause: string, bodyBytes: number, loss: object): LossVerdict {
+  noteLoss(digest: string, cause: string, bodyBytes: number, loss: object, alone: boolean): LossVerdict {
     if (!ATTRIBUTABLE.has(cause)) return 'innocent';
     // The same content twice in flight at one loss (a client's duplicate, or its streamed and
     // whole forms, which go upstream alike) is one request at one loss.
     const counted = this.#countedAt.get(loss) ?? new Map<string, 'suspect' | 'poison'>();
     this.#countedAt.set(loss, counted);
-    const verdict = counted.get(digest) ?? this.#count(digest, 'crashes', cause, bodyBytes);
+    const verdict = counted.get(digest) ?? this.#count(digest, 'crashes', cause, bodyBytes, alone);
     counted.set(digest, verdict);
     return verdict;
   }
@@ -77,16 +80,16 @@ export class PoisonList {
    * poison the second time the same request does (a transient failure is not content's fault).
    */
   noteFailure(digest: string, cause: string, bodyBytes: number): 'suspect' | 'poison' {
-    return this.#count(digest, 'fails', cause, bodyBytes);
+    return this.#count(digest, 'fails', cause, bodyBytes, true);
   }
 
-  #count(digest: string, kind: PoisonKind, cause: string, bodyBytes: number): 'suspect' | 'poison' {
+  #count(digest: string, kind: PoisonKind, cause: string, bodyBytes: number, mayConvict: boolean): 'suspect' | 'poison' {
     const key = `${kind}:${cause}`;
     const counts = this.#suspects.get(digest) ?? new Map<string, number>();
     const seen = (counts.get(key) ?? 0) + 1;
     counts.set(key, seen);
     this.#remember(this.#suspects, digest, counts);
-    if (seen < TIMES_TO_POISON) return 'suspect';
+    if (seen < TIMES_TO_POISON || !mayConvict) return 'suspect';
     this.#suspects.delete(digest);
     const at = this.now();
     this.#remember(this.#poison, digest, { digest, kind, cause, bodyBytes, at, until: at + this.options.ttlMs });

@@ -52,6 +52,25 @@ export class Metrics {
     });
   }
 
+  /** The client connections (server/connection-slots.ts): open now, and closed or refused for a newcomer when all slots were taken. */
+  watchConnections(stats: () => { open: number; evicted: number; refused: number }): void {
+    const read = [
+      ['mlx_guard_connections_open', 'client connections open', 'open'],
+      ['mlx_guard_connections_evicted', 'connections closed since start, still sending or idle, to make room for a new one when all slots were taken', 'evicted'],
+      ['mlx_guard_connections_refused', 'new connections refused since start because every slot and the reserve were serving requests', 'refused'],
+    ] as const;
+    for (const [name, help, field] of read) {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(stats()[field]);
+        },
+      });
+    }
+  }
+
   watchPools(stats: () => Record<'inference' | 'parse', { queueSize: number; utilization: number }>): void {
     const gauges = [
       ['mlx_guard_pool_queue_size', 'tasks waiting for a worker, by pool', 'queueSize'],

@@ -3,8 +3,8 @@
 // it runs wherever the request path needs it (the inference worker, the main thread).
 export { CompletionAggregator, wholeAsEvents } from './aggregate.js';
 export { DEFAULT_BODY_BOUNDS, exceedsBounds, type BodyBounds } from './bounds.js';
-export { chatRequest, completionRequest, describeIssue, unreadFields } from './request-schema.js';
-export { sanitizeRequest, type UpstreamRequest } from './sanitize.js';
+export { chatRequest, completionRequest, describeIssue, tokenCount, unreadFields } from './request-schema.js';
+export { sanitizeRequest, type RequestLimits, type UpstreamRequest } from './sanitize.js';
 export { filterEvent, StopSequenceFilter } from './stop-sequences.js';
 export { isChatChunk, type ChatChunk, type StreamChunk } from './chunks.js';
 export { mergeToolCalls, ServerToolCalls, type ParsedContent } from './tool-calls.js';

@@ -22,6 +22,13 @@ const nonNegative = z.number().nonnegative();
 const unit = z.number().min(0).max(1);
 const opt = <T extends z.ZodType>(schema: T) => schema.nullish();
 
+/**
+ * A length of answer in tokens: a whole number, at least one (the server refuses fewer: 0.32.2 says
+ * "max_tokens must be at least 1"). Any size: past the cap it is lowered, not refused
+ * (`sanitizeRequest`), and zod's `int()` would refuse one beyond 2^53 as "too big".
+ */
+export const tokenCount = z.number().positive().refine(Number.isInteger, 'expected an integer');
+
 const contentPart = z
   .object({ type: z.string(), text: z.string().optional() })
   .loose()
@@ -59,9 +66,8 @@ const tool = z.object({ type: z.literal('function'), function: z.object({ name: 
 /** Fields mlx_lm.server reads, with its types and ranges. */
 const sampling = {
   model: opt(z.string()),
-  // The server refuses fewer than one token (0.32.2: "max_tokens must be at least 1").
-  max_tokens: opt(int.positive()),
-  max_completion_tokens: opt(int.positive()),
+  max_tokens: opt(tokenCount),
+  max_completion_tokens: opt(tokenCount),
   temperature: opt(nonNegative),
   top_p: opt(unit),
   top_k: opt(int.nonnegative()),

@@ -7,6 +7,8 @@ import type { UpstreamErrorCode } from '../upstream/index.js';
 /** An upstream call handed to an inference worker. */
 export interface InferTask {
   url: string;
+  /** The key the model server requires (`Serving.apiKey`), sent as a bearer token. */
+  apiKey?: string;
   body: string;
   upstreamStreams: boolean;
   headersTimeoutMs: number;

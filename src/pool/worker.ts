@@ -147,7 +147,7 @@ async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message
     if (marks) markOnce(marks, 'upstream_headers');
     if (performance.now() - lastPostAt >= PROGRESS_EVERY_MS) post({ type: 'progress' });
   };
-  const options = { signal, headersTimeoutMs: task.headersTimeoutMs, idleTimeoutMs: task.idleTimeoutMs, onProgress };
+  const options = { signal, headersTimeoutMs: task.headersTimeoutMs, idleTimeoutMs: task.idleTimeoutMs, onProgress, ...(task.apiKey !== undefined ? { apiKey: task.apiKey } : {}) };
   try {
     if (task.stream) {
       const { kind, framing } = task.stream;

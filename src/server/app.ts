@@ -6,8 +6,9 @@ import { openAiApi } from './apis/openai.js';
 import { handleCompletion, type CompletionDependencies } from './completions.js';
 import { sendError, sendJson } from './responses.js';
 import { sendModels, servedModels } from './models.js';
+import { ConnectionSlots } from './connection-slots.js';
 import { RequestGuard } from './request-guard.js';
-import { PAGE_PATHS, sendPage, streamStatus } from './status-page.js';
+import { PAGE_PATHS, sendPage, StatusStreams } from './status-page.js';
 import { StatusBoard } from './status.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
@@ -15,6 +16,8 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | vo
 const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/chat/completions', '/v1/completions', '/v1/messages']);
 
 const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '::1';
+
+const hasBody = (req: IncomingMessage) => (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
 
 /** Compared in constant time, so that the time taken does not tell how much of a guess was right. */
 function sameSecret(given: string, expected: string): boolean {
@@ -33,6 +36,7 @@ function sameSecret(given: string, expected: string): boolean {
 export function createApp(deps: CompletionDependencies): Server {
   const { config, supervisor, inferenceBreaker, parseBreaker, metrics } = deps;
   const board = new StatusBoard({ ...deps, supervisor });
+  const statusStreams = new StatusStreams();
   const guard = new RequestGuard({ loopback: isLoopback(config.host), allowedOrigins: config.allowedOrigins, allowedHosts: config.allowedHosts });
   const models: Handler = (req, res) => sendModels(req, res, () => servedModels(config, supervisor, deps.logger));
   const chat = openAiApi('chat');
@@ -105,7 +109,7 @@ export function createApp(deps: CompletionDependencies): Server {
     },
     ...Object.fromEntries(PAGE_PATHS.map((path) => [path, { GET: (_req: IncomingMessage, res: ServerResponse) => sendPage(res, path) }])),
     '/status': { GET: viewer(async (_req, res, isAdmin) => sendJson(res, 200, await board.snapshot(isAdmin))) },
-    '/status/events': { GET: viewer((req, res, isAdmin) => streamStatus(req, res, () => board.snapshot(isAdmin), (error) => deps.logger.error({ event: 'status_stream_error', err: error }, 'the status could not be read; its event stream was ended'))) },
+    '/status/events': { GET: viewer((req, res, isAdmin) => statusStreams.stream(req, res, () => board.snapshot(isAdmin), (error) => deps.logger.error({ event: 'status_stream_error', err: error }, 'the status could not be read; its event stream was ended'))) },
     '/admin/breakers/inference/reset': { POST: admin((_req, res) => (inferenceBreaker.reset(), sendJson(res, 200, { inference: inferenceBreaker.getState() }))) },
     '/admin/breakers/parse/reset': { POST: admin((_req, res) => (parseBreaker.reset(), sendJson(res, 200, { parse: parseBreaker.getState() }))) },
     '/admin/drain': { POST: admin((_req, res) => ((deps.drain.draining = true), sendJson(res, 200, { draining: true }))) },
@@ -121,12 +125,17 @@ export function createApp(deps: CompletionDependencies): Server {
 
   // Node checks the headers deadline only every `connectionsCheckingInterval` (30 s by default),
   // which let trickled headers hold a connection for 71 s against a 15 s deadline.
+  const slots = new ConnectionSlots(config.maxConnections);
   const server = createServer({ headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1_000 }, (req, res) => {
     const started = performance.now();
+    slots.request(req, res);
     // Routed on the path alone: Claude Code adds `?beta=true` to the Messages routes.
     const requested = (req.url ?? '/').split('?')[0]!;
     const path = requested.startsWith('/v1/models/') ? '/v1/models/{id}' : requested;
     const route = routes[path];
+    // Only the inference routes read a body: any other one's connection closes once answered
+    // rather than wait for a body nobody reads (a trickled one would hold the slot for minutes).
+    if (!INFERENCE_ROUTES.has(path) && hasBody(req)) res.setHeader('connection', 'close');
     res.on('finish', () => {
       const label = route ? path : 'unknown';
       const ms = performance.now() - started;
@@ -146,6 +155,7 @@ export function createApp(deps: CompletionDependencies): Server {
       sendError(res, 'internal_error', 'mlx-guard failed while handling this request; see its log');
     });
   });
-  server.maxConnections = config.maxConnections;
+  slots.watch(server);
+  metrics.watchConnections(() => slots.stats);
   return server;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CircuitBreaker, CircuitBreakerError, Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Serving, Supervisor } from '../supervisor/index.js';
-import { describePoison, PoisonList, type Journal } from '../journal/index.js';
+import { describePoison, PoisonList } from '../journal/index.js';
 import type { TaskError } from '../pool/messages.js';
 import { exceedsBounds, type UpstreamRequest } from '../openai/index.js';
 import { UpstreamError } from '../upstream/index.js';
@@ -11,7 +11,7 @@ import { aborted, within } from '../util/deadlines.js';
 import type { CompletionDependencies } from './dependencies.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
 import type { Api, ApiRequest } from './apis/api.js';
-import { answerPipeline, type Responder } from './pipeline.js';
+import { answerPipeline, MAX_TOKENS_HEADER, type Responder } from './pipeline.js';
 import { HttpError, readJson } from './responses.js';
 
 export type { CompletionDependencies } from './dependencies.js';
@@ -23,31 +23,33 @@ export type { CompletionDependencies } from './dependencies.js';
  * client saw anything. Every send records its breaker outcome exactly once.
  */
 export async function handleCompletion(api: Api, req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies): Promise<void> {
-  // Admitted first: a full queue answers before the body is read, and a body in the reading
-  // holds a place (the queue bounds the bodies in memory as well as the requests upstream).
-  const { maxPendingRequests } = deps.config;
+  const { config } = deps;
+  const timeline = startTimeline(req, res, epochMs());
+  let raw: unknown;
+  try {
+    raw = await readJson(req, { limitBytes: config.bodyLimitBytes, timeoutMs: config.bodyTimeoutMs, minBytesPerSecond: config.bodyMinBytesPerSecond });
+  } catch (error) {
+    const e = error as HttpError;
+    return api.sendError(res, e.code, e.message);
+  }
+  timeline?.mark('body');
+  // A queue place is taken once the body is in: bodies still arriving hold a connection slot
+  // (connection-slots.ts closes the slowest for a newcomer), never a place others need.
+  const { maxPendingRequests } = config;
   if (deps.inflight.count >= maxPendingRequests) {
     return api.sendError(res, 'queue_full', `mlx-guard is at its limit of ${maxPendingRequests} requests in flight; retry shortly`, { retryAfterSeconds: 1 });
   }
   deps.inflight.count++;
   try {
-    await serveCompletion(api, req, res, deps, startTimeline(req, res, epochMs()));
+    await serveCompletion(api, raw, res, deps, timeline);
   } finally {
     deps.inflight.count--;
   }
 }
 
-async function serveCompletion(api: Api, req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies, timeline: Timeline | undefined): Promise<void> {
+async function serveCompletion(api: Api, raw: unknown, res: ServerResponse, deps: CompletionDependencies, timeline: Timeline | undefined): Promise<void> {
   const { config, supervisor, inferenceBreaker, logger } = deps;
   const sendError = api.sendError;
-  let raw: unknown;
-  try {
-    raw = await readJson(req, config.bodyLimitBytes, config.bodyTimeoutMs);
-  } catch (error) {
-    const e = error as HttpError;
-    return sendError(res, e.code, e.message);
-  }
-  timeline?.mark('body');
   const read = readRequest(api, raw, deps, res);
   if (!read) return;
   const request = read.upstream;
@@ -81,8 +83,8 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
   });
   const deadlineAt = Date.now() + config.inference.deadlineMs;
   const id = randomUUID();
-  const attempt = (serving: Serving, permit: Permit) =>
-    sendOnce(request, read.upstreamPath, { api: api.name, id, serving, permit, digest, responder, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal, timeline }, deps);
+  const attempt = (serving: Serving, permit: Permit, alone = false) =>
+    sendOnce(request, read.upstreamPath, { api: api.name, id, serving, permit, digest, responder, alone, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal, timeline }, deps);
   try {
     let ended = await attempt(firstServing, firstPermit);
     // A request whose client has seen nothing of an answer yet is held across the restart and
@@ -91,7 +93,7 @@ async function serveCompletion(api: Api, req: IncomingMessage, res: ServerRespon
       const next = await prepareReplay(ended, replays, { id, digest, responder, deadlineAt, clientGone: clientGone.signal, bodyBytes: request.body.length }, deps);
       if (!next) return;
       try {
-        ended = await attempt(next.serving, next.permit);
+        ended = await attempt(next.serving, next.permit, next.alone);
       } finally {
         next.leave();
       }
@@ -109,8 +111,12 @@ function readRequest(api: Api, raw: unknown, deps: CompletionDependencies, res: 
   // The schema's cost grows with what it checks: a body past these bounds is refused before it.
   const tooBig = exceedsBounds(raw);
   if (tooBig) return void api.sendError(res, 'invalid_request', tooBig.message, { param: tooBig.param });
-  const read = api.read(raw, { modelAllowed: (name) => deps.config.models.allow.includes(name) });
+  const { models, inference, anthropic } = deps.config;
+  const read = api.read(raw, { modelAllowed: (name) => models.allow.includes(name), maxTokens: Math.min(inference.maxTokens, anthropic.contextTokens ?? Infinity) });
   if ('invalid' in read) return void api.sendError(res, 'invalid_request', read.invalid.message, { param: read.invalid.param });
+  const capped = read.upstream.maxTokensCapped;
+  // Told, not refused: the client asked for more than a local model can give, and gets what it can.
+  if (capped) res.setHeader(MAX_TOKENS_HEADER, `${capped.cap}; requested=${capped.requested}`);
   if (read.dropped?.length) deps.logger.debug({ event: 'fields_dropped', api: api.name, fields: read.dropped.slice(0, 20) }, 'dropped request fields the model server does not read');
   return read;
 }
@@ -132,11 +138,23 @@ function admit(api: Api, breaker: CircuitBreaker, res: ServerResponse): Permit |
 async function sendOnce(
   request: UpstreamRequest,
   upstreamPath: string,
-  attempt: { api: string; id: string; serving: Serving; permit: Permit; digest: string; responder: Responder; deadlineMs: number; clientGone: AbortSignal; timeline: Timeline | undefined },
+  attempt: { api: string; id: string; serving: Serving; permit: Permit; digest: string; responder: Responder; alone: boolean; deadlineMs: number; clientGone: AbortSignal; timeline: Timeline | undefined },
   deps: CompletionDependencies,
 ): Promise<AttemptEnd> {
   const { inferenceBreaker, journal, logger } = deps;
   const { serving, permit, digest, responder } = attempt;
+  if (journal.alone.held && !attempt.alone) {
+    // A suspect is being replayed alone: wait for it (bounded), so that a crash meanwhile names it.
+    await journal.alone.whenClear(attempt.clientGone, SUSPECT_ALONE_MAX_WAIT_MS);
+    if (serving.lost.aborted) {
+      permit.ignore();
+      return { kind: 'lost', reason: serving.lost.reason as ModelServerLostError, verdict: 'innocent' };
+    }
+    if (attempt.clientGone.aborted) {
+      permit.ignore();
+      return { kind: 'done' };
+    }
+  }
   const entry = journal.begin({ id: attempt.id, digest, bodyBytes: request.body.length });
   const abort = new AbortController();
   const onClientGone = () => abort.abort();
@@ -157,6 +175,7 @@ async function sendOnce(
   try {
     const result = await deps.pools.infer({
       url: `${serving.baseUrl}${upstreamPath}`,
+      ...(serving.apiKey !== undefined ? { apiKey: serving.apiKey } : {}),
       body: request.body,
       upstreamStreams: request.upstreamStreams,
       // No deadline for the headers: a request waiting behind others is not stalled while the
@@ -198,12 +217,15 @@ async function sendOnce(
       permit.ignore();
     } else {
       const error = asError(result.error);
-      const ownFault = !progressed && failedAlone(result.error, journal);
-      if (ownFault && journal.poison.noteFailure(digest, result.error.code, request.body.length) === 'poison') {
-        // Counted once already: the same request failing again says nothing new about the server.
+      // A failure the server shows for this request while it serves others is this request's, not
+      // the server's: it goes the poison way, and the breaker everyone shares never hears of it.
+      const blame = !progressed && serverSide(result.error) ? await deps.triage.blame(serving) : 'server';
+      if (blame === 'request') {
         permit.ignore();
-        deps.metrics.poisonFound.inc({ kind: 'fails' });
-        logger.warn({ event: 'poison_request', api: attempt.api, digest, code: result.error.code }, 'a request failed twice on its own while the model server served others: not sent again');
+        if (journal.poison.noteFailure(digest, result.error.code, request.body.length) === 'poison') {
+          deps.metrics.poisonFound.inc({ kind: 'fails' });
+          logger.warn({ event: 'poison_request', api: attempt.api, digest, code: result.error.code }, 'a request failed twice on its own while the model server was healthy: not sent again');
+        } else logger.warn({ event: 'request_failure', api: attempt.api, digest, code: result.error.code }, 'a request failed while the model server was healthy: its own failure, not counted against the server');
       } else if (!progressed) permit.failure(error);
       else if (result.error.code !== 'ERR_DEADLINE') reportLateFailure(inferenceBreaker, error);
       logger.warn({ event: 'upstream_failure', api: attempt.api, code: result.error.code, status: result.error.status, progressed }, result.error.message);
@@ -216,6 +238,13 @@ async function sendOnce(
     entry.end();
   }
 }
+
+/**
+ * Longest an attempt waits while a suspect is replayed alone: past it, it is sent beside the
+ * suspect (whose next loss then names nobody). Long enough for a prefill, where a prompt too big
+ * for the GPU's memory aborts the server; short enough to be a pause, not an outage.
+ */
+const SUSPECT_ALONE_MAX_WAIT_MS = 10_000;
 
 /**
  * How a crash looks from a request: its connection drops a moment before the supervisor sees the
@@ -235,6 +264,7 @@ async function countPromptTokens(request: UpstreamRequest, upstreamPath: string,
   const deadlineMs = deps.config.inference.deadlineMs;
   const result = await deps.pools.infer({
     url: `${serving.baseUrl}${upstreamPath}`,
+    ...(serving.apiKey !== undefined ? { apiKey: serving.apiKey } : {}),
     body: JSON.stringify(body),
     upstreamStreams: true,
     headersTimeoutMs: deadlineMs,
@@ -249,20 +279,16 @@ async function countPromptTokens(request: UpstreamRequest, upstreamPath: string,
   return typeof tokens === 'number' ? tokens : undefined;
 }
 
-/** A failure of this request alone: the server dropped it or answered 5xx while another request made progress. */
-function failedAlone(error: TaskError, journal: Journal): boolean {
-  const serverSide = error.code === 'ERR_UPSTREAM_CONNECTION' || (error.code === 'ERR_UPSTREAM_STATUS' && (error.status ?? 500) >= 500);
-  return serverSide && journal.now() - journal.lastProgressAt <= OTHERS_SERVED_WITHIN_MS;
+/** The server dropped the request or answered 5xx: its own failure, or the request's (see `FailureTriage`). */
+function serverSide(error: TaskError): boolean {
+  return error.code === 'ERR_UPSTREAM_CONNECTION' || (error.code === 'ERR_UPSTREAM_STATUS' && (error.status ?? 500) >= 500);
 }
-
-const OTHERS_SERVED_WITHIN_MS = 1_000;
 
 /** 503 while no model server is ready: what it is doing, and when to come back. */
 function refuseUnavailable(api: Api, res: ServerResponse, supervisor: Supervisor): void {
-  const { state, detail, lastTimeToReadyMs } = supervisor.status;
-  api.sendError(res, 'model_server_unavailable', `the model server is ${state}${detail ? ` (${detail})` : ''}; retry shortly`, {
-    retryAfterSeconds: state === 'fatal' ? 60 : (lastTimeToReadyMs ?? 10_000) / 1000,
-  });
+  const { state, detail, lastTimeToReadyMs, coolingDownUntil } = supervisor.status;
+  const waitMs = coolingDownUntil !== undefined ? coolingDownUntil - Date.now() + (lastTimeToReadyMs ?? 10_000) : state === 'fatal' ? 60_000 : (lastTimeToReadyMs ?? 10_000);
+  api.sendError(res, 'model_server_unavailable', `the model server is ${state}${detail ? ` (${detail})` : ''}; retry shortly`, { retryAfterSeconds: waitMs / 1000 });
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Traffic } from '../observability/traffic.js';
 import type { Pools } from '../pool/pools.js';
+import type { FailureTriage } from './failure-triage.js';
 import type { ToolParsing } from './tool-parsing.js';
 
 /** What the completion routes work with, from the composition root. */
@@ -27,4 +28,6 @@ export interface CompletionDependencies {
   drain: { draining: boolean };
   /** The requests to the model server: progress, each loss's verdicts, the poison list, the replay lane (shared with the supervisor). */
   journal: Journal;
+  /** Whether a failed call is its request's failure or the model server's, before the breaker hears of it. */
+  triage: FailureTriage;
 }

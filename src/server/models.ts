@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config.js';
-import type { Supervisor } from '../supervisor/index.js';
+import type { Serving, Supervisor } from '../supervisor/index.js';
 import type { Logger } from '../observability/logger.js';
 import { sendError, sendJson } from './responses.js';
 
@@ -15,15 +15,16 @@ const UPSTREAM_LIST_MS = 2_000;
  */
 export async function servedModels(config: Config, supervisor: Supervisor, logger: Logger): Promise<string[]> {
   const names: string[] = [];
-  if (config.supervisor.backend === 'command') names.push(...(await upstreamModels(supervisor.status.baseUrl, logger)));
+  if (config.supervisor.backend === 'command') names.push(...(await upstreamModels(supervisor.serving, logger)));
   if (names.length === 0) names.push(config.supervisor.model ?? 'default_model');
   return [...new Set([...names, ...config.models.allow])];
 }
 
-async function upstreamModels(baseUrl: string | undefined, logger: Logger): Promise<string[]> {
-  if (baseUrl === undefined) return [];
+async function upstreamModels(serving: Serving | undefined, logger: Logger): Promise<string[]> {
+  if (serving === undefined) return [];
   try {
-    const response = await fetch(`${baseUrl}/v1/models`, { signal: AbortSignal.timeout(UPSTREAM_LIST_MS) });
+    const headers: Record<string, string> = serving.apiKey === undefined ? {} : { authorization: `Bearer ${serving.apiKey}` };
+    const response = await fetch(`${serving.baseUrl}/v1/models`, { headers, signal: AbortSignal.timeout(UPSTREAM_LIST_MS) });
     const body = (await response.json()) as { data?: Array<{ id?: unknown }> };
     if (!response.ok || !Array.isArray(body.data)) throw new Error(`answered ${response.status} without a model list`);
     return body.data.map((entry) => entry.id).filter((id): id is string => typeof id === 'string');

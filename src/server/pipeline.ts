@@ -15,6 +15,8 @@ import { describeTextMode, type StreamParsing, type TextModeReason } from './too
 export const TEXT_MODE_HEADER = 'x-mlx-guard-tool-parsing';
 /** Set on an answer that came from a replay: how many times the request was sent again. */
 export const REPLAYED_HEADER = 'x-mlx-guard-replayed';
+/** Set when a request's `max_tokens` (or a synonym) was lowered: `<cap>; requested=<what it asked>`. */
+export const MAX_TOKENS_HEADER = 'x-mlx-guard-max-tokens';
 
 /** The model server the request went to stopped serving (restart, stop) before the answer was complete. */
 export function answerLost(responder: Responder, reason: ModelServerLostError | undefined, supervisor: Supervisor): void {

@@ -10,7 +10,7 @@ export type AttemptEnd = { kind: 'done' } | { kind: 'lost'; reason: ModelServerL
 
 /**
  * After its model server was lost: a server and a permit to send the request again (and `leave`,
- * to call once it ran), or undefined once the client has been answered instead (poison, content
+ * to call once it ran; `alone` when it holds the server to itself, as a suspect), or undefined once the client has been answered instead (poison, content
  * already shown, replays spent, the deadline passed, the client gone, the breaker open).
  */
 export async function prepareReplay(
@@ -18,7 +18,7 @@ export async function prepareReplay(
   replays: number,
   request: { id: string; digest: string; responder: Responder; deadlineAt: number; clientGone: AbortSignal; bodyBytes: number },
   deps: CompletionDependencies,
-): Promise<{ serving: Serving; permit: Permit; leave: () => void } | undefined> {
+): Promise<{ serving: Serving; permit: Permit; leave: () => void; alone: boolean } | undefined> {
   const { config, supervisor, logger } = deps;
   const { reason, verdict } = lost;
   const { id, digest, responder, deadlineAt, clientGone } = request;
@@ -65,13 +65,14 @@ export async function prepareReplay(
   deps.metrics.replays.inc();
   logger.info({ event: 'replay', id, digest, replay: replays, cause: reason.reason }, `replaying a request the client had seen nothing of (restart: ${reason.reason})`);
   responder.replayed(replays);
-  return { serving: waited.serving, permit, leave: waited.leave };
+  return { serving: waited.serving, permit, leave: waited.leave, alone: verdict === 'suspect' };
 }
 
 /**
  * Waits for the next ready model server, keeping a streaming client's connection alive meanwhile.
- * A suspect (in flight at the crash) first waits its turn in the replay lane and holds it while it
- * runs (`leave` lets the next one in), so that a second crash names one request.
+ * A suspect (in flight at the crash) first waits its turn in the replay lane, then holds the lane
+ * and the server (`journal.alone`: other attempts wait, bounded) while it runs; `leave` gives both
+ * back. So a second crash names one request, never a bystander.
  */
 async function waitToReplay(
   verdict: 'innocent' | 'suspect',
@@ -82,7 +83,15 @@ async function waitToReplay(
   const keepAlive = setInterval(() => responder.keepAlive(), KEEPALIVE_EVERY_MS);
   let leave: (() => void) | undefined;
   try {
-    leave = verdict === 'suspect' ? await journal.replayLane.enter(signal) : () => undefined;
+    if (verdict === 'suspect') {
+      const leaveLane = await journal.replayLane.enter(signal);
+      // Held from the lane, before the server is back: attempts woken by its readiness wait too.
+      const release = journal.alone.hold();
+      leave = () => {
+        release();
+        leaveLane();
+      };
+    } else leave = () => undefined;
     return { serving: await supervisor.whenServing(signal), leave };
   } catch {
     leave?.();

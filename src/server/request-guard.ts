@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { REPLAYED_HEADER, TEXT_MODE_HEADER } from './pipeline.js';
+import { MAX_TOKENS_HEADER, REPLAYED_HEADER, TEXT_MODE_HEADER } from './pipeline.js';
 
 /**
  * What a browser may do with mlx-guard. Scripts and SDKs send no `Origin` and are not concerned;
@@ -94,4 +94,4 @@ export class RequestGuard {
 }
 
 /** Response headers a page may read: why to wait, and what mlx-guard did. */
-const EXPOSED_HEADERS = ['retry-after', 'request-id', REPLAYED_HEADER, TEXT_MODE_HEADER].join(', ');
+const EXPOSED_HEADERS = ['retry-after', 'request-id', REPLAYED_HEADER, TEXT_MODE_HEADER, MAX_TOKENS_HEADER].join(', ');

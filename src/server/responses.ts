@@ -47,11 +47,26 @@ export class HttpError extends Error {
   }
 }
 
+/** How a request body must arrive: at most `limitBytes`, within `timeoutMs`, at `minBytesPerSecond` or faster. */
+export interface BodyLimits {
+  limitBytes: number;
+  timeoutMs: number;
+  minBytesPerSecond: number;
+}
+
 /**
- * The request body as JSON: at most `limitBytes` (413 beyond), within `timeoutMs` (408 for a body
- * that trickles in), valid JSON (400 naming the parser's complaint).
+ * The span a body's rate is judged over: long enough for a real client's pauses (a packet lost
+ * and sent again), short enough that a trickle gives its slot back in seconds, not at the deadline.
  */
-export function readJson(req: IncomingMessage, limitBytes: number, timeoutMs: number): Promise<unknown> {
+export const BODY_RATE_WINDOW_MS = 2_000;
+
+/**
+ * The request body as JSON: at most `limitBytes` (413 beyond), within `timeoutMs` and never slower
+ * than `minBytesPerSecond` over a rate window (408 for a body that trickles in), valid JSON (400
+ * naming the parser's complaint). A body of loopback or LAN clients takes milliseconds; one timer
+ * per window, cleared as the body ends, so a fast body costs one timer, as a bare deadline would.
+ */
+export function readJson(req: IncomingMessage, { limitBytes, timeoutMs, minBytesPerSecond }: BodyLimits): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (declared > limitBytes) {
@@ -61,7 +76,20 @@ export function readJson(req: IncomingMessage, limitBytes: number, timeoutMs: nu
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    const timer = setTimeout(() => fail(new HttpError('body_timeout', `the request body did not arrive within ${timeoutMs} ms`)), timeoutMs);
+    let sizeAtWindow = 0;
+    const started = performance.now();
+    const check = () => {
+      const elapsed = performance.now() - started;
+      if (elapsed >= timeoutMs) return fail(new HttpError('body_timeout', `the request body did not arrive within ${timeoutMs} ms`));
+      // What the window should have brought: the minimum rate's share, or the rest of a smaller body.
+      const expected = Math.min((minBytesPerSecond * BODY_RATE_WINDOW_MS) / 1000, Number.isFinite(declared) ? declared - sizeAtWindow : Infinity);
+      if (size - sizeAtWindow < expected) {
+        return fail(new HttpError('body_timeout', `the request body arrived at ${Math.round(((size - sizeAtWindow) * 1000) / BODY_RATE_WINDOW_MS)} bytes/s; it must come at ${minBytesPerSecond} bytes/s or faster (bodyMinBytesPerSecond)`));
+      }
+      sizeAtWindow = size;
+      timer = setTimeout(check, Math.min(BODY_RATE_WINDOW_MS, timeoutMs - elapsed));
+    };
+    let timer = setTimeout(check, Math.min(BODY_RATE_WINDOW_MS, timeoutMs));
     let failed = false;
     // The error is answered with "Connection: close"; the rest of the body is not read.
     const fail = (error: HttpError) => {

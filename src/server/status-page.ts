@@ -29,24 +29,43 @@ export function sendPage(res: ServerResponse, path: keyof typeof FILES = '/'): v
 /** How often the page hears the status: the issue asks for no slower than a second. */
 const EVERY_MS = 1_000;
 
-/** The status as server-sent events, one a second, until the page goes away (or the status cannot be read: then the stream ends, and the page reconnects). */
-export function streamStatus(req: IncomingMessage, res: ServerResponse, snapshot: () => Promise<Record<string, unknown>>, onError: (error: unknown) => void): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
-  let busy = false;
-  const send = async () => {
-    if (busy || res.destroyed) return;
-    busy = true;
-    try {
-      res.write(`event: status\ndata: ${JSON.stringify(await snapshot())}\n\n`);
-    } catch (error) {
+/**
+ * Status streams open at once. Each holds its connection for as long as its page stays open, as a
+ * request being served, which the connection slots never close; past this, the oldest stream is
+ * ended for the new one (a page's EventSource reconnects by itself).
+ */
+export const MAX_STATUS_STREAMS = 32;
+
+/** The status as server-sent events, one a second, to each page that follows it. */
+export class StatusStreams {
+  readonly #open = new Set<ServerResponse>();
+
+  /** One page's stream, until the page goes away (or the status cannot be read: then the stream ends, and the page reconnects). */
+  stream(req: IncomingMessage, res: ServerResponse, snapshot: () => Promise<Record<string, unknown>>, onError: (error: unknown) => void): void {
+    if (this.#open.size >= MAX_STATUS_STREAMS) this.#open.values().next().value!.end();
+    this.#open.add(res);
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+    let busy = false;
+    const send = async () => {
+      if (busy || res.destroyed) return;
+      busy = true;
+      try {
+        res.write(`event: status\ndata: ${JSON.stringify(await snapshot())}\n\n`);
+      } catch (error) {
+        clearInterval(timer);
+        onError(error);
+        res.end();
+      } finally {
+        busy = false;
+      }
+    };
+    const timer = setInterval(() => void send(), EVERY_MS);
+    const closed = () => {
       clearInterval(timer);
-      onError(error);
-      res.end();
-    } finally {
-      busy = false;
-    }
-  };
-  const timer = setInterval(() => void send(), EVERY_MS);
-  req.on('close', () => clearInterval(timer));
-  void send();
+      this.#open.delete(res);
+    };
+    req.on('close', closed);
+    res.on('finish', closed);
+    void send();
+  }
 }

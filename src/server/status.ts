@@ -38,6 +38,7 @@ export class StatusBoard {
         lastTimeToReadyMs: status.lastTimeToReadyMs ?? null,
         restarts: status.restarts,
         fatal: status.fatal ?? null,
+        coolingDownUntil: status.coolingDownUntil === undefined ? null : new Date(status.coolingDownUntil).toISOString(),
         heartbeat: supervisor.heartbeat ?? null,
         ...(admin ? { pid: status.pid, baseUrl: status.baseUrl } : {}),
       },

@@ -1,11 +1,11 @@
 import type { CircuitBreaker, Unsubscribe } from '../breaker/index.js';
-import { canary } from './canary.js';
+import { canary, type Endpoint } from './canary.js';
 import type { Transition } from './supervisor-types.js';
 
 /** What the breaker watch needs of the supervisor. */
 export interface BreakerWatchTarget {
   /** The launch now serving (an identity to compare later) and its URL; undefined unless ready or degraded. */
-  serving(): { launch: object; baseUrl: string } | undefined;
+  serving(): { launch: object; endpoint: Endpoint } | undefined;
   /** Ready → degraded (the breaker is not closed). */
   degrade(detail: string): void;
   /** Degraded → ready (the breaker closed). */
@@ -29,7 +29,7 @@ export function watchBreaker(breaker: CircuitBreaker, target: BreakerWatchTarget
     timer = undefined;
     const judged = target.serving();
     if (breaker.getState() === 'closed' || !judged) return;
-    const result = await canary(judged.baseUrl, options.canaryTimeoutMs);
+    const result = await canary(judged.endpoint, options.canaryTimeoutMs);
     // While the canary ran, the launch may have been replaced (liveness, exit): the verdict was
     // on the old one, and must not end its successor mid-start.
     if (target.serving()?.launch !== judged.launch) return;

@@ -1,6 +1,12 @@
 import { request } from 'node:http';
 import { within } from '../util/deadlines.js';
 
+/** Where a model server answers, and the key it requires of every request (see `LaunchPlan.apiKeyEnv`). */
+export interface Endpoint {
+  baseUrl: string;
+  apiKey?: string;
+}
+
 export type CheckResult = { ok: true; latencyMs: number } | { ok: false; reason: string };
 
 const body = JSON.stringify({ messages: [{ role: 'user', content: 'ping' }], max_tokens: 1 });
@@ -9,9 +15,9 @@ const body = JSON.stringify({ messages: [{ role: 'user', content: 'ping' }], max
  * A one-token completion with a deadline: the only proof the model server can generate. `/health`
  * and an open port both answer while the model loads or after the generation thread died.
  */
-export function canary(baseUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
+export function canary(endpoint: Endpoint, timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
   return withDeadline(timeoutMs, signal, async (abort) => {
-    const { status, text } = await send(`${baseUrl}/v1/chat/completions`, abort, body);
+    const { status, text } = await send(endpoint, '/v1/chat/completions', abort, body);
     if (status !== 200) return `HTTP ${status}: ${text.slice(0, 200)}`;
     const parsed = JSON.parse(text) as { choices?: unknown[] };
     return Array.isArray(parsed.choices) && parsed.choices.length > 0 ? undefined : 'a completion without choices';
@@ -22,9 +28,9 @@ export function canary(baseUrl: string, timeoutMs: number, signal?: AbortSignal)
  * `GET /health` with a deadline: proof only that the server's HTTP side runs (no generation), for
  * servers mlx-guard cannot see inside. A stopped or deadlocked process fails it.
  */
-export function healthProbe(baseUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
+export function healthProbe(endpoint: Endpoint, timeoutMs: number, signal?: AbortSignal): Promise<CheckResult> {
   return withDeadline(timeoutMs, signal, async (abort) => {
-    const { status } = await send(`${baseUrl}/health`, abort);
+    const { status } = await send(endpoint, '/health', abort);
     return status === 200 ? undefined : `HTTP ${status}`;
   });
 }
@@ -36,10 +42,11 @@ const PROBE_ANSWER_MAX_CHARS = 64 * 1024;
  * One probe over node:http: the main thread runs the probes, and loading undici there would cost
  * it about 19 MB of resident memory for a request every few seconds (the inference worker has its own).
  */
-function send(url: string, abort: AbortSignal, json?: string): Promise<{ status: number; text: string }> {
+function send({ baseUrl, apiKey }: Endpoint, path: string, abort: AbortSignal, json?: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const headers = json === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(json)) };
-    const req = request(url, { method: json === undefined ? 'GET' : 'POST', headers, signal: abort }, (res) => {
+    const headers: Record<string, string> = json === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(json)) };
+    if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`;
+    const req = request(`${baseUrl}${path}`, { method: json === undefined ? 'GET' : 'POST', headers, signal: abort }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {

@@ -1,10 +1,13 @@
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { childEnvironment } from './child-env.js';
 import { SupervisorFatalError } from './errors.js';
 import type { ResolvedSupervisorOptions } from './options.js';
+
+/** Where mlx_host.py reads the key it requires of every request (and then removes it from its environment). */
+export const HOST_API_KEY_ENV = 'MLX_HOST_API_KEY';
 
 export const hostScript = fileURLToPath(new URL('../../native-host/mlx_host.py', import.meta.url));
 
@@ -19,6 +22,13 @@ export interface LaunchPlan {
   notice?: string;
   /** mlx_lm version, when the backend is mlx. */
   version?: string;
+  /**
+   * The environment variable the server reads the key it then requires of every request from
+   * (`mlx_host.py`'s own; llama-server's `LLAMA_API_KEY`, its `--api-key` kept off the command
+   * line): each launch gets a fresh key, which only mlx-guard holds. None: the command is not
+   * known to check one, and anything that reaches its port may use it.
+   */
+  apiKeyEnv?: string;
   argv(port: number): [file: string, args: string[]];
 }
 
@@ -112,6 +122,7 @@ export async function planLaunch(options: ResolvedSupervisorOptions): Promise<La
       backend,
       viaHost: false,
       env,
+      ...(basename(command[0]!).startsWith('llama-server') ? { apiKeyEnv: 'LLAMA_API_KEY' } : {}),
       argv: (port) => [command[0]!, command.slice(1).map((arg) => arg.replaceAll('{port}', String(port)))],
     };
   }
@@ -149,6 +160,7 @@ export async function planLaunch(options: ResolvedSupervisorOptions): Promise<La
     backend: serverBackend,
     viaHost: true,
     env,
+    apiKeyEnv: HOST_API_KEY_ENV,
     notice,
     version,
     argv: (port) => [

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Journal } from '../journal/index.js';
 import type { Logger } from '../observability/logger.js';
 import { within } from '../util/deadlines.js';
@@ -11,6 +12,7 @@ import { classifyLine } from './log-classifier.js';
 import { ModelServerProcess } from './model-server-process.js';
 import type { ResolvedSupervisorOptions } from './options.js';
 import { awaitReady } from './readiness.js';
+import type { Endpoint } from './canary.js';
 import type { Progress, RestartCause } from './supervisor-types.js';
 
 /** Something that ends a launch: a reason to restart, or a stop. */
@@ -46,7 +48,8 @@ let owner: ProcessIdentity | undefined;
  */
 export class Launch {
   readonly child: ModelServerProcess;
-  readonly baseUrl: string;
+  /** Where it answers, and the key it requires (a fresh one per launch, given in its environment). */
+  readonly endpoint: Endpoint;
   readonly startedAt: number;
   #lastOutputAt: number;
   #heartbeat: Heartbeat | undefined;
@@ -65,9 +68,12 @@ export class Launch {
     readonly context: LaunchContext,
   ) {
     const { host } = context.options;
-    this.baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const apiKey = plan.apiKeyEnv === undefined ? undefined : randomBytes(24).toString('base64url');
+    this.endpoint = apiKey === undefined ? { baseUrl } : { baseUrl, apiKey };
     this.startedAt = this.#lastOutputAt = context.now();
-    this.child = new ModelServerProcess(plan, port, { onLine: (stream, line) => this.#line(stream, line), onEvent: (event) => this.#event(event) });
+    const env = apiKey === undefined ? plan.env : { ...plan.env, [plan.apiKeyEnv!]: apiKey };
+    this.child = new ModelServerProcess({ ...plan, env }, port, { onLine: (stream, line) => this.#line(stream, line), onEvent: (event) => this.#event(event) });
     void this.child.exited.then((exit) => this.#end({ cause: 'exit', detail: describeExit(exit) }));
   }
 
@@ -139,7 +145,7 @@ export class Launch {
   /** Ready (a canary answered), or what ended the launch first. */
   whenReady(ended: Promise<LaunchTrigger>): Promise<'ready' | LaunchTrigger> {
     const { options, now } = this.context;
-    const ready = awaitReady(this.baseUrl, options.startup, { startedAt: this.startedAt, lastOutputAt: () => this.#lastOutputAt, onWake: (wake) => (this.#loaded = wake), ended, now });
+    const ready = awaitReady(this.endpoint, options.startup, { startedAt: this.startedAt, lastOutputAt: () => this.#lastOutputAt, onWake: (wake) => (this.#loaded = wake), ended, now });
     return Promise.race([ready, ended]);
   }
 
@@ -147,7 +153,7 @@ export class Launch {
   watch(): void {
     const { options, journal, logger, now } = this.context;
     this.#liveness = watchLiveness(
-      this.baseUrl,
+      this.endpoint,
       options.liveness,
       this.plan.viaHost,
       {

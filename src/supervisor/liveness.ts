@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { canary, healthProbe } from './canary.js';
+import { canary, healthProbe, type Endpoint } from './canary.js';
 import type { Heartbeat } from './heartbeat.js';
 import type { ResolvedSupervisorOptions } from './options.js';
 
@@ -76,7 +76,7 @@ export interface LivenessSources {
  * server runs outside the host, a canary only to confirm a suspicion (or, when configured, while
  * idle). Calls `onDead` once.
  */
-export function watchLiveness(baseUrl: string, options: LivenessOptions, hosted: boolean, sources: LivenessSources, now: () => number = Date.now): { stop(): void } {
+export function watchLiveness(endpoint: Endpoint, options: LivenessOptions, hosted: boolean, sources: LivenessSources, now: () => number = Date.now): { stop(): void } {
   const abort = new AbortController();
   const since = now();
   let probeFailures = 0;
@@ -97,7 +97,7 @@ export function watchLiveness(baseUrl: string, options: LivenessOptions, hosted:
   const runCanary = async () => {
     checking = true;
     try {
-      return await canary(baseUrl, options.canaryTimeoutMs, abort.signal);
+      return await canary(endpoint, options.canaryTimeoutMs, abort.signal);
     } finally {
       checking = false;
     }
@@ -141,7 +141,7 @@ export function watchLiveness(baseUrl: string, options: LivenessOptions, hosted:
 
   const probe = async () => {
     while (!abort.signal.aborted) {
-      const result = await healthProbe(baseUrl, options.probeTimeoutMs, abort.signal);
+      const result = await healthProbe(endpoint, options.probeTimeoutMs, abort.signal);
       probeFailures = result.ok ? 0 : probeFailures + 1;
       // timers/promises takes its abort listener off again: one added per probe would pile up for as long as the server lives.
       await sleep(options.probeIntervalMs, undefined, { signal: abort.signal }).catch(() => undefined);

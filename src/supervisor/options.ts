@@ -51,7 +51,8 @@ export const supervisorOptionsSchema = z
         maxDelayMs: ms('longest backoff delay').default(300_000),
         multiplier: z.number().min(1).default(2).describe('backoff growth per restart in a row'),
         jitter: z.number().min(0).max(1).default(0.2).describe('share of each backoff delay randomised away (0.2: between 80 % and 100 % of it), as the breaker\'s recoveryBackoff.jitter'),
-        maxRestarts: z.number().int().nonnegative().default(5).describe('restarts allowed within windowMs before giving up (fatal)'),
+        maxRestarts: z.number().int().nonnegative().default(5).describe('restarts allowed within windowMs before giving up: fatal if the server never served, else a cool-down (coolDownMs)'),
+        coolDownMs: ms('a server that had served and then spent its restart budget is tried again after this long, budget renewed (0: give up for good, fatal)').default(60_000),
         windowMs: ms('the restart budget window').default(900_000),
         stableAfterMs: ms('ready this long resets the backoff and the budget').default(600_000),
       })

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { canary } from './canary.js';
+import { canary, type Endpoint } from './canary.js';
 import type { ResolvedSupervisorOptions } from './options.js';
 
 /** Why a start failed before the model server answered, as a restart cause with its detail. */
@@ -14,7 +14,7 @@ export interface StartFailure {
  * reported for `stallTimeoutMs`. `ended` resolving (a restart trigger, a stop) ends the wait with it.
  */
 export async function awaitReady<T>(
-  baseUrl: string,
+  endpoint: Endpoint,
   { timeoutMs, stallTimeoutMs, pollIntervalMs }: ResolvedSupervisorOptions['startup'],
   context: { startedAt: number; lastOutputAt: () => number; onWake: (wake: () => void) => void; ended: Promise<T>; now?: () => number },
 ): Promise<'ready' | StartFailure | T> {
@@ -30,7 +30,7 @@ export async function awaitReady<T>(
       if (now() - context.lastOutputAt() >= stallTimeoutMs) stalled.abort();
     }, Math.min(1_000, stallTimeoutMs));
     const budget = Math.min(timeoutMs - (at - context.startedAt), stallTimeoutMs);
-    const result = await canary(baseUrl, budget, AbortSignal.any([abort.signal, stalled.signal]));
+    const result = await canary(endpoint, budget, AbortSignal.any([abort.signal, stalled.signal]));
     clearInterval(stallWatch);
     if (result.ok) return 'ready';
     if (abort.signal.aborted) break;

@@ -44,6 +44,16 @@ export class RestartPolicy {
     this.#readySince ??= this.#now();
   }
 
+  /**
+   * The last restart is given back: it turned out to be caused by a request now known as poison
+   * (the request's first crash; its second one is never counted), which will not be sent again.
+   */
+  refund(): void {
+    this.#restarts.pop();
+    // Nor was it the server's instability: the backoff steps back as well.
+    this.#attempt = Math.max(0, this.#attempt - 1);
+  }
+
   /** A manual restart or start: the budget and backoff start again. */
   reset(): void {
     this.#restarts = [];

@@ -1,3 +1,4 @@
+import type { Endpoint } from './canary.js';
 import type { RequestInfo } from '../journal/index.js';
 import type { FatalReason } from './errors.js';
 import type { HookInfo } from './heartbeat.js';
@@ -61,6 +62,8 @@ export interface SupervisorStatus {
   restarts: Partial<Record<RestartCause, number>>;
   lastTimeToReadyMs: number | undefined;
   fatal: { reason: FatalReason; message: string } | undefined;
+  /** Set while a server that spent its restart budget waits to be tried again (`restart.coolDownMs`): when. */
+  coolingDownUntil: number | undefined;
 }
 
 /** Which functions of the model server the heartbeat hooked, and how often each has fired. */
@@ -72,8 +75,7 @@ export interface HeartbeatStatus {
 }
 
 /** A ready model server to send requests to; `lost` aborts once it stops serving (its restart or a stop). */
-export interface Serving {
-  baseUrl: string;
+export interface Serving extends Endpoint {
   lost: AbortSignal;
 }
 

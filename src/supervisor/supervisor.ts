@@ -9,6 +9,7 @@ import { ModelServerLostError, SupervisorFatalError } from './errors.js';
 import { Launch, type LaunchTrigger } from './launch.js';
 import { planLaunch, type LaunchPlan } from './launch-plan.js';
 import { judgeLaunchEnd, type LaunchSeen } from './launch-verdict.js';
+import type { Endpoint } from './canary.js';
 import type { ChildExit } from './model-server-process.js';
 import { resolveSupervisorOptions, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.js';
 import { freePort } from './ports.js';
@@ -42,7 +43,7 @@ export class Supervisor {
   #plan: LaunchPlan | undefined;
   /** The launch under way (its child, heartbeat and hooks), if any. */
   #launch: Launch | undefined;
-  #baseUrl: string | undefined;
+  #endpoint: Endpoint | undefined;
   #lastTimeToReadyMs: number | undefined;
   #fatal: SupervisorFatalError | undefined;
   #run: Promise<void> | undefined;
@@ -57,6 +58,9 @@ export class Supervisor {
   #lost: AbortController | undefined;
   readonly #records: ChildRecords;
   #stopRequested = false;
+  /** Since the last start, the server has been ready: giving up on it is then a cool-down, not fatal. */
+  #hasServed = false;
+  #coolingDownUntil: number | undefined;
   /** The next restart spends no budget: a manual one, or one a known poison request caused. */
   #unbudgetedRelaunch = false;
 
@@ -84,8 +88,8 @@ export class Supervisor {
 
   /** The ready child, with the signal that ends the requests sent to it (undefined unless ready or degraded). */
   get serving(): Serving | undefined {
-    if ((this.#state !== 'ready' && this.#state !== 'degraded') || !this.#baseUrl || !this.#lost) return undefined;
-    return { baseUrl: this.#baseUrl, lost: this.#lost.signal };
+    if ((this.#state !== 'ready' && this.#state !== 'degraded') || !this.#endpoint || !this.#lost) return undefined;
+    return { ...this.#endpoint, lost: this.#lost.signal };
   }
 
   get status(): SupervisorStatus {
@@ -98,6 +102,7 @@ export class Supervisor {
       restarts: { ...this.#restartCounts },
       lastTimeToReadyMs: this.#lastTimeToReadyMs,
       fatal: this.#fatal ? { reason: this.#fatal.reason, message: this.#fatal.message } : undefined,
+      coolingDownUntil: this.#coolingDownUntil,
     };
   }
 
@@ -149,6 +154,7 @@ export class Supervisor {
       this.#fatal = undefined;
       this.#policy.reset();
     }
+    this.#hasServed = false;
     const ready = this.#whenReady();
     this.#run ??= this.#lifecycle().finally(() => (this.#run = undefined));
     return ready;
@@ -176,7 +182,7 @@ export class Supervisor {
     return watchBreaker(
       breaker,
       {
-        serving: () => (this.#launch && this.#baseUrl && (this.#state === 'ready' || this.#state === 'degraded') ? { launch: this.#launch, baseUrl: this.#baseUrl } : undefined),
+        serving: () => (this.#launch && this.#endpoint && (this.#state === 'ready' || this.#state === 'degraded') ? { launch: this.#launch, endpoint: this.#endpoint } : undefined),
         degrade: (detail) => {
           if (this.#state === 'ready') this.#setState('degraded', 'breaker_open', detail);
         },
@@ -243,10 +249,16 @@ export class Supervisor {
         this.#unbudgetedRelaunch = false;
         const decision = unbudgeted ? { relaunchInMs: 0, attempt: 0 } : this.#policy.next();
         if ('exhausted' in decision) {
-          throw new SupervisorFatalError(
-            'restart_budget_exhausted',
-            `the model server needed ${decision.restartsInWindow} restarts within ${this.options.restart.windowMs / 1000} s (last: ${end.cause}: ${end.detail}); mlx-guard stopped restarting it. Check the log lines above, then restart it by hand.`,
-          );
+          const spent = `the model server needed ${decision.restartsInWindow} restarts within ${this.options.restart.windowMs / 1000} s (last: ${end.cause}: ${end.detail})`;
+          const { coolDownMs } = this.options.restart;
+          // One that never served has a problem a person must fix; one that served may have met
+          // requests that crash it (a prompt too long for the GPU's memory): it is tried again.
+          if (!this.#hasServed || coolDownMs === 0) {
+            throw new SupervisorFatalError('restart_budget_exhausted', `${spent}; mlx-guard stopped restarting it. Check the log lines above, then restart it by hand.`);
+          }
+          const interrupted = await this.#coolDown(spent, coolDownMs);
+          if (interrupted === 'stop') break;
+          continue;
         }
         this.#restartCounts[end.cause] = (this.#restartCounts[end.cause] ?? 0) + 1;
         const inFlight = this.#inFlightAtLoss;
@@ -273,6 +285,20 @@ export class Supervisor {
       this.#logger.error({ event: 'supervisor_fatal', reason: fatal.reason, logLines: this.recentLogLines.slice(-20) }, fatal.message);
       this.#setState('fatal', fatal.reason, fatal.message);
       this.#settleWaiters(fatal);
+    }
+  }
+
+  /** The restart budget is spent: waits `coolDownMs` (a stop or a manual restart cuts it short), then the budget starts again. */
+  async #coolDown(spent: string, coolDownMs: number): Promise<'elapsed' | 'stop' | 'now'> {
+    this.#coolingDownUntil = this.#now() + coolDownMs;
+    const at = new Date(this.#coolingDownUntil).toISOString();
+    this.#logger.error({ event: 'restart_budget_exhausted', coolDownMs, until: at }, `${spent}; mlx-guard tries it again in ${coolDownMs / 1000} s (restart.coolDownMs), or at once on a manual restart`);
+    this.#setState('backoff', 'restart_budget_exhausted', `restart budget spent; trying again at ${at}`);
+    try {
+      return await this.#backoff(coolDownMs);
+    } finally {
+      this.#coolingDownUntil = undefined;
+      this.#policy.reset();
     }
   }
 
@@ -344,11 +370,12 @@ export class Supervisor {
     let end: LaunchTrigger;
     if (first === 'ready') {
       this.#lastTimeToReadyMs = this.#now() - launch.startedAt;
-      this.#baseUrl = launch.baseUrl;
+      this.#endpoint = launch.endpoint;
       this.#lost = new AbortController();
       // One listener per request in flight to this child: admission bounds them, not this limit.
       setMaxListeners(Infinity, this.#lost.signal);
       this.#policy.noteReady();
+      this.#hasServed = true;
       this.#setState('ready', 'canary_passed', `time to ready ${this.#lastTimeToReadyMs} ms`);
       this.#settleWaiters();
       launch.watch();
@@ -357,7 +384,7 @@ export class Supervisor {
       end = first;
     }
     launch.retire();
-    this.#baseUrl = undefined;
+    this.#endpoint = undefined;
     const wasStarting = this.#state === 'starting';
     const seen = () => launch.seen(wasStarting, [...this.#logLines]);
     // A child that exited is judged now (its exit is in), so that the requests it was serving
@@ -369,7 +396,11 @@ export class Supervisor {
     // sent to this child end now with the reason, not when their deadlines pass.
     const judged = this.journal.lost(loss.cause);
     this.#inFlightAtLoss = judged.inFlight;
-    if (judged.poisonCaused) this.#unbudgetedRelaunch = true;
+    if (judged.poisonCaused) {
+      // This restart is free, and so was the one the request caused the first time.
+      this.#unbudgetedRelaunch = true;
+      this.#policy.refund();
+    }
     this.#lost?.abort(new ModelServerLostError(loss.cause, loss.detail));
     this.#lost = undefined;
 

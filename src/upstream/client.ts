@@ -13,6 +13,8 @@ export interface UpstreamCallOptions {
   maxErrorBodyBytes?: number;
   /** Largest whole answer read (a non-streaming answer with logprobs can be large, but not unbounded). */
   maxBodyBytes?: number;
+  /** The key the model server requires of every request, sent as `Authorization: Bearer`. */
+  apiKey?: string;
   /** Called when a 200 answer's headers arrive and at each piece of its body: the server is making progress. */
   onProgress?: () => void;
 }
@@ -101,12 +103,14 @@ const loadUndici = () =>
     oneShot: new Agent({ pipelining: 0 }),
   })));
 
+const JSON_ONLY = { 'content-type': 'application/json' };
+
 async function post(url: string, body: string, options: UpstreamCallOptions): Promise<Dispatcher.ResponseData> {
   const { request, keptAlive, oneShot } = await loadUndici();
   const send = (fresh: boolean) =>
     request(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: options.apiKey === undefined ? JSON_ONLY : { ...JSON_ONLY, authorization: `Bearer ${options.apiKey}` },
       body,
       signal: options.signal,
       headersTimeout: options.headersTimeoutMs,

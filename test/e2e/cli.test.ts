@@ -70,15 +70,13 @@ describe('mlx-guard start', () => {
     expect(isAlive(childPid)).toBe(false);
   });
 
-  it('the model server given up on after start-up (restart budget spent) → exit code 4, nothing left running', async () => {
-    const dir = privateDir('mlx-guard-cli-');
-    const guard = run(['start', '--port', '0', '--backend', 'standin'], { MLX_GUARD_CONFIG: writeConfig(dir, {}) });
-    const { url } = await until('the serving line', () => serving(guard.stdout), 20_000);
-    const port = Number(new URL(url).port);
+  /** Kills each ready model server of the mlx-guard on `port` until it stops relaunching one (budget spent) or `done`; the pids killed. */
+  async function spendRestartBudget(port: number, done: (status: Status | undefined) => boolean): Promise<number[]> {
     // Five restarts are allowed in 15 minutes; each kill of a ready child spends one.
     const killed: number[] = [];
-    while (guard.child.exitCode === null && killed.length < 7) {
+    for (;;) {
       const status = await statusOf(port).catch(() => undefined);
+      if (done(status) || killed.length >= 7) break;
       const current = status?.modelServer.state === 'ready' ? status.modelServer.pid : undefined;
       if (current !== undefined && !killed.includes(current)) {
         process.kill(current, 'SIGKILL');
@@ -86,6 +84,42 @@ describe('mlx-guard start', () => {
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    return killed;
+  }
+
+  it('the model server given up on after start-up (restart budget spent) → a cool-down, shown, then tried again; nothing left running', async () => {
+    const dir = privateDir('mlx-guard-cli-');
+    const guard = run(['start', '--port', '0', '--backend', 'standin'], { MLX_GUARD_CONFIG: writeConfig(dir, {}) });
+    const { url } = await until('the serving line', () => serving(guard.stdout), 20_000);
+    const port = Number(new URL(url).port);
+    const killed = await spendRestartBudget(port, (status) => Boolean(status?.modelServer.coolingDownUntil));
+    const coolingDown = await until('the cool-down', async () => {
+      const status = await statusOf(port);
+      return status.modelServer.coolingDownUntil ? status : undefined;
+    }, 15_000);
+    expect(killed).toHaveLength(6);
+    expect(guard.child.exitCode).toBeNull();
+    expect(coolingDown.modelServer).toMatchObject({ state: 'backoff', detail: expect.stringContaining('restart budget spent; trying again at') });
+    // The default cool-down is a minute: a client is told to come back after it.
+    const secondsLeft = (Date.parse(coolingDown.modelServer.coolingDownUntil!) - Date.now()) / 1000;
+    expect(secondsLeft).toBeGreaterThan(40);
+    const answer = await rawRequest(port, post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] })));
+    expect(answer.status).toBe(503);
+    expect(Number(answer.headers['retry-after'])).toBeGreaterThanOrEqual(Math.floor(secondsLeft));
+    expect(guard.stderr.join('\n') + guard.stdout.join('\n')).toContain('restarts within 900 s');
+    expect(killed.filter(isAlive)).toEqual([]);
+    // A person need not wait: a manual restart ends the cool-down at once.
+    expect((await rawRequest(port, post('/admin/restart', ''))).status).toBe(202);
+    await until('ready again', async () => ((await statusOf(port)).modelServer.state === 'ready' ? true : undefined), 15_000);
+    process.kill(guard.child.pid!, 'SIGTERM');
+    await guard.exited(15_000);
+  }, 60_000);
+
+  it('with restart.coolDownMs 0, the model server given up on after start-up → exit code 4, nothing left running', async () => {
+    const dir = privateDir('mlx-guard-cli-');
+    const guard = run(['start', '--port', '0', '--backend', 'standin'], { MLX_GUARD_CONFIG: writeConfig(dir, { restart: { coolDownMs: 0 } }) });
+    const { url } = await until('the serving line', () => serving(guard.stdout), 20_000);
+    const killed = await spendRestartBudget(Number(new URL(url).port), () => guard.child.exitCode !== null);
     expect(await guard.exited(15_000)).toEqual({ code: 4, signal: null });
     expect(guard.stderr.join('\n')).toContain('restarts within 900 s');
     expect(killed.filter(isAlive)).toEqual([]);
@@ -122,8 +156,12 @@ function writeConfig(dir: string, supervisor: Record<string, unknown>): string {
   return path;
 }
 
-async function statusOf(port: number): Promise<{ modelServer: { pid: number; state: string } }> {
-  return JSON.parse((await rawRequest(port, 'GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).body) as { modelServer: { pid: number; state: string } };
+interface Status {
+  modelServer: { pid: number; state: string; detail: string; coolingDownUntil: string | null };
+}
+
+async function statusOf(port: number): Promise<Status> {
+  return JSON.parse((await rawRequest(port, 'GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')).body) as Status;
 }
 
 /** Resolves once nothing accepts connections on the URL's port any more (mlx-guard is gone). */

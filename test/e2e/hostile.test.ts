@@ -88,24 +88,32 @@ describe('hostile input', () => {
     expect((await rawRequest(port(url), post('/v1/chat/completions', chat({})))).status).toBe(200);
   }, 40_000);
 
-  it('connections past maxConnections are closed as they arrive; those within are served', async () => {
-    const { url } = await startSidecar({ maxConnections: 4 });
-    const held: Socket[] = [];
+  it('with every connection slot taken, a newcomer closes the one waiting longest (never one being served) and is served', async () => {
+    const { url, faults, sidecar } = await startSidecar({ maxConnections: 4 });
+    await faults({ token_delay_ms: 300 });
+    const silent: Socket[] = [];
     try {
-      for (let i = 0; i < 4; i++) {
+      // Two sockets that send nothing, the oldest, then two streams being served for a second or more.
+      for (let i = 0; i < 2; i++) {
         const socket = connect(port(url), '127.0.0.1');
         await new Promise((resolve) => socket.once('connect', resolve));
-        held.push(socket);
+        socket.on('error', () => undefined);
+        silent.push(socket);
       }
-      const extra = connect(port(url), '127.0.0.1');
-      const closed = new Promise((resolve) => extra.once('close', resolve));
-      extra.on('error', () => undefined);
-      extra.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-      await closed;
+      const closedFirst = new Promise((resolve) => silent[0]!.once('close', resolve));
+      const streams = Array.from({ length: 2 }, () => rawRequest(port(url), post('/v1/chat/completions', chat({ stream: true, max_tokens: 4 })), 20_000));
+      await until('both streams being served', () => (sidecar.supervisor.journal.inFlight >= 2 ? true : undefined), 5_000);
+      const health = await rawRequest(port(url), 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      expect(health.status).toBe(200);
+      await closedFirst;
+      expect(silent[1]!.destroyed).toBe(false);
+      for (const answer of await Promise.all(streams)) {
+        expect(answer.status).toBe(200);
+        expect(answer.body).toContain('data: [DONE]');
+      }
     } finally {
-      for (const socket of held) socket.destroy();
+      for (const socket of silent) socket.destroy();
     }
-    await until('a connection slot', async () => ((await rawRequest(port(url), post('/v1/chat/completions', chat({})))).status === 200 ? true : undefined), 5_000);
   });
 });
 

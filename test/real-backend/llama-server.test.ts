@@ -6,6 +6,7 @@
 // per call), answers 503 "Loading model" while loading (not ready), 500 for malformed JSON (never
 // sent: requests are checked first), and /health during generation (a freeze is still caught:
 // a stopped process answers nothing).
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { expectCurrentRequestShapesServed } from '../support/current-requests.js';
 import { llamaServerCommand } from '../support/llama-server.js';
@@ -41,6 +42,19 @@ describe('llama-server behind mlx-guard', () => {
     expect((await client.models.list()).data.map((model) => model.id)).toEqual(['stories260K']);
     const unnamed = await rawRequest(port(url), post('/v1/chat/completions', JSON.stringify({ messages: hello, max_tokens: 2 })));
     expect(JSON.parse(unnamed.body).model).toBe('stories260K');
+  });
+
+  it('llama-server\'s own port answers only mlx-guard: a key of the launch\'s, given as LLAMA_API_KEY (never on its command line), is required of a completion', async () => {
+    const { sidecar, url } = await onLlama();
+    const serving = sidecar.supervisor.serving!;
+    expect(serving.apiKey).toMatch(/^[\w-]{32}$/);
+    const direct = port(serving.baseUrl);
+    const body = JSON.stringify({ messages: hello, max_tokens: 2 });
+    expect((await rawRequest(direct, post('/v1/chat/completions', body))).status).toBe(401);
+    expect((await rawRequest(direct, post('/v1/chat/completions', body, 'Authorization: Bearer guessed\r\n'))).status).toBe(401);
+    expect((await rawRequest(direct, post('/v1/chat/completions', body, `Authorization: Bearer ${serving.apiKey}\r\n`))).status).toBe(200);
+    expect((await rawRequest(port(url), post('/v1/chat/completions', body))).status).toBe(200);
+    if (existsSync('/proc/self/cmdline')) expect(readFileSync(`/proc/${sidecar.supervisor.status.pid}/cmdline`, 'utf8')).not.toContain(serving.apiKey!);
   });
 
   it('text completions from the trained model: greedy "Once upon a time" goes on as TinyStories does', async () => {

@@ -61,7 +61,11 @@ export async function startSidecar(overrides: ConfigInput = {}, standinArgs: str
     url,
     client,
     async faults(body) {
-      const response = await fetch(`${sidecar.supervisor.status.baseUrl}/__standin/faults`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(5_000) });
+      // The stand-in's own port answers only with the launch's key (mlx_host.py).
+      const serving = sidecar.supervisor.serving;
+      if (!serving) throw new Error('no model server is serving: its faults cannot be set');
+      const headers: Record<string, string> = serving.apiKey === undefined ? {} : { authorization: `Bearer ${serving.apiKey}` };
+      const response = await fetch(`${serving.baseUrl}/__standin/faults`, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(5_000) });
       if (!response.ok) throw new Error(`fault control answered ${response.status}: ${await response.text()}`);
     },
   };

@@ -22,17 +22,17 @@ const parserTools = (request: MessagesRequest): ToolDefinition[] =>
 export const anthropicMessagesApi: Api = {
   name: 'anthropic_messages',
   sendError: sendAnthropicError,
-  read(raw, { modelAllowed }) {
+  read(raw, limits) {
     const parsed = messagesRequest.safeParse(raw);
     if (!parsed.success) return { invalid: describeIssue(parsed.error) };
     const request = parsed.data;
-    const upstream = sanitizeRequest(toChatRequest(request, { stream: request.stream === true, maxTokens: request.max_tokens }), modelAllowed);
+    const upstream = sanitizeRequest(toChatRequest(request, { stream: request.stream === true, maxTokens: request.max_tokens }), limits);
     const tools = parserTools(request);
     const stops = request.stop_sequences;
     return {
       upstream,
       upstreamPath: '/v1/chat/completions',
-      fits: (count, deps) => fitsContext(upstream.body.length, request.max_tokens, deps.config.anthropic.contextTokens, count),
+      fits: (count, deps) => fitsContext(upstream.body.length, upstream.maxTokensCapped?.cap ?? request.max_tokens, deps.config.anthropic.contextTokens, count),
       answer: {
         kind: 'chat',
         tools,
@@ -72,10 +72,10 @@ async function fitsContext(bodyChars: number, maxTokens: number, window: number 
 export const anthropicCountTokensApi: Api = {
   name: 'anthropic_count_tokens',
   sendError: sendAnthropicError,
-  read(raw, { modelAllowed }) {
+  read(raw, limits) {
     const parsed = countTokensRequest.safeParse(raw);
     if (!parsed.success) return { invalid: describeIssue(parsed.error) };
-    const upstream = sanitizeRequest(toChatRequest(parsed.data, { stream: false, maxTokens: 1 }), modelAllowed);
+    const upstream = sanitizeRequest(toChatRequest(parsed.data, { stream: false, maxTokens: 1 }), limits);
     return {
       upstream,
       upstreamPath: '/v1/chat/completions',

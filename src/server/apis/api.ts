@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { PublicErrorCode, StreamFraming, WholeFraming } from '../../answer/index.js';
-import type { UpstreamRequest } from '../../openai/index.js';
+import type { RequestLimits, UpstreamRequest } from '../../openai/index.js';
 import type { ToolDefinition } from '../../tools/index.js';
 import type { CompletionDependencies } from '../dependencies.js';
 
@@ -17,10 +17,8 @@ export interface Api {
   read(raw: unknown, options: ReadOptions): ApiRequest | { invalid: { message: string; param: string | null } };
 }
 
-export interface ReadOptions {
-  /** Whether a client's `model` may go to the model server (which then loads it); else the served model answers. */
-  modelAllowed(name: string): boolean;
-}
+/** What a request may ask of the model server (`sanitizeRequest` applies them). */
+export type ReadOptions = Required<RequestLimits>;
 
 /** A request read by its API: what goes upstream, and how its answer is to be parsed and framed. */
 export interface ApiRequest {

@@ -10,10 +10,10 @@ export function openAiApi(kind: 'chat' | 'text'): Api {
   return {
     name: kind === 'chat' ? 'openai_chat' : 'openai_text',
     sendError,
-    read(raw, { modelAllowed }) {
+    read(raw, limits) {
       const parsed = schema.safeParse(raw);
       if (!parsed.success) return { invalid: describeIssue(parsed.error) };
-      const upstream = sanitizeRequest(parsed.data, modelAllowed);
+      const upstream = sanitizeRequest(parsed.data, limits);
       const tools = (kind === 'chat' ? (parsed.data as { tools?: ToolDefinition[] | null }).tools : undefined) ?? [];
       const model = upstream.clientModel;
       return {

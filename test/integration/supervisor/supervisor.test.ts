@@ -1,7 +1,7 @@
 // The supervisor against real stand-in processes: every failure ends in a restart or a clear
 // fatal state, every wait is bounded, and nothing is left running.
 import { connect, createServer, type Server } from 'node:net';
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,8 +33,10 @@ function supervise(overrides: SupervisorOptions = {}) {
   supervisor.onTransition((t) => transitions.push(t));
   supervisor.onRestart((r) => restarts.push(r));
   const port = () => Number(new URL(supervisor.baseUrl!).port);
+  /** The header the model server's own port requires (its launch's key; none for a command that checks none). */
+  const key = () => (supervisor.serving?.apiKey === undefined ? '' : `Authorization: Bearer ${supervisor.serving.apiKey}\r\n`);
   const nextReady = (after: number) => until('ready again', () => (supervisor.state === 'ready' && transitions.filter((t) => t.to === 'ready').length > after ? true : undefined), 10_000);
-  return { supervisor, transitions, restarts, port, nextReady, options };
+  return { supervisor, transitions, restarts, port, key, nextReady, options };
 }
 
 const stream = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 20, stream: true });
@@ -47,15 +49,26 @@ describe('supervisor', () => {
     expect(transitions.map((t) => t.to)).toEqual(['starting', 'ready']);
     expect(supervisor.status.lastTimeToReadyMs).toBeGreaterThanOrEqual(300);
     expect(supervisor.recentLogLines.some((l) => l.includes('Starting httpd'))).toBe(true);
-    expect((await rawRequest(Number(new URL(supervisor.baseUrl!).port), 'GET /health HTTP/1.1\r\n\r\n')).status).toBe(200);
+    // Its port answers only mlx-guard: the launch's key, given in its environment, and no CORS headers.
+    const { apiKey } = supervisor.serving!;
+    expect(apiKey).toMatch(/^[\w-]{32}$/);
+    const direct = Number(new URL(supervisor.baseUrl!).port);
+    const stranger = await rawRequest(direct, 'GET /health HTTP/1.1\r\nOrigin: http://evil.example\r\n\r\n');
+    expect(stranger.status).toBe(401);
+    const wrong = await rawRequest(direct, `GET /health HTTP/1.1\r\nAuthorization: Bearer ${apiKey!.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'))}\r\n\r\n`);
+    expect(wrong.status).toBe(401);
+    const own = await rawRequest(direct, `GET /health HTTP/1.1\r\nOrigin: http://evil.example\r\nAuthorization: Bearer ${apiKey}\r\n\r\n`);
+    expect(own.status).toBe(200);
+    expect(Object.keys(own.headers).filter((name) => name.startsWith('access-control'))).toEqual([]);
+    if (existsSync('/proc/self/cmdline')) expect(readFileSync(`/proc/${supervisor.status.pid}/cmdline`, 'utf8')).not.toContain(apiKey!);
   });
 
   it('crash mid-stream → restarted and ready again, the crash lines attached to the restart', async () => {
-    const { supervisor, restarts, port, nextReady } = supervise({ serverArgs: ['--control'] });
+    const { supervisor, restarts, port, key, nextReady } = supervise({ serverArgs: ['--control'] });
     await supervisor.start();
     const firstPid = supervisor.status.pid!;
-    await rawRequest(port(), post('/__standin/faults', '{"crash_after_tokens": 2}'));
-    await rawRequest(port(), post('/v1/chat/completions', stream));
+    await rawRequest(port(), post('/__standin/faults', '{"crash_after_tokens": 2}', key()));
+    await rawRequest(port(), post('/v1/chat/completions', stream, key()));
     await nextReady(1);
     expect(supervisor.status.pid).not.toBe(firstPid);
     expect(isAlive(firstPid)).toBe(false);
@@ -66,29 +79,29 @@ describe('supervisor', () => {
 
   it('zombie line → restarted at once, without waiting for any timeout', async () => {
     // Run the stand-in bare (backend "command"), so only its stderr line can give the zombie away.
-    const { supervisor, restarts, port, nextReady } = supervise({
+    const { supervisor, restarts, port, key, nextReady } = supervise({
       backend: 'command',
       command: [python, `${nativeHost}/standin`, '--port', '{port}', '--control'],
     });
     await supervisor.start();
-    await rawRequest(port(), post('/__standin/faults', '{"zombie": true}'));
+    await rawRequest(port(), post('/__standin/faults', '{"zombie": true}', key()));
     const faultAt = Date.now();
-    void rawRequest(port(), post('/v1/chat/completions', stream), 30_000).catch(() => undefined);
+    void rawRequest(port(), post('/v1/chat/completions', stream, key()), 30_000).catch(() => undefined);
     await nextReady(1);
     expect(restarts[0]!.cause).toBe('zombie');
     expect(Date.now() - faultAt).toBeLessThan(5_000);
   });
 
   it('the backoff is waited out in full, even when the replaced child exits late', async () => {
-    const { supervisor, transitions, port, nextReady } = supervise({
+    const { supervisor, transitions, port, key, nextReady } = supervise({
       serverArgs: ['--control'],
       restart: { initialDelayMs: 600, maxDelayMs: 1_000, jitter: 0, maxRestarts: 5, windowMs: 60_000 },
     });
     await supervisor.start();
     // The first restart in a row is immediate; the second waits out initialDelayMs.
     for (const readyCount of [1, 2]) {
-      await rawRequest(port(), post('/__standin/faults', '{"zombie": true}'));
-      void rawRequest(port(), post('/v1/chat/completions', stream), 30_000).catch(() => undefined);
+      await rawRequest(port(), post('/__standin/faults', '{"zombie": true}', key()));
+      void rawRequest(port(), post('/v1/chat/completions', stream, key()), 30_000).catch(() => undefined);
       await nextReady(readyCount);
     }
     const backoffs = transitions.filter((t) => t.to === 'backoff');
@@ -111,7 +124,7 @@ describe('supervisor', () => {
   });
 
   it('backend "command" (no host): SIGSTOP → /health probes fail on time even with the accept queue full → frozen', async () => {
-    const { supervisor, restarts, nextReady, port } = supervise({ backend: 'command', command: [python, `${nativeHost}/standin`, '--port', '{port}'] });
+    const { supervisor, restarts, nextReady, port, key } = supervise({ backend: 'command', command: [python, `${nativeHost}/standin`, '--port', '{port}'] });
     await supervisor.start();
     const stopped = supervisor.status.pid!;
     process.kill(-stopped, 'SIGSTOP');
@@ -129,11 +142,11 @@ describe('supervisor', () => {
   });
 
   it('busy with no generation step for stallMs → restarted as wedged, though /health still answers', async () => {
-    const { supervisor, restarts, nextReady, port } = supervise({ serverArgs: ['--control'], liveness: { stallMs: 1_500 } });
+    const { supervisor, restarts, nextReady, port, key } = supervise({ serverArgs: ['--control'], liveness: { stallMs: 1_500 } });
     await supervisor.start();
-    await rawRequest(port(), post('/__standin/faults', '{"hang_after_prefill": true}'));
-    const hung = rawRequest(port(), post('/v1/chat/completions', stream), 10_000).catch((error: Error) => error);
-    expect((await rawRequest(port(), 'GET /health HTTP/1.1\r\n\r\n')).status).toBe(200);
+    await rawRequest(port(), post('/__standin/faults', '{"hang_after_prefill": true}', key()));
+    const hung = rawRequest(port(), post('/v1/chat/completions', stream, key()), 10_000).catch((error: Error) => error);
+    expect((await rawRequest(port(), `GET /health HTTP/1.1\r\n${key()}\r\n`)).status).toBe(200);
     await nextReady(1);
     expect(restarts[0]).toMatchObject({ cause: 'wedged' });
     expect(restarts[0]!.detail).toMatch(/^busy with 1 request\(s\) and no generation step for [\d.]+ s/);
@@ -141,7 +154,7 @@ describe('supervisor', () => {
   });
 
   it('backend "command", a serial server: /health waits behind a long answer, but the answer’s progress keeps it alive', async () => {
-    const { supervisor, restarts, port } = supervise({ backend: 'command', command: [python, `${nativeHost}/standin`, '--port', '{port}', '--serial', '--token-delay-ms', '400'] });
+    const { supervisor, restarts, port, key } = supervise({ backend: 'command', command: [python, `${nativeHost}/standin`, '--port', '{port}', '--serial', '--token-delay-ms', '400'] });
     await supervisor.start();
     const tracker = supervisor.journal.begin({ id: 'long', digest: 'long', bodyBytes: 0 });
     const started = Date.now();
@@ -159,7 +172,7 @@ describe('supervisor', () => {
     expect(text).toContain('data: [DONE]');
     // Long enough for several /health probes to have failed behind it.
     expect(Date.now() - started).toBeGreaterThan(4_000);
-    expect((await rawRequest(port(), 'GET /health HTTP/1.1\r\n\r\n')).status).toBe(200);
+    expect((await rawRequest(port(), `GET /health HTTP/1.1\r\n${key()}\r\n`)).status).toBe(200);
     expect(restarts).toEqual([]);
   });
 
@@ -243,8 +256,8 @@ describe('supervisor', () => {
     expect(restarts).toEqual([]);
   });
 
-  it('a restart that a request now known as poison caused (in flight at its second crash) spends no budget', async () => {
-    const { supervisor, restarts, nextReady } = supervise({ restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 1, windowMs: 60_000 } });
+  it('the restarts a request now known as poison caused (alone in flight at its second crash) spend no budget; a spent budget after serving is a cool-down', async () => {
+    const { supervisor, restarts, nextReady } = supervise({ restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 1, windowMs: 60_000, coolDownMs: 1_500 } });
     await supervisor.start();
     const crashWith = async (digest: string, readyCount: number) => {
       const entry = supervisor.journal.begin({ id: digest, digest, bodyBytes: 10 });
@@ -253,12 +266,20 @@ describe('supervisor', () => {
       entry.end();
       return entry.verdict;
     };
-    expect(await crashWith('d', 1)).toBe('suspect'); // spends the one restart the budget allows
-    expect(await crashWith('d', 2)).toBe('poison'); // its second crash: forgiven, still within the budget
+    expect(await crashWith('d', 1)).toBe('suspect'); // spends the one restart the budget allows…
+    expect(await crashWith('d', 2)).toBe('poison'); // …given back at its second crash, itself free
     expect(restarts.map((r) => r.cause)).toEqual(['crash', 'crash']);
+    // The budget is whole again: one more crash is allowed…
     process.kill(supervisor.status.pid!, 'SIGKILL');
-    await until('fatal', () => (supervisor.state === 'fatal' ? true : undefined), 10_000);
-    expect(supervisor.status.fatal?.reason).toBe('restart_budget_exhausted');
+    await nextReady(3);
+    // …and the next spends it: a server that has served cools down, then is tried again.
+    process.kill(supervisor.status.pid!, 'SIGKILL');
+    const until_ = await until('the cool-down', () => supervisor.status.coolingDownUntil, 10_000);
+    expect(supervisor.state).toBe('backoff');
+    expect(until_ - Date.now()).toBeGreaterThan(500);
+    await nextReady(4);
+    expect(supervisor.status.coolingDownUntil).toBeUndefined();
+    expect(supervisor.status.fatal).toBeUndefined();
   });
 
   it('restart budget exhausted → fatal; the backoff grows as configured on the way', async () => {
@@ -275,7 +296,7 @@ describe('supervisor', () => {
   });
 
   it('the inference breaker open past whenOpenForMs with a failing canary → restart, then the breaker is reset', async () => {
-    const { supervisor, restarts, transitions, port, nextReady } = supervise({
+    const { supervisor, restarts, transitions, port, key, nextReady } = supervise({
       serverArgs: ['--control'],
       restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 5, windowMs: 60_000, whenOpenForMs: 200 },
       liveness: { canaryTimeoutMs: 300 },
@@ -283,7 +304,7 @@ describe('supervisor', () => {
     const breaker = new CircuitBreaker({ name: 'inference' });
     supervisor.watchBreaker(breaker);
     await supervisor.start();
-    await rawRequest(port(), post('/__standin/faults', '{"hang_after_prefill": true}'));
+    await rawRequest(port(), post('/__standin/faults', '{"hang_after_prefill": true}', key()));
     const hold = breaker.isolate();
     expect(supervisor.state).toBe('degraded');
     await nextReady(1);
@@ -294,7 +315,7 @@ describe('supervisor', () => {
   });
 
   it('a canary verdict on a child that was replaced meanwhile does not end its successor', async () => {
-    const { supervisor, restarts, nextReady, port } = supervise({
+    const { supervisor, restarts, nextReady, port, key } = supervise({
       restart: { initialDelayMs: 50, maxDelayMs: 400, jitter: 0, maxRestarts: 5, windowMs: 60_000, whenOpenForMs: 100 },
       liveness: { canaryTimeoutMs: 1_000 },
     });
@@ -388,10 +409,10 @@ describe('the mlx backend (a fake mlx_lm on PYTHONPATH stands in for the real on
 
   it('runs mlx_lm.server through the host; a dying generation thread → restart as a zombie', async () => {
     await withPythonPath(fakeMlx, async () => {
-      const { supervisor, restarts, port, nextReady } = supervise({ backend: 'mlx', model: 'org/model', python });
+      const { supervisor, restarts, port, key, nextReady } = supervise({ backend: 'mlx', model: 'org/model', python });
       await supervisor.start();
       expect(supervisor.state).toBe('ready');
-      void rawRequest(port(), post('/die', '{}'), 10_000).catch(() => undefined);
+      void rawRequest(port(), post('/die', '{}', key()), 10_000).catch(() => undefined);
       await nextReady(1);
       // The traceback line or the host's exit 4, whichever arrives first: the cause is the same.
       expect(restarts[0]!.cause).toBe('zombie');
@@ -400,9 +421,9 @@ describe('the mlx backend (a fake mlx_lm on PYTHONPATH stands in for the real on
 
   it('the host hooks mlx_lm’s own step (BatchGenerator.next): a step that never returns → restart as wedged', async () => {
     await withPythonPath(fakeMlx, async () => {
-      const { supervisor, restarts, port, nextReady } = supervise({ backend: 'mlx', model: 'org/model', python, liveness: { stallMs: 1_500 } });
+      const { supervisor, restarts, port, key, nextReady } = supervise({ backend: 'mlx', model: 'org/model', python, liveness: { stallMs: 1_500 } });
       await supervisor.start();
-      void rawRequest(port(), post('/wedge', '{}'), 10_000).catch(() => undefined);
+      void rawRequest(port(), post('/wedge', '{}', key()), 10_000).catch(() => undefined);
       await nextReady(1);
       expect(restarts[0]).toMatchObject({ cause: 'wedged' });
       expect(restarts[0]!.detail).toMatch(/^busy with 1 request\(s\) and no generation step/);

@@ -7,17 +7,27 @@ describe('the poison list', () => {
   it('a request in flight at two losses of the same cause is poison; a different cause or a blameless one is not', () => {
     const list = new PoisonList({ ttlMs: 600_000, maxEntries: 10 });
     const [first, second, third, fourth] = [{}, {}, {}, {}];
-    expect(list.noteLoss('a', 'metal_abort', 10, first)).toBe('suspect');
+    expect(list.noteLoss('a', 'metal_abort', 10, first, true)).toBe('suspect');
     // The same content twice in flight at one loss counts once.
-    expect(list.noteLoss('a', 'metal_abort', 10, first)).toBe('suspect');
-    expect(list.noteLoss('a', 'frozen', 10, second)).toBe('suspect');
-    expect(list.noteLoss('a', 'manual', 10, third)).toBe('innocent');
-    expect(list.noteLoss('a', 'breaker_open', 10, third)).toBe('innocent');
+    expect(list.noteLoss('a', 'metal_abort', 10, first, true)).toBe('suspect');
+    expect(list.noteLoss('a', 'frozen', 10, second, true)).toBe('suspect');
+    expect(list.noteLoss('a', 'manual', 10, third, true)).toBe('innocent');
+    expect(list.noteLoss('a', 'breaker_open', 10, third, true)).toBe('innocent');
     expect(list.find('a')).toBeUndefined();
-    expect(list.noteLoss('a', 'metal_abort', 10, fourth)).toBe('poison');
-    expect(list.noteLoss('a', 'metal_abort', 10, fourth)).toBe('poison');
+    expect(list.noteLoss('a', 'metal_abort', 10, fourth, true)).toBe('poison');
+    expect(list.noteLoss('a', 'metal_abort', 10, fourth, true)).toBe('poison');
     expect(list.find('a')).toMatchObject({ kind: 'crashes', cause: 'metal_abort', bodyBytes: 10 });
-    expect(list.noteLoss('b', 'metal_abort', 10, fourth)).toBe('suspect');
+    expect(list.noteLoss('b', 'metal_abort', 10, fourth, true)).toBe('suspect');
+  });
+
+  it('a request that shared the server when it died is never convicted by that loss, however often: only a loss while it ran alone names it', () => {
+    const list = new PoisonList({ ttlMs: 600_000, maxEntries: 10 });
+    // The victim: in flight beside an attacker at every crash.
+    for (let crash = 0; crash < 5; crash++) expect(list.noteLoss('victim', 'metal_abort', 10, {}, false)).toBe('suspect');
+    expect(list.find('victim')).toBeUndefined();
+    // The attacker: once beside the victim, then replayed alone and crashing it again.
+    expect(list.noteLoss('attacker', 'metal_abort', 10, {}, false)).toBe('suspect');
+    expect(list.noteLoss('attacker', 'metal_abort', 10, {}, true)).toBe('poison');
   });
 
   it('a request that failed twice on its own is poison; poison lasts ttlMs', () => {
@@ -43,8 +53,8 @@ describe('the poison list', () => {
 
   it('tells the client what happened and what to change', () => {
     const list = new PoisonList({ ttlMs: 600_000, maxEntries: 10 });
-    list.noteLoss('a', 'metal_abort', 1, {});
-    list.noteLoss('a', 'metal_abort', 1, {});
+    list.noteLoss('a', 'metal_abort', 1, {}, true);
+    list.noteLoss('a', 'metal_abort', 1, {}, true);
     expect(describePoison(list.find('a')!)).toBe(
       'this request was being served when the model server ran out of GPU memory twice; mlx-guard will not send it again for 10 min. To get an answer, shorten the context or lower max_tokens and send the changed request.',
     );

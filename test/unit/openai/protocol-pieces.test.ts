@@ -41,6 +41,15 @@ describe('sanitizeRequest', () => {
     expect(logprobs.upstreamStreams).toBe(false);
     expect(JSON.parse(logprobs.body)).toEqual({ messages: [], stream: false, logprobs: true, top_logprobs: 11 });
   });
+
+  it('lowers max_tokens and max_completion_tokens above the cap to it, and says what was asked; within it, nothing changes', () => {
+    const capped = sanitizeRequest({ messages: [], max_tokens: 1e15, max_completion_tokens: 40_000 }, { maxTokens: 32_768 });
+    expect(capped.maxTokensCapped).toEqual({ requested: 1e15, cap: 32_768 });
+    expect(JSON.parse(capped.body)).toMatchObject({ max_tokens: 32_768, max_completion_tokens: 32_768 });
+    const within = sanitizeRequest({ messages: [], max_tokens: 32_768 }, { maxTokens: 32_768 });
+    expect(within.maxTokensCapped).toBeUndefined();
+    expect(JSON.parse(within.body).max_tokens).toBe(32_768);
+  });
 });
 
 describe('ServerToolCalls', () => {

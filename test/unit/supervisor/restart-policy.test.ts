@@ -55,4 +55,16 @@ describe('restart policy', () => {
     clock.advance(600_000);
     expect(policy.next()).toMatchObject({ relaunchInMs: 0, attempt: 1 });
   });
+  it('a refunded restart (one a poison request caused) gives back its place in the budget and its backoff step', () => {
+    const clock = manualClock();
+    const policy = new RestartPolicy(restartOptions({ maxRestarts: 2, windowMs: 60_000 }), clock.now);
+    expect(policy.next()).toEqual({ relaunchInMs: 0, attempt: 1 });
+    policy.refund();
+    // The same as if it had never happened: immediate again, and the budget whole.
+    expect(policy.next()).toEqual({ relaunchInMs: 0, attempt: 1 });
+    expect(policy.next()).toEqual({ relaunchInMs: 1_000, attempt: 2 });
+    expect(policy.next()).toEqual({ exhausted: true, restartsInWindow: 2 });
+    policy.refund();
+    expect(policy.next()).toEqual({ relaunchInMs: 1_000, attempt: 2 });
+  });
 });
