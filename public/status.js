@@ -66,7 +66,11 @@ function render(s) {
   $('connection').textContent = `live · ${new Date().toLocaleTimeString()}`;
   const server = s.modelServer;
   setState($('server-state'), server.state);
-  $('server-detail').textContent = server.fatal ? server.fatal.message : server.detail;
+  $('server-detail').textContent = server.fatal
+    ? server.fatal.message
+    : server.coolingDownUntil
+      ? `restart budget spent: cooling down, tried again at ${new Date(server.coolingDownUntil).toLocaleTimeString()}; or now, with "Restart the model server"`
+      : server.detail;
   const restarts = Object.values(server.restarts ?? {}).reduce((a, b) => a + b, 0);
   facts($('server-facts'), [
     ['for', ago(server.since)],
