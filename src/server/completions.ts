@@ -172,6 +172,7 @@ async function sendOnce(
   let progressed = false;
   const { timeline } = attempt;
   timeline?.mark('dispatched');
+  const sentAt = journal.now();
   try {
     const result = await deps.pools.infer({
       url: `${serving.baseUrl}${upstreamPath}`,
@@ -219,7 +220,7 @@ async function sendOnce(
       const error = asError(result.error);
       // A failure the server shows for this request while it serves others is this request's, not
       // the server's: it goes the poison way, and the breaker everyone shares never hears of it.
-      const blame = !progressed && serverSide(result.error) ? await deps.triage.blame(serving) : 'server';
+      const blame = !progressed && serverSide(result.error) ? await deps.triage.blame(serving, sentAt) : 'server';
       if (blame === 'request') {
         permit.ignore();
         if (journal.poison.noteFailure(digest, result.error.code, request.body.length) === 'poison') {

@@ -14,19 +14,23 @@ interface Slot {
 }
 
 /**
- * Connections beyond `max` that are let in when every slot is serving a request: room for
- * `/health` and an ordinary client when the slots are full of work. These are evictable too.
+ * How long a new connection has to show it is a request before it may be closed for another: a
+ * real client sends its headers at once, and is served within it. Closing at once instead closed
+ * ordinary clients caught in a burst of attackers reconnecting together (3 `/health` checks in
+ * 426 under 600 trickled headers, each closed before its request was read).
  */
-export const SLOT_RESERVE = 16;
+export const EVICT_AFTER_MS = 100;
 
 /**
  * The server's connection slots, held against a client that takes them to do nothing with them.
  * A connection is *serving* while its request's body is in and its response is not finished;
  * otherwise it is *waiting*: headers or a body still arriving (a slow client, or a slowloris
- * attack), or idle between keep-alive requests. When a new connection finds every slot taken, the
- * connection waiting longest is closed for it (one still sending before one idle between
- * requests), never one being served; only when all are served is the new one refused, past a
- * small reserve. So trickled headers and bodies cannot keep `/health` or anyone else out.
+ * attack), or idle between keep-alive requests. Past `max`, every newcomer is let in, and within
+ * `EVICT_AFTER_MS` the connections waiting longest are closed until `max` are left (one still
+ * sending before one idle between requests), never one being served nor one younger than that;
+ * past twice `max`, at once. Only when no connection can give its place (all serving, or all just
+ * arrived) is a newcomer refused. So trickled
+ * headers and bodies cannot keep `/health` or anyone else out.
  *
  * Node's own `maxConnections` refuses the newcomer instead, which is what let 600 trickling
  * sockets shut everyone out; it is not used.
@@ -35,6 +39,7 @@ export class ConnectionSlots {
   readonly #slots = new Map<Socket, Slot>();
   #evicted = 0;
   #refused = 0;
+  #trimming: NodeJS.Timeout | undefined;
 
   constructor(
     readonly max: number,
@@ -67,30 +72,52 @@ export class ConnectionSlots {
   }
 
   #admit(socket: Socket): void {
-    if (this.#slots.size >= this.max) {
-      const victim = this.#longestWaiting();
-      if (victim) {
-        this.#evicted++;
-        this.#slots.delete(victim);
-        victim.destroy();
-      } else if (this.#slots.size >= this.max + SLOT_RESERVE) {
-        this.#refused++;
-        socket.destroy();
-        return;
-      }
+    // Past twice `max`, room is made now, if any connection is old enough to give it.
+    if (this.#slots.size >= 2 * this.max && !this.#evictOne(this.now() - EVICT_AFTER_MS)) {
+      this.#refused++;
+      socket.destroy();
+      return;
     }
     this.#slots.set(socket, { since: this.now(), served: 0, req: undefined, res: undefined });
     socket.once('close', () => this.#slots.delete(socket));
+    if (this.#slots.size > this.max) this.#trimSoon();
   }
 
-  /** The connection to close for a newcomer: sending longest, else idle longest; never one being served. */
-  #longestWaiting(): Socket | undefined {
+  #trimSoon(): void {
+    if (this.#trimming) return;
+    this.#trimming = setTimeout(() => {
+      this.#trimming = undefined;
+      this.#trim();
+    }, EVICT_AFTER_MS);
+    this.#trimming.unref();
+  }
+
+  /** Closes the connections waiting longest until `max` are left; those too young yet, on the next pass. */
+  #trim(): void {
+    const before = this.now() - EVICT_AFTER_MS;
+    while (this.#slots.size > this.max && this.#evictOne(before));
+    if (this.#slots.size > this.max) this.#trimSoon();
+  }
+
+  /** Closes the connection waiting longest since before `before`; false if there is none. */
+  #evictOne(before: number): boolean {
+    const victim = this.#longestWaiting(before);
+    if (!victim) return false;
+    this.#evicted++;
+    this.#slots.delete(victim);
+    victim.destroy();
+    return true;
+  }
+
+  /** The connection to close: sending longest, else idle longest, in its phase since before `before`; never one being served. */
+  #longestWaiting(before: number): Socket | undefined {
     let sending: Socket | undefined;
     let sendingSince = Infinity;
     let idle: Socket | undefined;
     let idleSince = Infinity;
     for (const [socket, slot] of this.#slots) {
       const { req, since } = slot;
+      if (since > before) continue;
       // Headers not yet in on a fresh connection, or a body still arriving.
       if ((req === undefined && slot.served === 0) || (req !== undefined && !req.complete)) {
         if (since < sendingSince) [sending, sendingSince] = [socket, since];

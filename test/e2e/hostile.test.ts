@@ -88,7 +88,7 @@ describe('hostile input', () => {
     expect((await rawRequest(port(url), post('/v1/chat/completions', chat({})))).status).toBe(200);
   }, 40_000);
 
-  it('with every connection slot taken, a newcomer closes the one waiting longest (never one being served) and is served', async () => {
+  it('with every connection slot taken, a newcomer is served and, past its grace, the connection waiting longest makes room (never one being served)', async () => {
     const { url, faults, sidecar } = await startSidecar({ maxConnections: 4 });
     await faults({ token_delay_ms: 300 });
     const silent: Socket[] = [];
@@ -103,8 +103,12 @@ describe('hostile input', () => {
       const closedFirst = new Promise((resolve) => silent[0]!.once('close', resolve));
       const streams = Array.from({ length: 2 }, () => rawRequest(port(url), post('/v1/chat/completions', chat({ stream: true, max_tokens: 4 })), 20_000));
       await until('both streams being served', () => (sidecar.supervisor.journal.inFlight >= 2 ? true : undefined), 5_000);
-      const health = await rawRequest(port(url), 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-      expect(health.status).toBe(200);
+      // A newcomer that stays (keep-alive): past the grace a new connection gets, the oldest silent one makes room.
+      const newcomer = connect(port(url), '127.0.0.1');
+      silent.push(newcomer);
+      const answered = new Promise<string>((resolve) => newcomer.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+      newcomer.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      expect(await answered).toMatch(/^HTTP\/1\.1 200/);
       await closedFirst;
       expect(silent[1]!.destroyed).toBe(false);
       for (const answer of await Promise.all(streams)) {
