@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, secretsOutOfArgs } from './config.js';
 import { formatBytes } from './install/format.js';
 import { describePull, hubEndpoint } from './install/model-download.js';
 import { hubCacheDir, installPaths } from './install/paths.js';
@@ -109,7 +109,9 @@ export async function serviceCommand(args: readonly string[], context = defaultC
       // Checked now, so that the service cannot fail later on its options.
       const config = loadConfig(rest, context.env);
       const { target, logFile } = serviceAt(config.port, context);
-      writeUnit(target, { port: config.port, node: process.execPath, cli: cliScript(), startArgs: rest, env: serviceEnvironment(context.env, process.execPath), logFile });
+      // Secrets given as flags go into the unit's environment (a file only the user reads), never its command line.
+      const { args, env } = secretsOutOfArgs(rest);
+      writeUnit(target, { port: config.port, node: process.execPath, cli: cliScript(), startArgs: args, env: { ...serviceEnvironment(context.env, process.execPath), ...env }, logFile });
       await target.install(context.run);
       context.out(`mlx-guard service: ${target.name} installed (${target.file}) and started; it starts at login and restarts after a failure. Its output: ${logFile}`);
       return OK;

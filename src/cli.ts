@@ -4,7 +4,7 @@ import { pullCommand, serviceCommand, setupCommand } from './cli-install.js';
 import { statusCommand } from './cli-status.js';
 import { installPaths } from './install/paths.js';
 import { readSettings } from './install/settings.js';
-import { ConfigError, describeOptions, loadConfig } from './config.js';
+import { ConfigError, describeOptions, loadConfig, secretFlagsIn } from './config.js';
 import { STOP_SIGNALS, SupervisorFatalError, showProgress, type FatalReason } from './supervisor/index.js';
 import { createLogger } from './observability/logger.js';
 import { createSidecar } from './sidecar.js';
@@ -61,22 +61,43 @@ async function main(argv: readonly string[]): Promise<number> {
     if (recorded !== undefined) config.supervisor.python = recorded;
   }
   const logger = createLogger({ level: config.logLevel });
+  for (const flag of secretFlagsIn(rest)) {
+    logger.warn({ event: 'secret_on_command_line', flag }, `${flag} was given on the command line, where every local user can read it (ps); give it in a file (${flag}-file) or its MLX_GUARD_ variable instead`);
+  }
   const sidecar = createSidecar(config, logger);
   showProgress(sidecar.supervisor);
   let stopping = false;
   let serving = false;
-  /** `drainMs`: how long new requests are still served while a load balancer notices /health's 503. */
-  const stop = (why: string, code: number, drainMs = 0) => {
+  // However this process ends (an uncaught error included), its model server ends with it; a
+  // SIGKILL, which runs nothing here, is the watchdog's (mlx_host.py's, or the reaper's).
+  process.on('exit', () => sidecar.supervisor.killNow());
+  /**
+   * `drainMs`: how long new requests are still served while a load balancer notices /health's
+   * 503; `graceMs`: how long requests in flight then get to finish.
+   */
+  const stop = (why: string, code: number, drainMs = 0, graceMs = config.drain.graceMs) => {
     if (stopping) return;
     stopping = true;
     logger.info({ event: 'shutdown', why }, `${why}: ${drainMs > 0 ? 'draining, then ' : ''}finishing requests in flight, then stopping the model server`);
-    sidecar.shutdown(drainMs).then(
+    sidecar.shutdown(drainMs, graceMs).then(
       () => process.exit(code),
       () => process.exit(EXIT.failed),
     );
   };
-  // A second signal while stopping means "now".
-  for (const signal of STOP_SIGNALS) process.on(signal, () => (stopping ? process.exit(EXIT.failed) : stop(signal, EXIT.ok, serving ? config.drain.windowMs : 0)));
+  for (const signal of STOP_SIGNALS) {
+    process.on(signal, () => {
+      // A second signal while stopping means "now": the model server's group first, then out.
+      if (stopping) {
+        sidecar.supervisor.killNow();
+        process.exit(EXIT.failed);
+      }
+      // Ctrl-C is a person at a terminal: stop now, giving requests in flight a short grace. A
+      // service manager or an orchestrator sends SIGTERM (or SIGHUP): drain first, so that a load
+      // balancer in front takes the node out before its connections are refused.
+      if (signal === 'SIGINT') stop(signal, EXIT.ok, 0, Math.min(INTERRUPT_GRACE_MS, config.drain.graceMs));
+      else stop(signal, EXIT.ok, serving ? config.drain.windowMs : 0);
+    });
+  }
   // Started under npm or a shell that dies without passing its signal on, mlx-guard is
   // re-parented; it must not keep a model server running that nothing can stop.
   const parent = process.ppid;
@@ -100,6 +121,9 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   return new Promise<number>(() => {});
 }
+
+/** How long requests in flight may finish after a Ctrl-C before the model server is stopped. */
+const INTERRUPT_GRACE_MS = 3_000;
 
 /** Exit codes (README, "Exit codes"): a service manager restarts on 4, and should not on 2 or 3. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, needsPerson: 3, gaveUp: 4 } as const;

@@ -57,8 +57,8 @@ export const configSchema = z
   .object({
     host: z.string().default('127.0.0.1').describe('interface mlx-guard serves on'),
     port: z.number().int().min(0).max(65_535).default(8080).describe('port mlx-guard serves on'),
-    adminToken: z.string().min(16).optional().describe('bearer token for admin actions; required when not bound to loopback'),
-    apiKey: z.string().min(16).optional().describe('key the inference routes require (Authorization: Bearer, or x-api-key); required when not bound to loopback, unless openInference'),
+    adminToken: z.string().min(16).optional().describe('bearer token for admin actions; required when not bound to loopback (from a file: --admin-token-file, MLX_GUARD_ADMIN_TOKEN_FILE; a flag shows it in ps)'),
+    apiKey: z.string().min(16).optional().describe('key the inference routes require (Authorization: Bearer, or x-api-key); required when not bound to loopback, unless openInference (from a file: --api-key-file, MLX_GUARD_API_KEY_FILE; a flag shows it in ps)'),
     openInference: z.boolean().default(false).describe('serve the inference routes beyond loopback without an API key: anyone who reaches the port may use the model (a trusted network, or a gateway that checks keys in front)'),
     allowedOrigins: z
       .array(z.string().min(1))
@@ -244,13 +244,65 @@ function placeServerCommand(input: Record<string, unknown>, command: string[]): 
   }
 }
 
+/** The flag names of every option (without `--`), aliases included; a secret also takes `<name>-file`. */
+function flagNames(): Map<string, { spec: OptionSpec; fromFile: boolean }> {
+  const byName = new Map<string, { spec: OptionSpec; fromFile: boolean }>();
+  for (const spec of OPTIONS) {
+    for (const flag of [spec.flag, spec.alias?.flag]) {
+      if (flag === undefined) continue;
+      byName.set(flag.slice(2), { spec, fromFile: false });
+      if (spec.secret) byName.set(`${flag.slice(2)}-file`, { spec, fromFile: true });
+    }
+  }
+  return byName;
+}
+
+/**
+ * A secret read from a file (`--api-key-file`, `MLX_GUARD_API_KEY_FILE`): a command line and a
+ * process's environment may be seen by others (`ps`), a private file need not be. Its first line.
+ */
+function readSecretFile(path: string, source: string): string {
+  try {
+    return readFileSync(path, 'utf8').split(/\r?\n/)[0]!.trim();
+  } catch (error) {
+    throw new ConfigError(`${source}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+}
+
+/**
+ * `argv` without the secrets given as flags, and those secrets as the variables that carry them
+ * instead (`--api-key K` → `MLX_GUARD_API_KEY=K`): how a service keeps them out of its command
+ * line, which any local user can read. The model server's arguments (after `--`) stay as given.
+ */
+export function secretsOutOfArgs(argv: readonly string[]): { args: string[]; env: Record<string, string> } {
+  const byName = flagNames();
+  const split = argv.indexOf('--');
+  const own = split === -1 ? argv : argv.slice(0, split);
+  const args: string[] = [];
+  const env: Record<string, string> = {};
+  for (let i = 0; i < own.length; i++) {
+    const word = own[i]!;
+    const [name, inline] = word.startsWith('--') ? [word.slice(2).split('=')[0]!, word.includes('=') ? word.slice(word.indexOf('=') + 1) : undefined] : ['', undefined];
+    const known = byName.get(name);
+    if (!known?.spec.secret || known.fromFile) {
+      args.push(word);
+      continue;
+    }
+    const value = inline ?? own[++i];
+    if (value !== undefined) env[known.spec.env] = value;
+  }
+  return { args: split === -1 ? args : [...args, ...argv.slice(split)], env };
+}
+
+/** The secret options given as flags in `argv` (which `ps` shows), by flag. */
+export function secretFlagsIn(argv: readonly string[]): string[] {
+  const split = argv.indexOf('--');
+  return Object.keys(secretsOutOfArgs(split === -1 ? argv : argv.slice(0, split)).env).map((env) => OPTIONS.find((spec) => spec.env === env)!.flag);
+}
+
 /** The options given as flags (`--name value` or `--name=value`), and the config file if named. */
 function fromCommandLine(argv: readonly string[]): { values: Record<string, unknown>; configFile?: string } {
-  const byName = new Map<string, OptionSpec>();
-  for (const spec of OPTIONS) {
-    byName.set(spec.flag.slice(2), spec);
-    if (spec.alias) byName.set(spec.alias.flag.slice(2), spec);
-  }
+  const byName = flagNames();
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: [...argv], options: Object.fromEntries([...byName.keys(), 'config'].map((name) => [name, { type: 'string' as const }])), strict: true, allowPositionals: false });
@@ -264,8 +316,8 @@ function fromCommandLine(argv: readonly string[]): { values: Record<string, unkn
   const values: Record<string, unknown> = {};
   for (const [name, raw] of Object.entries(parsed.values)) {
     if (name === 'config' || typeof raw !== 'string') continue;
-    const spec = byName.get(name)!;
-    set(values, spec.path, converted(spec, raw, `--${name}`));
+    const { spec, fromFile } = byName.get(name)!;
+    set(values, spec.path, converted(spec, fromFile ? readSecretFile(raw, `--${name}`) : raw, `--${name}`));
   }
   const configFile = parsed.values.config;
   return typeof configFile === 'string' ? { values, configFile } : { values };
@@ -278,6 +330,8 @@ function fromEnvironment(env: NodeJS.ProcessEnv): Record<string, unknown> {
     for (const name of [spec.env, spec.alias?.env]) {
       const raw = name === undefined ? undefined : env[name];
       if (raw !== undefined && raw !== '') set(values, spec.path, converted(spec, raw, name!));
+      const file = name === undefined || !spec.secret ? undefined : env[`${name}_FILE`];
+      if (file) set(values, spec.path, converted(spec, readSecretFile(file, `${name}_FILE`), `${name}_FILE`));
     }
   }
   return values;

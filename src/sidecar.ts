@@ -27,7 +27,7 @@ export interface Sidecar {
    * Leaves a load balancer gracefully: /health says 503 "draining" at once, new requests are
    * served for `windowMs` (drain.windowMs) while the balancer notices, then `stop` with drain.graceMs.
    */
-  shutdown(windowMs?: number): Promise<void>;
+  shutdown(windowMs?: number, graceMs?: number): Promise<void>;
 }
 
 /**
@@ -95,13 +95,13 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
       logger.info({ event: 'serving', url, modelServer: supervisor.status.baseUrl }, `mlx-guard serves the OpenAI API on ${url}`);
       return url;
     },
-    async shutdown(windowMs = config.drain.windowMs) {
+    async shutdown(windowMs = config.drain.windowMs, graceMs = config.drain.graceMs) {
       drain.draining = true;
       if (windowMs > 0) {
         logger.info({ event: 'draining', windowMs }, `draining: /health answers 503, new requests are served for ${windowMs / 1000} s more`);
         await new Promise((resolve) => setTimeout(resolve, windowMs));
       }
-      await this.stop(config.drain.graceMs);
+      await this.stop(graceMs);
     },
     async stop(graceMs = 10_000) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import type { LaunchPlan } from './launch-plan.js';
+import { startReaper } from './reaper.js';
 
 export interface ChildExit {
   code: number | null;
@@ -31,6 +32,8 @@ export class ModelServerProcess {
   readonly pid: number | undefined;
   readonly exited: Promise<ChildExit>;
   #exit: ChildExit | undefined;
+  /** For a server outside the host: ends its group if mlx-guard ends without stopping it. */
+  readonly #reaper: { disarm(): void } | undefined;
 
   constructor(plan: LaunchPlan, port: number, observer: ProcessObserver) {
     const [file, args] = plan.argv(port);
@@ -47,6 +50,8 @@ export class ModelServerProcess {
       stdio: ['pipe', 'pipe', 'pipe', plan.viaHost ? 'pipe' : 'ignore'],
     });
     this.pid = subprocess.pid;
+    // The host watches its stdin for that itself; any other server gets a watchdog beside it.
+    this.#reaper = !plan.viaHost && this.pid !== undefined ? startReaper(this.pid) : undefined;
     readLines(subprocess.stdout, (line) => observer.onLine('stdout', line));
     readLines(subprocess.stderr, (line) => observer.onLine('stderr', line));
     if (plan.viaHost) {
@@ -99,6 +104,7 @@ export class ModelServerProcess {
     const exit = await within<ChildExit, ChildExit>(this.exited, KILL_WAIT_MS, { code: null, signal: null, unkillable: true });
     // The leader is gone; anything it started in its group goes too.
     this.signalGroup('SIGKILL');
+    this.#reaper?.disarm();
     return exit;
   }
 }

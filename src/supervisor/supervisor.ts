@@ -168,6 +168,14 @@ export class Supervisor {
     this.#stopRequested = false;
   }
 
+  /**
+   * Ends the model server's process group at once (SIGKILL), synchronously: for a process about to
+   * exit without stopping it (a second Ctrl-C, an uncaught error), which must leave nothing behind.
+   */
+  killNow(): void {
+    this.#launch?.child.signalGroup('SIGKILL');
+  }
+
   /** Restarts the child now, without backoff; also revives a fatal supervisor. */
   async restart(cause: RestartCause = 'manual'): Promise<void> {
     if (this.#state === 'fatal' || this.#state === 'stopped') return this.start();

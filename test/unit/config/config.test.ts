@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configSchema, describeOptions, loadConfig, OPTIONS } from '../../../src/config.js';
+import { configSchema, describeOptions, loadConfig, OPTIONS, secretFlagsIn, secretsOutOfArgs } from '../../../src/config.js';
 
 describe('configuration', () => {
   it('has a default for everything: loopback, port 8080, the auto backend', () => {
@@ -85,5 +85,20 @@ describe('configuration', () => {
         }
       }
     }
+  });
+
+  it('secrets from a file (--api-key-file, MLX_GUARD_ADMIN_TOKEN_FILE: its first line); secretsOutOfArgs moves flag secrets into variables, and secretFlagsIn names them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mlx-guard-secret-'));
+    writeFileSync(join(dir, 'key'), 'a-key-read-from-a-file\nignored\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'token'), 'a-token-read-from-a-file', { mode: 0o600 });
+    const config = loadConfig(['--api-key-file', join(dir, 'key')], { MLX_GUARD_ADMIN_TOKEN_FILE: join(dir, 'token') });
+    expect(config.apiKey).toBe('a-key-read-from-a-file');
+    expect(config.adminToken).toBe('a-token-read-from-a-file');
+    expect(() => loadConfig(['--api-key-file', join(dir, 'missing')], {})).toThrow(/--api-key-file: cannot read .*missing \(ENOENT\)/);
+    expect(secretsOutOfArgs(['--port', '8080', '--api-key', 'k1-long-enough-key', '--admin-token=t1-long-enough-token', '--api-key-file', '/p', '--', 'server', '--api-key', 'theirs'])).toEqual({
+      args: ['--port', '8080', '--api-key-file', '/p', '--', 'server', '--api-key', 'theirs'],
+      env: { MLX_GUARD_API_KEY: 'k1-long-enough-key', MLX_GUARD_ADMIN_TOKEN: 't1-long-enough-token' },
+    });
+    expect(secretFlagsIn(['--api-key', 'k', '--port', '1', '--', 'x', '--admin-token', 'y'])).toEqual(['--api-key']);
   });
 });

@@ -120,4 +120,20 @@ describe('systemd user unit', () => {
     expect(await serviceCommand(['install', '--backend', 'ollama'], context)).toBe(2);
     expect(out.at(-1)).toMatch(/mlx-guard service: invalid configuration:\n  supervisor\.backend/);
   });
+
+  it('secrets given to service install as flags go into the unit\'s environment, never its command line (which ps shows); a secret file is passed as its path', async () => {
+    const { run } = recorder();
+    const context: InstallContext = { run, env: { HOME: config, XDG_CONFIG_HOME: config, XDG_STATE_HOME: join(config, 'state') }, platform: 'linux', out: () => undefined, err: () => undefined };
+    const tokenFile = join(config, 'admin-token');
+    writeFileSync(tokenFile, 'an-admin-token-from-a-file\n', { mode: 0o600 });
+    const args = ['install', '--port', '8092', '--api-key', 'the-api-key-on-a-flag', '--admin-token-file', tokenFile, '--backend', 'standin'];
+    expect(await serviceCommand(args, context)).toBe(0);
+    const text = readFileSync(join(config, 'systemd', 'user', 'mlx-guard-8092.service'), 'utf8');
+    const exec = /^ExecStart=(.*)$/m.exec(text)![1]!;
+    expect(exec).not.toContain('the-api-key-on-a-flag');
+    expect(exec).not.toContain('--api-key"');
+    expect(exec).toContain(`"--admin-token-file" "${tokenFile}"`);
+    expect(text).toContain('Environment="MLX_GUARD_API_KEY=the-api-key-on-a-flag"');
+    expect(text).not.toContain('an-admin-token-from-a-file');
+  });
 });
