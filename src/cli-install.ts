@@ -88,8 +88,9 @@ export async function pullCommand(args: readonly string[], context = defaultCont
     return OK;
   } catch (error) {
     if (tty) process.stderr.write('\n');
-    if (!(error instanceof PullError)) throw error;
-    context.err(`mlx-guard pull: ${error.message}`);
+    // Whatever went wrong (a disk full, a permission, the network), a message and an exit code; no stack.
+    const { code, message } = error as NodeJS.ErrnoException;
+    context.err(`mlx-guard pull: ${error instanceof PullError ? message : `${code ? `${code}: ` : ''}${message ?? String(error)}`}`);
     return FAILED;
   }
 }

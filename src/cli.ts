@@ -60,7 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
     const recorded = readSettings(installPaths().settings).python;
     if (recorded !== undefined) config.supervisor.python = recorded;
   }
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, ...(config.logFormat === 'auto' ? {} : { pretty: config.logFormat === 'text' }) });
   for (const flag of secretFlagsIn(rest)) {
     logger.warn({ event: 'secret_on_command_line', flag }, `${flag} was given on the command line, where every local user can read it (ps); give it in a file (${flag}-file) or its MLX_GUARD_ variable instead`);
   }

@@ -66,6 +66,7 @@ export const configSchema = z
       .describe('origins (scheme://host:port, or "*" for all) whose web pages may call mlx-guard, besides loopback pages and its own; a page from any other origin is refused'),
     allowedHosts: z.array(z.string().min(1)).default([]).describe('Host names accepted besides localhost, 127.0.0.1 and [::1] when bound to loopback (others are refused, against DNS rebinding)'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('log level'),
+    logFormat: z.enum(['auto', 'json', 'text']).default('auto').describe('log lines: JSON (one record a line, for services and files) or readable text (time, level, what happened); auto: text on a terminal, else JSON'),
     bodyLimitBytes: z.number().int().positive().default(1_048_576).describe('largest request body accepted'),
     bodyTimeoutMs: ms('deadline for reading a request body').default(10_000),
     bodyMinBytesPerSecond: z

@@ -81,7 +81,8 @@ export async function pullModel(repo: string, options: PullOptions): Promise<Pul
   if (!answer.success || answer.data.siblings.length === 0) throw new PullError(`the hub's answer for ${repo} names no commit or no files`);
   const commit = answer.data.sha;
   const names = answer.data.siblings.map((sibling) => sibling.rfilename);
-  for (const name of names) if (name.startsWith('/') || name.split('/').includes('..')) throw new PullError(`the hub listed a file outside the repository: ${name}`);
+  // Each part of a name becomes a path component in the cache: none may be empty, ".", "..", or hold a backslash.
+  for (const name of names) if (name.split('/').some((part) => part === '' || part === '.' || part === '..' || part.includes('\\'))) throw new PullError(`the hub listed a file outside the repository: ${JSON.stringify(name)}`);
 
   const files: FileEntry[] = [];
   for (const name of names) files.push(await describeFile(`${options.endpoint}/${repo}/resolve/${commit}/${name.split('/').map(encodeURIComponent).join('/')}`, name, headers, options.signal));
@@ -127,7 +128,8 @@ async function describeFile(url: string, path: string, headers: Record<string, s
   if (response.status >= 400) throw new PullError(`the hub answered HTTP ${response.status} for ${path}`);
   const etag = (response.headers.get('x-linked-etag') ?? response.headers.get('etag') ?? '').replace(/^W\//, '').replaceAll('"', '');
   const size = Number(response.headers.get('x-linked-size') ?? response.headers.get('content-length'));
-  if (!/^[\w.-]+$/.test(etag) || !Number.isSafeInteger(size)) throw new PullError(`the hub gave no usable ETag or size for ${path}`);
+  // The ETag names the blob file: one path component, never "." or "..".
+  if (!/^[\w.-]{1,128}$/.test(etag) || /^\.+$/.test(etag) || !Number.isSafeInteger(size) || size < 0) throw new PullError(`the hub gave no usable ETag or size for ${path} (ETag ${JSON.stringify(etag.slice(0, 80))}, size ${JSON.stringify(size)})`);
   return { path, url, etag, size };
 }
 
@@ -153,6 +155,8 @@ async function download(file: FileEntry, blob: string, headers: Record<string, s
         clearTimeout(timer);
         timer = setTimeout(() => stall.abort(), options.stallMs ?? 60_000);
         received += chunk.length;
+        // Stopped the moment it passes what the hub declared, not after writing all of it.
+        if (have + received > file.size) return callback(new PullError(`the hub sent more than the ${file.size} bytes it declared for ${file.path}; stopped, and the partial file removed`));
         onBytes(have + received, received);
         callback(null, chunk);
       },
@@ -161,6 +165,7 @@ async function download(file: FileEntry, blob: string, headers: Record<string, s
       await pipeline(Readable.fromWeb(response.body as never), count, createWriteStream(partial, { flags: have > 0 ? 'a' : 'w' }));
     } catch (error) {
       if (stall.signal.aborted && !options.signal?.aborted) throw new PullError(`the hub sent nothing for ${file.path} for ${(options.stallMs ?? 60_000) / 1000} s; run the same command again to resume`);
+      if (error instanceof PullError) await unlink(partial).catch(() => undefined);
       throw error;
     } finally {
       clearTimeout(timer);

@@ -128,6 +128,8 @@ export class ChildRecords {
       } else if (sameProcess(await inspectProcess(record.child.pid), record.child)) {
         logger.warn({ event: 'stale_child', ...record.child, ownerPid: record.owner.pid }, `ending model server group ${record.child.pgid} left by mlx-guard ${record.owner.pid}, which is gone`);
         await endGroup(record.child, graceMs);
+      } else {
+        logger.info({ event: 'child_record_stale', path, childPid: record.child.pid }, `removing ${path}: its owner is gone and no running process is the model server it names`);
       }
       await rm(path, { force: true });
     }

@@ -387,6 +387,10 @@ export class Supervisor {
       this.#setState('ready', 'canary_passed', `time to ready ${this.#lastTimeToReadyMs} ms`);
       this.#settleWaiters();
       launch.watch();
+      // A version manager's shim (pyenv, asdf, uv) execs into the real server after the first
+      // record was taken: what runs now is recorded again, or a later sweep would not know it.
+      const rerecorded = await launch.record();
+      if (rerecorded !== true) this.#logger.warn({ event: 'record_failed', reason: rerecorded }, `could not record the model server again once ready (${rerecorded}); if mlx-guard is killed, the next start may not recognise it`);
       end = await ended;
     } else {
       end = first;

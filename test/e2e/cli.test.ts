@@ -1,4 +1,5 @@
 // `mlx-guard start` as a user runs it (`npm start` runs the built form of the same command).
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -123,6 +124,32 @@ describe('mlx-guard start', () => {
     expect(await guard.exited(15_000)).toEqual({ code: 4, signal: null });
     expect(guard.stderr.join('\n')).toContain('restarts within 900 s');
     expect(killed.filter(isAlive)).toEqual([]);
+  }, 60_000);
+
+  it('secrets from files: the API key and admin token work, and neither shows in ps; a key given as a flag is warned about', async () => {
+    const dir = privateDir('mlx-guard-cli-');
+    const key = 'an-api-key-from-a-private-file';
+    const token = 'an-admin-token-from-a-private-file';
+    writeFileSync(join(dir, 'key'), `${key}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
+    const guard = run(['start', '--port', '0', '--backend', 'standin', '--api-key-file', join(dir, 'key')], { MLX_GUARD_CONFIG: writeConfig(dir, {}), MLX_GUARD_ADMIN_TOKEN_FILE: join(dir, 'token') });
+    const { url } = await until('the serving line', () => serving(guard.stdout), 20_000);
+    const port = Number(new URL(url).port);
+    const body = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+    expect((await rawRequest(port, post('/v1/chat/completions', body))).status).toBe(401);
+    expect((await rawRequest(port, post('/v1/chat/completions', body, `Authorization: Bearer ${key}\r\n`))).status).toBe(200);
+    expect((await rawRequest(port, post('/admin/drain', '', `Authorization: Bearer ${token}\r\n`))).status).toBe(200);
+    const listing = execFileSync('ps', ['-A', '-ww', '-o', 'command='], { encoding: 'utf8' });
+    expect(listing).toContain('--api-key-file');
+    expect(listing).not.toContain(key);
+    expect(listing).not.toContain(token);
+    process.kill(guard.pid, 'SIGINT');
+    await guard.exited(10_000);
+
+    const flagged = run(['start', '--port', '0', '--backend', 'standin', '--api-key', key], { MLX_GUARD_CONFIG: writeConfig(privateDir('mlx-guard-cli-'), {}) });
+    await until('the warning', () => (flagged.stdout.some((line) => line.includes('"event":"secret_on_command_line"') && line.includes('--api-key-file')) ? true : undefined), 20_000);
+    process.kill(flagged.pid, 'SIGINT');
+    await flagged.exited(10_000);
   }, 60_000);
 
   it('SIGTERM to the `npm start` process stops mlx-guard and its model server', async () => {

@@ -17,6 +17,8 @@ export interface FakeHub extends LoopbackServer {
   cutAfter(path: string, bytes: number): void;
   /** Bytes per second for file bodies (default: as fast as the socket takes them). */
   throttle(bytesPerSecond: number): void;
+  /** A hub that lies: what HEAD declares for this file (its size, its ETag), whatever the GET then sends. */
+  declare(path: string, declared: { size?: number; etag?: string }): void;
   blobName(file: HubFile): string;
 }
 
@@ -30,6 +32,7 @@ export async function startFakeHub(repo: string, files: HubFile[]): Promise<Fake
   const requests: string[] = [];
   const cuts = new Map<string, number>();
   let rate = 0;
+  const declarations = new Map<string, { size?: number; etag?: string }>();
   const blobName = (file: HubFile) => (file.lfs ? createHash('sha256').update(file.content).digest('hex') : createHash('sha1').update(file.content).digest('hex'));
   const send = async (req: IncomingMessage, res: ServerResponse, file: HubFile) => {
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
@@ -68,7 +71,8 @@ export async function startFakeHub(repo: string, files: HubFile[]): Promise<Fake
       return;
     }
     if (req.method === 'HEAD') {
-      res.writeHead(200, { 'x-repo-commit': commit, etag: `"${blobName(file)}"`, 'content-length': String(file.content.length) }).end();
+      const declared = declarations.get(file.path) ?? {};
+      res.writeHead(200, { 'x-repo-commit': commit, etag: `"${declared.etag ?? blobName(file)}"`, 'content-length': String(declared.size ?? file.content.length) }).end();
       return;
     }
     void send(req, res, file);
@@ -80,5 +84,6 @@ export async function startFakeHub(repo: string, files: HubFile[]): Promise<Fake
     blobName,
     cutAfter: (path, bytes) => cuts.set(path, bytes),
     throttle: (bytesPerSecond) => (rate = bytesPerSecond),
+    declare: (path, declared) => declarations.set(path, declared),
   };
 }

@@ -1,7 +1,7 @@
 // `mlx-guard pull` and the download before a start, against a fake hub on loopback (the hub's
 // routes for one repository, selected by HF_ENDPOINT): progress, the cache layout mlx_lm reads,
 // resume after a cut, and a start deadline that covers loading, not downloading.
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +76,22 @@ describe('pull', () => {
     expect(resumed.transferredBytes).toBe(weights.length - kept + files[2]!.content.length);
     expect(readFileSync(join(resumed.snapshot, 'model.safetensors')).equals(weights)).toBe(true);
     expect(existsSync(partial)).toBe(false);
+  });
+
+  it('a hub that sends more than it declared is stopped at the declared size, the partial removed; an ETag that is not one path component is refused; neither is a stack trace', async () => {
+    const liar = await hub();
+    liar.declare('config.json', { size: 10 });
+    const dir = cache();
+    await expect(pullModel(repo, { endpoint: liar.url, cacheDir: dir })).rejects.toThrow(new PullError(`the hub sent more than the 10 bytes it declared for config.json; stopped, and the partial file removed`));
+    const blobs = join(folder(dir), 'blobs');
+    expect(existsSync(blobs) ? readdirSync(blobs) : []).toEqual([]);
+
+    const dots = await hub();
+    dots.declare('config.json', { etag: '..' });
+    const out: string[] = [];
+    const context = { run: runCommand, env: { HF_ENDPOINT: dots.url, HF_HUB_CACHE: cache() }, platform: process.platform, out: (l: string) => out.push(l), err: (l: string) => out.push(l) };
+    expect(await pullCommand([repo], context)).toBe(1);
+    expect(out.at(-1)).toBe('mlx-guard pull: the hub gave no usable ETag or size for config.json (ETag "..", size 23)');
   });
 
   it('a name the hub does not know: a PullError that names it and the token', async () => {

@@ -1,12 +1,13 @@
 // The records that let a start end a model server its dead owner left behind, and nothing else:
 // every forged or planted record is refused before any signal.
-import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ChildRecords, inspectProcess, RunDirError, type ChildRecord, type ProcessIdentity } from '../../../src/supervisor/child-records.js';
 import { silentLogger } from '../../../src/observability/logger.js';
-import { isAlive, privateDir, spawnProcess, until } from '../../support/processes.js';
+import { Supervisor } from '../../../src/supervisor/index.js';
+import { isAlive, privateDir, python, spawnProcess, until } from '../../support/processes.js';
 
 /** A process that no longer exists: the owner of a record left by an mlx-guard that died. */
 async function goneOwner(): Promise<ProcessIdentity> {
@@ -113,6 +114,29 @@ describe('child records', () => {
     await expect(new ChildRecords(link).prepare()).rejects.toThrow(RunDirError);
 
     await expect(new ChildRecords(privateDir(), (process.getuid?.() ?? 0) + 1).prepare()).rejects.toThrow(/belongs to uid \d+, not to this user/);
+  });
+});
+
+describe('a model server started through a version manager\'s shim', () => {
+  it('is recorded again once ready, as the process the shim exec\'d into: a later sweep would know it', async () => {
+    const dir = privateDir();
+    // As pyenv's shims do: a shell that looks things up, then execs the real Python in the same process.
+    const shim = join(dir, 'python3-shim');
+    writeFileSync(shim, `#!/bin/sh\nsleep 0.3\nexec ${python} "$@"\n`, { mode: 0o755 });
+    const runDir = privateDir();
+    const supervisor = new Supervisor({ backend: 'standin', python: shim, runDir, stop: { graceMs: 1_000 } });
+    try {
+      await supervisor.start();
+      const file = join(runDir, `child-${process.pid}.json`);
+      const running = (await inspectProcess(supervisor.status.pid!))!;
+      expect(running.command).not.toContain('python3-shim');
+      await until('the record of what runs now', () => {
+        const record = JSON.parse(readFileSync(file, 'utf8')) as ChildRecord;
+        return JSON.stringify(record.child) === JSON.stringify(running) ? true : undefined;
+      }, 5_000);
+    } finally {
+      await supervisor.stop();
+    }
   });
 });
 

@@ -74,6 +74,16 @@ describe('reading the model server’s output', () => {
     expect(classifyLine('127.0.0.1 - - [22/Aug/2026 10:00:05] "POST /v1/chat/completions HTTP/1.1" 200 -')).toEqual({ kind: 'other' });
   });
 
+  it('still does when a line begins in the middle of the download bar (two threads share stderr, the bar ends its line only when done)', () => {
+    const bar = 'Fetching 9 files:  44%|████      | 4/9';
+    expect(classifyLine(`${bar}2026-12-06 09:23:32,979 - INFO - Starting httpd at 127.0.0.1 on port 8081...`)).toEqual({ kind: 'listening', port: 8081 });
+    expect(classifyLine(`${bar}Exception in thread Thread-1 (_generate):`)).toEqual({ kind: 'zombie' });
+    expect(classifyLine(`${bar}libc++abi: terminating due to uncaught exception of type std::runtime_error: [METAL] Command buffer execution failed: Insufficient Memory`)).toEqual({ kind: 'metal_abort' });
+    // Another thread's exception is no zombie: the line is the bar's.
+    expect(classifyLine(`${bar}Exception in thread Thread-3 (process_request_thread):`)).toEqual({ kind: 'progress', percent: 44, text: 'Fetching 9 files 44%' });
+    expect(classifyLine('Fetching 9 files:  11%|█         | 1/9\rFetching 9 files:  22%|██        | 2/9')).toEqual({ kind: 'progress', percent: 22, text: 'Fetching 9 files 22%' });
+  });
+
   it('finds the line that says the model is missing', () => {
     const lines = ['Traceback (most recent call last):', '  File "x.py", line 1', 'huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error.'];
     expect(findModelMissing(lines)).toBe(lines[2]);
