@@ -14,6 +14,8 @@ import { StatusBoard } from './status.js';
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
 const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/chat/completions', '/v1/completions', '/v1/messages']);
+/** The routes that read a request body (any other one closes a connection that sent one). */
+const BODY_ROUTES = new Set([...INFERENCE_ROUTES, '/v1/messages/count_tokens']);
 
 const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '::1';
 
@@ -135,7 +137,7 @@ export function createApp(deps: CompletionDependencies): Server {
     const route = routes[path];
     // Only the inference routes read a body: any other one's connection closes once answered
     // rather than wait for a body nobody reads (a trickled one would hold the slot for minutes).
-    if (!INFERENCE_ROUTES.has(path) && hasBody(req)) res.setHeader('connection', 'close');
+    if (!BODY_ROUTES.has(path) && hasBody(req)) res.setHeader('connection', 'close');
     res.on('finish', () => {
       const label = route ? path : 'unknown';
       const ms = performance.now() - started;

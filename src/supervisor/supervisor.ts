@@ -374,6 +374,7 @@ export class Supervisor {
     }
 
     const ended = trigger.promise;
+    let rerecorded: Promise<void> | undefined;
     const first = await launch.whenReady(ended);
     let end: LaunchTrigger;
     if (first === 'ready') {
@@ -389,8 +390,11 @@ export class Supervisor {
       launch.watch();
       // A version manager's shim (pyenv, asdf, uv) execs into the real server after the first
       // record was taken: what runs now is recorded again, or a later sweep would not know it.
-      const rerecorded = await launch.record();
-      if (rerecorded !== true) this.#logger.warn({ event: 'record_failed', reason: rerecorded }, `could not record the model server again once ready (${rerecorded}); if mlx-guard is killed, the next start may not recognise it`);
+      // Not awaited here: the launch must be retired as soon as something ends it, or a late
+      // second trigger (the exit after a zombie line) would cut the next backoff short.
+      rerecorded = launch.record().then((result) => {
+        if (result !== true) this.#logger.warn({ event: 'record_failed', reason: result }, `could not record the model server again once ready (${result}); if mlx-guard is killed, the next start may not recognise it`);
+      });
       end = await ended;
     } else {
       end = first;
@@ -422,6 +426,7 @@ export class Supervisor {
       this.#logger.error({ event: 'child_unkillable', childPid: child.pid }, `model server ${child.pid} did not exit even after SIGKILL; relaunching beside it`);
     }
     trigger.cancel();
+    await rerecorded;
     await this.#records.remove(process.pid).catch(() => undefined);
     this.#launch = undefined;
     if (end.cause === 'stop') return { kind: 'stop' };
