@@ -84,9 +84,13 @@ async function waitToReplay(
   let leave: (() => void) | undefined;
   try {
     if (verdict === 'suspect') {
-      const leaveLane = await journal.replayLane.enter(signal);
-      // Held from the lane, before the server is back: attempts woken by its readiness wait too.
+      // Held from the moment it queues for the lane, before the server is back: attempts woken by
+      // its readiness wait too, and so do those released when the suspect before it leaves (held
+      // only once in the lane, the hold passed from one suspect to the next a microtask late, and
+      // the waiting attempts went in between: a poison request crashed the server beside them).
       const release = journal.alone.hold();
+      leave = release;
+      const leaveLane = await journal.replayLane.enter(signal);
       leave = () => {
         release();
         leaveLane();
