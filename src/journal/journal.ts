@@ -30,7 +30,7 @@ export class Journal {
   readonly poison: PoisonList;
   /** Suspects are replayed one at a time, so that a second crash names one request. */
   readonly replayLane = new SerialLane();
-  /** Held by the suspect in the lane: other attempts wait (bounded) while it runs alone. */
+  /** Held by every suspect from the moment it queues for the lane until it has run: other attempts wait (bounded). */
   readonly alone = new AloneGate();
   readonly #inFlight = new Set<{ info: RequestInfo; verdict: LossVerdict | undefined }>();
   #lastProgressAt = 0;

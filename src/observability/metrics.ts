@@ -57,7 +57,7 @@ export class Metrics {
     const read = [
       ['mlx_guard_connections_open', 'client connections open', 'open'],
       ['mlx_guard_connections_evicted', 'connections closed since start, still sending or idle, to make room for a new one when all slots were taken', 'evicted'],
-      ['mlx_guard_connections_refused', 'new connections refused since start because every slot and the reserve were serving requests', 'refused'],
+      ['mlx_guard_connections_refused', 'new connections refused since start because none could give its place (all serving, or all just arrived)', 'refused'],
     ] as const;
     for (const [name, help, field] of read) {
       new Gauge({
