@@ -21,6 +21,7 @@ const CAUSES = {
   zombie: 'the generation thread died: health checks passed but no completion would ever finish',
   metal_abort: 'the model server ran out of GPU memory (Metal abort)',
   bind_failure: 'the model server could not bind its port',
+  load_failed: 'the model, which loaded before, could not be loaded',
   startup_timeout: 'the model server did not become ready in time',
   startup_stall: 'the model server stopped making progress while starting',
   frozen: 'the model server stopped answering',

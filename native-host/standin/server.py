@@ -45,6 +45,12 @@ def build_parser():
     standin.add_argument("--serial", action="store_true", help="<= 0.28.3: one connection at a time")
     standin.add_argument("--bind-failure", action="store_true", help="print 'Address already in use' and never exit")
     standin.add_argument("--reasoning-tokens", type=int, default=0, help="thinking tokens before the answer")
+    standin.add_argument(
+        "--launch-faults",
+        type=str,
+        help=f"a JSON file read once at start, if it exists: load behaviour for this launch ({', '.join(LAUNCH_FAULTS)}), "
+        "so a fault can be armed for the next relaunch of a running campaign",
+    )
     standin.add_argument("--control", action="store_true", help=f"serve GET/POST /__standin/faults ({', '.join(FIELDS)})")
     standin.add_argument("--fault-seed", type=int, default=0, help="seed for error_rate and drop_rate")
     for name, (kind, description) in FIELDS.items():
@@ -56,6 +62,30 @@ def build_parser():
         else:
             standin.add_argument(flag, type=kind[0] if isinstance(kind, tuple) else kind, default=None, help=description)
     return parser
+
+
+# Start-up behaviours a launch-faults file may set, and the type each takes.
+LAUNCH_FAULTS = {"load_time_ms": int, "exit_during_load": bool, "load_stall": bool}
+
+
+def apply_launch_faults(args):
+    """Overrides the load flags with the launch-faults file's, when it exists; a bad file is a usage error."""
+    if not args.launch_faults:
+        return
+    try:
+        with open(args.launch_faults, encoding="utf-8") as file:
+            settings = json.load(file)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--launch-faults {args.launch_faults}: cannot read it: {error}") from error
+    if not isinstance(settings, dict):
+        raise SystemExit(f"--launch-faults {args.launch_faults}: expected a JSON object")
+    for name, value in settings.items():
+        kind = LAUNCH_FAULTS.get(name)
+        if kind is None or type(value) is not kind:
+            raise SystemExit(f"--launch-faults {args.launch_faults}: {name!r} is not one of {', '.join(LAUNCH_FAULTS)} with its type")
+        setattr(args, name, value)
 
 
 def run(host, port, response_generator, handler_class, serial, fail_bind):
@@ -76,6 +106,7 @@ def run(host, port, response_generator, handler_class, serial, fail_bind):
 
 def main():
     args = build_parser().parse_args()
+    apply_launch_faults(args)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s - %(levelname)s - %(message)s")
     faults = Faults(
         seed=args.fault_seed,

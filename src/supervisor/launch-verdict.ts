@@ -11,6 +11,8 @@ export type LaunchVerdict = { kind: 'restart'; cause: RestartCause; detail: stri
 export interface LaunchSeen {
   /** It ended before it was ever ready. */
   wasStarting: boolean;
+  /** An earlier launch of this supervisor served (the model loaded then). */
+  hasServed: boolean;
   /** The host's own `fatal` event, when it sent one. */
   hostFatal: HostFatal | undefined;
   /** A Metal abort line on stderr (the process then dies of SIGABRT). */
@@ -47,7 +49,13 @@ export function judgeLaunchEnd(end: { cause: RestartCause; detail: string }, exi
     return fatal('mlx_lm_not_importable', `the model server's Python cannot import mlx_lm: ${seen.hostFatal?.error ?? last(3)}`);
   }
   const missing = seen.wasStarting ? findModelMissing(seen.lastLines.slice(-50)) : undefined;
-  if (missing) return fatal('model_not_found', `the model could not be loaded: ${missing.trim()}. Check --model (a Hugging Face repo id, or a local folder with the weights).`);
+  if (missing) {
+    // A model that loaded before and is missing now changed underneath (a cache being rewritten,
+    // a disk not mounted yet): tried again within the restart budget, then after a cool-down.
+    // One that never loaded is a name or a path a person must fix.
+    if (seen.hasServed) return restart('load_failed', `the model could not be loaded, though it loaded before: ${missing.trim()}`);
+    return fatal('model_not_found', `the model could not be loaded: ${missing.trim()}. Check --model (a Hugging Face repo id, or a local folder with the weights).`);
+  }
   if (bindFailed) return seen.fixedPort !== undefined ? portTaken() : restart('bind_failure', describeExit(exit));
   if (fatalReason === 'generation_thread_died' || exit.code === HOST_EXIT.generationDied) {
     return restart('zombie', `the generation thread died${seen.hostFatal?.error ? ` (${seen.hostFatal.error})` : ` (host exit ${exit.code})`}`);

@@ -174,7 +174,7 @@ export class Launch {
   }
 
   /** What the launch saw, for the verdict on how it ended (see `judgeLaunchEnd`). */
-  seen(wasStarting: boolean, lastLines: string[]): LaunchSeen {
-    return { wasStarting, sawMetal: this.#sawMetal, sawBindFailure: this.#sawBindFailure, hostFatal: this.#hostFatal, lastLines, fixedPort: this.context.options.port };
+  seen(wasStarting: boolean, hasServed: boolean, lastLines: string[]): LaunchSeen {
+    return { wasStarting, hasServed, sawMetal: this.#sawMetal, sawBindFailure: this.#sawBindFailure, hostFatal: this.#hostFatal, lastLines, fixedPort: this.context.options.port };
   }
 }

@@ -14,6 +14,7 @@ export type RestartCause =
   | 'zombie'
   | 'metal_abort'
   | 'bind_failure'
+  | 'load_failed'
   | 'startup_timeout'
   | 'startup_stall'
   | 'frozen'

@@ -402,7 +402,7 @@ export class Supervisor {
     launch.retire();
     this.#endpoint = undefined;
     const wasStarting = this.#state === 'starting';
-    const seen = () => launch.seen(wasStarting, [...this.#logLines]);
+    const seen = () => launch.seen(wasStarting, this.#hasServed, [...this.#logLines]);
     // A child that exited is judged now (its exit is in), so that the requests it was serving
     // learn the real cause (a Metal abort, say, not "exited") and can be blamed for it.
     const judgedEarly = end.cause === 'exit' ? this.#judge({ cause: 'exit', detail: end.detail }, await child.exited, seen()) : undefined;

@@ -1,7 +1,7 @@
 // The supervisor against real stand-in processes: every failure ends in a restart or a clear
 // fatal state, every wait is bounded, and nothing is left running.
 import { connect, createServer, type Server } from 'node:net';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -254,6 +254,20 @@ describe('supervisor', () => {
     const { supervisor, restarts } = supervise({ model: 'local/missing', serverArgs: ['--exit-during-load'] });
     await expect(supervisor.start()).rejects.toMatchObject({ reason: 'model_not_found', message: expect.stringContaining('No safetensors found in local/missing') });
     expect(restarts).toEqual([]);
+  });
+
+  it('a model that loaded before and is missing at a relaunch → restarted (load_failed), served again once it is back', async () => {
+    const launchFaults = join(privateDir(), 'launch-faults.json');
+    const { supervisor, restarts, nextReady } = supervise({ model: 'org/model', serverArgs: ['--launch-faults', launchFaults] });
+    await supervisor.start();
+    writeFileSync(launchFaults, JSON.stringify({ exit_during_load: true }));
+    process.kill(supervisor.status.pid!, 'SIGKILL');
+    await until('a relaunch that fails to load', () => (restarts.some((r) => r.cause === 'load_failed') ? true : undefined), 10_000);
+    expect(supervisor.status.fatal).toBeUndefined();
+    rmSync(launchFaults);
+    await nextReady(1);
+    expect(restarts[0]!.cause).toBe('crash');
+    expect(restarts.find((r) => r.cause === 'load_failed')!.detail).toBe('the model could not be loaded, though it loaded before: FileNotFoundError: No safetensors found in org/model');
   });
 
   it('the restarts a request now known as poison caused (alone in flight at its second crash) spend no budget; a spent budget after serving is a cool-down', async () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { HOST_EXIT } from '../../../src/supervisor/exit-codes.js';
 import { judgeLaunchEnd, type LaunchSeen } from '../../../src/supervisor/launch-verdict.js';
 
-const seen = (overrides: Partial<LaunchSeen> = {}): LaunchSeen => ({ wasStarting: false, hostFatal: undefined, sawMetal: false, sawBindFailure: false, lastLines: [], fixedPort: undefined, ...overrides });
+const seen = (overrides: Partial<LaunchSeen> = {}): LaunchSeen => ({ wasStarting: false, hasServed: false, hostFatal: undefined, sawMetal: false, sawBindFailure: false, lastLines: [], fixedPort: undefined, ...overrides });
 const exited = { cause: 'exit' as const, detail: 'exited' };
 
 describe('the verdict on how a launch ended', () => {
@@ -28,6 +28,12 @@ describe('the verdict on how a launch ended', () => {
     expect(judgeLaunchEnd(exited, { code: HOST_EXIT.badArguments, signal: null }, seen({ lastLines: ['usage: …', 'error: unrecognized arguments: --x'] }))).toMatchObject({ kind: 'fatal', reason: 'bad_arguments' });
     expect(judgeLaunchEnd(exited, { code: HOST_EXIT.generationDied, signal: null }, seen())).toMatchObject({ kind: 'restart', cause: 'zombie' });
     expect(judgeLaunchEnd(exited, { code: 1, signal: null }, seen({ wasStarting: true, lastLines: ['huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: x'] }))).toMatchObject({ kind: 'fatal', reason: 'model_not_found' });
+    // Missing at a relaunch, after it had loaded and served: tried again, not given up on.
+    expect(judgeLaunchEnd(exited, { code: 1, signal: null }, seen({ wasStarting: true, hasServed: true, lastLines: ['FileNotFoundError: No safetensors found in org/model'] }))).toMatchObject({
+      kind: 'restart',
+      cause: 'load_failed',
+      detail: 'the model could not be loaded, though it loaded before: FileNotFoundError: No safetensors found in org/model',
+    });
     expect(judgeLaunchEnd(exited, { code: null, signal: 'SIGABRT' }, seen())).toMatchObject({ kind: 'restart', cause: 'metal_abort', detail: 'killed by SIGABRT' });
     expect(judgeLaunchEnd(exited, { code: null, signal: 'SIGKILL' }, seen({ sawMetal: true }))).toMatchObject({ kind: 'restart', cause: 'metal_abort' });
     expect(judgeLaunchEnd(exited, { code: 1, signal: null }, seen())).toMatchObject({ kind: 'restart', cause: 'crash', detail: 'exited with code 1' });
