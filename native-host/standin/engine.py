@@ -52,11 +52,17 @@ class ModelProvider:
             raise FileNotFoundError(f"No safetensors found in {args.model}")
         steps = 9
         repo_id = args.model and "/" in args.model and not os.path.exists(args.model)
+        # As huggingface_hub's bar (tqdm) draws it from this thread: redrawn after a carriage
+        # return, one newline when done, so the main thread's log lines may land mid-bar.
         for step in range(1, steps + 1):
             time.sleep(args.load_time_ms / 1000 / steps)
             if repo_id:
                 done = "█" * step + " " * (steps - step)
-                print(f"Fetching {steps} files: {step * 100 // steps:3d}%|{done}| {step}/{steps}", file=sys.stderr, flush=True)
+                sys.stderr.write(f"\rFetching {steps} files: {step * 100 // steps:3d}%|{done}| {step}/{steps}")
+                sys.stderr.flush()
+        if repo_id:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 class PromptCache:

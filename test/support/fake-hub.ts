@@ -24,7 +24,7 @@ export interface FakeHub extends LoopbackServer {
 
 /**
  * The Hugging Face hub's routes for one model repository, as huggingface_hub and mlx-guard use
- * them: the revision info, HEAD and GET of `resolve/<commit>/<path>` with ETags, sizes and a
+ * them: the revision info, the file tree, HEAD and GET of `resolve/<commit>/<path>` with ETags, sizes and a
  * redirect for LFS files, and ranges.
  */
 export async function startFakeHub(repo: string, files: HubFile[]): Promise<FakeHub> {
@@ -57,6 +57,12 @@ export async function startFakeHub(repo: string, files: HubFile[]): Promise<Fake
     if (req.method === 'GET' && path === `/api/models/${repo}/revision/main`) {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ id: repo, sha: commit, siblings: files.map((file) => ({ rfilename: file.path })) }));
+      return;
+    }
+    // huggingface_hub >= 1.0 lists a revision's files before it fetches them (one page here).
+    if (req.method === 'GET' && path === `/api/models/${repo}/tree/${commit}`) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(files.map((file) => ({ type: 'file', path: file.path, size: file.content.length, oid: createHash('sha1').update(file.content).digest('hex'), ...(file.lfs ? { lfs: { oid: blobName(file), size: file.content.length, pointerSize: 134 } } : {}) }))));
       return;
     }
     const resolved = new RegExp(`^/${repo}/resolve/${commit}/(.+)$`).exec(path);
