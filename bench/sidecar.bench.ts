@@ -27,12 +27,13 @@
 // upstream's failure switch).
 //   LLAMA_SERVER=$(scripts/build-llama-server.sh | tail -1) npm run bench:sidecar
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { environmentVariable } from '../test/support/proc.js';
 import { mainThreadCpuNs, residentMb } from './support/footprint.js';
 import { createTarget, openLoop, percentile } from './support/open-loop.js';
 
@@ -108,9 +109,9 @@ const upstream = status.modelServer.baseUrl;
  * where only this user can read it: the process's environment (/proc, so Linux).
  */
 function modelServerKey(pid: number): string {
-  const entry = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((line) => line.startsWith('LLAMA_API_KEY='));
-  if (!entry) throw new Error(`llama-server (pid ${pid}) was started without LLAMA_API_KEY: mlx-guard should have given it one`);
-  return entry.slice('LLAMA_API_KEY='.length);
+  const key = environmentVariable(pid, 'LLAMA_API_KEY');
+  if (key === undefined) throw new Error(`llama-server (pid ${pid}) was started without LLAMA_API_KEY: mlx-guard should have given it one`);
+  return key;
 }
 const REQUEST_HEADERS: Record<string, string> = { 'content-type': 'application/json', ...(LLAMA_SERVER ? { authorization: `Bearer ${modelServerKey(status.modelServer.pid)}` } : {}) };
 const guardPid = children[0]!.pid!;

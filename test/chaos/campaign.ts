@@ -6,14 +6,17 @@ import { rmSync } from 'node:fs';
 import { FAULT_WEIGHTS, pause, planSchedule, runEpisode, type Episode, type FaultKind } from './faults.js';
 import { Guard } from './guard.js';
 import { judge, Timeline, type Violation } from './invariants.js';
-import { processesTagged, residentMiB, signalProcess } from './processes.js';
+import { residentMb } from '../../bench/support/footprint.js';
+import { configSchema } from '../../src/config.js';
+import { processesTagged, signalProcess } from './processes.js';
 import { Random } from './random.js';
 import { describeAnswer, planRequest, sameAnswer, send, type Behaviour, type Outcome, type RequestPlan } from './traffic.js';
 
-/** mlx-guard's defaults the invariants refer to (config.ts): a request's deadline, its replays, the model server's stop grace. */
-const DEADLINE_MS = 600_000;
-const MAX_REPLAYS = 2;
-const STOP_GRACE_MS = 10_000;
+/** mlx-guard's defaults the invariants refer to, as its config schema gives them: a request's deadline, its replays, the model server's stop grace. */
+const DEFAULTS = configSchema.parse({});
+const DEADLINE_MS = DEFAULTS.inference.deadlineMs;
+const MAX_REPLAYS = DEFAULTS.replay.maxPerRequest;
+const STOP_GRACE_MS = DEFAULTS.supervisor.stop.graceMs;
 /** mlx-guard's resident memory must stay under this (about four times its idle size under tsx). */
 export const MEMORY_BOUND_MIB = 512;
 /** A cool-down (60 s) after a spent restart budget, plus the backoff before it. */
@@ -75,7 +78,7 @@ export async function runCampaign(options: CampaignOptions): Promise<Report> {
   let servingPid: number | undefined;
   let overBound = false;
   const watch = setInterval(() => {
-    const mib = residentMiB(guard.pid);
+    const mib = residentMb(guard.pid);
     if (mib !== undefined) {
       memory.push(mib);
       checks++;

@@ -30,9 +30,6 @@ export const FAULT_WEIGHTS = {
 
 export type FaultKind = keyof typeof FAULT_WEIGHTS;
 
-/** Faults after which the stand-in is expected to be restarted. */
-export const RESTARTING_FAULTS: ReadonlySet<FaultKind> = new Set(['metal_abort', 'crash', 'freeze', 'wedge', 'zombie', 'load_failure']);
-
 export interface Episode {
   kind: FaultKind;
   detail: string;

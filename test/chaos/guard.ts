@@ -1,14 +1,14 @@
 // mlx-guard under test: its own process, started as `npm start` starts it, at its defaults, in front
 // of the stand-in. No vitest import: `npm run chaos` runs this outside the test runner.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { environmentVariable } from '../support/proc.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const cli = join(repoRoot, 'src/cli.ts');
-export const standinScript = join(repoRoot, 'native-host/standin');
 
 /** Markers the stand-in is started with: a request carrying one crashes the server at its prefill, or is dropped. */
 export const POISON_MARKER = 'CHAOS-POISON';
@@ -120,13 +120,13 @@ export class Guard {
 
   /**
    * Sets the stand-in's run-time faults through its control endpoint, with the launch's key (read
-   * from the model server's environment, as only mlx-guard is given it). False when no server is
+   * from the model server's environment in /proc, so Linux: only mlx-guard is given it). False when no server is
    * serving to take them (it is restarting).
    */
   async setFaults(faults: Record<string, unknown>): Promise<boolean> {
     const status = await this.status().catch(() => undefined);
     if (!status?.baseUrl || status.pid === undefined || (status.state !== 'ready' && status.state !== 'degraded')) return false;
-    const key = launchKey(status.pid);
+    const key = environmentVariable(status.pid, 'MLX_HOST_API_KEY');
     try {
       const response = await fetch(`${status.baseUrl}/__standin/faults`, {
         method: 'POST',
@@ -163,12 +163,3 @@ export class Guard {
   }
 }
 
-/** The key mlx-guard gave this launch, from the process's environment (Linux: /proc; elsewhere: ps). */
-function launchKey(pid: number): string | undefined {
-  try {
-    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-    return environ.find((entry) => entry.startsWith('MLX_HOST_API_KEY='))?.slice('MLX_HOST_API_KEY='.length);
-  } catch {
-    return undefined;
-  }
-}

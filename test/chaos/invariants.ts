@@ -4,7 +4,7 @@ import type { LogRecord } from './guard.js';
 import type { Episode, FaultKind } from './faults.js';
 import type { Outcome } from './traffic.js';
 
-/** The supervisor's transitions (README, "What mlx-guard does when the model server fails"): from → allowed next states. */
+/** The supervisor's transitions, as its lifecycle makes them (src/supervisor/supervisor.ts): from → allowed next states. */
 export const SUPERVISOR_TRANSITIONS: Readonly<Record<string, readonly string[]>> = {
   stopped: ['starting'],
   starting: ['ready', 'stopping', 'backoff', 'fatal', 'stopped'],
@@ -148,6 +148,7 @@ function openaiCodes(outcome: Outcome): string[] {
 }
 
 const STALLING: ReadonlySet<FaultKind> = new Set(['freeze', 'wedge', 'zombie', 'slow_tokens', 'long_prefill']);
+const STORMS: ReadonlySet<FaultKind> = new Set(['error_storm', 'drop_storm']);
 const FAILING: ReadonlySet<FaultKind> = new Set(['error_storm', 'drop_storm', 'metal_abort', 'crash', 'freeze', 'wedge', 'zombie', 'load_failure']);
 
 export interface JudgeContext {
@@ -193,7 +194,7 @@ export function judge(outcome: Outcome, context: JudgeContext): string | undefin
         return losses > 0 || during(STALLING);
       case 'poison_request':
         // An innocent request is convicted only when it was alone with the server both times it was lost, or failed twice in a storm.
-        return attacker || losses >= 2 || during(new Set<FaultKind>(['error_storm', 'drop_storm'])) || context.poisoned.has(outcome.body);
+        return attacker || losses >= 2 || during(STORMS) || context.poisoned.has(outcome.body);
       default:
         return false;
     }

@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 
 export interface Process {
   pid: number;
@@ -17,22 +16,6 @@ export function processesTagged(tag: string): Process[] {
     found.push({ pid: Number(match[1]), stat: match[2]!, args: match[3]! });
   }
   return found;
-}
-
-/** Resident memory of `pid` in MiB (its worker threads included), or undefined once it is gone. */
-export function residentMiB(pid: number): number | undefined {
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    if (match) return Number(match[1]) / 1024;
-  } catch {
-    // not Linux, or gone: ask ps
-  }
-  try {
-    const kib = Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim());
-    return Number.isFinite(kib) && kib > 0 ? kib / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {

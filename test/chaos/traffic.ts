@@ -2,6 +2,7 @@
 // with the behaviours of real clients (aborts mid-stream, slow readers, bursts, long prompts, bad
 // input) and of an attacker (a request that crashes the server, one the server drops).
 import { Agent, fetch } from 'undici';
+import { SseParser, type SseEvent } from '../../src/upstream/index.js';
 import { DROP_MARKER, POISON_MARKER } from './guard.js';
 import type { Random } from './random.js';
 
@@ -200,29 +201,12 @@ function anthropicWhole(parsed: unknown): Answer | undefined {
   return answer;
 }
 
-interface SseEvent {
-  event: string;
-  data: string;
-}
-
-async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+/** The stream's events as mlx-guard's own upstream parser reads them (an Anthropic event's name is also its data's `type`). */
+async function* sseEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
-  let pending = '';
-  for await (const chunk of body) {
-    pending += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = pending.indexOf('\n\n')) >= 0) {
-      const block = pending.slice(0, end);
-      pending = pending.slice(end + 2);
-      let event = 'message';
-      const data: string[] = [];
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event:')) event = line.slice(6).trim();
-        else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
-      }
-      if (data.length > 0) yield { event, data: data.join('\n') };
-    }
-  }
+  const parser = new SseParser();
+  for await (const chunk of body) yield* parser.push(decoder.decode(chunk, { stream: true }));
+  yield* parser.end();
 }
 
 /** A streamed answer put together from its events, as an SDK would. */
@@ -237,16 +221,15 @@ class Assembly {
 
   constructor(readonly api: Api) {}
 
-  take({ event, data }: SseEvent): void {
-    if (this.api === 'openai') this.#openai(data);
-    else this.#anthropic(event, data);
+  take(event: SseEvent): void {
+    if (event.type === 'done') this.done = true;
+    else if (event.type === 'data') {
+      if (this.api === 'openai') this.#openai(event.data);
+      else this.#anthropic(event.data);
+    }
   }
 
   #openai(data: string): void {
-    if (data === '[DONE]') {
-      this.done = true;
-      return;
-    }
     const chunk = parseJson(data) as { error?: unknown; choices?: Array<{ delta?: { content?: string | null; reasoning?: string; tool_calls?: Array<{ index?: number; function?: { name?: string; arguments?: string } }> }; finish_reason?: string | null }> } | undefined;
     if (chunk?.error) {
       this.error = errorOf('openai', chunk, data, true);
@@ -266,8 +249,9 @@ class Assembly {
     if (choice.finish_reason) this.#finish = choice.finish_reason;
   }
 
-  #anthropic(event: string, data: string): void {
-    const payload = parseJson(data) as { error?: unknown; index?: number; content_block?: { type: string; name?: string }; delta?: { type?: string; text?: string; thinking?: string; partial_json?: string; stop_reason?: string } } | undefined;
+  #anthropic(data: string): void {
+    const payload = parseJson(data) as { type?: string; error?: unknown; index?: number; content_block?: { type: string; name?: string }; delta?: { type?: string; text?: string; thinking?: string; partial_json?: string; stop_reason?: string } } | undefined;
+    const event = payload?.type;
     if (event === 'error') {
       this.error = errorOf('anthropic', payload, data, true);
       return;
