@@ -224,18 +224,19 @@ class ResponseGenerator:
         request.events.put(("keepalive", processed, request.prompt_tokens))
         logging.info(f"Prompt processing progress: {processed}/{request.prompt_tokens}")
 
-    @staticmethod
-    def _abort_after_sent(request):
+    def _abort_after_sent(self, request):
         # Let the HTTP thread write the tokens made so far, as the real server has, then die the
         # way a Metal out-of-memory does: an uncaught C++ exception, SIGABRT.
         deadline = time.monotonic() + 0.5
         while not request.events.empty() and time.monotonic() < deadline:
             time.sleep(0.005)
         time.sleep(0.02)
+        self.faults.before_exit()
         sys.stderr.write(METAL_OOM)
         sys.stderr.flush()
         os.abort()
 
     def _batch_step_failed(self):
         # The shape of mlx-lm#1505: an exception escapes _generate and the thread dies.
+        self.faults.before_exit()
         raise RuntimeError("[metal::malloc] Resource limit (499000) exceeded.")

@@ -1,4 +1,5 @@
 """Fault injection: set by flags at start, changed at run time through the control endpoint."""
+import contextlib
 import random
 import threading
 
@@ -28,6 +29,9 @@ class Faults:
 
     def __init__(self, seed=0, **settings):
         self._lock = threading.Lock()
+        # Held while a control request is applied and answered: a fault that ends the process
+        # (zombie, an abort) waits for it, so the client that set the fault hears its answer.
+        self._answering = threading.Lock()
         self._random = random.Random(seed)
         self.unhang = threading.Event()
         self.zombie = False
@@ -72,6 +76,17 @@ class Faults:
                 self.unhang.clear()
             else:
                 self.unhang.set()
+
+    @contextlib.contextmanager
+    def answering(self):
+        """Applies a control request's settings and lets its answer go out before any fault ends the process."""
+        with self._answering:
+            yield
+
+    def before_exit(self):
+        """Called by a fault about to end the process: waits for a control answer being written."""
+        with self._answering:
+            pass
 
     def snapshot(self):
         with self._lock:

@@ -183,14 +183,15 @@ class APIHandler(BaseHTTPRequestHandler):
         self._handle_completion(kind, body)
 
     def _handle_control(self, body):
-        try:
-            self.faults.update(body)
-        except ValueError as error:
-            self._json_error(400, str(error))
-            return
-        self._set_completion_headers(200)
-        self.end_headers()
-        self.wfile.write(json.dumps(self.faults.snapshot()).encode())
+        with self.faults.answering():
+            try:
+                self.faults.update(body)
+            except ValueError as error:
+                self._json_error(400, str(error))
+                return
+            self._set_completion_headers(200)
+            self.end_headers()
+            self.wfile.write(json.dumps(self.faults.snapshot()).encode())
 
     # -- completions -----------------------------------------------------------------------------
     def _handle_completion(self, kind, body):

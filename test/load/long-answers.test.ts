@@ -9,15 +9,27 @@ import { startSidecar, type TestSidecar } from '../support/sidecar.js';
 const MINUTES = 60_000;
 const atDefaults = (context: TestContext, standinArgs: string[] = []) => startSidecar({}, standinArgs, { atDefaults: true, onTestFinished: (stop) => context.onTestFinished(stop) });
 
-/** One chat request, read to its end; its status, whether it completed, and its length. */
-async function ask(url: string, stream: boolean, extra: Record<string, unknown> = {}): Promise<{ status: number; complete: boolean; ms: number; text: string }> {
-  const started = Date.now();
-  const body = JSON.stringify({ messages: [{ role: 'user', content: 'tell me a long story' }], max_tokens: 400, stream, ...extra });
-  const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body, signal: AbortSignal.timeout(5 * MINUTES) });
-  const text = await response.text();
-  const complete = stream ? text.includes('data: [DONE]') && !text.includes('"error"') : response.status === 200 && text.includes('"finish_reason"');
-  return { status: response.status, complete, ms: Date.now() - started, text };
+interface Answer {
+  status: number;
+  complete: boolean;
+  ms: number;
+  text: string;
 }
+
+/** One chat request; resolves once the answer has begun (its headers: for a stream, its first comment or event). */
+async function begin(url: string, stream: boolean): Promise<{ rest: Promise<Answer> }> {
+  const started = Date.now();
+  const body = JSON.stringify({ messages: [{ role: 'user', content: 'tell me a long story' }], max_tokens: 400, stream });
+  const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body, signal: AbortSignal.timeout(5 * MINUTES) });
+  const rest = response.text().then((text) => {
+    const complete = stream ? text.includes('data: [DONE]') && !text.includes('"error"') : response.status === 200 && text.includes('"finish_reason"');
+    return { status: response.status, complete, ms: Date.now() - started, text };
+  });
+  return { rest };
+}
+
+/** One chat request, read to its end; its status, whether it completed, and its length. */
+const ask = async (url: string, stream: boolean): Promise<Answer> => (await begin(url, stream)).rest;
 
 function expectUntouched({ sidecar }: TestSidecar): void {
   expect(sidecar.supervisor.status.restarts).toEqual({});
@@ -93,7 +105,11 @@ describe.concurrent('long answers at default settings', () => {
     const guard = await atDefaults(context);
     await guard.faults({ hang_after_prefill: true });
     const started = Date.now();
-    const [streamed, whole] = await Promise.all([ask(guard.url, true), ask(guard.url, false)]);
+    // The stream first, and the whole request once the stream has shown its prefill keepalive:
+    // the server hangs after that prefill, so the whole request waits in its queue, and the
+    // stream is known to have begun (sent together, either could reach the server first).
+    const streaming = await begin(guard.url, true);
+    const [streamed, whole] = await Promise.all([streaming.rest, ask(guard.url, false)]);
     const waited = Date.now() - started;
     // Detected at 60 s; then a restart and the two replays, one after the other.
     expect(waited).toBeGreaterThanOrEqual(60_000);
