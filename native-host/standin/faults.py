@@ -1,5 +1,4 @@
 """Fault injection: set by flags at start, changed at run time through the control endpoint."""
-import contextlib
 import random
 import threading
 
@@ -30,8 +29,8 @@ class Faults:
     def __init__(self, seed=0, **settings):
         self._lock = threading.Lock()
         # Held while a control request is applied and answered: a fault that ends the process
-        # (zombie, an abort) waits for it, so the client that set the fault hears its answer.
-        self._answering = threading.Lock()
+        # (zombie, an abort) waits for it (before_exit), so the client that set the fault hears its answer.
+        self.answering = threading.Lock()
         self._random = random.Random(seed)
         self.unhang = threading.Event()
         self.zombie = False
@@ -77,15 +76,9 @@ class Faults:
             else:
                 self.unhang.set()
 
-    @contextlib.contextmanager
-    def answering(self):
-        """Applies a control request's settings and lets its answer go out before any fault ends the process."""
-        with self._answering:
-            yield
-
     def before_exit(self):
         """Called by a fault about to end the process: waits for a control answer being written."""
-        with self._answering:
+        with self.answering:
             pass
 
     def snapshot(self):

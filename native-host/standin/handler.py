@@ -183,7 +183,7 @@ class APIHandler(BaseHTTPRequestHandler):
         self._handle_completion(kind, body)
 
     def _handle_control(self, body):
-        with self.faults.answering():
+        with self.faults.answering:
             try:
                 self.faults.update(body)
             except ValueError as error:

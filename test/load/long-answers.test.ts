@@ -16,15 +16,21 @@ interface Answer {
   text: string;
 }
 
-/** One chat request; resolves once the answer has begun (its headers: for a stream, its first comment or event). */
+/** One chat request; resolves once the first piece of its answer arrived (for a stream, its first comment or event). */
 async function begin(url: string, stream: boolean): Promise<{ rest: Promise<Answer> }> {
   const started = Date.now();
   const body = JSON.stringify({ messages: [{ role: 'user', content: 'tell me a long story' }], max_tokens: 400, stream });
   const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body, signal: AbortSignal.timeout(5 * MINUTES) });
-  const rest = response.text().then((text) => {
+  const pieces = response.body![Symbol.asyncIterator]();
+  const first = await pieces.next();
+  const rest = (async () => {
+    const decoder = new TextDecoder();
+    let text = '';
+    for (let piece = first; !piece.done; piece = await pieces.next()) text += decoder.decode(piece.value, { stream: true });
+    text += decoder.decode();
     const complete = stream ? text.includes('data: [DONE]') && !text.includes('"error"') : response.status === 200 && text.includes('"finish_reason"');
     return { status: response.status, complete, ms: Date.now() - started, text };
-  });
+  })();
   return { rest };
 }
 
