@@ -3,7 +3,7 @@ import { Piscina } from 'piscina';
 import type { Logger } from '../observability/logger.js';
 import { within } from '../util/deadlines.js';
 import type { ParseOptions } from '../tools/index.js';
-import type { InferControlMessage, InferMessage, InferPortMessage, InferResult, InferTask, ParseStreamTask } from './messages.js';
+import type { InferControlMessage, InferLineControl, InferLineMessage, InferLineOffer, InferMessage, InferPortMessage, InferResult, InferTask, ParseStreamTask } from './messages.js';
 import { ParseStream } from './parse-stream.js';
 
 // From src (tests, tsx) the worker is TypeScript and needs tsx to load on Node 20; from dist it is JS.
@@ -11,8 +11,8 @@ const fromSource = import.meta.url.endsWith('.ts');
 const workerFile = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url).href;
 const execArgv = fromSource ? ['--import', 'tsx'] : [];
 
-/** The worker's task (the port is made here), plus what the calling thread keeps. */
-export interface InferenceCall extends Omit<InferTask, 'port'> {
+/** The worker's task (its id is given here), plus what the calling thread keeps. */
+export interface InferenceCall extends Omit<InferTask, 'id'> {
   /** Whole-request deadline, after which the call is cancelled and fails. */
   deadlineMs: number;
   signal: AbortSignal;
@@ -57,6 +57,9 @@ export class Pools {
 
   readonly #workerFile: string;
   #closed = false;
+  /** The inference calls in flight, by the id their worker's line names them with. */
+  readonly #calls = new Map<number, CallLink>();
+  #lastCallId = 0;
 
   constructor(logger: Logger, options: PoolOptions = {}) {
     this.#logger = logger;
@@ -84,6 +87,10 @@ export class Pools {
 
   #build(kind: 'inference' | 'parse', options: ConstructorParameters<typeof Piscina>[0]): Piscina {
     const pool = new Piscina({ filename: this.#workerFile, execArgv, minThreads: 1, idleTimeout: 60_000, ...options });
+    pool.on('message', (message: unknown) => {
+      const line = (message as Partial<InferLineOffer> | undefined)?.inferenceLine;
+      if (line) this.#takeLine(line);
+    });
     // Without a listener a worker error crashes the process; a worker that fails to start leaves
     // a pool that never spawns again, so it is rebuilt after a pause.
     pool.on('error', (error: unknown) => {
@@ -102,23 +109,16 @@ export class Pools {
 
   /** Runs one upstream call in the inference pool; resolves once it ended (a stream's messages went to `onMessage`). */
   async infer(call: InferenceCall): Promise<InferResult> {
-    const { port1, port2 } = new MessageChannel();
-    let settle!: () => void;
-    const settled = new Promise<void>((resolve) => (settle = resolve));
-    let isSettled = false;
-    port1.on('message', (message: InferPortMessage) => {
-      if (message.type !== 'settled') return call.onMessage(message);
-      isSettled = true;
-      settle();
-    });
-    const control = (message: InferControlMessage) => port1.postMessage(message, message.type === 'parse' && message.port ? [message.port] : []);
-    const cancel = () => control({ type: 'abort' });
-    call.onControl?.({ pause: () => control({ type: 'pause' }), resume: () => control({ type: 'resume' }), feedParser: (port) => control(port ? { type: 'parse', port } : { type: 'parse' }) });
+    const id = ++this.#lastCallId;
+    const link = new CallLink(id, call.onMessage);
+    this.#calls.set(id, link);
+    const cancel = () => link.control({ type: 'abort' });
+    call.onControl?.({ pause: () => link.control({ type: 'pause' }), resume: () => link.control({ type: 'resume' }), feedParser: (port) => link.control(port ? { type: 'parse', port } : { type: 'parse' }) });
     call.signal.addEventListener('abort', cancel, { once: true });
     try {
       const { deadlineMs: _deadline, signal: _signal, onMessage: _onMessage, onControl: _onControl, ...fields } = call;
-      const task: InferTask = { ...fields, port: port2 };
-      const run = (this.#inference.run(task, { name: 'infer', transferList: [port2] }) as Promise<InferResult>).catch(
+      const task: InferTask = { ...fields, id };
+      const run = (this.#inference.run(task, { name: 'infer' }) as Promise<InferResult>).catch(
         (error: unknown): InferResult => ({ ok: false, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } }),
       );
       const result = await within(run, call.deadlineMs, undefined);
@@ -128,14 +128,28 @@ export class Pools {
       }
       // The result may overtake the stream's last messages (see STREAM_SETTLED); a worker that died sends none.
       const workerLost = !result.ok && result.error.code === 'ERR_WORKER';
-      if (call.stream && !workerLost && !isSettled && (await within(settled, SETTLE_WITHIN_MS, 'late')) === 'late') {
+      if (call.stream && !workerLost && !link.isSettled && (await within(link.settled, SETTLE_WITHIN_MS, 'late')) === 'late') {
         this.#logger.error({ event: 'stream_messages_late' }, `an inference worker's stream messages did not end within ${SETTLE_WITHIN_MS} ms of its result; the stream may be cut`);
       }
       return result;
     } finally {
       call.signal.removeEventListener('abort', cancel);
-      port1.close();
+      this.#calls.delete(id);
+      link.end();
     }
+  }
+
+  /** A worker's line (see `InferLineOffer`): each call's messages go to the call, by id. */
+  #takeLine(line: MessagePort): void {
+    line.on('message', ({ id, message }: InferLineMessage) => {
+      const link = this.#calls.get(id);
+      if (message.type !== 'started') return link?.receive(message);
+      if (link) link.startedOn(line);
+      // It started after its caller gave up on it (a deadline passed while it queued): stop it.
+      else line.postMessage({ id, control: { type: 'abort' } } satisfies InferLineControl);
+    });
+    // Calls in flight keep the process alive through their pool; the line alone does not.
+    line.unref();
   }
 
   /** Starts parsing one answer in a parse worker: text goes in chunk by chunk (a whole answer: one chunk), see `ParseStream`. */
@@ -154,5 +168,53 @@ export class Pools {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled([this.#inference.destroy(), this.#parse?.destroy()]);
+  }
+}
+
+/**
+ * One inference call as the calling thread sees it on its worker's line: its messages in, its
+ * control out. Control given before the call started in its worker (it may still queue in the
+ * pool) waits for its start, when its worker is known.
+ */
+class CallLink {
+  #line: MessagePort | undefined;
+  #waiting: InferControlMessage[] = [];
+  #ended = false;
+  #settle!: () => void;
+  isSettled = false;
+  readonly settled = new Promise<void>((resolve) => (this.#settle = resolve));
+
+  constructor(
+    readonly id: number,
+    readonly onMessage: (message: InferMessage) => void,
+  ) {}
+
+  startedOn(line: MessagePort): void {
+    this.#line = line;
+    for (const control of this.#waiting.splice(0)) this.#send(control);
+  }
+
+  receive(message: Exclude<InferPortMessage, { type: 'started' }>): void {
+    if (message.type !== 'settled') return this.onMessage(message);
+    this.isSettled = true;
+    this.#settle();
+  }
+
+  control(control: InferControlMessage): void {
+    if (this.#ended) return control.type === 'parse' ? control.port?.close() : undefined;
+    if (this.#line) return this.#send(control);
+    // Before the start only the last pause or resume matters: the waiting list stays a few entries long.
+    if (control.type === 'pause' || control.type === 'resume') this.#waiting = this.#waiting.filter((waiting) => waiting.type !== 'pause' && waiting.type !== 'resume');
+    this.#waiting.push(control);
+  }
+
+  #send(control: InferControlMessage): void {
+    this.#line!.postMessage({ id: this.id, control } satisfies InferLineControl, control.type === 'parse' && control.port ? [control.port] : []);
+  }
+
+  /** The call is over: what waits for its start never goes (a parser's feed is closed, which ends its parse stream). */
+  end(): void {
+    this.#ended = true;
+    for (const control of this.#waiting.splice(0)) if (control.type === 'parse') control.port?.close();
   }
 }

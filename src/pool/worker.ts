@@ -7,6 +7,7 @@ import { parserRegistry } from '../tools/index.js';
 import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../upstream/index.js';
 import { epochMs, markOnce, type Marks } from '../observability/timeline.js';
 import { within } from '../util/deadlines.js';
+import { callOnLine } from './worker-line.js';
 import {
   STREAM_SETTLED,
   type InferControlMessage,
@@ -22,16 +23,15 @@ import {
 } from './messages.js';
 
 /**
- * Calls the model server: a streaming client's text is posted on `task.port` as it comes, a whole
- * answer is the task's result. A `{ type: 'abort' }` message on the port cancels the upstream
- * request: aborting through Piscina would terminate the worker and every other stream on it.
+ * Calls the model server: a streaming client's text is posted on the worker's line as it comes, a
+ * whole answer is the task's result. An `abort` on the line cancels the upstream request:
+ * aborting through Piscina would terminate the worker and every other stream on it.
  */
 export async function infer(task: InferTask): Promise<InferResult> {
-  const port: MessagePort = task.port;
   const controller = new AbortController();
   const flow = new Flow(controller.signal);
   const feed = task.stream?.feedsParser ? new ParserFeed() : undefined;
-  port.on('message', (message: InferControlMessage) => {
+  const call = callOnLine(task.id, (message: InferControlMessage) => {
     if (message.type === 'abort') controller.abort(new DOMException('the client went away', 'AbortError'));
     else if (message.type === 'pause') flow.pause();
     else if (message.type === 'resume') flow.resume();
@@ -39,14 +39,14 @@ export async function infer(task: InferTask): Promise<InferResult> {
   });
   if (feed) controller.signal.addEventListener('abort', () => feed.close(), { once: true });
   try {
-    return await runInference(task, (message) => port.postMessage(message), controller.signal, flow, feed);
+    return await runInference(task, call.post, controller.signal, flow, feed);
   } finally {
     // An answer read at once may end before its parse stream's port arrives: what is held for the parser waits for it.
     if (feed?.holding) await within(feed.handedOver, FEED_HAND_OVER_WITHIN_MS, undefined);
+    call.end();
     feed?.close();
     flow.resume();
-    if (task.stream) port.postMessage(STREAM_SETTLED);
-    port.close();
+    if (task.stream) call.post(STREAM_SETTLED);
   }
 }
 
@@ -132,7 +132,7 @@ const FEED_HAND_OVER_WITHIN_MS = 2_000;
 /** The calling thread hears of progress at least this often while a call makes any. */
 const PROGRESS_EVERY_MS = 1_000;
 
-async function runInference(task: Omit<InferTask, 'port'>, postMessage: (message: InferMessage) => void, signal: AbortSignal, flow: Flow, feed: ParserFeed | undefined): Promise<InferResult> {
+async function runInference(task: InferTask, postMessage: (message: InferMessage) => void, signal: AbortSignal, flow: Flow, feed: ParserFeed | undefined): Promise<InferResult> {
   // Every message counts as progress there, so a progress message goes only when nothing else
   // did for a while (a long prefill's keepalives for a whole answer, tool-call markup held back):
   // a fast answer costs no message more than it did before.

@@ -74,6 +74,71 @@ describe('worker pools', () => {
     }
   });
 
+  /** A server that holds the call named `first` until `release`, and every other one for good; it records the calls it saw, and those closed under it. */
+  async function holdingServer() {
+    const release = deferred();
+    const seen: string[] = [];
+    const closed: string[] = [];
+    const server = await startLoopbackServer((req, res) => {
+      const call = new URL(req.url ?? '/', 'http://x').searchParams.get('call') ?? '';
+      seen.push(call);
+      req.on('close', () => void (res.writableFinished || closed.push(call)));
+      if (call === 'first') void release.promise.then(() => res.end(JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] })));
+    });
+    const call = (name: string, signal: AbortSignal, deadlineMs = 10_000): InferenceCall => ({
+      url: `${server.url}/v1/chat/completions?call=${name}`,
+      body: '{}',
+      upstreamStreams: false,
+      headersTimeoutMs: 10_000,
+      idleTimeoutMs: 10_000,
+      deadlineMs,
+      signal,
+      onMessage: () => undefined,
+    });
+    return { server, release, seen, closed, call };
+  }
+
+  it('a call cancelled while it queues for its worker is stopped as it starts: its abort waits for the start', async () => {
+    const { server, release, seen, closed, call } = await holdingServer();
+    const pools = new Pools(pino({ level: 'silent' }), { tasksPerWorker: 1 });
+    try {
+      const first = pools.infer(call('first', new AbortController().signal));
+      await until('the first request', () => (seen.includes('first') ? true : undefined), 5_000);
+      const clientGone = new AbortController();
+      const second = pools.infer(call('second', clientGone.signal));
+      clientGone.abort();
+      release.resolve();
+      expect(await first).toMatchObject({ ok: true });
+      // The worker's own result: the abort reached it.
+      expect(await second).toMatchObject({ ok: false, error: { code: 'ABORTED', aborted: true } });
+      // Either it never reached the server, or it was closed there.
+      if (seen.includes('second')) await until('the second request closed', () => (closed.includes('second') ? true : undefined), 5_000);
+    } finally {
+      await pools.close();
+      await server.close();
+    }
+  });
+
+  it('a call whose deadline passed while it queued is told to stop once it starts, instead of running with nobody waiting', async () => {
+    const { server, release, seen, closed, call } = await holdingServer();
+    const pools = new Pools(pino({ level: 'silent' }), { tasksPerWorker: 1 });
+    try {
+      const first = pools.infer(call('first', new AbortController().signal));
+      await until('the first request', () => (seen.includes('first') ? true : undefined), 5_000);
+      expect(await pools.infer(call('second', new AbortController().signal, 200))).toMatchObject({ ok: false, error: { code: 'ERR_DEADLINE' } });
+      release.resolve();
+      expect(await first).toMatchObject({ ok: true });
+      // The worker takes one call at a time: the third starts only once the second, held by the server for good, was stopped.
+      const third = pools.infer(call('third', new AbortController().signal, 5_000));
+      await until('the third request', () => (seen.includes('third') ? true : undefined), 5_000);
+      if (seen.includes('second')) expect(closed).toContain('second');
+      void third;
+    } finally {
+      await pools.close();
+      await server.close();
+    }
+  });
+
   it('a stream ends only after its last message, even when the task\'s result overtakes them', async () => {
     const pools = new Pools(pino({ level: 'silent' }), { workerFile: new URL('../../fixtures/late-messages-worker.ts', import.meta.url).href });
     const messages: InferMessage[] = [];
