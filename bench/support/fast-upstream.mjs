@@ -1,7 +1,7 @@
 // A minimal OpenAI-compatible upstream for load benchmarks: answers at once, keeps connections
 // alive (the stand-in's HTTP/1.0 close-per-response would measure Python, not mlx-guard), and
 // streams the same 4-token answer mlx_lm.server would (a stream of `max_tokens` tokens when more
-// are asked for, to measure long answers). POST /__fail {"on": true} makes it answer 500.
+// are asked for, to measure long answers). POST /__fail {"on": true} makes its completions answer 500.
 import { createServer } from 'node:http';
 
 const port = Number(process.argv[process.argv.indexOf('--port') + 1]);
@@ -19,7 +19,8 @@ createServer((req, res) => {
       res.end('{}');
       return;
     }
-    if (failing) {
+    // Completions fail; /health still answers, as a model server whose generation raises does.
+    if (failing && req.url?.startsWith('/v1/')) {
       res.writeHead(500, { 'content-type': 'application/json' });
       res.end('{"error": "failing on purpose"}');
       return;

@@ -22,7 +22,10 @@ export interface OpenLoopResult {
   /** Latency of each answered request, in milliseconds, sorted. */
   samples: Float64Array;
   sent: number;
+  /** Answers other than 200. */
   failed: number;
+  /** How many answers came with each status. */
+  statuses: Record<number, number>;
 }
 
 /**
@@ -39,6 +42,7 @@ export async function openLoop(target: Pool, options: OpenLoopOptions): Promise<
   const samples = new Float64Array(total);
   let answered = 0;
   let failed = 0;
+  const statuses: Record<number, number> = {};
   const pending = new Set<Promise<void>>();
 
   const send = () => {
@@ -56,6 +60,7 @@ export async function openLoop(target: Pool, options: OpenLoopOptions): Promise<
           await body.text();
           samples[answered++] = performance.now() - started;
         }
+        statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
         if (statusCode !== 200) failed++;
       })
       .catch(() => void failed++)
@@ -75,7 +80,7 @@ export async function openLoop(target: Pool, options: OpenLoopOptions): Promise<
   }
   await Promise.all(pending);
   const result = samples.subarray(0, answered).sort();
-  return { samples: result, sent, failed };
+  return { samples: result, sent, failed, statuses };
 }
 
 /** The p-th percentile of sorted samples (nearest rank). */
