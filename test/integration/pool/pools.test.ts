@@ -74,7 +74,7 @@ describe('worker pools', () => {
     }
   });
 
-  /** A server that holds the call named `first` until `release`, and every other one for good; it records the calls it saw, and those closed under it. */
+  /** A server that holds the call named `first` until `release`, and every other one for good (it records the calls it saw, and those closed under it), and a pool busy with `first`. */
   async function holdingServer() {
     const release = deferred();
     const seen: string[] = [];
@@ -95,15 +95,16 @@ describe('worker pools', () => {
       signal,
       onMessage: () => undefined,
     });
-    return { server, release, seen, closed, call };
+    // A worker that takes one call at a time, busy with the call `first` until `release`.
+    const pools = new Pools(pino({ level: 'silent' }), { tasksPerWorker: 1 });
+    const first = pools.infer(call('first', new AbortController().signal));
+    await until('the first request', () => (seen.includes('first') ? true : undefined), 5_000);
+    return { server, release, seen, closed, call, pools, first };
   }
 
   it('a call cancelled while it queues for its worker is stopped as it starts: its abort waits for the start', async () => {
-    const { server, release, seen, closed, call } = await holdingServer();
-    const pools = new Pools(pino({ level: 'silent' }), { tasksPerWorker: 1 });
+    const { server, release, seen, closed, call, pools, first } = await holdingServer();
     try {
-      const first = pools.infer(call('first', new AbortController().signal));
-      await until('the first request', () => (seen.includes('first') ? true : undefined), 5_000);
       const clientGone = new AbortController();
       const second = pools.infer(call('second', clientGone.signal));
       clientGone.abort();
@@ -120,11 +121,8 @@ describe('worker pools', () => {
   });
 
   it('a call whose deadline passed while it queued is told to stop once it starts, instead of running with nobody waiting', async () => {
-    const { server, release, seen, closed, call } = await holdingServer();
-    const pools = new Pools(pino({ level: 'silent' }), { tasksPerWorker: 1 });
+    const { server, release, seen, closed, call, pools, first } = await holdingServer();
     try {
-      const first = pools.infer(call('first', new AbortController().signal));
-      await until('the first request', () => (seen.includes('first') ? true : undefined), 5_000);
       expect(await pools.infer(call('second', new AbortController().signal, 200))).toMatchObject({ ok: false, error: { code: 'ERR_DEADLINE' } });
       release.resolve();
       expect(await first).toMatchObject({ ok: true });
