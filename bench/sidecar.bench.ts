@@ -10,7 +10,7 @@
 // all alike; one request's timeline inside mlx-guard (Server-Timing); one long answer at a time
 // (tokens per second on each path, and mlx-guard's main-thread CPU per streamed token); its
 // resident memory idle and while 32 long answers stream; and how fast mlx-guard answers while its
-// breaker is open.
+// breaker is open, beside a bare Node server's 503 (bench/support/bare-503.mjs).
 //
 //   npm run bench:sidecar      (builds first; mlx-guard runs as its own process)
 //   RATES=100,500,1000 SECONDS_PER_PATH=10 MIN_SAMPLES=2000 ROUNDS=2 DURATION_S=5 CONNECTIONS=8 npm run bench:sidecar
@@ -35,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { environmentVariable } from '../test/support/proc.js';
 import { mainThreadCpuNs, residentMb } from './support/footprint.js';
-import { createTarget, openLoop, percentile } from './support/open-loop.js';
+import { createTarget, openLoop, percentile, type OpenLoopResult } from './support/open-loop.js';
 
 const LLAMA_SERVER = process.env.LLAMA_SERVER;
 const DURATION_S = Number(process.env.DURATION_S ?? 5);
@@ -53,6 +53,9 @@ const LONG_TOKENS = Number(process.env.LONG_TOKENS ?? (LLAMA_SERVER ? 1000 : 200
 const LONG_ROUNDS = Number(process.env.LONG_ROUNDS ?? 10);
 const longBody = JSON.stringify({ messages: [{ role: 'user', content: 'Tell me a long story.' }], max_tokens: LONG_TOKENS, temperature: 0, stream: true });
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
+/** The open breaker is timed at this rate, in rounds of this length alternating with the bare 503 server. */
+const OPEN_RATE = 500;
+const OPEN_ROUND_MS = Number(process.env.OPEN_ROUND_S ?? 1.5) * 1000;
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mlx-guard-bench-'));
 const fastUpstream = fileURLToPath(new URL('./support/fast-upstream.mjs', import.meta.url));
@@ -268,15 +271,35 @@ async function rssUnderStreams(origin: string, streams: number): Promise<number 
   return peak;
 }
 
-/** mlx-guard's answers once the upstream fails and the breaker opened: timed, and flat out. */
+/**
+ * mlx-guard's answers once the upstream fails and the breaker opened: timed, and flat out. Timed
+ * in rounds that alternate with the floor of any 503 here (bench/support/bare-503.mjs: a bare
+ * Node server that reads the body and refuses it), so that the machine's drift falls on both.
+ */
 async function openBreaker() {
   await fetch(`${upstream}/__fail`, { method: 'POST', body: JSON.stringify({ on: true }) });
   for (let i = 0; i < 10; i++) await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: body(false) }).then((r) => r.text());
-  const target = createTarget(url);
-  const timed = await openLoop(target, { rate: 500, durationMs: 3_000, path: '/v1/chat/completions', body: body(false) });
-  await target.close();
+  const floorUrl = await startNode('the bare 503 server', [fileURLToPath(new URL('./support/bare-503.mjs', import.meta.url))], /^(http:\/\/\S+)$/m, 10_000);
+  const targets = { guard: createTarget(url), floor: createTarget(floorUrl) };
+  const refuse = (target: ReturnType<typeof createTarget>, durationMs: number) => openLoop(target, { rate: OPEN_RATE, durationMs, path: '/v1/chat/completions', body: body(false) });
+  await refuse(targets.guard, WARM_UP_MS);
+  await refuse(targets.floor, WARM_UP_MS);
+  const rounds = { guard: [] as OpenLoopResult[], floor: [] as OpenLoopResult[] };
+  for (let round = 0; round < ROUNDS * 2; round++) {
+    rounds.guard.push(await refuse(targets.guard, OPEN_ROUND_MS));
+    rounds.floor.push(await refuse(targets.floor, OPEN_ROUND_MS));
+  }
+  await Promise.all(Object.values(targets).map((target) => target.close()));
   const flat = await autocannon({ url: `${url}/v1/chat/completions`, method: 'POST', body: body(false), headers: REQUEST_HEADERS, connections: CONNECTIONS, duration: Math.max(2, DURATION_S / 2) });
-  return { timed, flat };
+  return { timed: mergeRuns(rounds.guard), floor: mergeRuns(rounds.floor), flat };
+}
+
+/** Rounds of one path as one run: samples sorted together, statuses summed. */
+function mergeRuns(runs: OpenLoopResult[]): OpenLoopResult {
+  const samples = Float64Array.from(runs.flatMap((run) => [...run.samples])).sort();
+  const statuses: Record<number, number> = {};
+  for (const run of runs) for (const [status, count] of Object.entries(run.statuses)) statuses[Number(status)] = (statuses[Number(status)] ?? 0) + count;
+  return { samples, sent: runs.reduce((sum, run) => sum + run.sent, 0), failed: runs.reduce((sum, run) => sum + run.failed, 0), statuses };
 }
 
 console.log(`node ${process.version}; chat completions of 4 tokens from ${LLAMA_SERVER ? 'llama-server (stories260K, one thread), tokens streamed as generated' : 'a fast keep-alive upstream'}`);
@@ -302,7 +325,10 @@ const rows: Array<Record<string, string | number>> = RATES.flatMap((rate) =>
     }),
   ),
 );
-if (open) rows.push({ 'req/s': 500, mode: 'whole answer', path: 'mlx-guard, breaker open (503)', requests: open.timed.samples.length, failed: open.timed.samples.length - (open.timed.statuses[503] ?? 0), 'p50 ms': ms(percentile(open.timed.samples, 50)), 'p99 ms': ms(percentile(open.timed.samples, 99)), 'p99.9 ms': ms(percentile(open.timed.samples, 99.9)) });
+if (open) {
+  const refusals = (path: string, run: OpenLoopResult) => ({ 'req/s': OPEN_RATE, mode: 'whole answer', path, requests: run.samples.length, failed: run.samples.length - (run.statuses[503] ?? 0), 'p50 ms': ms(percentile(run.samples, 50)), 'p99 ms': ms(percentile(run.samples, 99)), 'p99.9 ms': ms(percentile(run.samples, 99.9)) });
+  rows.push(refusals('bare Node 503 (the floor)', open.floor), refusals('mlx-guard, breaker open (503)', open.timed));
+}
 console.table(rows);
 
 // The targets (issue "One home for an answer"): beyond the bare proxy's p50, at most 0.1 ms with the
@@ -338,7 +364,7 @@ const openAll503 = !open || (open.timed.statuses[503] === open.timed.samples.len
 const openP50 = open ? percentile(open.timed.samples, 50) : 0;
 const throughputShare = through.requests.average / viaBare.requests.average;
 console.log(`throughput flat out: ${Math.round(through.requests.average)} req/s through mlx-guard, ${Math.round(viaBare.requests.average)} through the bare proxy (${(throughputShare * 100).toFixed(0)} %, target ≥ 50 %), ${Math.round(direct.requests.average)} direct`);
-if (open) console.log(`open breaker: ${openAll503 ? 'every answer a 503' : `NOT every answer a 503 (timed: ${JSON.stringify(open.timed.statuses)})`}, p50 ${ms(openP50)} ms (target ≤ 0.2), p99 ${ms(percentile(open.timed.samples, 99))} ms at 500 req/s; ${Math.round(open.flat.requests.average)} req/s flat out`);
+if (open) console.log(`open breaker: ${openAll503 ? 'every answer a 503' : `NOT every answer a 503 (timed: ${JSON.stringify(open.timed.statuses)})`}, p50 ${ms(openP50)} ms (target ≤ 0.2; a bare Node 503 here: ${ms(percentile(open.floor.samples, 50))} ms, so mlx-guard adds ${ms(openP50 - percentile(open.floor.samples, 50))}), p99 ${ms(percentile(open.timed.samples, 99))} ms at ${OPEN_RATE} req/s; ${Math.round(open.flat.requests.average)} req/s flat out`);
 const missed = [
   ...verdicts.filter((v) => v.verdict !== 'ok' && v.verdict !== '-').map((v) => `${v.mode} at ${v['req/s']} req/s`),
   ...(LLAMA_SERVER || throughputShare >= 0.5 ? [] : ['flat-out throughput']),
