@@ -58,7 +58,7 @@ async function stream(pools: Pools, parsing: ToolParsing, url: string, withTools
     idleTimeoutMs: 60_000,
     deadlineMs: 120_000,
     stream: { kind: 'chat', ...(withTools ? {} : { framing }) },
-    signal: new AbortController().signal,
+    signals: [new AbortController().signal],
     onMessage: (message) => {
       if (message.type === 'framed') arrivals.push(performance.now());
       else if (message.type === 'events') queue = queue.then(() => parseAndNote(message.events));

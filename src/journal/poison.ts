@@ -49,6 +49,11 @@ export class PoisonList {
     return createHash('sha256').update(body).digest('hex').slice(0, 32);
   }
 
+  /** Whether any request is refused as poison (expired entries may count until they are next looked up). */
+  get holdsAny(): boolean {
+    return this.#poison.size > 0;
+  }
+
   /** The entry, while it lasts. */
   find(digest: string): PoisonEntry | undefined {
     const entry = this.#poison.get(digest);

@@ -15,7 +15,8 @@ const execArgv = fromSource ? ['--import', 'tsx'] : [];
 export interface InferenceCall extends Omit<InferTask, 'id'> {
   /** Whole-request deadline, after which the call is cancelled and fails. */
   deadlineMs: number;
-  signal: AbortSignal;
+  /** The call is cancelled when any of these aborts (the caller's own, without one made to join them). */
+  signals: readonly AbortSignal[];
   onMessage(message: InferMessage): void;
   /** Hands the caller the running call's control (a stream's), before the call is dispatched. */
   onControl?(control: AttemptControl): void;
@@ -114,9 +115,10 @@ export class Pools {
     this.#calls.set(id, link);
     const cancel = () => link.control({ type: 'abort' });
     call.onControl?.({ pause: () => link.control({ type: 'pause' }), resume: () => link.control({ type: 'resume' }), feedParser: (port) => link.control(port ? { type: 'parse', port } : { type: 'parse' }) });
-    call.signal.addEventListener('abort', cancel, { once: true });
+    for (const signal of call.signals) signal.addEventListener('abort', cancel, { once: true });
+    if (call.signals.some((signal) => signal.aborted)) cancel();
     try {
-      const { deadlineMs: _deadline, signal: _signal, onMessage: _onMessage, onControl: _onControl, ...fields } = call;
+      const { deadlineMs: _deadline, signals: _signals, onMessage: _onMessage, onControl: _onControl, ...fields } = call;
       const task: InferTask = { ...fields, id };
       const run = (this.#inference.run(task, { name: 'infer' }) as Promise<InferResult>).catch(
         (error: unknown): InferResult => ({ ok: false, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } }),
@@ -133,7 +135,7 @@ export class Pools {
       }
       return result;
     } finally {
-      call.signal.removeEventListener('abort', cancel);
+      for (const signal of call.signals) signal.removeEventListener('abort', cancel);
       this.#calls.delete(id);
       link.end();
     }

@@ -54,9 +54,11 @@ async function serveCompletion(api: Api, raw: unknown, res: ServerResponse, deps
   if (!read) return;
   const request = read.upstream;
   // A request known to crash the model server is told so before anything else, even while the
-  // server restarts (a client's retry must learn not to retry, not to come back later).
-  const digest = PoisonList.digest(request.body);
-  const poisoned = deps.journal.poison.find(digest);
+  // server restarts (a client's retry must learn not to retry, not to come back later). Its
+  // digest, a hash of the body, costs more than the rest of a refusal: while the list is empty
+  // (nearly always) it waits until the request is admitted.
+  let digest = deps.journal.poison.holdsAny ? PoisonList.digest(request.body) : undefined;
+  const poisoned = digest === undefined ? undefined : deps.journal.poison.find(digest);
   if (poisoned) {
     deps.metrics.poisonRefusals.inc();
     return sendError(res, 'poison_request', describePoison(poisoned));
@@ -67,6 +69,7 @@ async function serveCompletion(api: Api, raw: unknown, res: ServerResponse, deps
   // A request refused for its content never took a permit (nor a half-open breaker's probe).
   const firstPermit = admit(api, inferenceBreaker, res);
   if (!firstPermit) return;
+  digest ??= PoisonList.digest(request.body);
   const tooLong = await read.fits?.(() => countPromptTokens(request, read.upstreamPath, firstServing, deps), deps);
   if (tooLong) {
     firstPermit.ignore();
@@ -156,15 +159,11 @@ async function sendOnce(
     }
   }
   const entry = journal.begin({ id: attempt.id, digest, bodyBytes: request.body.length });
-  const abort = new AbortController();
-  const onClientGone = () => abort.abort();
-  attempt.clientGone.addEventListener('abort', onClientGone, { once: true });
-  // The model server this request went to stopped serving (restart, stop): end it now, with the
-  // verdict the journal gave it when the supervisor reported the loss.
+  // The model server this request went to stopped serving (restart, stop): the call is cancelled
+  // (its signals), and ends with the verdict the journal gave it when the supervisor reported the loss.
   let lost: AttemptEnd | undefined;
   const onLost = () => {
     lost = { kind: 'lost', reason: serving.lost.reason as ModelServerLostError, verdict: entry.verdict ?? 'innocent' };
-    abort.abort();
   };
   serving.lost.addEventListener('abort', onLost, { once: true });
   // The breaker judges responsiveness, not answer length: the call succeeds at its first
@@ -189,7 +188,7 @@ async function sendOnce(
       ...responder.attemptTask(),
       ...(timeline ? { timeline: true } : {}),
       onControl: (control) => responder.takeControl(control),
-      signal: abort.signal,
+      signals: [attempt.clientGone, serving.lost],
       onMessage: (message) => {
         entry.progress();
         if (!progressed) {
@@ -214,7 +213,7 @@ async function sendOnce(
       permit.ignore();
       responder.abandon();
       return lost;
-    } else if (result.error.aborted || abort.signal.aborted) {
+    } else if (result.error.aborted || attempt.clientGone.aborted) {
       permit.ignore();
     } else {
       const error = asError(result.error);
@@ -235,7 +234,6 @@ async function sendOnce(
     return { kind: 'done' };
   } finally {
     serving.lost.removeEventListener('abort', onLost);
-    attempt.clientGone.removeEventListener('abort', onClientGone);
     entry.end();
   }
 }
@@ -272,7 +270,7 @@ async function countPromptTokens(request: UpstreamRequest, upstreamPath: string,
     idleTimeoutMs: deadlineMs,
     deadlineMs,
     aggregate: { kind: 'chat', model: 'default_model' },
-    signal: serving.lost,
+    signals: [serving.lost],
     onMessage: () => undefined,
   });
   const tokens = result.ok ? (result.body?.usage as { prompt_tokens?: unknown } | undefined)?.prompt_tokens : undefined;

@@ -38,7 +38,7 @@ it('paused, the worker stops reading: the upstream cannot finish writing until i
       idleTimeoutMs: 30_000,
       deadlineMs: 60_000,
       stream: { kind: 'chat', framing: { api: 'openai', kind: 'chat', wantsUsage: false } },
-      signal: new AbortController().signal,
+      signals: [new AbortController().signal],
       onControl: (control) => {
         flow = control;
         control.pause();

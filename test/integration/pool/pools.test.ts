@@ -17,7 +17,7 @@ const streamedCall = (url: string, onMessage: (message: InferMessage) => void): 
   idleTimeoutMs: 5_000,
   deadlineMs: 10_000,
   stream: { kind: 'chat', framing: { api: 'openai', kind: 'chat', wantsUsage: false } },
-  signal: new AbortController().signal,
+  signals: [new AbortController().signal],
   onMessage,
 });
 
@@ -37,7 +37,7 @@ describe('worker pools', () => {
         headersTimeoutMs: 1_000,
         idleTimeoutMs: 1_000,
         deadlineMs: 3_000,
-        signal: new AbortController().signal,
+        signals: [new AbortController().signal],
         onMessage: () => undefined,
       });
       expect(result).toMatchObject({ ok: false, error: { countsAsFailure: true } });
@@ -92,7 +92,7 @@ describe('worker pools', () => {
       headersTimeoutMs: 10_000,
       idleTimeoutMs: 10_000,
       deadlineMs,
-      signal,
+      signals: [signal],
       onMessage: () => undefined,
     });
     // A worker that takes one call at a time, busy with the call `first` until `release`.

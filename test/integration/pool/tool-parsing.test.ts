@@ -105,7 +105,7 @@ describe('tool parsing in the parse pool, within a budget', () => {
           idleTimeoutMs: 5_000,
           deadlineMs: 10_000,
           stream: { kind: 'chat', feedsParser: true },
-          signal: new AbortController().signal,
+          signals: [new AbortController().signal],
           onControl: (control) => queueMicrotask(() => control.feedParser(stream.takeFeed())),
           onMessage: (message) => {
             if (message.type !== 'events') return;
