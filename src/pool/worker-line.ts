@@ -29,11 +29,20 @@ export interface CallOnLine {
   end(): void;
 }
 
-/** Puts call `id` on this worker's line: its control goes to `onControl`; the calling thread hears that it started. */
+/**
+ * Puts call `id` on this worker's line: its control goes to `onControl`; the calling thread hears
+ * that it started once this turn of the event loop is over, so that the call's first I/O (its
+ * request to the model server), issued in the same turn, leaves first. A message wakes the
+ * calling thread, and that wake, before the request, held the model server's answer back: on the
+ * 2-core CI machine a worker's time to a fast server's response headers was 0.25 ms alone, 0.45 ms
+ * with a message posted just before the request, 0.28 ms with the message posted on `setImmediate`.
+ */
 export function callOnLine(id: number, onControl: ControlHandler): CallOnLine {
   const port = (line ??= openLine());
   running.set(id, onControl);
   const post = (message: InferPortMessage) => port.postMessage({ id, message } satisfies InferLineMessage);
-  post(CALL_STARTED);
+  setImmediate(() => {
+    if (running.get(id) === onControl) post(CALL_STARTED);
+  });
   return { post, end: () => void running.delete(id) };
 }
