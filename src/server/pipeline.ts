@@ -200,8 +200,11 @@ class StreamPipeline implements Responder {
     if (attempt !== this.#attempt) return;
     const parsing = this.#openParsing();
     let written = 0;
-    const writeUpTo = (to: number) => {
-      for (; written < to; written++) this.#write(this.#answer.event(events[written]!));
+    // What is written without waiting goes out as one write (each write is a syscall).
+    const writeUpTo = (to: number, own?: (event: AnswerEvent, index: number) => ParsedContent | undefined) => {
+      this.res.cork();
+      for (; written < to; written++) this.#write(this.#answer.event(events[written]!, own?.(events[written]!, written)));
+      this.res.uncork();
     };
     // The chunks that came together are parsed together: one round trip to the parse worker per
     // run (the inference worker sent it the run's text already, when it feeds the parser), whose
@@ -214,11 +217,7 @@ class StreamPipeline implements Responder {
         if (attempt !== this.#attempt) return;
         this.#sayTextMode(parsing!.textMode);
       }
-      for (; written < run.to; written++) {
-        const event = events[written] as Extract<AnswerEvent, { type: 'chunk' }>;
-        const own = written - run.from === run.carrier ? parsed : AnswerMerge.content(event.chunk) !== undefined ? NOTHING_PARSED : undefined;
-        this.#write(this.#answer.event(event, own));
-      }
+      writeUpTo(run.to, (event, index) => (index - run.from === run.carrier ? parsed : AnswerMerge.content((event as Extract<AnswerEvent, { type: 'chunk' }>).chunk) !== undefined ? NOTHING_PARSED : undefined));
     }
     writeUpTo(events.length);
   }
@@ -243,8 +242,8 @@ class StreamPipeline implements Responder {
     // Where the worker frames, it merged too, and its `answer_end` said how the answer ended.
     if (!this.#task.stream?.framing) this.#answerEnded(this.#answer.merge);
     this.#start();
-    this.#write(this.#answer.framing.end());
-    this.res.end();
+    // The stream's last words and its end in one write: each write is a syscall.
+    this.res.end(this.#answer.framing.end());
   }
 
   release(): void {
@@ -265,8 +264,7 @@ class StreamPipeline implements Responder {
       return;
     }
     // Headers are gone: say so in the stream and end it.
-    this.res.write(this.#answer.framing.error(code, message));
-    this.res.end();
+    this.res.end(this.#answer.framing.error(code, message));
   }
 }
 
