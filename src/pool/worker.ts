@@ -31,12 +31,14 @@ export async function infer(task: InferTask): Promise<InferResult> {
   const controller = new AbortController();
   const flow = new Flow(controller.signal);
   const feed = task.stream?.feedsParser ? new ParserFeed() : undefined;
-  const call = callOnLine(task.id, (message: InferControlMessage) => {
+  const onControl = (message: InferControlMessage) => {
     if (message.type === 'abort') controller.abort(new DOMException('the client went away', 'AbortError'));
     else if (message.type === 'pause') flow.pause();
     else if (message.type === 'resume') flow.resume();
     else feed?.handOver(message.port);
-  });
+  };
+  // The parser's feed comes on the line, and the answer's text waits for it.
+  const call = callOnLine(task.id, onControl, { controlAtOnce: feed !== undefined });
   if (feed) controller.signal.addEventListener('abort', () => feed.close(), { once: true });
   try {
     return await runInference(task, call.post, controller.signal, flow, feed);
