@@ -7,10 +7,11 @@
 // bench/support/bare-proxy.mjs), at steady rates the bare proxy with its upstream call in a worker
 // thread (the floor of a design that keeps upstream I/O off the main thread,
 // bench/support/worker-hop-proxy.mjs) and mlx-guard, so that drift of this noisy machine falls on
-// all alike; one request's timeline inside mlx-guard (Server-Timing); one long answer at a time
-// (tokens per second on each path, and mlx-guard's main-thread CPU per streamed token); its
-// resident memory idle and while 32 long answers stream; and how fast mlx-guard answers while its
-// breaker is open, beside a bare Node server's 503 (bench/support/bare-503.mjs).
+// all alike; one request's timeline inside mlx-guard and the worker-hop proxy (Server-Timing);
+// one long answer at a time (tokens per second on each path, and mlx-guard's main-thread CPU per
+// streamed token); its resident memory idle and while 32 long answers stream; and how fast
+// mlx-guard answers while its breaker is open, beside a bare Node server's 503
+// (bench/support/bare-503.mjs).
 //
 //   npm run bench:sidecar      (builds first; mlx-guard runs as its own process)
 //   RATES=100,500,1000 SECONDS_PER_PATH=10 MIN_SAMPLES=2000 ROUNDS=2 DURATION_S=5 CONNECTIONS=8 npm run bench:sidecar
@@ -139,6 +140,9 @@ type Path = (typeof PATHS)[number];
  */
 const STEADY_PATHS = ['direct', 'bare proxy', 'worker hop', 'mlx-guard'] as const;
 type SteadyPath = (typeof STEADY_PATHS)[number];
+/** The paths whose timeline is read phase by phase. */
+const TIMED_PATHS = ['mlx-guard', 'worker hop'] as const;
+type TimedPath = (typeof TIMED_PATHS)[number];
 const MODES = ['whole answer', 'first token', 'first token, tools declared'] as const;
 const streams = (mode: Mode) => mode !== 'whole answer';
 const bodyFor = (mode: Mode) => body(streams(mode), mode === 'first token, tools declared');
@@ -182,44 +186,47 @@ const viaBare = await flatOut(bareUrl);
 const through = await flatOut(url);
 const workerHopUrl = await startNode('the worker-hop proxy', [fileURLToPath(new URL('./support/worker-hop-proxy.mjs', import.meta.url)), '--port', '0', '--upstream', upstream], /^(http:\/\/\S+)$/m, 10_000);
 const steady = await steadyRates({ direct: upstream, 'bare proxy': bareUrl, 'worker hop': workerHopUrl, 'mlx-guard': url });
-const timeline = await timelines(url);
+const timeline = await timelines({ 'mlx-guard': url, 'worker hop': workerHopUrl });
 const long = await longStreams({ direct: upstream, 'bare proxy': bareUrl, 'mlx-guard': url });
 const busyRssMb = await rssUnderStreams(url, 32);
 const open = LLAMA_SERVER ? undefined : await openBreaker();
 
 /**
- * Where a request's time goes inside mlx-guard: requests that ask for their timeline (the
- * `x-mlx-guard-timing` header) get it back as `Server-Timing`, each phase timed from the
- * request's arrival, both threads on one clock. One at a time, spaced, so that no phase waits on
- * another request. The client's own view (from its send) is beside it.
+ * Where a request's time goes inside mlx-guard, beside the same in the worker-hop proxy (the
+ * floor of the design): requests that ask for their timeline (the `x-mlx-guard-timing` header) get
+ * it back as `Server-Timing`, each phase timed from the request's arrival, both threads on one
+ * clock. One at a time, spaced, the two alternating, so that no phase waits on another request and
+ * drift falls on both. The client's own view (from its send) is beside it.
  */
-async function timelines(origin: string) {
-  const target = createTarget(origin, 1);
-  const phases = new Map<string, Map<Mode, number[]>>();
-  const add = (phase: string, mode: Mode, ms: number) => {
-    const byMode = phases.get(phase) ?? new Map<Mode, number[]>();
-    phases.set(phase, byMode);
+async function timelines(origins: Record<TimedPath, string>) {
+  const targets = Object.fromEntries(TIMED_PATHS.map((path) => [path, createTarget(origins[path], 1)])) as Record<TimedPath, ReturnType<typeof createTarget>>;
+  const phases = Object.fromEntries(TIMED_PATHS.map((path) => [path, new Map<string, Map<Mode, number[]>>()])) as Record<TimedPath, Map<string, Map<Mode, number[]>>>;
+  const add = (path: TimedPath, phase: string, mode: Mode, ms: number) => {
+    const byMode = phases[path].get(phase) ?? new Map<Mode, number[]>();
+    phases[path].set(phase, byMode);
     byMode.set(mode, [...(byMode.get(mode) ?? []), ms]);
   };
   for (const mode of MODES) {
     for (let i = 0; i < TIMELINE_REQUESTS; i++) {
-      const started = performance.now();
-      const answer = await target.request({ path: '/v1/chat/completions', method: 'POST', headers: { ...REQUEST_HEADERS, 'x-mlx-guard-timing': '1' }, body: bodyFor(mode) });
-      let firstByte: number | undefined;
-      for await (const _chunk of answer.body) firstByte ??= performance.now() - started;
-      const ended = performance.now() - started;
-      for (const part of String(answer.headers['server-timing'] ?? '').split(', ')) {
-        const [phase, dur] = part.split(';dur=');
-        if (phase && dur) add(phase, mode, Number(dur));
+      for (const path of TIMED_PATHS) {
+        const started = performance.now();
+        const answer = await targets[path].request({ path: '/v1/chat/completions', method: 'POST', headers: { ...REQUEST_HEADERS, 'x-mlx-guard-timing': '1' }, body: bodyFor(mode) });
+        let firstByte: number | undefined;
+        for await (const _chunk of answer.body) firstByte ??= performance.now() - started;
+        const ended = performance.now() - started;
+        for (const part of String(answer.headers['server-timing'] ?? '').split(', ')) {
+          const [phase, dur] = part.split(';dur=');
+          if (phase && dur) add(path, phase, mode, Number(dur));
+        }
+        add(path, 'client: first byte, from its send', mode, firstByte ?? ended);
+        add(path, 'client: answer ended, from its send', mode, ended);
+        await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      add('client: first byte, from its send', mode, firstByte ?? ended);
-      add('client: answer ended, from its send', mode, ended);
-      await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
-  await target.close();
+  await Promise.all(Object.values(targets).map((target) => target.close()));
   const median = (values: number[] | undefined) => (values ? [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]! : undefined);
-  return [...phases].map(([phase, byMode]) => ({ phase, ...Object.fromEntries(MODES.map((mode) => [`${mode} ms`, median(byMode.get(mode))?.toFixed(3) ?? ''])) }));
+  return (path: TimedPath) => [...phases[path]].map(([phase, byMode]) => ({ phase, ...Object.fromEntries(MODES.map((mode) => [`${mode} ms`, median(byMode.get(mode))?.toFixed(3) ?? ''])) }));
 }
 
 /** One long answer streamed to its end: content chunks and seconds from the send. */
@@ -308,7 +315,9 @@ const row = (name: string, r: autocannon.Result) => ({ run: name, 'p50 ms': r.la
 console.table([row('direct to the model server', direct), row('through a bare proxy', viaBare), row('through mlx-guard', through), ...(open ? [row('through mlx-guard, breaker open (503)', open.flat)] : [])]);
 
 console.log(`one request's timeline through mlx-guard: median of ${TIMELINE_REQUESTS} requests one at a time, each phase from the request's arrival (Server-Timing)`);
-console.table(timeline);
+console.table(timeline('mlx-guard'));
+console.log('the same through the worker-hop proxy (the floor of the design), its requests alternating with those to mlx-guard');
+console.table(timeline('worker hop'));
 
 const tokensShare = long.perSecond('mlx-guard') / long.perSecond('direct');
 const mb = (value: number | undefined) => (value === undefined ? 'n/a (no /proc)' : `${value.toFixed(0)} MB`);
