@@ -34,7 +34,7 @@ export interface CallOnLine {
  * once. Until then its control (an abort, a pause) waits on the calling thread; a call that ends
  * sooner (a fast answer) never says it: one message, and one wake of the main thread, fewer per call.
  */
-export const ANNOUNCE_START_AFTER_MS = 20;
+const ANNOUNCE_START_AFTER_MS = 20;
 
 /**
  * Puts call `id` on this worker's line: its control goes to `onControl`. The calling thread hears

@@ -71,6 +71,9 @@ export function answerPipeline(res: ServerResponse, plan: AnswerPlan, sendError:
 
 const NOTHING_PARSED: ParsedContent = { content: '', calls: [] };
 
+/** A chunk of a run whose content went to the parser with the run's carrier goes out without it. */
+const contentGoneToCarrier = (event: AnswerEvent): ParsedContent | undefined => (event.type === 'chunk' && AnswerMerge.content(event.chunk) !== undefined ? NOTHING_PARSED : undefined);
+
 /**
  * A streaming client's answer: shape (the inference worker: its events' JSON parsed) → parse
  * (the parse pool, when tools were declared) → merge → frame (`AnswerStream`, in the API's
@@ -217,7 +220,7 @@ class StreamPipeline implements Responder {
         if (attempt !== this.#attempt) return;
         this.#sayTextMode(parsing!.textMode);
       }
-      writeUpTo(run.to, (event, index) => (index - run.from === run.carrier ? parsed : AnswerMerge.content((event as Extract<AnswerEvent, { type: 'chunk' }>).chunk) !== undefined ? NOTHING_PARSED : undefined));
+      writeUpTo(run.to, (event, index) => (index - run.from === run.carrier ? parsed : contentGoneToCarrier(event)));
     }
     writeUpTo(events.length);
   }

@@ -137,6 +137,20 @@ describe('worker pools', () => {
     }
   });
 
+  it('a call whose signal aborted before it reached the pool is stopped as it starts, not left to its deadline', async () => {
+    const { server, release, seen, closed, call, pools, first } = await holdingServer();
+    try {
+      release.resolve();
+      expect(await first).toMatchObject({ ok: true });
+      // The server holds this call for good: only the abort can end it before its 10 s deadline.
+      expect(await pools.infer(call('second', AbortSignal.abort()))).toMatchObject({ ok: false, error: { code: 'ABORTED', aborted: true } });
+      if (seen.includes('second')) await until('the second request closed', () => (closed.includes('second') ? true : undefined), 5_000);
+    } finally {
+      await pools.close();
+      await server.close();
+    }
+  });
+
   it('a stream ends only after its last message, even when the task\'s result overtakes them', async () => {
     const pools = new Pools(pino({ level: 'silent' }), { workerFile: new URL('../../fixtures/late-messages-worker.ts', import.meta.url).href });
     const messages: InferMessage[] = [];
