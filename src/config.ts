@@ -76,7 +76,7 @@ export const configSchema = z
       .default(8_192)
       .describe('slowest a request body may arrive, judged over 2 s (a slower one gets 408 and its connection back); real clients send a body at once'),
     maxPendingRequests: z.number().int().positive().default(64).describe('requests in flight or queued before new ones get 503'),
-    maxConnections: z.number().int().positive().default(512).describe('client connections open at once; when all are taken, a newcomer closes the one waiting longest (still sending, or idle), never one being served'),
+    maxConnections: z.number().int().positive().default(512).describe('client connections open at once; when all are taken, a newcomer closes the one waiting longest (still sending, or idle), never one being served; the kernel is asked to queue twice as many waiting to be accepted'),
     headersTimeoutMs: ms('deadline for a request\'s headers to arrive (a client that trickles them gets 408)').min(1_000).default(15_000),
     inference: z
       .object({

@@ -12,6 +12,7 @@ import { createApp } from './server/app.js';
 import { Journal } from './journal/index.js';
 import { ToolParsing } from './server/tool-parsing.js';
 import { FailureTriage } from './server/failure-triage.js';
+import { acceptBacklog, acceptQueueCap, raiseCapCommand } from './server/accept-queue.js';
 import { isUpstreamFailure } from './upstream/index.js';
 
 export interface Sidecar {
@@ -70,6 +71,7 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
   const triage = new FailureTriage(journal, async (serving) => (await canary(serving, config.supervisor.liveness.canaryTimeoutMs, serving.lost)).ok);
   const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, traffic: new Traffic(), inflight, drain, journal, triage });
   server.requestTimeout = config.inference.deadlineMs + config.bodyTimeoutMs;
+  const backlog = acceptBacklog(config.maxConnections);
 
   return {
     supervisor,
@@ -83,7 +85,7 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
       ready.catch(() => undefined); // awaited below, unless the port cannot be opened
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(config.port, config.host, () => {
+        server.listen({ port: config.port, host: config.host, backlog }, () => {
           server.off('error', reject);
           resolve();
         });
@@ -91,6 +93,13 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
       const { port } = server.address() as AddressInfo;
       const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
       logger.info({ event: 'listening', url }, `mlx-guard listens on ${url}; it answers 503 until the model server is ready`);
+      const cap = await acceptQueueCap();
+      if (cap !== undefined && cap < backlog) {
+        logger.warn(
+          { event: 'accept_queue_capped', cap, backlog },
+          `the operating system holds at most ${cap} connections waiting to be accepted, not the ${backlog} asked for (twice maxConnections): a burst beyond ${cap} makes a client wait a second for its retry; raise it with \`${raiseCapCommand(backlog)}\``,
+        );
+      }
       await ready;
       logger.info({ event: 'serving', url, modelServer: supervisor.status.baseUrl }, `mlx-guard serves the OpenAI API on ${url}`);
       return url;

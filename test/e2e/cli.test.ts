@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { acceptQueueCap } from '../../src/server/accept-queue.js';
 import { isAlive, privateDir, spawnProcess, until } from '../support/processes.js';
 import { post, rawRequest } from '../support/raw-http.js';
 
@@ -151,6 +152,19 @@ describe('mlx-guard start', () => {
     process.kill(flagged.pid, 'SIGINT');
     await flagged.exited(10_000);
   }, 60_000);
+
+  it('more connections than the operating system queues for it: a warning that names the limit and the sysctl that raises it', async () => {
+    const cap = await acceptQueueCap();
+    expect(cap, 'the accept queue cap (net.core.somaxconn or kern.ipc.somaxconn) could not be read').toBeDefined();
+    const dir = privateDir('mlx-guard-cli-');
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ maxConnections: cap, supervisor: { runDir: join(dir, 'run') } }));
+    const guard = run(['start', '--port', '0', '--backend', 'standin'], { MLX_GUARD_CONFIG: join(dir, 'config.json') });
+    const warning = await until('the warning', () => guard.stdout.find((line) => line.includes('"event":"accept_queue_capped"')), 20_000);
+    expect(JSON.parse(warning)).toMatchObject({ level: 40, cap, backlog: 2 * cap! });
+    expect(warning).toContain(`somaxconn=${2 * cap!}`);
+    process.kill(guard.pid, 'SIGINT');
+    await guard.exited(10_000);
+  }, 30_000);
 
   it('SIGTERM to the `npm start` process stops mlx-guard and its model server', async () => {
     const dir = privateDir('mlx-guard-cli-');

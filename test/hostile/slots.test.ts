@@ -1,10 +1,14 @@
 // Connection slots and the queue, held against clients that take them to do nothing with them:
 // trickled headers, trickled bodies (on /health, which reads none, and on the inference routes,
 // which do). Bound: with 600 hostile sockets of each kind, /health and an ordinary client are
-// served within 1 s, every time; no one gets queue_full for others' slow bodies.
+// served within 1 s, every time; no one gets queue_full for others' slow bodies; a burst of 600
+// connections arriving while mlx-guard is busy is queued whole, so the next client is not dropped.
+import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { describeFigures, figures, innocentClient, startGuard, trickle } from '../support/hostile.js';
+import { acceptQueueCap } from '../../src/server/accept-queue.js';
+import { chatBody, describeFigures, figures, innocentClient, startGuard, trickle } from '../support/hostile.js';
 import { until } from '../support/processes.js';
+import { post, rawRequest } from '../support/raw-http.js';
 
 const ATTACKERS = 600;
 const MEASURE_MS = 15_000;
@@ -45,4 +49,38 @@ describe('one client cannot take the connection slots or the queue from the othe
       slow.stop();
     }
   }, 90_000);
+
+  it('600 connections arriving together while mlx-guard is busy: the kernel queues every one, and an ordinary client right after them is served within 1 s', async () => {
+    const guard = await startGuard();
+    // The first answer of a fresh mlx-guard is slow (its workers warm up): not what is measured here.
+    expect((await rawRequest(guard.port, post('/v1/chat/completions', chatBody('a first question')), 10_000)).status).toBe(200);
+    const burst: Socket[] = [];
+    let queued = 0;
+    // A stopped process accepts nothing, as a busy one for a moment: the handshakes complete in
+    // the kernel, into the listening socket's queue, until it is full; then SYNs are dropped and
+    // a client waits a second for its retry (the 1,026 ms CI saw under the slow bodies above).
+    process.kill(guard.process.pid, 'SIGSTOP');
+    try {
+      for (let i = 0; i < ATTACKERS; i++) {
+        const socket = connect(guard.port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        socket.once('connect', () => queued++);
+        burst.push(socket);
+      }
+      await until('the burst queued', () => (queued >= ATTACKERS ? true : undefined), 3_000).catch(() => undefined);
+      expect(queued, `connections the kernel queued for mlx-guard while it accepted none (the listen backlog, capped at somaxconn = ${await acceptQueueCap()})`).toBe(ATTACKERS);
+      const started = performance.now();
+      const answer = rawRequest(guard.port, post('/v1/chat/completions', chatBody('right after the burst')), 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      process.kill(guard.process.pid, 'SIGCONT');
+      const { status } = await answer;
+      const ms = performance.now() - started;
+      console.log(`ordinary client right after ${ATTACKERS} connections queued for a stopped mlx-guard (stopped 100 ms more): ${status} in ${ms.toFixed(1)} ms`);
+      expect(status).toBe(200);
+      expect(ms).toBeLessThan(1_000);
+    } finally {
+      process.kill(guard.process.pid, 'SIGCONT');
+      for (const socket of burst) socket.destroy();
+    }
+  }, 60_000);
 });
