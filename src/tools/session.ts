@@ -94,12 +94,14 @@ export class ParseSession {
     for (const format of formats) {
       const found = format.parseBare!(content);
       const outcome = found && this.#acceptBare(found, format.name);
-      if (outcome) return { ...plain, status: 'ok', calls: outcome.calls, content: '', format: format.name, diagnostics: outcome.diagnostics };
+      if (outcome) return { ...plain, status: 'ok', calls: outcome.calls, content: found.content?.trim() ?? '', format: format.name, diagnostics: outcome.diagnostics };
     }
-    const fenced = fencedCallsAtEnd(content);
-    if (fenced && this.tools.size > 0) {
-      const outcome = this.#acceptBare({ calls: fenced.calls }, 'fenced_json');
-      if (outcome) return { ...plain, status: 'ok', calls: outcome.calls, content: fenced.before.trim(), format: 'fenced_json', diagnostics: outcome.diagnostics };
+    const fenced = this.tools.size > 0 ? fenceEndingMessage(content) : undefined;
+    if (fenced) {
+      const json = jsonCallsInSequence(fenced.body, true);
+      const found = 'error' in json || fenced.body.slice(json.end).trim() !== '' ? this.#markupIn(fenced.body) : { format: 'fenced_json', result: { calls: json.calls } };
+      const outcome = found && this.#acceptBare(found.result, found.format);
+      if (outcome) return { ...plain, status: 'ok', calls: outcome.calls, content: fenced.before.trim(), format: found!.format, diagnostics: outcome.diagnostics };
     }
     // The shape is Llama 3's (the models that write calls after a sentence), so the format is its.
     const trailing = this.trailingCallsPossible ? trailingJsonCalls(content) : undefined;
@@ -107,7 +109,39 @@ export class ParseSession {
       const outcome = this.#acceptBare({ calls: trailing.calls }, 'llama3_json');
       if (outcome) return { ...plain, status: 'ok', calls: outcome.calls, content: trailing.before.trim(), format: 'llama3_json', diagnostics: outcome.diagnostics };
     }
-    return plain;
+    return this.#failedBareCall(content, formats) ?? plain;
+  }
+
+  /** Output that opens as a call of a declared tool and does not parse: an error, with the reason. */
+  #failedBareCall(content: string, formats: readonly ToolCallFormat[]): ParseResult | undefined {
+    for (const format of formats) {
+      const name = format.bareCallName?.(content);
+      if (name === undefined || !this.tools.has(name)) continue;
+      // Read as markup, what parses (a record that merely names the tool, without arguments) is data.
+      const { error } = format.parseBlock(content.trim(), { open: '', complete: true });
+      if (error === undefined) continue;
+      return { status: 'error', calls: [], content: content.trim(), format: format.name, diagnostics: [`${format.name}: the answer opens as a call of ${name} that does not parse: ${error}`] };
+    }
+    return undefined;
+  }
+
+  /**
+   * A fence's body that is one whole block of a known format (a Hermes `<tool_call>` the model
+   * wrapped in a fence, as llama.cpp reads it), read by that format.
+   */
+  #markupIn(body: string): { format: string; result: BlockResult } | undefined {
+    const text = body.trim();
+    for (const format of this.#formats) {
+      for (const block of format.blocks) {
+        if (!text.startsWith(block.open)) continue;
+        const close = block.close?.find((marker) => text.endsWith(marker));
+        if (!close) continue;
+        const payload = text.slice(block.open.length, text.length - close.length);
+        if (format.accepts && !format.accepts(payload, block.open)) continue;
+        return { format: format.name, result: format.parseBlock(payload, { open: block.open, complete: true }) };
+      }
+    }
+    return undefined;
   }
 
   /** Bare output counts only when every name in it is a declared tool (any name, with a hint and no tools). */
@@ -154,11 +188,11 @@ export class ParseSession {
 }
 
 /**
- * A fenced JSON block that ends the message: its calls and the text before it. Fences pair in
- * order of appearance (as the segmenter and the streaming parser pair them), so the last one
- * must close a pair.
+ * A code fence that ends the message (plain, `json` or `xml`): its body and the text before it.
+ * Fences pair in order of appearance (as the segmenter and the streaming parser pair them), so
+ * the last one must close a pair.
  */
-function fencedCallsAtEnd(content: string): { calls: RawCall[]; before: string } | undefined {
+function fenceEndingMessage(content: string): { body: string; before: string } | undefined {
   const trimmed = content.trimEnd();
   if (!trimmed.endsWith('```')) return undefined;
   const fences: number[] = [];
@@ -168,8 +202,6 @@ function fencedCallsAtEnd(content: string): { calls: RawCall[]; before: string }
   const bodyStart = trimmed.indexOf('\n', open);
   if (bodyStart < 0 || bodyStart > trimmed.length - 3) return undefined;
   const language = trimmed.slice(open + 3, bodyStart).trim();
-  if (language !== '' && language !== 'json') return undefined;
-  const parsed = jsonCallsInSequence(trimmed.slice(bodyStart + 1, trimmed.length - 3), true);
-  if ('error' in parsed || trimmed.slice(bodyStart + 1 + parsed.end, trimmed.length - 3).trim() !== '') return undefined;
-  return { calls: parsed.calls, before: trimmed.slice(0, open) };
+  if (language !== '' && language !== 'json' && language !== 'xml') return undefined;
+  return { body: trimmed.slice(bodyStart + 1, trimmed.length - 3), before: trimmed.slice(0, open) };
 }

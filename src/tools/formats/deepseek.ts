@@ -1,4 +1,4 @@
-import { parseJsonLenient } from '../json-lenient.js';
+import { parseJsonLenient, skipSpace } from '../json-lenient.js';
 import type { RawCall } from '../types.js';
 import type { ToolCallFormat } from './format.js';
 import { noCall } from './shared.js';
@@ -9,22 +9,30 @@ const CALLS_END = '<｜tool▁calls▁end｜>';
 const CALL_BEGIN = '<｜tool▁call▁begin｜>';
 const CALL_END = '<｜tool▁call▁end｜>';
 const SEP = '<｜tool▁sep｜>';
+/** R1 distills open the list with this instead, and may leave out each call's begin marker (llama.cpp reads both). */
+const CALLS_BEGIN_DISTILL = '<｜tool▁calls｜>';
 
 /**
  * DeepSeek V3 / R1: `<｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\n{…}\n```<｜tool▁call▁end｜>`;
  * V3.1 / V3.2-Exp: `<｜tool▁call▁begin｜>NAME<｜tool▁sep｜>{…}<｜tool▁call▁end｜>`; both inside
- * `<｜tool▁calls▁begin｜>…<｜tool▁calls▁end｜>`. The fence is part of the markup, not a mention.
+ * `<｜tool▁calls▁begin｜>…<｜tool▁calls▁end｜>` (R1 distills: `<｜tool▁calls｜>`, each call's begin
+ * marker optional). The fence is part of the markup, not a mention.
  */
 export const deepseek: ToolCallFormat = {
   name: 'deepseek',
-  blocks: [{ open: CALLS_BEGIN, close: [CALLS_END] }],
-  parseBlock(payload) {
+  blocks: [
+    { open: CALLS_BEGIN, close: [CALLS_END] },
+    { open: CALLS_BEGIN_DISTILL, close: [CALLS_END] },
+  ],
+  parseBlock(payload, { open }) {
     const calls: RawCall[] = [];
-    let at = payload.indexOf(CALL_BEGIN);
-    while (at >= 0) {
+    const beginOptional = open === CALLS_BEGIN_DISTILL;
+    let at = beginOptional ? skipSpace(payload, 0) : payload.indexOf(CALL_BEGIN);
+    while (at >= 0 && at < payload.length) {
       const end = payload.indexOf(CALL_END, at);
       if (end < 0) return noCall('a DeepSeek tool call is cut off (truncated)');
-      const call = payload.slice(at + CALL_BEGIN.length, end);
+      const begin = payload.indexOf(CALL_BEGIN, at);
+      const call = payload.slice(begin >= 0 && begin < end ? begin + CALL_BEGIN.length : at, end);
       const sep = call.indexOf(SEP);
       if (sep < 0) return noCall('a DeepSeek tool call without <｜tool▁sep｜>');
       const left = call.slice(0, sep).trim();
@@ -42,7 +50,7 @@ export const deepseek: ToolCallFormat = {
       const parsed = parseJsonLenient(right.trim());
       if (!parsed.ok) return noCall(`the arguments of ${name} are not valid JSON: ${parsed.error}`);
       calls.push({ name, arguments: parsed.value, typed: true });
-      at = payload.indexOf(CALL_BEGIN, end);
+      at = beginOptional ? skipSpace(payload, end + CALL_END.length) : payload.indexOf(CALL_BEGIN, end);
     }
     return calls.length > 0 ? { calls } : noCall('no <｜tool▁call▁begin｜> inside the tool-calls block');
   },

@@ -28,7 +28,8 @@ function read(payload: string, requireArguments: boolean): BlockResult {
 
 /**
  * Llama 3.x JSON: `{"name": …, "parameters": {…}}`, optionally after `<|python_tag|>`, several
- * separated by ";" or newlines. Without the tag it is only tried as bare output.
+ * separated by ";" or newlines. Without the tag it is only tried as bare output, where prose may
+ * follow the calls (the model explains what it does next; vLLM reads such calls too).
  */
 export const llama3Json: ToolCallFormat = {
   name: 'llama3_json',
@@ -40,6 +41,7 @@ export const llama3Json: ToolCallFormat = {
     const start = skipSpace(text, 0);
     if (text[start] !== '{' && text[start] !== '[') return undefined;
     const result = read(text, true);
-    return result.calls.length > 0 && result.content === undefined ? result : undefined;
+    return result.calls.length > 0 ? result : undefined;
   },
+  bareCallName: (text) => /^\s*\[?\s*\{\s*["']name["']\s*:\s*["']([^"'\\]{1,200})["']/.exec(text)?.[1],
 };

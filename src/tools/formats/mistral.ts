@@ -13,6 +13,22 @@ function nameEnd(text: string, from: number): { name: string; json: number } | u
 }
 
 /**
+ * Where the pre-v11 list starts when something that is not a v11 call name stands between
+ * `[TOOL_CALLS]` and it (`calls:`, `json`): the first `[` that opens an object. vLLM skips such
+ * junk the same way. -1 when there is none, or when the text reads as a v11 call.
+ */
+function listAfterJunk(text: string, from: number): number {
+  const split = nameEnd(text, from);
+  if (split && /^[\w.\-]+$/.test(split.name)) return -1;
+  for (let at = text.indexOf('[', from); at >= 0; at = text.indexOf('[', at + 1)) {
+    const next = skipSpace(text, at + 1);
+    if (next >= text.length) return -1;
+    if (text[next] === '{') return at;
+  }
+  return -1;
+}
+
+/**
  * Mistral: before v11 `[TOOL_CALLS][{"name": …, "arguments": {…}}, …]`; from v11
  * `[TOOL_CALLS]NAME[ARGS]{…}` (or `NAME{…}`), repeated, with no end marker: each call ends where
  * its JSON does, and text after it stays content.
@@ -25,6 +41,8 @@ export const mistral: ToolCallFormat = {
       end(text, from) {
         const start = skipSpace(text, from);
         if (text[start] === '[') return scanValueEnd(text, start);
+        const list = listAfterJunk(text, start);
+        if (list >= 0) return scanValueEnd(text, list);
         const split = nameEnd(text, start);
         return split ? scanValueEnd(text, split.json) : -1;
       },
@@ -33,10 +51,12 @@ export const mistral: ToolCallFormat = {
   parseBlock(payload, { complete }) {
     if (!complete) return noCall('the [TOOL_CALLS] call is cut off (truncated)');
     const start = skipSpace(payload, 0);
-    if (payload[start] === '[') {
-      const parsed = parseJsonLenient(payload.slice(start));
+    const list = payload[start] === '[' ? start : listAfterJunk(payload, start);
+    if (list >= 0) {
+      const parsed = parseJsonLenient(payload.slice(list));
       const calls = parsed.ok ? callsFromJsonValue(parsed.value) : undefined;
-      return calls ? { calls } : noCall('the [TOOL_CALLS] list is not a list of calls');
+      if (!calls) return noCall('the [TOOL_CALLS] list is not a list of calls');
+      return { calls, diagnostics: list > start ? [`skipped ${JSON.stringify(payload.slice(start, list).trim())} before the list`] : [] };
     }
     const split = nameEnd(payload, start);
     if (!split || !/^[\w.\-]+$/.test(split.name)) return noCall('no tool name after [TOOL_CALLS]');

@@ -34,4 +34,5 @@ export const pythonic: ToolCallFormat = {
     const result = read(trimmed);
     return result.calls.length > 0 ? result : undefined;
   },
+  bareCallName: (text) => /^\s*\[\s*([A-Za-z_][\w.]{0,200})\s*\(/.exec(text)?.[1],
 };
