@@ -5,6 +5,7 @@ import threading
 TOOL_CALL_MODES = (
     "parsed", "pieces", "lost", "off", "raw:hermes", "raw:qwen3_coder", "raw:llama3_json", "raw:mistral", "raw:harmony",
     "raw:minimax_m2", "raw:functionary", "raw:granite", "raw:nemotron", "raw:command_r7b", "raw:phi4_mini",
+    "raw:llama3_json_cut",
 )
 
 # Field name -> (type check, description). The control endpoint accepts exactly these.

@@ -101,6 +101,9 @@ def render_raw(fmt, name, arguments):
         return f"<tool_call>\n<function={name}>\n{params}</function>\n</tool_call>"
     if fmt == "llama3_json":
         return "<|python_tag|>" + json.dumps({"name": name, "parameters": arguments})
+    if fmt == "llama3_json_cut":
+        # A bare Llama 3 call the model broke off (its last brace and more missing): it does not parse.
+        return json.dumps({"name": name, "parameters": arguments})[:-2]
     if fmt == "mistral":
         return f"[TOOL_CALLS]{name}[ARGS]" + json.dumps(arguments)
     if fmt == "harmony":

@@ -26,6 +26,7 @@ export class Metrics {
   readonly restarts = new Counter({ name: 'mlx_guard_model_server_restarts_total', help: 'model server restarts by cause', labelNames: ['cause'], registers: [this.registry] });
   readonly repairedToolCalls = new Counter({ name: 'mlx_guard_repaired_tool_calls_total', help: 'tool calls mlx-guard parsed out of raw markup the model server left in the content', registers: [this.registry] });
   readonly lostToolCalls = new Counter({ name: 'mlx_guard_lost_tool_calls_total', help: 'responses whose finish reason said tool_calls but carried none', registers: [this.registry] });
+  readonly unparsedToolCalls = new Counter({ name: 'mlx_guard_unparsed_tool_calls_total', help: 'answers holding tool-call markup (or a call of a declared tool) that did not parse: passed through as text, and the client told so', registers: [this.registry] });
   readonly toolParsingOff = new Counter({ name: 'mlx_guard_tool_parsing_off_total', help: 'answers whose content passed through as text instead of being parsed for tool calls, by reason', labelNames: ['reason'], registers: [this.registry] });
   readonly replays = new Counter({ name: 'mlx_guard_replays_total', help: 'requests sent again after the model server was lost before their client saw any of the answer', registers: [this.registry] });
   readonly poisonFound = new Counter({ name: 'mlx_guard_poison_requests_total', help: 'requests found to crash the model server twice, or to fail twice on their own', labelNames: ['kind'], registers: [this.registry] });

@@ -130,6 +130,14 @@ export type ParseStreamStarted = { type: 'started'; threadId: number };
  * answer goes on as plain text if parsing stops after this reply (see `StreamingToolCallParser.resumeAt`).
  */
 export type ParseStreamReply =
-  | { ok: true; content: string; calls: ToolCall[]; resumeAt: number; overBudget: boolean }
+  | {
+      ok: true;
+      content: string;
+      calls: ToolCall[];
+      resumeAt: number;
+      overBudget: boolean;
+      /** (the last reply) The answer held a call that did not parse, which passed through as text: the parser's reason. */
+      unparsed?: string;
+    }
   /** The parser threw: its state is in doubt, so the caller goes on from the last reply's `resumeAt`. */
   | { ok: false; message: string };

@@ -265,6 +265,9 @@ class Batch {
   }
 }
 
+/** How much of the parser's reason for a call it could not read goes back (it names the call and its fault; the text itself is in the answer). */
+const UNPARSED_REASON_CHARS = 300;
+
 /**
  * One streamed answer's tool parsing: each request on the port gets one reply, in order. The
  * time spent parsing is summed; once it passes the budget the reply says so and the task ends,
@@ -289,6 +292,7 @@ export function parseStream(task: ParseStreamTask): Promise<void> {
         spentMs += performance.now() - started;
         const { content, calls } = ended ? { content: pushed.content + ended.content, calls: [...pushed.calls, ...ended.calls] } : pushed;
         reply = { ok: true, content, calls, resumeAt: parser.resumeAt, overBudget: spentMs > task.budgetMs };
+        if (ended?.result.status === 'error') reply.unparsed = ended.result.diagnostics.join('; ').slice(0, UNPARSED_REASON_CHARS);
       } catch (error) {
         reply = { ok: false, message: (error as Error)?.message ?? String(error) };
       }

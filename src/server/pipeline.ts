@@ -9,7 +9,7 @@ import type { CompletionDependencies } from './dependencies.js';
 import { publicUpstreamError } from './errors.js';
 import type { AnswerPlan, ErrorWriter } from './apis/api.js';
 import { sendJson, startSse } from './responses.js';
-import { describeTextMode, type StreamParsing, type TextModeReason } from './tool-parsing.js';
+import { describeTextMode, describeUnparsed, type StreamParsing, type TextModeReason } from './tool-parsing.js';
 
 /** Set when tool calls were not parsed, so a client can tell why markup stayed in the content. */
 export const TEXT_MODE_HEADER = 'x-mlx-guard-tool-parsing';
@@ -221,6 +221,7 @@ class StreamPipeline implements Responder {
         this.#sayTextMode(parsing!.textMode);
       }
       writeUpTo(run.to, (event, index) => (index - run.from === run.carrier ? parsed : contentGoneToCarrier(event)));
+      if (run.end && parsing!.unparsed !== undefined) this.#write(this.#answer.framing.note(`tool parsing ${describeUnparsed(parsing!.unparsed)}; the call passed through as text`));
     }
     writeUpTo(events.length);
   }
@@ -314,8 +315,11 @@ class WholePipeline implements Responder {
     let parsed: ParsedContent | undefined;
     if (content !== '') {
       const outcome = await this.deps.toolParsing.whole(content, this.plan.tools);
-      if ('parsed' in outcome) parsed = outcome.parsed;
-      else headers[TEXT_MODE_HEADER] = describeTextMode(outcome.textMode);
+      if ('textMode' in outcome) headers[TEXT_MODE_HEADER] = describeTextMode(outcome.textMode);
+      else {
+        parsed = outcome.parsed;
+        if (outcome.unparsed !== undefined) headers[TEXT_MODE_HEADER] = describeUnparsed(outcome.unparsed);
+      }
     }
     this.deps.traffic.tokens(Number((body.usage as { completion_tokens?: unknown } | undefined)?.completion_tokens ?? 0));
     const merged = mergeWhole(body, parsed);

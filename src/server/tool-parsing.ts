@@ -21,6 +21,12 @@ const DESCRIBED: Record<TextModeReason, string> = {
 /** The value of the `x-mlx-guard-tool-parsing` header (or stream comment) for a reason. */
 export const describeTextMode = (reason: TextModeReason) => DESCRIBED[reason];
 
+/**
+ * The same header's value for an answer whose tool call did not parse (it passed through as
+ * text): the parser's reason, in characters a header may carry.
+ */
+export const describeUnparsed = (reason: string) => `error (${reason.replace(/[^\x20-\x7e]/g, '?')})`;
+
 interface ToolParsingDeps {
   pools: Pools;
   parseBreaker: CircuitBreaker;
@@ -41,13 +47,16 @@ interface ToolParsingDeps {
 export class ToolParsing {
   constructor(readonly deps: ToolParsingDeps) {}
 
-  /** A whole answer's content: its calls and the rest (unchanged when it has none), or why it passes through as text. */
-  async whole(text: string, tools: ToolDefinition[]): Promise<{ parsed: ParsedContent } | { textMode: TextModeReason }> {
+  /**
+   * A whole answer's content: its calls and the rest (unchanged when it has none), and the reason
+   * a call in it did not parse, if one did not; or why it passes through as text.
+   */
+  async whole(text: string, tools: ToolDefinition[]): Promise<{ parsed: ParsedContent; unparsed?: string } | { textMode: TextModeReason }> {
     const stream = this.stream(tools);
     try {
       const parsed = await stream.push(text, true);
       if (stream.textMode) return { textMode: stream.textMode };
-      return { parsed: parsed.calls.length > 0 ? parsed : { content: text, calls: [] } };
+      return { parsed: parsed.calls.length > 0 ? parsed : { content: text, calls: [] }, ...(stream.unparsed !== undefined ? { unparsed: stream.unparsed } : {}) };
     } finally {
       stream.release();
     }
@@ -58,6 +67,11 @@ export class ToolParsing {
     const permit = this.deps.parseBreaker.tryAcquire();
     if (!permit) this.noteTextMode('breaker_open', 'the parse breaker is open');
     return new StreamParsing(this, permit ?? undefined, permit ? this.deps.pools.openParseStream({ tools }, this.deps.budgetMs) : undefined);
+  }
+
+  noteUnparsed(reason: string): void {
+    this.deps.metrics.unparsedToolCalls.inc();
+    this.deps.logger.warn({ event: 'tool_call_unparsed', reason }, 'an answer held a tool call that did not parse: it passed through as text, and the client is told so');
   }
 
   noteTextMode(reason: TextModeReason, detail: string): void {
@@ -76,6 +90,7 @@ export class StreamParsing {
   /** Where `#raw` starts in the answer's text: the last resume point the parser reported. */
   #rawBase = 0;
   #textMode: TextModeReason | undefined;
+  #unparsed: string | undefined;
 
   constructor(
     readonly owner: ToolParsing,
@@ -83,6 +98,11 @@ export class StreamParsing {
     readonly parser: ParseStream | undefined,
   ) {
     if (!parser) this.#textMode = 'breaker_open';
+  }
+
+  /** Once the answer ended: why a tool call in it did not parse, if one did not. */
+  get unparsed(): string | undefined {
+    return this.#unparsed;
   }
 
   /** Why the content is passing through as text, once it is. */
@@ -123,6 +143,10 @@ export class StreamParsing {
     this.#raw = this.#raw.slice(reply.resumeAt - this.#rawBase);
     this.#rawBase = reply.resumeAt;
     if (ended) {
+      if (reply.unparsed !== undefined) {
+        this.#unparsed = reply.unparsed;
+        this.owner.noteUnparsed(reply.unparsed);
+      }
       if (reply.overBudget) this.permit?.failure(new Error('the parse budget was spent'));
       else this.permit?.success();
       return { content, calls };

@@ -143,6 +143,32 @@ describe('capacity and text mode', () => {
   });
 });
 
+describe('a tool call that does not parse', () => {
+  it('passes through as text, and the header (whole) or a comment at the end (stream) says so and why', async () => {
+    const { url, faults } = await startSidecar();
+    await faults({ tool_calls: 'raw:llama3_json_cut' });
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const body = (stream: boolean) => JSON.stringify({ messages: [{ role: 'user', content: 'weather?' }], tools, stream });
+    const whole = await rawRequest(port(url), post('/v1/chat/completions', body(false)));
+    expect(whole.status).toBe(200);
+    expect(whole.headers['x-mlx-guard-tool-parsing']).toMatch(/^error \(llama3_json: the answer opens as a call of get_weather that does not parse: .*truncated/);
+    const message = JSON.parse(whole.body).choices[0].message;
+    expect(message.content).toMatch(/^\{"name": "get_weather", "parameters": \{/);
+    expect(message.tool_calls).toBeUndefined();
+
+    const streamed = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: body(true), signal: AbortSignal.timeout(10_000) });
+    const frames = (await streamed.text()).split('\n\n');
+    const content = frames
+      .filter((frame) => frame.startsWith('data: {'))
+      .map((frame) => (JSON.parse(frame.slice(6)) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? '')
+      .join('');
+    expect(content).toBe(message.content);
+    const note = frames.findIndex((frame) => frame.startsWith(': mlx-guard: tool parsing error (llama3_json: the answer opens as a call of get_weather'));
+    expect(note).toBeGreaterThan(0);
+    expect(frames.indexOf('data: [DONE]')).toBeGreaterThan(note);
+  });
+});
+
 describe('observability and control', () => {
   it('/health, /metrics and /status describe each part', async () => {
     const { url, sidecar } = await startSidecar();
