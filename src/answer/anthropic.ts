@@ -1,5 +1,6 @@
 import { newMessageId, stopReason, toMessage, toToolUseId, toUsage, type StopReason, type Usage } from '../anthropic/index.js';
 import type { StreamChunk } from '../openai/index.js';
+import { chunkParts } from './chunk-parts.js';
 import { PUBLIC_ERRORS, type PublicErrorCode } from './errors.js';
 import type { StreamFraming, WholeFraming } from './framing.js';
 
@@ -71,17 +72,15 @@ export class AnthropicStreamFraming implements StreamFraming {
   }
 
   chunk(chunk: StreamChunk): string {
-    if (chunk.usage !== undefined && chunk.usage !== null) this.#usage = toUsage(chunk.usage);
-    const choice = ((chunk.choices as Array<Record<string, unknown>> | undefined) ?? [])[0];
-    if (!choice) return '';
-    const delta = (choice.delta ?? {}) as Record<string, unknown>;
+    const parts = chunkParts(chunk);
+    if (parts.usage !== undefined) this.#usage = toUsage(parts.usage);
     let out = '';
-    if (typeof delta.reasoning === 'string' && delta.reasoning) out += this.#delta('thinking', { type: 'thinking_delta', thinking: delta.reasoning });
-    if (typeof delta.content === 'string' && delta.content) {
+    if (parts.reasoning) out += this.#delta('thinking', { type: 'thinking_delta', thinking: parts.reasoning });
+    if (parts.content) {
       this.#chunks++;
-      out += this.#delta('text', { type: 'text_delta', text: delta.content });
+      out += this.#delta('text', { type: 'text_delta', text: parts.content });
     }
-    for (const call of (delta.tool_calls as Array<Record<string, unknown>> | undefined) ?? []) {
+    for (const call of parts.calls) {
       out += this.#close();
       const fn = (call.function ?? {}) as Record<string, unknown>;
       const index = this.#blocks++;
@@ -89,9 +88,9 @@ export class AnthropicStreamFraming implements StreamFraming {
       out += event('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments ?? {}) } });
       out += event('content_block_stop', { index });
     }
-    if (choice.finish_reason !== null && choice.finish_reason !== undefined) {
-      this.#finishReason = choice.finish_reason;
-      if (typeof choice.stop_sequence === 'string') this.#stopSequence = choice.stop_sequence;
+    if (parts.finishReason !== undefined) {
+      this.#finishReason = parts.finishReason;
+      if (parts.stopSequence !== undefined) this.#stopSequence = parts.stopSequence;
     }
     return out;
   }

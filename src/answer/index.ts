@@ -7,4 +7,5 @@ export type { PortableFraming, StreamFraming, WholeFraming } from './framing.js'
 export { AnswerMerge, mergeWhole, wholeContent } from './merge.js';
 export { parseRuns, type ParseRun } from './parse-runs.js';
 export { OpenAiStreamFraming, OpenAiWholeFraming, type OpenAiFramingOptions } from './openai.js';
+export { ResponsesStreamFraming, ResponsesWholeFraming } from './responses.js';
 export { AnswerStream, framingFrom, type AnswerEvent } from './stream.js';

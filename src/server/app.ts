@@ -3,6 +3,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { anthropicCountTokensApi, anthropicMessagesApi } from './apis/anthropic.js';
 import type { Api } from './apis/api.js';
 import { openAiApi } from './apis/openai.js';
+import { responsesApi } from './apis/responses.js';
 import { handleCompletion, type CompletionDependencies } from './completions.js';
 import { sendError, sendJson } from './responses.js';
 import { sendModels, servedModels } from './models.js';
@@ -13,7 +14,7 @@ import { StatusBoard } from './status.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
-const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/chat/completions', '/v1/completions', '/v1/messages']);
+const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/chat/completions', '/v1/completions', '/v1/messages', '/v1/responses']);
 /** The routes that read a request body (any other one closes a connection that sent one). */
 const BODY_ROUTES = new Set([...INFERENCE_ROUTES, '/v1/messages/count_tokens']);
 
@@ -86,6 +87,7 @@ export function createApp(deps: CompletionDependencies): Server {
     '/chat/completions': { POST: inference(chat) },
     '/v1/completions': { POST: inference(text) },
     '/v1/messages': { POST: inference(anthropicMessagesApi) },
+    '/v1/responses': { POST: inference(responsesApi) },
     '/v1/messages/count_tokens': { POST: inference(anthropicCountTokensApi) },
     // Claude Code's warm-up probe: any answer will do.
     '/api/hello': { HEAD: (_req, res) => void res.writeHead(200).end(), GET: (_req, res) => sendJson(res, 200, { ok: true }) },

@@ -98,6 +98,18 @@ describe('mlx_lm.server behind mlx-guard, at default settings', () => {
     expect(counted.input_tokens).toBe(message.usage.input_tokens + (message.usage.cache_read_input_tokens ?? 0));
   });
 
+  it('the Responses API whole and streamed through the official openai SDK: the same greedy text, max_output_tokens as incomplete', async () => {
+    const { client } = await onMlx();
+    const params = { model: 'stories', instructions: 'Tell a story.', input: [{ role: 'developer' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Once upon a time' }], max_output_tokens: 10, temperature: 0 };
+    const whole = await client.responses.create(params);
+    expect(whole).toMatchObject({ object: 'response', status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' }, model: 'stories' });
+    expect(whole.output_text).toMatch(/\w/);
+    expect(whole.usage?.output_tokens).toBe(10);
+    const streamed = await client.responses.stream(params).finalResponse();
+    const text = streamed.output.flatMap((item) => (item.type === 'message' ? item.content.map((part) => (part.type === 'output_text' ? part.text : '')) : [])).join('');
+    expect(text).toBe(whole.output_text);
+  });
+
   it('a prompt over the model\'s context: mlx_lm.server has no context check and serves it; the Messages API with anthropic.contextTokens refuses it in Claude Code\'s words', async () => {
     const guard = await onMlx(mlx.stories, { anthropic: { contextTokens: 2048 } });
     const long = 'Once upon a time there was a girl. '.repeat(300); // ~2,700 tokens, over the 2,048 of the model

@@ -1,38 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { AnswerStream, AnthropicStreamFraming } from '../../../src/answer/index.js';
-import type { ParsedContent, StreamChunk } from '../../../src/openai/index.js';
+import { AnthropicStreamFraming } from '../../../src/answer/index.js';
+import { chatChunk, everyPart, framed, typedEvents } from '../../support/framing.js';
 
 describe('a stream as Anthropic events', () => {
-  const parse = (text: string) =>
-    text
-      .split('\n\n')
-      .filter(Boolean)
-      .map((frame) => {
-        const [eventLine, dataLine] = frame.split('\n');
-        const data = JSON.parse(dataLine!.slice('data: '.length)) as Record<string, unknown>;
-        expect(eventLine).toBe(`event: ${data.type as string}`);
-        return data;
-      });
-  const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({ choices: [{ index: 0, delta, finish_reason: finish }] });
+  const parse = typedEvents;
+  const chunk = chatChunk;
 
-  /** Merged, then framed: the pipeline's last two steps. */
-  const anthropic = () => {
-    const answer = new AnswerStream(new AnthropicStreamFraming('m'));
-    return { framing: answer.framing, chunk: (c: StreamChunk, parsed?: ParsedContent) => answer.event({ type: 'chunk', chunk: c }, parsed) };
-  };
+  const anthropic = () => framed(new AnthropicStreamFraming('m'));
 
   it('one block at a time, indexes in start order, the stop reason and usage in message_delta, then message_stop', () => {
     const stream = anthropic();
-    const text = [
-      stream.framing.begin(),
-      stream.chunk(chunk({ role: 'assistant', reasoning: 'let me ' })),
-      stream.chunk(chunk({ reasoning: 'think' })),
-      stream.chunk(chunk({ content: 'Sure' })),
-      stream.chunk(chunk({ content: '. <tool_call>…' }), { content: '.', calls: [{ id: 'call_1', name: 'f', arguments: { a: 1 } }] }),
-      stream.chunk(chunk({}, 'tool_calls')),
-      stream.chunk({ choices: [], usage: { prompt_tokens: 7, completion_tokens: 9 } }),
-      stream.framing.end(),
-    ].join('');
+    const text = everyPart(stream);
     const events = parse(text);
     expect(events.map((e) => [e.type, e.index ?? null])).toEqual([
       ['message_start', null],
