@@ -106,6 +106,14 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    responses: z
+      .object({
+        store: z.number().int().nonnegative().default(100).describe('responses kept for previous_response_id and GET/DELETE /v1/responses/{id} (those not sent with store: false), the least recently used dropped first; 0 keeps none'),
+        storeBytes: z.number().int().positive().default(64 * 1024 * 1024).describe('bytes the kept responses, with the conversations they continue, take at most in all'),
+        storeTtlMs: ms('how long a kept response stays').default(3_600_000),
+      })
+      .strict()
+      .prefault({}),
     models: z
       .object({
         allow: z

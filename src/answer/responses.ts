@@ -72,8 +72,10 @@ export class ResponsesStreamFraming implements StreamFraming {
     // Without a usage chunk (a stop sequence ends the answer before it), each content chunk is one token.
     const usage = this.#usage ?? toUsage({ completion_tokens: this.#chunks });
     const incomplete = this.#finishReason === 'length';
+    const closed = this.#close();
     const response = this.shape.envelope(incomplete ? 'incomplete' : 'completed', this.#output, { usage });
-    return this.#close() + this.#event(incomplete ? 'response.incomplete' : 'response.completed', { response });
+    this.shape.keep(response);
+    return closed + this.#event(incomplete ? 'response.incomplete' : 'response.completed', { response });
   }
 
   error(code: PublicErrorCode, message: string): string {

@@ -1,6 +1,7 @@
 // The OpenAI Responses API (`/v1/responses`, what Codex speaks): its requests checked and
 // translated into chat completions for the model server, and its response objects and items.
 // Pure code, no I/O.
-export { responsesRequest, type InputItem, type ResponsesRequest, type ResponsesTool } from './request-schema.js';
+export { inputItems, responsesRequest, type InputItem, type ResponsesRequest, type ResponsesTool } from './request-schema.js';
+export { ResponseStore, type ResponseStoreLimits, type StoredResponse } from './store.js';
 export { messageItem, newId, outputText, ResponseShape, toResponse, toUsage, type OutputItem, type ResponsesUsage } from './response.js';
-export { toChatRequest } from './to-chat.js';
+export { conversationOf, toChatRequest } from './to-chat.js';

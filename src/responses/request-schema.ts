@@ -64,6 +64,8 @@ const reasoning = z.object({ type: z.literal('reasoning'), summary: parts.option
 /** Items a text model has no use for (`item_reference`, a built-in tool's call echoed back) are dropped. */
 const item = byType({ message, function_call: functionCall, function_call_output: functionCallOutput, custom_tool_call: customToolCall, custom_tool_call_output: customToolCallOutput, reasoning }, () => undefined);
 export type InputItem = NonNullable<z.output<typeof item>>;
+/** Items as the schema reads them (a stored response's output is read back this way, to be continued). */
+export const inputItems = z.array(item).transform((items) => items.filter((i) => i !== undefined));
 
 /** Built-in tools run by OpenAI's servers: a local model server has none of them. */
 const BUILT_IN = new Set(['web_search', 'web_search_preview', 'web_search_preview_2025_03_11', 'file_search', 'computer_use_preview', 'computer_use', 'code_interpreter', 'image_generation', 'mcp', 'local_shell']);

@@ -32,7 +32,11 @@ export class ResponseShape {
   readonly createdAt = Math.floor(Date.now() / 1000);
   readonly #customTools: Set<string>;
 
-  constructor(readonly request: ResponsesRequest) {
+  constructor(
+    readonly request: ResponsesRequest,
+    /** Called with each finished response (completed or incomplete), to keep it. */
+    readonly keep: (response: Record<string, unknown>) => void = () => undefined,
+  ) {
     this.#customTools = new Set((request.tools ?? []).filter((tool) => tool.type === 'custom').map((tool) => tool.name));
   }
 
@@ -99,5 +103,7 @@ export function toResponse(completion: Record<string, unknown>, shape: ResponseS
   if (typeof message.reasoning === 'string' && message.reasoning) output.push(reasoningItem(message.reasoning));
   if (typeof message.content === 'string' && message.content) output.push(messageItem(message.content));
   for (const call of (message.tool_calls as Array<Record<string, unknown>> | undefined) ?? []) output.push(shape.callItem(call));
-  return shape.envelope(choice.finish_reason === 'length' ? 'incomplete' : 'completed', output, { usage: toUsage(completion.usage) });
+  const response = shape.envelope(choice.finish_reason === 'length' ? 'incomplete' : 'completed', output, { usage: toUsage(completion.usage) });
+  shape.keep(response);
+  return response;
 }

@@ -12,6 +12,9 @@ export const textOf = (content: Content): string =>
         .map((part) => part.text)
         .join('');
 
+/** A request's own input as items (text is one user message). */
+export const conversationOf = (request: ResponsesRequest): InputItem[] => (typeof request.input === 'string' ? [{ role: 'user', content: request.input }] : request.input.filter((i) => i !== undefined));
+
 /** The one parameter a freeform tool's input travels in, for a model that only knows JSON arguments. */
 export const CUSTOM_TOOL_INPUT = 'input';
 
@@ -25,10 +28,12 @@ export const CUSTOM_TOOL_INPUT = 'input';
  *   `reasoning` items go back as the `reasoning` of the assistant message that follows them;
  * - a freeform (`custom`) tool is offered as a function taking its raw input as one string
  *   (`CUSTOM_TOOL_INPUT`); its calls and outputs in the history travel the same way;
+ * - `items` is the whole conversation: the request's input after what a `previous_response_id`
+ *   continues;
  * - `model` is not sent (the caller echoes it back); `max_output_tokens` is `max_tokens`;
  *   `text.format` is `response_format`.
  */
-export function toChatRequest(request: ResponsesRequest): Record<string, unknown> {
+export function toChatRequest(request: ResponsesRequest, items: readonly InputItem[] = conversationOf(request)): Record<string, unknown> {
   const system: string[] = request.instructions ? [request.instructions] : [];
   const messages: ChatMessage[] = [];
   let reasoning = '';
@@ -46,7 +51,6 @@ export function toChatRequest(request: ResponsesRequest): Record<string, unknown
     if (reasoning) target.reasoning = `${(target.reasoning as string | undefined) ?? ''}${reasoning}`;
     reasoning = '';
   };
-  const items: readonly InputItem[] = typeof request.input === 'string' ? [{ role: 'user', content: request.input }] : request.input.filter((i) => i !== undefined);
   for (const item of items) {
     switch (item.type) {
       case undefined:

@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { anthropicCountTokensApi, anthropicMessagesApi } from './apis/anthropic.js';
-import type { Api } from './apis/api.js';
+import type { Api, ErrorWriter } from './apis/api.js';
 import { openAiApi } from './apis/openai.js';
-import { responsesApi } from './apis/responses.js';
+import { responsesApi, storedResponseRoutes } from './apis/responses.js';
+import { ResponseStore } from '../responses/index.js';
 import { handleCompletion, type CompletionDependencies } from './completions.js';
 import { sendError, sendJson } from './responses.js';
 import { sendModels, servedModels } from './models.js';
@@ -44,17 +45,21 @@ export function createApp(deps: CompletionDependencies): Server {
   const models: Handler = (req, res) => sendModels(req, res, () => servedModels(config, supervisor, deps.logger));
   const chat = openAiApi('chat');
   const text = openAiApi('text');
+  const { store, storeBytes, storeTtlMs } = config.responses;
+  const responseStore = new ResponseStore({ maxEntries: store, maxBytes: storeBytes, ttlMs: storeTtlMs });
 
-  /** The inference routes, once an API key is set: `Authorization: Bearer <key>` or `x-api-key: <key>` (Anthropic clients send either). */
-  const inference = (api: Api): Handler => (req, res) => {
+  /** The API's routes, once an API key is set: `Authorization: Bearer <key>` or `x-api-key: <key>` (Anthropic clients send either). */
+  const keyed = (refuse: ErrorWriter, handler: Handler): Handler => (req, res) => {
     const key = config.apiKey;
     if (key !== undefined) {
       const bearer = (req.headers.authorization ?? '').replace(/^Bearer /, '');
       const given = [bearer, String(req.headers['x-api-key'] ?? '')];
-      if (!given.some((value) => sameSecret(value, key))) return api.sendError(res, 'unauthorized', 'this route needs the API key: "Authorization: Bearer <key>" or "x-api-key: <key>"');
+      if (!given.some((value) => sameSecret(value, key))) return refuse(res, 'unauthorized', 'this route needs the API key: "Authorization: Bearer <key>" or "x-api-key: <key>"');
     }
-    return handleCompletion(api, req, res, deps);
+    return handler(req, res);
   };
+  const inference = (api: Api): Handler => keyed(api.sendError, (req, res) => handleCompletion(api, req, res, deps));
+  const kept = storedResponseRoutes(responseStore);
 
   /**
    * Who may see the status: with an admin token set, whoever presents it is an admin (log lines,
@@ -87,7 +92,8 @@ export function createApp(deps: CompletionDependencies): Server {
     '/chat/completions': { POST: inference(chat) },
     '/v1/completions': { POST: inference(text) },
     '/v1/messages': { POST: inference(anthropicMessagesApi) },
-    '/v1/responses': { POST: inference(responsesApi) },
+    '/v1/responses': { POST: inference(responsesApi(responseStore)) },
+    '/v1/responses/{id}': { GET: keyed(sendError, kept.GET), DELETE: keyed(sendError, kept.DELETE) },
     '/v1/messages/count_tokens': { POST: inference(anthropicCountTokensApi) },
     // Claude Code's warm-up probe: any answer will do.
     '/api/hello': { HEAD: (_req, res) => void res.writeHead(200).end(), GET: (_req, res) => sendJson(res, 200, { ok: true }) },
@@ -135,7 +141,7 @@ export function createApp(deps: CompletionDependencies): Server {
     slots.request(req, res);
     // Routed on the path alone: Claude Code adds `?beta=true` to the Messages routes.
     const requested = (req.url ?? '/').split('?')[0]!;
-    const path = requested.startsWith('/v1/models/') ? '/v1/models/{id}' : requested;
+    const path = requested.startsWith('/v1/models/') ? '/v1/models/{id}' : requested.startsWith('/v1/responses/') ? '/v1/responses/{id}' : requested;
     const route = routes[path];
     // Only the inference routes read a body: any other one's connection closes once answered
     // rather than wait for a body nobody reads (a trickled one would hold the slot for minutes).

@@ -116,7 +116,7 @@ function readRequest(api: Api, raw: unknown, deps: CompletionDependencies, res: 
   if (tooBig) return void api.sendError(res, 'invalid_request', tooBig.message, { param: tooBig.param });
   const { models, inference, anthropic } = deps.config;
   const read = api.read(raw, { modelAllowed: (name) => models.allow.includes(name), maxTokens: Math.min(inference.maxTokens, anthropic.contextTokens ?? Infinity) });
-  if ('invalid' in read) return void api.sendError(res, 'invalid_request', read.invalid.message, { param: read.invalid.param });
+  if ('invalid' in read) return void api.sendError(res, read.invalid.code ?? 'invalid_request', read.invalid.message, { param: read.invalid.param });
   const capped = read.upstream.maxTokensCapped;
   // Told, not refused: the client asked for more than a local model can give, and gets what it can.
   if (capped) res.setHeader(MAX_TOKENS_HEADER, `${capped.cap}; requested=${capped.requested}`);

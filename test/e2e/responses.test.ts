@@ -132,6 +132,31 @@ describe('the Responses API with the openai client', () => {
     expect(role.message).toContain('input[0].role');
   });
 
+  it('previous_response_id continues a kept response; GET gives it back, DELETE forgets it; store: false keeps nothing', async () => {
+    const { client } = await startSidecar();
+    const first = await client.responses.create({ model: 'm', input: 'weather in Paris?', tools: weather });
+    const call = first.output.find((item) => item.type === 'function_call');
+    if (call?.type !== 'function_call') throw new Error('no function call');
+    // The history is the kept one: only the call's output is sent.
+    const second = await client.responses.create({ model: 'm', tools: weather, previous_response_id: first.id, input: [{ type: 'function_call_output', call_id: call.call_id, output: '21 °C' }] });
+    expect(second.previous_response_id).toBe(first.id);
+    expect(second.output.map((item) => item.type)).toEqual(['message']);
+    // The same turn sent without the history asks for a call again: the history made the difference.
+    const alone = await client.responses.create({ model: 'm', tools: weather, input: [{ role: 'user', content: 'weather in Paris?' }, { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments }, { type: 'function_call_output', call_id: call.call_id, output: '21 °C' }] });
+    expect(textOf(alone)).toBe(textOf(second));
+
+    expect((await client.responses.retrieve(second.id)).output).toEqual(second.output);
+    expect(await client.responses.delete(second.id)).toMatchObject({ id: second.id, deleted: true });
+    const gone = (await client.responses.retrieve(second.id).catch((e: unknown) => e)) as APIError;
+    expect(gone.status).toBe(404);
+    expect(gone.message).toContain('is kept here');
+
+    const unstored = await client.responses.create({ model: 'm', input: 'hello', store: false });
+    const refused = (await client.responses.create({ model: 'm', input: 'and then?', previous_response_id: unstored.id }).catch((e: unknown) => e)) as APIError;
+    expect(refused.status).toBe(404);
+    expect(refused.message).toMatch(/never stored \(store: false\)/);
+  });
+
   it('while the breaker is open: 503 with Retry-After, the answer the SDK retries', async () => {
     const { client, sidecar } = await startSidecar();
     const hold = sidecar.inferenceBreaker.isolate();

@@ -13,8 +13,8 @@ export interface Api {
   /** Names the API in logs and metrics. */
   readonly name: string;
   readonly sendError: ErrorWriter;
-  /** The body (JSON, within the bounds) as a request to send upstream, or what is wrong with it, by field. */
-  read(raw: unknown, options: ReadOptions): ApiRequest | { invalid: { message: string; param: string | null } };
+  /** The body (JSON, within the bounds) as a request to send upstream, or what is wrong with it, by field (400; 404 for what it names that does not exist). */
+  read(raw: unknown, options: ReadOptions): ApiRequest | { invalid: { message: string; param: string | null; code?: 'not_found' } };
 }
 
 /** What a request may ask of the model server (`sanitizeRequest` applies them). */
