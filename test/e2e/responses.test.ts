@@ -157,6 +157,14 @@ describe('the Responses API with the openai client', () => {
     expect(refused.message).toMatch(/never stored \(store: false\)/);
   });
 
+  it('with an API key set, kept responses need it too', async () => {
+    const { url } = await startSidecar({ apiKey: 'a-key-of-sixteen-chars' });
+    const get = (headers: Record<string, string>) => fetch(`${url}/v1/responses/resp_unknown`, { headers, signal: AbortSignal.timeout(5_000) });
+    expect((await get({})).status).toBe(401);
+    expect((await get({ authorization: 'Bearer a-key-of-sixteen-chars' })).status).toBe(404);
+    expect((await fetch(`${url}/v1/responses/resp_unknown`, { method: 'DELETE', signal: AbortSignal.timeout(5_000) })).status).toBe(401);
+  });
+
   it('while the breaker is open: 503 with Retry-After, the answer the SDK retries', async () => {
     const { client, sidecar } = await startSidecar();
     const hold = sidecar.inferenceBreaker.isolate();
