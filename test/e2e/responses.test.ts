@@ -1,6 +1,7 @@
 // The Responses API (`/v1/responses`) with the official openai client, in front of the stand-in.
 import { APIError } from 'openai';
 import { describe, expect, it } from 'vitest';
+import { until } from '../support/processes.js';
 import { startSidecar } from '../support/sidecar.js';
 
 /** The text of a response's message items (the SDK adds `output_text` to `create`'s answer only). */
@@ -155,6 +156,25 @@ describe('the Responses API with the openai client', () => {
     const refused = (await client.responses.create({ model: 'm', input: 'and then?', previous_response_id: unstored.id }).catch((e: unknown) => e)) as APIError;
     expect(refused.status).toBe(404);
     expect(refused.message).toMatch(/never stored \(store: false\)/);
+  });
+
+  it('a client that aborts mid-stream: the upstream request is ended, nothing counts against the breaker, nothing is kept', async () => {
+    const { url, client, sidecar, faults } = await startSidecar();
+    await faults({ token_delay_ms: 40 });
+    const controller = new AbortController();
+    const stream = client.responses.stream({ model: 'm', input: 'a long one', max_output_tokens: 400 }, { signal: controller.signal });
+    let text = '';
+    let id: string | undefined;
+    stream.on('response.created', (event) => (id = event.response.id));
+    stream.on('response.output_text.delta', (event) => {
+      text += event.delta;
+      if (text.length > 20) controller.abort();
+    });
+    await stream.finalResponse().catch(() => undefined);
+    expect(text.length).toBeGreaterThan(20);
+    await until('the request to end upstream', async () => (((await (await fetch(`${url}/status`)).json()) as { inflight: number }).inflight === 0 ? true : undefined), 5_000);
+    expect(sidecar.inferenceBreaker.getMetrics().failures).toBe(0);
+    expect(((await client.responses.retrieve(id!).catch((e: unknown) => e)) as APIError).status).toBe(404);
   });
 
   it('with an API key set, kept responses need it too', async () => {
