@@ -56,9 +56,9 @@ const message = z.object({
   role: z.enum(['user', 'assistant', 'system', 'developer']),
   content,
 });
-const functionCall = z.object({ type: z.literal('function_call'), call_id: z.string().min(1), name: z.string().min(1), arguments: z.string() });
+const functionCall = z.object({ type: z.literal('function_call'), call_id: z.string().min(1), name: z.string().min(1), namespace: z.string().nullish(), arguments: z.string() });
 const functionCallOutput = z.object({ type: z.literal('function_call_output'), call_id: z.string().min(1), output: content });
-const customToolCall = z.object({ type: z.literal('custom_tool_call'), call_id: z.string().min(1), name: z.string().min(1), input: z.string() });
+const customToolCall = z.object({ type: z.literal('custom_tool_call'), call_id: z.string().min(1), name: z.string().min(1), namespace: z.string().nullish(), input: z.string() });
 const customToolCallOutput = z.object({ type: z.literal('custom_tool_call_output'), call_id: z.string().min(1), output: content });
 const reasoning = z.object({ type: z.literal('reasoning'), summary: parts.optional(), content: parts.nullish() });
 /** Items a text model has no use for (`item_reference`, a built-in tool's call echoed back) are dropped. */
@@ -78,14 +78,22 @@ const functionTool = z.object({
 });
 /** A freeform tool (Codex's `apply_patch`): its input is raw text, not JSON arguments. */
 const customTool = z.object({ type: z.literal('custom'), name: z.string().min(1), description: z.string().nullish() });
-const tool = byType({ function: functionTool, custom: customTool }, (type) =>
+const refuseTool = (type: string) =>
   BUILT_IN.has(type)
-    ? `the built-in tool "${type}" is not available: it runs on OpenAI's servers, and a local model server has nothing to run it with; declare a function tool instead`
-    : `unknown tool type "${type}" (function and custom tools are served)`,
-);
-export type ResponsesTool = z.output<typeof functionTool> | z.output<typeof customTool>;
+    ? `the built-in tool "${type}" is not available: it runs on OpenAI's servers, and a local model server has nothing to run it with; declare a function tool instead${type === 'web_search' ? ' (Codex: web_search = "disabled" in config.toml)' : ''}`
+    : `unknown tool type "${type}" (function, custom and namespace tools are served)`;
+/** Function and custom tools grouped under a name (Codex's `multi_agent_v1`): calls of them name the namespace. */
+const namespaceTool = z.object({
+  type: z.literal('namespace'),
+  name: z.string().min(1),
+  description: z.string().nullish(),
+  tools: z.array(byType({ function: functionTool, custom: customTool }, refuseTool)).transform((tools) => tools.filter((t) => t !== undefined)),
+});
+const tool = byType({ function: functionTool, custom: customTool, namespace: namespaceTool }, refuseTool);
+export type ResponsesTool = z.output<typeof functionTool> | z.output<typeof customTool> | z.output<typeof namespaceTool>;
+export type LeafTool = z.output<typeof functionTool> | z.output<typeof customTool>;
 
-const toolChoice = z.union([z.enum(['auto', 'none', 'required']), z.object({ type: z.enum(['function', 'custom']), name: z.string().min(1) }), z.object({ type: z.string() }).loose()]);
+const toolChoice = z.union([z.enum(['auto', 'none', 'required']), z.object({ type: z.enum(['function', 'custom']), name: z.string().min(1), namespace: z.string().nullish() }), z.object({ type: z.string() }).loose()]);
 
 const format = z.union([
   z.object({ type: z.literal('text') }),

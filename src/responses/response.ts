@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ResponsesRequest } from './request-schema.js';
 import { CUSTOM_TOOL_INPUT } from './to-chat.js';
+import { offeredTools, type OfferedTool } from './tool-names.js';
 
 /** An id of the Responses API's form: its prefix (`resp`, `msg`, `fc`, `ctc`, `rs`), then 24 random bytes in hex. */
 export const newId = (prefix: string) => `${prefix}_${randomBytes(24).toString('hex')}`;
@@ -30,14 +31,15 @@ export function toUsage(usage: unknown): ResponsesUsage {
 export class ResponseShape {
   readonly id = newId('resp');
   readonly createdAt = Math.floor(Date.now() / 1000);
-  readonly #customTools: Set<string>;
+  /** The declared tools by the name the model calls them. */
+  readonly #offered: Map<string, OfferedTool>;
 
   constructor(
     readonly request: ResponsesRequest,
     /** Called with each finished response (completed or incomplete), to keep it. */
     readonly keep: (response: Record<string, unknown>) => void = () => undefined,
   ) {
-    this.#customTools = new Set((request.tools ?? []).filter((tool) => tool.type === 'custom').map((tool) => tool.name));
+    this.#offered = new Map(offeredTools(request.tools ?? []).map((offered) => [offered.chatName, offered]));
   }
 
   /** The response object in a given state, its output and usage as far as known. */
@@ -69,14 +71,16 @@ export class ResponseShape {
     };
   }
 
-  /** A chat tool call (arguments as JSON text) as the output item the client declared it for. */
+  /** A chat tool call (arguments as JSON text) as the output item the client declared it for (its namespace named apart). */
   callItem(call: Record<string, unknown>): OutputItem {
     const fn = (call.function ?? {}) as { name?: unknown; arguments?: unknown };
     const name = typeof fn.name === 'string' ? fn.name : '';
     const args = typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments ?? {});
     const callId = typeof call.id === 'string' && call.id !== '' ? call.id : newId('call');
-    if (this.#customTools.has(name)) return { type: 'custom_tool_call', id: newId('ctc'), call_id: callId, name, input: customInput(args), status: 'completed' };
-    return { type: 'function_call', id: newId('fc'), call_id: callId, name, arguments: args, status: 'completed' };
+    const offered = this.#offered.get(name);
+    const named = offered?.namespace !== undefined ? { name: offered.name, namespace: offered.namespace } : { name };
+    if (offered?.tool.type === 'custom') return { type: 'custom_tool_call', id: newId('ctc'), call_id: callId, ...named, input: customInput(args), status: 'completed' };
+    return { type: 'function_call', id: newId('fc'), call_id: callId, ...named, arguments: args, status: 'completed' };
   }
 }
 

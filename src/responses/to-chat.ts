@@ -1,4 +1,5 @@
-import type { InputItem, ResponsesRequest, ResponsesTool } from './request-schema.js';
+import type { InputItem, LeafTool, ResponsesRequest } from './request-schema.js';
+import { chatName, offeredTools } from './tool-names.js';
 
 type Content = Extract<InputItem, { type?: 'message' }>['content'];
 type ChatMessage = Record<string, unknown> & { role: string };
@@ -27,7 +28,8 @@ export const CUSTOM_TOOL_INPUT = 'input';
  *   before them, one assistant message), `function_call_output` items `tool` messages;
  *   `reasoning` items go back as the `reasoning` of the assistant message that follows them;
  * - a freeform (`custom`) tool is offered as a function taking its raw input as one string
- *   (`CUSTOM_TOOL_INPUT`); its calls and outputs in the history travel the same way;
+ *   (`CUSTOM_TOOL_INPUT`); its calls and outputs in the history travel the same way; a
+ *   namespace's tools are offered as `namespace.name` (see `chatName`);
  * - `items` is the whole conversation: the request's input after what a `previous_response_id`
  *   continues;
  * - `model` is not sent (the caller echoes it back); `max_output_tokens` is `max_tokens`;
@@ -68,10 +70,10 @@ export function toChatRequest(request: ResponsesRequest, items: readonly InputIt
         reasoning += [...(item.content ?? []), ...(item.content?.length ? [] : (item.summary ?? []))].filter((part) => part !== undefined).map((part) => part.text).join('');
         break;
       case 'function_call':
-        addCall(item.call_id, item.name, item.arguments);
+        addCall(item.call_id, chatName(item.name, item.namespace), item.arguments);
         break;
       case 'custom_tool_call':
-        addCall(item.call_id, item.name, JSON.stringify({ [CUSTOM_TOOL_INPUT]: item.input }));
+        addCall(item.call_id, chatName(item.name, item.namespace), JSON.stringify({ [CUSTOM_TOOL_INPUT]: item.input }));
         break;
       case 'function_call_output':
       case 'custom_tool_call_output':
@@ -79,7 +81,7 @@ export function toChatRequest(request: ResponsesRequest, items: readonly InputIt
         break;
     }
   }
-  const offered = request.tool_choice === 'none' ? [] : (request.tools ?? []);
+  const offered = request.tool_choice === 'none' ? [] : offeredTools(request.tools ?? []);
   const format = request.text?.format;
   return {
     messages: [...(system.length > 0 ? [{ role: 'system', content: system.join('\n\n') }] : []), ...messages],
@@ -87,7 +89,7 @@ export function toChatRequest(request: ResponsesRequest, items: readonly InputIt
     ...(request.max_output_tokens != null ? { max_tokens: request.max_output_tokens } : {}),
     ...(request.temperature != null ? { temperature: request.temperature } : {}),
     ...(request.top_p != null ? { top_p: request.top_p } : {}),
-    ...(offered.length > 0 ? { tools: offered.map(chatTool) } : {}),
+    ...(offered.length > 0 ? { tools: offered.map(({ chatName: name, tool }) => chatTool(name, tool)) } : {}),
     ...(offered.length > 0 && request.tool_choice != null && request.tool_choice !== 'none' ? { tool_choice: chatToolChoice(request.tool_choice) } : {}),
     ...(request.parallel_tool_calls != null && offered.length > 0 ? { parallel_tool_calls: request.parallel_tool_calls } : {}),
     ...(format?.type === 'json_object' ? { response_format: { type: 'json_object' } } : {}),
@@ -95,17 +97,17 @@ export function toChatRequest(request: ResponsesRequest, items: readonly InputIt
   };
 }
 
-function chatTool(tool: ResponsesTool): Record<string, unknown> {
+function chatTool(name: string, tool: LeafTool): Record<string, unknown> {
   const description = tool.description ? { description: tool.description } : {};
   if (tool.type === 'custom') {
     const parameters = { type: 'object', properties: { [CUSTOM_TOOL_INPUT]: { type: 'string', description: 'the tool\'s whole input, as raw text' } }, required: [CUSTOM_TOOL_INPUT] };
-    return { type: 'function', function: { name: tool.name, ...description, parameters } };
+    return { type: 'function', function: { name, ...description, parameters } };
   }
-  return { type: 'function', function: { name: tool.name, ...description, parameters: tool.parameters ?? { type: 'object', properties: {} } } };
+  return { type: 'function', function: { name, ...description, parameters: tool.parameters ?? { type: 'object', properties: {} } } };
 }
 
 function chatToolChoice(choice: NonNullable<ResponsesRequest['tool_choice']>): unknown {
   if (typeof choice === 'string') return choice;
-  if ((choice.type === 'function' || choice.type === 'custom') && typeof choice.name === 'string') return { type: 'function', function: { name: choice.name } };
+  if ((choice.type === 'function' || choice.type === 'custom') && typeof choice.name === 'string') return { type: 'function', function: { name: chatName(choice.name, choice.namespace as string | null | undefined) } };
   return 'auto';
 }

@@ -64,6 +64,29 @@ describe('a Responses request as a chat completion', () => {
     expect(chat).not.toHaveProperty('model');
   });
 
+  it("a namespace's tools are offered as namespace.name; their calls in the history too", () => {
+    const request = read({
+      input: [{ role: 'user', content: 'close it' }, { type: 'function_call', call_id: 'c1', name: 'close_agent', namespace: 'agents', arguments: '{}' }, { type: 'function_call_output', call_id: 'c1', output: 'closed' }],
+      tools: [{ type: 'namespace', name: 'agents', description: 'sub-agents', tools: [{ type: 'function', name: 'close_agent', parameters: { type: 'object', properties: {} } }, { type: 'custom', name: 'script' }] }],
+      tool_choice: { type: 'function', name: 'close_agent', namespace: 'agents' },
+    });
+    const chat = toChatRequest(request);
+    expect((chat.tools as Array<{ function: { name: string } }>).map((t) => t.function.name)).toEqual(['agents.close_agent', 'agents.script']);
+    expect((chat.messages as Array<Record<string, unknown>>)[1]).toMatchObject({ tool_calls: [{ function: { name: 'agents.close_agent' } }] });
+    expect(chat.tool_choice).toEqual({ type: 'function', function: { name: 'agents.close_agent' } });
+    const shape = new ResponseShape(request);
+    expect(shape.callItem({ id: 'x', function: { name: 'agents.close_agent', arguments: '{}' } })).toMatchObject({ type: 'function_call', name: 'close_agent', namespace: 'agents' });
+    expect(shape.callItem({ id: 'y', function: { name: 'agents.script', arguments: '{"input":"ls"}' } })).toMatchObject({ type: 'custom_tool_call', name: 'script', namespace: 'agents', input: 'ls' });
+  });
+
+  it('built-in tools are refused by name, saying why (and, for web search, how Codex turns it off)', () => {
+    const refused = responsesRequest.safeParse({ input: 'x', tools: [{ type: 'web_search', external_web_access: false }] });
+    expect(refused.success).toBe(false);
+    expect(refused.error?.issues[0]).toMatchObject({ path: ['tools', 0, 'type'] });
+    expect(refused.error?.issues[0]?.message).toMatch(/built-in tool "web_search" is not available.*web_search = "disabled"/);
+    expect(responsesRequest.safeParse({ input: 'x', tools: [{ type: 'namespace', name: 'n', tools: [{ type: 'file_search' }] }] }).error?.issues[0]?.path).toEqual(['tools', 0, 'tools', 0, 'type']);
+  });
+
   it('tool_choice none offers no tools; unknown fields are dropped', () => {
     const request = read({ input: 'hi', tools: [{ type: 'function', name: 'f' }], tool_choice: 'none', store: false, prompt_cache_key: 'k', service_tier: 'flex', future_field: 1 });
     expect(request).not.toHaveProperty('future_field');
