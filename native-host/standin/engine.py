@@ -97,7 +97,7 @@ class Request:
         self.should_stop = False
         self.prompt_tokens = len(prompt_words(body)) + 4
         self.cached_tokens = cache.lookup_and_insert(prompt_words(body))
-        self.plan = plan(body, faults.tool_calls, reasoning_tokens)
+        self.plan = plan(body, faults.tool_calls, reasoning_tokens, faults.script)
         self.max_tokens = body.get("max_completion_tokens", body.get("max_tokens", 512))
         stop = body.get("stop") or []
         self.stops = [stop] if isinstance(stop, str) else list(stop)

@@ -21,7 +21,24 @@ FIELDS = {
     "drop_on_marker": ((str, type(None)), "close the connection with no response for requests whose body contains this text (the others are served)"),
     "drop_rate": (float, "share of completion requests whose connection is closed with no response"),
     "tool_calls": (str, "how tool calls come back: " + ", ".join(TOOL_CALL_MODES)),
+    "script": (
+        (list, type(None)),
+        'answers by turn, for agent tests: a list of {"text": "..."} or {"tool_call": {"name": "...", "arguments": {...}}}; '
+        "a conversation with n tool results gets entry n (the last one after that); a call comes back as tool_calls says",
+    ),
 }
+
+
+def check_script(script):
+    """Raises ValueError naming the first entry that is neither a text nor a tool call."""
+    if not script:
+        raise ValueError("fault 'script' needs at least one entry")
+    for i, entry in enumerate(script):
+        text_ok = isinstance(entry, dict) and set(entry) == {"text"} and isinstance(entry["text"], str)
+        call = entry.get("tool_call") if isinstance(entry, dict) and set(entry) == {"tool_call"} else None
+        call_ok = isinstance(call, dict) and isinstance(call.get("name"), str) and isinstance(call.get("arguments"), dict)
+        if not (text_ok or call_ok):
+            raise ValueError(f"fault 'script' entry {i} must be {{\"text\": str}} or {{\"tool_call\": {{\"name\": str, \"arguments\": object}}}}")
 
 
 class Faults:
@@ -45,6 +62,7 @@ class Faults:
         self.error_rate = 0.0
         self.drop_rate = 0.0
         self.tool_calls = "parsed"
+        self.script = None
         self.update(settings)
 
     def update(self, settings):
@@ -66,6 +84,8 @@ class Faults:
                 raise ValueError(f"fault 'tool_calls' must be one of {', '.join(TOOL_CALL_MODES)}")
             if name in ("token_delay_ms", "crash_after_tokens", "prefill_ms") and value is not None and value < 0:
                 raise ValueError(f"fault {name!r} must be >= 0")
+            if name == "script" and value is not None:
+                check_script(value)
             if name == "prefill_chunk_ms" and value < 1:
                 raise ValueError(f"fault {name!r} must be >= 1")
             checked[name] = value

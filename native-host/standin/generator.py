@@ -142,15 +142,27 @@ def split_tokens(text):
     return pieces
 
 
-def plan(body, tool_mode, reasoning_tokens):
+def scripted_turn(script, messages):
+    """The script's entry for this conversation: its number of tool results picks it."""
+    turn = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "tool")
+    return script[min(turn, len(script) - 1)]
+
+
+def plan(body, tool_mode, reasoning_tokens, script=None):
     rng = request_rng(body)
     tools = body.get("tools") or []
-    function = choose_tool(tools, body.get("messages") or []) if tools and tool_mode != "off" else None
     reasoning = sentence(rng, reasoning_tokens) if reasoning_tokens else []
-    if function is None:
-        return Plan(reasoning, sentence(rng, rng.randint(12, 40)), [], "", "stop")
-    name = function.get("name", "tool")
-    arguments = tool_arguments(function, rng)
+    if script:
+        entry = scripted_turn(script, body.get("messages") or [])
+        if "text" in entry or tool_mode == "off":
+            return Plan(reasoning, split_tokens(entry.get("text", "(no tool calls)")), [], "", "stop")
+        name, arguments = entry["tool_call"]["name"], entry["tool_call"]["arguments"]
+    else:
+        function = choose_tool(tools, body.get("messages") or []) if tools and tool_mode != "off" else None
+        if function is None:
+            return Plan(reasoning, sentence(rng, rng.randint(12, 40)), [], "", "stop")
+        name = function.get("name", "tool")
+        arguments = tool_arguments(function, rng)
     if tool_mode == "parsed":
         call = {"function": {"name": name, "arguments": json.dumps(arguments)}, "type": "function", "id": str(uuid.uuid4())}
         return Plan(reasoning, [], [call], "", "tool_calls")

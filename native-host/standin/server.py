@@ -59,6 +59,8 @@ def build_parser():
             standin.add_argument(flag, action="store_true", help=description)
         elif name == "tool_calls":
             standin.add_argument(flag, choices=TOOL_CALL_MODES, default="parsed", help=description)
+        elif name == "script":
+            standin.add_argument(flag, type=json.loads, default=None, help=description + " (JSON)")
         else:
             standin.add_argument(flag, type=kind[0] if isinstance(kind, tuple) else kind, default=None, help=description)
     return parser

@@ -22,6 +22,20 @@ describe('mlx-guard with the openai client', () => {
     expect(progress).toBeGreaterThan(0);
   });
 
+  it("the stand-in's script answers by turn: the scripted call first, the text once a tool result is in", async () => {
+    const { client, faults } = await startSidecar();
+    await faults({ script: [{ tool_call: { name: 'get_weather', arguments: { city: 'Lima' } } }, { text: 'It is warm in Lima.' }] });
+    const first = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather?' }], tools: weather });
+    const call = first.choices[0]!.message.tool_calls![0]!;
+    expect(call.type === 'function' && JSON.parse(call.function.arguments)).toEqual({ city: 'Lima' });
+    const second = await client.chat.completions.create({
+      model: 'm',
+      tools: weather,
+      messages: [{ role: 'user', content: 'weather?' }, first.choices[0]!.message, { role: 'tool', tool_call_id: call.id, content: '25 °C' }],
+    });
+    expect(second.choices[0]!.message.content).toBe('It is warm in Lima.');
+  });
+
   it('chat, streaming, with usage only when asked', async () => {
     const { client } = await startSidecar();
     const collect = async (includeUsage: boolean) => {
