@@ -5,17 +5,22 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 /** The versions scripts/setup-clients.sh pins. */
-export const pinnedClients = { codex: '0.171.0' };
+export const pinnedClients = { codex: '0.171.0', claudeCode: '2.1.337' };
 
 const cacheRoot = () => process.env.MLX_GUARD_CLIENTS_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'mlx-guard');
 
-/** The `codex` command of the pinned Codex CLI. */
-export function codexCommand(): string {
-  const command = join(cacheRoot(), `clients-codex${pinnedClients.codex}`, 'node_modules', '.bin', 'codex');
+function installed(directory: string, command: string, what: string): string {
+  const path = join(cacheRoot(), directory, 'node_modules', '.bin', command);
   try {
-    accessSync(command, constants.X_OK);
+    accessSync(path, constants.X_OK);
   } catch {
-    throw new Error(`no ${command}: run scripts/setup-clients.sh (Codex CLI ${pinnedClients.codex} from npm; npm run test:clients and .ci/run do)`);
+    throw new Error(`no ${path}: run scripts/setup-clients.sh (${what} from npm; npm run test:clients and .ci/run do)`);
   }
-  return command;
+  return path;
 }
+
+/** The `codex` command of the pinned Codex CLI. */
+export const codexCommand = () => installed(`clients-codex${pinnedClients.codex}`, 'codex', `Codex CLI ${pinnedClients.codex}`);
+
+/** The `claude` command of the pinned Claude Code. */
+export const claudeCommand = () => installed(`clients-claude-code${pinnedClients.claudeCode}`, 'claude', `Claude Code ${pinnedClients.claudeCode}`);
