@@ -1,5 +1,5 @@
 // The Responses API (`/v1/responses`) with the official openai client, in front of the stand-in.
-import { APIError } from 'openai';
+import OpenAI, { APIError } from 'openai';
 import { describe, expect, it } from 'vitest';
 import { until } from '../support/processes.js';
 import { startSidecar } from '../support/sidecar.js';
@@ -185,16 +185,41 @@ describe('the Responses API with the openai client', () => {
     expect((await fetch(`${url}/v1/responses/resp_unknown`, { method: 'DELETE', signal: AbortSignal.timeout(5_000) })).status).toBe(401);
   });
 
-  it('while the breaker is open: 503 with Retry-After, the answer the SDK retries', async () => {
-    const { client, sidecar } = await startSidecar();
-    const hold = sidecar.inferenceBreaker.isolate();
-    try {
-      const error = (await client.responses.create({ model: 'm', input: 'hello' }).catch((e: unknown) => e)) as APIError;
-      expect(error).toBeInstanceOf(APIError);
-      expect(error.status).toBe(503);
-      expect(Number(error.headers?.get('retry-after'))).toBeGreaterThan(0);
-    } finally {
-      hold.dispose();
-    }
+  it('an open breaker: 503 with Retry-After, at once; with retries off the SDK raises it, with them on it retries and gets the answer once the server recovers', async () => {
+    const { url, client, faults } = await startSidecar({ breakers: { inference: { failureThreshold: 1, recoveryTimeout: 2_000 } } });
+    await faults({ error_rate: 1 });
+    expect(((await client.responses.create({ model: 'm', input: 'hi' }).catch((e: unknown) => e)) as APIError).status).toBe(502);
+    await faults({ error_rate: 0 });
+    const started = performance.now();
+    const refused = (await client.responses.create({ model: 'm', input: 'hi' }).catch((e: unknown) => e)) as APIError;
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(refused).toBeInstanceOf(APIError);
+    expect(refused.status).toBe(503);
+    expect(Number(refused.headers?.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const statuses: number[] = [];
+    const retrying = new OpenAI({
+      baseURL: `${url}/v1`,
+      apiKey: 'not-needed',
+      maxRetries: 4,
+      timeout: 15_000,
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        statuses.push(response.status);
+        return response;
+      },
+    });
+    const answer = await retrying.responses.create({ model: 'm', input: 'hi' });
+    expect(answer.status).toBe('completed');
+    expect(statuses[0]).toBe(503);
+    expect(statuses.at(-1)).toBe(200);
+  });
+
+  it('text.format json_schema and json_object are accepted, sent on as response_format and echoed in the response', async () => {
+    const { client } = await startSidecar();
+    const format = { type: 'json_schema' as const, name: 'answer', schema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] }, strict: true };
+    const whole = await client.responses.create({ model: 'm', input: 'answer in JSON', text: { format } });
+    expect(whole.text?.format).toEqual(format);
+    const streamed = await client.responses.stream({ model: 'm', input: 'answer in JSON', text: { format: { type: 'json_object' } } }).finalResponse();
+    expect(streamed.text?.format).toEqual({ type: 'json_object' });
   });
 });
