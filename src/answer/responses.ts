@@ -23,6 +23,8 @@ export class ResponsesStreamFraming implements StreamFraming {
   #finishReason: unknown;
   #chunks = 0;
   #ended = false;
+  /** Whether `begin` gave its events: a keepalive before it opens the stream itself, numbered after them. */
+  #opened = false;
 
   constructor(
     readonly shape: ResponseShape,
@@ -38,14 +40,21 @@ export class ResponsesStreamFraming implements StreamFraming {
   }
 
   begin(): string {
-    if (this.begun) return '';
+    if (this.begun || this.#opened) return '';
+    this.#opened = true;
     const response = this.shape.envelope('in_progress', []);
     return this.#event('response.created', { response }) + this.#event('response.in_progress', { response });
   }
 
+  /**
+   * The model server's prefill keepalive: the comment as it came, and a `keepalive` event. Codex
+   * times a stream out after `stream_idle_timeout_ms` (300 s) without an event, and comments are
+   * no event to it: a long prefill was cut. It ignores event types it does not know, as the SDK
+   * does, so this one only resets its clock.
+   */
   comment(text: string): string {
-    // A comment is no event: SSE readers (the SDK's, Codex's) skip it, and the connection stays alive through a long prefill.
-    return `: ${text}\n\n`;
+    const opening = this.begin();
+    return `${opening}: ${text}\n\n${this.#event('keepalive', {})}`;
   }
 
   done(): string {

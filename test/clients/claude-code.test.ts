@@ -22,6 +22,10 @@ async function claudePrint(baseUrl: string, work: string, prompt: string) {
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     DISABLE_TELEMETRY: '1',
     DISABLE_AUTOUPDATER: '1',
+    // Any HTTP it tries beyond loopback goes to a closed port and fails at once.
+    HTTPS_PROXY: 'http://127.0.0.1:9',
+    HTTP_PROXY: 'http://127.0.0.1:9',
+    NO_PROXY: '127.0.0.1,localhost',
   };
   const claude = spawnProcess(claudeCommand(), ['-p', prompt, '--allowedTools', 'Read'], { env, cwd: work });
   claude.child.stdin?.end();

@@ -10,6 +10,8 @@ import { recordingProxy, type Recorded } from '../support/recording-proxy.js';
 import { startSidecar } from '../support/sidecar.js';
 
 const FINAL = 'The note says marmalade.';
+/** Any HTTP the client tries beyond loopback goes to a closed port and fails at once. */
+const LOOPBACK_ONLY = { HTTPS_PROXY: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9', NO_PROXY: '127.0.0.1,localhost' };
 const script = [{ tool_call: { name: 'exec_command', arguments: { cmd: 'cat note.txt' } } }, { text: FINAL }];
 
 /** A Codex home whose only provider is mlx-guard (Responses wire, key from the environment), and a work directory with a note in it. */
@@ -35,7 +37,7 @@ function codexSetup(baseUrl: string, providerLines: string[]): { env: Record<str
       '',
     ].join('\n'),
   );
-  return { env: { CODEX_HOME: home, MLX_GUARD_KEY: 'not-needed', NO_COLOR: '1' }, work };
+  return { env: { CODEX_HOME: home, MLX_GUARD_KEY: 'not-needed', NO_COLOR: '1', ...LOOPBACK_ONLY }, work };
 }
 
 async function codexExec(baseUrl: string, prompt: string, timeoutMs = 90_000, providerLines: string[] = []) {
@@ -50,10 +52,11 @@ const responsesCalls = (requests: Recorded[]) => requests.filter((r) => r.method
 const outputsSent = (request: Recorded) => ((request.body?.input as Array<Record<string, unknown>> | undefined) ?? []).filter((item) => item.type === 'function_call_output');
 
 describe('Codex CLI against mlx-guard', () => {
-  for (const toolCalls of ['parsed', 'raw:hermes'] as const) {
-    it(`runs the model's shell call, sends its output back, prints the final answer and exits 0 (calls ${toolCalls === 'parsed' ? "as the model server's own" : 'as Hermes markup mlx-guard parses'})`, async () => {
+  const how = { parsed: "as the model server's own", pieces: 'streamed in pieces, as llama.cpp and vLLM send them', 'raw:hermes': 'as Hermes markup mlx-guard parses' } as const;
+  for (const toolCalls of ['parsed', 'pieces', 'raw:hermes'] as const) {
+    it(`runs the model's shell call, sends its output back, prints the final answer and exits 0 (calls ${how[toolCalls]}; the answer streamed a token every 20 ms)`, async () => {
       const { url, faults } = await startSidecar();
-      await faults({ script, tool_calls: toolCalls });
+      await faults({ script, tool_calls: toolCalls, token_delay_ms: 20 });
       const proxy = await recordingProxy(url);
       try {
         const run = await codexExec(proxy.url, 'What does note.txt say?');
@@ -70,6 +73,15 @@ describe('Codex CLI against mlx-guard', () => {
       }
     }, 120_000);
   }
+
+  it("a long prefill: mlx-guard's keepalives keep Codex waiting past its idle timeout, and the answer comes", async () => {
+    const { url, faults } = await startSidecar();
+    // 6 s of prefill, a keepalive each second, against a stream idle timeout of 3 s.
+    await faults({ script: [{ text: FINAL }], prefill_ms: 6_000, prefill_chunk_ms: 1_000 });
+    const run = await codexExec(url, 'hello', 60_000, ['stream_idle_timeout_ms = 3000', 'stream_max_retries = 0']);
+    expect(run.exit, `stdout:\n${run.stdout}\nstderr:\n${run.stderr}`).toEqual({ code: 0, signal: null });
+    expect(run.stdout).toContain(FINAL);
+  }, 90_000);
 
   it('with the inference breaker open: at once, a clear error and a non-zero exit', async () => {
     const { url, sidecar } = await startSidecar();

@@ -40,6 +40,18 @@ describe('the Responses API with the openai client', () => {
     expect(sequence).toEqual(sequence.map((_, i) => i));
   });
 
+  it('a long prefill: keepalive events while the model server reads the prompt, which the stream helper passes over', async () => {
+    const { client, faults } = await startSidecar();
+    await faults({ prefill_ms: 2_000, prefill_chunk_ms: 500 });
+    const types: string[] = [];
+    const stream = client.responses.stream({ model: 'm', input: 'a long prompt', max_output_tokens: 50 });
+    stream.on('event', (event) => types.push(event.type));
+    const response = await stream.finalResponse();
+    expect(response.status).toBe('completed');
+    expect(types.filter((type) => (type as string) === 'keepalive').length).toBeGreaterThanOrEqual(3);
+    expect(types.indexOf('keepalive' as never)).toBeLessThan(types.indexOf('response.output_item.added'));
+  });
+
   it('max_output_tokens runs out: status incomplete, reason max_output_tokens, whole and streamed', async () => {
     const { client } = await startSidecar();
     const whole = await client.responses.create({ model: 'm', input: 'tell me a story', max_output_tokens: 3 });

@@ -55,9 +55,10 @@ describe('a stream as Responses API events', () => {
     expect((failed.at(-1)!.response as { output: unknown[] }).output).toHaveLength(1);
   });
 
-  it('keepalives and notes are comments, which SSE readers skip', () => {
+  it("a prefill keepalive is its comment and a keepalive event (Codex's idle clock counts events, not comments); a note is a comment", () => {
     const { framing } = responses();
-    expect(framing.comment('keepalive 3/9')).toBe(': keepalive 3/9\n\n');
+    const begun = parse(framing.begin()).length;
+    expect(framing.comment('keepalive 3/9')).toBe(`: keepalive 3/9\n\nevent: keepalive\ndata: {"type":"keepalive","sequence_number":${begun}}\n\n`);
     expect(framing.note('replayed')).toBe(': mlx-guard: replayed\n\n');
   });
 });
