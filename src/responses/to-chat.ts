@@ -1,3 +1,4 @@
+import type { JsonSchema, ToolDefinition } from '../tools/index.js';
 import type { InputItem, LeafTool, ResponsesRequest } from './request-schema.js';
 import { chatName, offeredTools } from './tool-names.js';
 
@@ -35,7 +36,7 @@ export const CUSTOM_TOOL_INPUT = 'input';
  * - `model` is not sent (the caller echoes it back); `max_output_tokens` is `max_tokens`;
  *   `text.format` is `response_format`.
  */
-export function toChatRequest(request: ResponsesRequest, items: readonly InputItem[] = conversationOf(request)): Record<string, unknown> {
+export function toChatRequest(request: ResponsesRequest, items: readonly InputItem[] = conversationOf(request)): Record<string, unknown> & { tools?: ToolDefinition[] } {
   const system: string[] = request.instructions ? [request.instructions] : [];
   const messages: ChatMessage[] = [];
   let reasoning = '';
@@ -97,13 +98,14 @@ export function toChatRequest(request: ResponsesRequest, items: readonly InputIt
   };
 }
 
-function chatTool(name: string, tool: LeafTool): Record<string, unknown> {
+function chatTool(name: string, tool: LeafTool): ToolDefinition {
   const description = tool.description ? { description: tool.description } : {};
   if (tool.type === 'custom') {
-    const parameters = { type: 'object', properties: { [CUSTOM_TOOL_INPUT]: { type: 'string', description: 'the tool\'s whole input, as raw text' } }, required: [CUSTOM_TOOL_INPUT] };
+    const parameters: JsonSchema = { type: 'object', properties: { [CUSTOM_TOOL_INPUT]: { type: 'string', description: 'the tool\'s whole input, as raw text' } }, required: [CUSTOM_TOOL_INPUT] };
     return { type: 'function', function: { name, ...description, parameters } };
   }
-  return { type: 'function', function: { name, ...description, parameters: tool.parameters ?? { type: 'object', properties: {} } } };
+  // The schema is the client's, passed on as given; the parser reads what it knows of it.
+  return { type: 'function', function: { name, ...description, parameters: (tool.parameters ?? { type: 'object', properties: {} }) as JsonSchema } };
 }
 
 function chatToolChoice(choice: NonNullable<ResponsesRequest['tool_choice']>): unknown {

@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ResponsesStreamFraming, ResponsesWholeFraming } from '../../answer/index.js';
 import { describeIssue, sanitizeRequest } from '../../openai/index.js';
 import { conversationOf, inputItems, ResponseShape, responsesRequest, toChatRequest, type ResponseStore } from '../../responses/index.js';
-import type { ToolDefinition } from '../../tools/index.js';
 import { sendError, sendJson } from '../responses.js';
 import type { Api } from './api.js';
 
@@ -23,8 +22,8 @@ export function responsesApi(store: ResponseStore): Api {
       const previous = previousId != null ? store.get(previousId) : undefined;
       if (previousId != null && !previous) return { invalid: { message: unknownResponse(store, previousId), param: 'previous_response_id', code: 'not_found' } };
       const conversation = [...(previous?.conversation ?? []), ...conversationOf(request)];
-      const upstream = sanitizeRequest(toChatRequest(request, conversation), limits);
-      const chat = JSON.parse(upstream.body) as { tools?: ToolDefinition[] };
+      const chat = toChatRequest(request, conversation);
+      const upstream = sanitizeRequest(chat, limits);
       const keep = (response: Record<string, unknown>) => {
         if (request.store === false || !store.enabled) return;
         // The output, read back as input items, is what a next turn continues from.
