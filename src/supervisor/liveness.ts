@@ -20,6 +20,8 @@ export interface Observations {
   lastProgressAt: number;
   /** Consecutive failed `/health` probes (servers without the host). */
   probeFailures: number;
+  /** How the last of them failed (`HTTP 500`, `no answer within 2000 ms`, a connection error). */
+  lastProbeFailure?: string;
 }
 
 export type Verdict =
@@ -35,7 +37,8 @@ const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
  * (README, "Failure detection"):
  * - in the host: no heartbeat for `heartbeatTimeoutMs` = frozen; a dead generation thread =
  *   zombie; busy with no generation step for `stallMs` = wedged;
- * - outside it: `/health` unanswered `probeFailures` times while no request progressed = frozen;
+ * - outside it: `/health` failed (no answer, or not 200) `probeFailures` times while no request
+ *   progressed = frozen;
  * - anywhere: requests in flight with no progress for `stallMs` = suspect (a livelock, or a
  *   server mlx-guard cannot see inside), which a canary confirms or clears.
  * The server is alive while any request makes progress.
@@ -52,7 +55,8 @@ export function judgeLiveness(seen: Observations, now: number, options: Liveness
       return { kind: 'dead', cause: 'wedged', detail: `busy with ${beat.busy} request(s) and no generation step for ${seconds(beat.stalledMs)}` };
     }
   } else if (seen.probeFailures >= options.probeFailures && now - seen.lastProgressAt >= options.probeTimeoutMs) {
-    return { kind: 'dead', cause: 'frozen', detail: `/health went unanswered ${seen.probeFailures} times in a row and no request made progress` };
+    const how = seen.lastProbeFailure === undefined ? '' : ` (last: ${seen.lastProbeFailure})`;
+    return { kind: 'dead', cause: 'frozen', detail: `/health failed ${seen.probeFailures} times in a row${how} and no request made progress` };
   }
   const stalledFor = now - seen.lastProgressAt;
   if (seen.inflight > 0 && stalledFor >= options.stallMs) return { kind: 'suspect', detail: `${seen.inflight} request(s) made no progress for ${seconds(stalledFor)}` };
@@ -80,6 +84,7 @@ export function watchLiveness(endpoint: Endpoint, options: LivenessOptions, host
   const abort = new AbortController();
   const since = now();
   let probeFailures = 0;
+  let lastProbeFailure: string | undefined;
   let idleCanaryFailures = 0;
   /** A suspicion a canary cleared counts as progress: the server does generate. */
   let clearedAt = since;
@@ -131,6 +136,7 @@ export function watchLiveness(endpoint: Endpoint, options: LivenessOptions, host
       inflight: sources.inflight(),
       lastProgressAt: Math.max(sources.lastProgressAt(), clearedAt),
       probeFailures,
+      ...(lastProbeFailure !== undefined ? { lastProbeFailure } : {}),
     };
     const verdict = judgeLiveness(seen, at, options, hosted);
     if (verdict.kind === 'dead') dead(verdict.cause, verdict.detail);
@@ -143,6 +149,7 @@ export function watchLiveness(endpoint: Endpoint, options: LivenessOptions, host
     while (!abort.signal.aborted) {
       const result = await healthProbe(endpoint, options.probeTimeoutMs, abort.signal);
       probeFailures = result.ok ? 0 : probeFailures + 1;
+      lastProbeFailure = result.ok ? undefined : result.reason;
       // timers/promises takes its abort listener off again: one added per probe would pile up for as long as the server lives.
       await sleep(options.probeIntervalMs, undefined, { signal: abort.signal }).catch(() => undefined);
     }

@@ -47,6 +47,8 @@ describe('the liveness verdict (defaults: heartbeat 4 s, stall 60 s)', () => {
     const outside = { heartbeat: undefined };
     expect(judgeLiveness(seen({ ...outside, probeFailures: 1 }), now, options, false).kind).toBe('alive');
     expect(judgeLiveness(seen({ ...outside, probeFailures: 2 }), now, options, false)).toMatchObject({ kind: 'dead', cause: 'frozen' });
+    // The detail says how the last probe failed: a 500 is an answer, not silence.
+    expect(judgeLiveness(seen({ ...outside, probeFailures: 2, lastProbeFailure: 'HTTP 500' }), now, options, false)).toMatchObject({ detail: '/health failed 2 times in a row (last: HTTP 500) and no request made progress' });
     expect(judgeLiveness(seen({ ...outside, probeFailures: 5, inflight: 1, lastProgressAt: now - 200 }), now, options, false).kind).toBe('alive');
     expect(judgeLiveness(seen({ ...outside, inflight: 1, lastProgressAt: now - 60_000 }), now, options, false).kind).toBe('suspect');
   });
