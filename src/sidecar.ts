@@ -93,13 +93,14 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
       const { port } = server.address() as AddressInfo;
       const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
       logger.info({ event: 'listening', url }, `mlx-guard listens on ${url}; it answers 503 until the model server is ready`);
-      const cap = await acceptQueueCap();
-      if (cap !== undefined && cap < backlog) {
+      // Read while the model server starts, not before (on a Mac it runs sysctl); it never rejects.
+      void acceptQueueCap().then((cap) => {
+        if (cap === undefined || cap >= backlog) return;
         logger.warn(
           { event: 'accept_queue_capped', cap, backlog },
           `the operating system holds at most ${cap} connections waiting to be accepted, not the ${backlog} asked for (twice maxConnections): a burst beyond ${cap} makes a client wait a second for its retry; raise it with \`${raiseCapCommand(backlog)}\``,
         );
-      }
+      });
       await ready;
       logger.info({ event: 'serving', url, modelServer: supervisor.status.baseUrl }, `mlx-guard serves the OpenAI API on ${url}`);
       return url;

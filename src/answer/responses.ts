@@ -1,10 +1,16 @@
 import type { StreamChunk } from '../openai/index.js';
-import { messageItem, newId, outputText, toResponse, toUsage, type OutputItem, type ResponseShape, type ResponsesUsage } from '../responses/index.js';
+import { messageItem, outputText, reasoningItem, reasoningText, toResponse, toUsage, type OutputItem, type ResponseShape, type ResponsesUsage } from '../responses/index.js';
 import { chunkParts } from './chunk-parts.js';
 import type { PublicErrorCode } from './errors.js';
 import type { StreamFraming, WholeFraming } from './framing.js';
 
-type Open = { kind: 'message' | 'reasoning'; index: number; id: string; text: string } | undefined;
+/** The two kinds of item whose text streams, and their builders and events. */
+const TEXT_ITEMS = {
+  message: { item: messageItem, part: outputText, events: 'response.output_text', extra: { logprobs: [] } },
+  reasoning: { item: reasoningItem, part: reasoningText, events: 'response.reasoning_text', extra: {} },
+} as const;
+
+type Open = { kind: keyof typeof TEXT_ITEMS; index: number; id: string; text: string } | undefined;
 
 /**
  * The answer as a Responses API event stream, in the order the SDK's stream helper assembles and
@@ -104,34 +110,35 @@ export class ResponsesStreamFraming implements StreamFraming {
     return `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: this.#sequence++, ...data })}\n\n`;
   }
 
-  #delta(kind: 'message' | 'reasoning', text: string): string {
+  #delta(kind: keyof typeof TEXT_ITEMS, text: string): string {
+    const { item, part, events, extra } = TEXT_ITEMS[kind];
     let out = '';
     if (this.#open?.kind !== kind) {
       out += this.#close();
-      const id = newId(kind === 'message' ? 'msg' : 'rs');
+      const added = item('', 'in_progress');
       const index = this.#output.length;
-      this.#open = { kind, index, id, text: '' };
-      const item = kind === 'message' ? { ...messageItem('', 'in_progress'), id } : { type: 'reasoning', id, summary: [], content: [] };
-      const part = kind === 'message' ? outputText('') : { type: 'reasoning_text', text: '' };
-      out += this.#event('response.output_item.added', { output_index: index, item });
-      out += this.#event('response.content_part.added', { item_id: id, output_index: index, content_index: 0, part });
+      this.#open = { kind, index, id: added.id, text: '' };
+      out += this.#event('response.output_item.added', { output_index: index, item: added });
+      out += this.#event('response.content_part.added', { item_id: added.id, output_index: index, content_index: 0, part: part('') });
     }
     const open = this.#open!;
     open.text += text;
-    const where = { item_id: open.id, output_index: open.index, content_index: 0 };
-    return out + this.#event(kind === 'message' ? 'response.output_text.delta' : 'response.reasoning_text.delta', { ...where, delta: text, ...(kind === 'message' ? { logprobs: [] } : {}) });
+    return out + this.#event(`${events}.delta`, { item_id: open.id, output_index: open.index, content_index: 0, delta: text, ...extra });
   }
 
   #close(): string {
     const open = this.#open;
     if (!open) return '';
     this.#open = undefined;
+    const { item, part, events, extra } = TEXT_ITEMS[open.kind];
     const where = { item_id: open.id, output_index: open.index, content_index: 0 };
-    const part = open.kind === 'message' ? outputText(open.text) : { type: 'reasoning_text', text: open.text };
-    const item: OutputItem = open.kind === 'message' ? { ...messageItem(open.text), id: open.id } : { type: 'reasoning', id: open.id, summary: [], content: [part] };
-    this.#output.push(item);
-    const done = open.kind === 'message' ? this.#event('response.output_text.done', { ...where, text: open.text, logprobs: [] }) : this.#event('response.reasoning_text.done', { ...where, text: open.text });
-    return done + this.#event('response.content_part.done', { ...where, part }) + this.#event('response.output_item.done', { output_index: open.index, item });
+    const done: OutputItem = { ...item(open.text), id: open.id };
+    this.#output.push(done);
+    return (
+      this.#event(`${events}.done`, { ...where, text: open.text, ...extra }) +
+      this.#event('response.content_part.done', { ...where, part: part(open.text) }) +
+      this.#event('response.output_item.done', { output_index: open.index, item: done })
+    );
   }
 
   /** A whole call: added with empty arguments (or input), its one delta, done. */
@@ -154,6 +161,8 @@ export class ResponsesWholeFraming implements WholeFraming {
   constructor(readonly shape: ResponseShape) {}
 
   body(completion: Record<string, unknown>): Record<string, unknown> {
-    return toResponse(completion, this.shape);
+    const response = toResponse(completion, this.shape);
+    this.shape.keep(response);
+    return response;
   }
 }

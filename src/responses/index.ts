@@ -3,5 +3,5 @@
 // Pure code, no I/O.
 export { inputItems, responsesRequest, type InputItem, type ResponsesRequest, type ResponsesTool } from './request-schema.js';
 export { ResponseStore, type ResponseStoreLimits, type StoredResponse } from './store.js';
-export { messageItem, newId, outputText, ResponseShape, toResponse, toUsage, type OutputItem, type ResponsesUsage } from './response.js';
+export { messageItem, outputText, reasoningItem, reasoningText, ResponseShape, toResponse, toUsage, type OutputItem, type ResponsesUsage } from './response.js';
 export { conversationOf, toChatRequest } from './to-chat.js';

@@ -95,9 +95,13 @@ function customInput(args: string): string {
   }
 }
 
-export const reasoningItem = (text: string): OutputItem => ({ type: 'reasoning', id: newId('rs'), summary: [], content: [{ type: 'reasoning_text', text }] });
+type ItemStatus = 'in_progress' | 'completed';
+/** The part text is in: a message's, a reasoning item's. */
 export const outputText = (text: string) => ({ type: 'output_text', text, annotations: [], logprobs: [] });
-export const messageItem = (text: string, status: 'in_progress' | 'completed' = 'completed'): OutputItem => ({ type: 'message', id: newId('msg'), status, role: 'assistant', content: status === 'completed' ? [outputText(text)] : [] });
+export const reasoningText = (text: string) => ({ type: 'reasoning_text', text });
+/** An item with its text: in progress, it has no part yet (a stream adds it, then its deltas). */
+export const messageItem = (text: string, status: ItemStatus = 'completed'): OutputItem => ({ type: 'message', id: newId('msg'), status, role: 'assistant', content: status === 'completed' ? [outputText(text)] : [] });
+export const reasoningItem = (text: string, status: ItemStatus = 'completed'): OutputItem => ({ type: 'reasoning', id: newId('rs'), summary: [], content: status === 'completed' ? [reasoningText(text)] : [] });
 
 /** A whole chat completion (its tool calls merged) as a response: reasoning, the message, the calls. */
 export function toResponse(completion: Record<string, unknown>, shape: ResponseShape): Record<string, unknown> {
@@ -107,7 +111,5 @@ export function toResponse(completion: Record<string, unknown>, shape: ResponseS
   if (typeof message.reasoning === 'string' && message.reasoning) output.push(reasoningItem(message.reasoning));
   if (typeof message.content === 'string' && message.content) output.push(messageItem(message.content));
   for (const call of (message.tool_calls as Array<Record<string, unknown>> | undefined) ?? []) output.push(shape.callItem(call));
-  const response = shape.envelope(choice.finish_reason === 'length' ? 'incomplete' : 'completed', output, { usage: toUsage(completion.usage) });
-  shape.keep(response);
-  return response;
+  return shape.envelope(choice.finish_reason === 'length' ? 'incomplete' : 'completed', output, { usage: toUsage(completion.usage) });
 }

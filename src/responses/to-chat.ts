@@ -6,7 +6,7 @@ type Content = Extract<InputItem, { type?: 'message' }>['content'];
 type ChatMessage = Record<string, unknown> & { role: string };
 
 /** The text of a message's content (parts joined as they came; images were refused by the schema). */
-export const textOf = (content: Content): string =>
+const textOf = (content: Content): string =>
   typeof content === 'string'
     ? content
     : content

@@ -97,11 +97,10 @@ export class ParseSession {
       if (outcome) return { ...plain, status: 'ok', calls: outcome.calls, content: found.content?.trim() ?? '', format: format.name, diagnostics: outcome.diagnostics };
     }
     const fenced = this.tools.size > 0 ? fenceEndingMessage(content) : undefined;
-    if (fenced) {
-      const json = jsonCallsInSequence(fenced.body, true);
-      const found = 'error' in json || fenced.body.slice(json.end).trim() !== '' ? this.#markupIn(fenced.body) : { format: 'fenced_json', result: { calls: json.calls } };
-      const outcome = found && this.#acceptBare(found.result, found.format);
-      if (outcome) return { ...plain, status: 'ok', calls: outcome.calls, content: fenced.before.trim(), format: found!.format, diagnostics: outcome.diagnostics };
+    const inFence = fenced && this.#fencedCalls(fenced.body);
+    if (fenced && inFence) {
+      const outcome = this.#acceptBare(inFence.result, inFence.format);
+      if (outcome) return { ...plain, status: 'ok', calls: outcome.calls, content: fenced.before.trim(), format: inFence.format, diagnostics: outcome.diagnostics };
     }
     // The shape is Llama 3's (the models that write calls after a sentence), so the format is its.
     const trailing = this.trailingCallsPossible ? trailingJsonCalls(content) : undefined;
@@ -123,6 +122,13 @@ export class ParseSession {
       return { status: 'error', calls: [], content: content.trim(), format: format.name, diagnostics: [`${format.name}: the answer opens as a call of ${name} that does not parse: ${error}`] };
     }
     return undefined;
+  }
+
+  /** What a fence that ends the message holds: JSON calls and nothing else, or one block of a known format. */
+  #fencedCalls(body: string): { format: string; result: BlockResult } | undefined {
+    const json = jsonCallsInSequence(body, true);
+    if (!('error' in json) && body.slice(json.end).trim() === '') return { format: 'fenced_json', result: { calls: json.calls } };
+    return this.#markupIn(body);
   }
 
   /**

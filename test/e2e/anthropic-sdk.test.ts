@@ -2,6 +2,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
 import { until } from '../support/processes.js';
+import { statusRecordingFetch } from '../support/recording-proxy.js';
 import { startSidecar } from '../support/sidecar.js';
 
 const model = 'qwen3-local';
@@ -134,18 +135,8 @@ describe('the Messages API through the official SDK', () => {
     expect(refused).toBeInstanceOf(Anthropic.APIError);
     expect(refused).toMatchObject({ status: 529, error: { type: 'error', error: { type: 'overloaded_error' } } });
     expect(Number((refused as InstanceType<typeof Anthropic.APIError>).headers?.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    const statuses: number[] = [];
-    const retrying = new Anthropic({
-      baseURL: url,
-      apiKey: 'not-needed',
-      maxRetries: 4,
-      timeout: 15_000,
-      fetch: async (input, init) => {
-        const response = await fetch(input, init);
-        statuses.push(response.status);
-        return response;
-      },
-    });
+    const { statuses, fetch: noting } = statusRecordingFetch();
+    const retrying = new Anthropic({ baseURL: url, apiKey: 'not-needed', maxRetries: 4, timeout: 15_000, fetch: noting });
     const answer = await retrying.messages.create({ model, max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] });
     expect(answer.type).toBe('message');
     expect(statuses[0]).toBe(529);

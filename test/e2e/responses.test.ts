@@ -2,6 +2,7 @@
 import OpenAI, { APIError } from 'openai';
 import { describe, expect, it } from 'vitest';
 import { until } from '../support/processes.js';
+import { statusRecordingFetch } from '../support/recording-proxy.js';
 import { startSidecar } from '../support/sidecar.js';
 
 /** The text of a response's message items (the SDK adds `output_text` to `create`'s answer only). */
@@ -208,18 +209,8 @@ describe('the Responses API with the openai client', () => {
     expect(refused).toBeInstanceOf(APIError);
     expect(refused.status).toBe(503);
     expect(Number(refused.headers?.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    const statuses: number[] = [];
-    const retrying = new OpenAI({
-      baseURL: `${url}/v1`,
-      apiKey: 'not-needed',
-      maxRetries: 4,
-      timeout: 15_000,
-      fetch: async (input, init) => {
-        const response = await fetch(input, init);
-        statuses.push(response.status);
-        return response;
-      },
-    });
+    const { statuses, fetch: noting } = statusRecordingFetch();
+    const retrying = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'not-needed', maxRetries: 4, timeout: 15_000, fetch: noting });
     const answer = await retrying.responses.create({ model: 'm', input: 'hi' });
     expect(answer.status).toBe('completed');
     expect(statuses[0]).toBe(503);

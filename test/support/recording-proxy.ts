@@ -39,3 +39,16 @@ export async function recordingProxy(target: string): Promise<LoopbackServer & {
   });
   return { ...server, requests };
 }
+
+/** A `fetch` for an SDK client that notes the status of every answer it gets (its retries included). */
+export function statusRecordingFetch(): { statuses: number[]; fetch: typeof fetch } {
+  const statuses: number[] = [];
+  return {
+    statuses,
+    fetch: async (input, init) => {
+      const response = await fetch(input, init);
+      statuses.push(response.status);
+      return response;
+    },
+  };
+}

@@ -31,8 +31,10 @@ export const deepseek: ToolCallFormat = {
     while (at >= 0 && at < payload.length) {
       const end = payload.indexOf(CALL_END, at);
       if (end < 0) return noCall('a DeepSeek tool call is cut off (truncated)');
-      const begin = payload.indexOf(CALL_BEGIN, at);
-      const call = payload.slice(begin >= 0 && begin < end ? begin + CALL_BEGIN.length : at, end);
+      // The call's own begin marker, looked for within the call only (a distill may leave it out).
+      const marked = payload.slice(at, end);
+      const begin = marked.indexOf(CALL_BEGIN);
+      const call = begin >= 0 ? marked.slice(begin + CALL_BEGIN.length) : marked;
       const sep = call.indexOf(SEP);
       if (sep < 0) return noCall('a DeepSeek tool call without <｜tool▁sep｜>');
       const left = call.slice(0, sep).trim();

@@ -12,6 +12,9 @@ function nameEnd(text: string, from: number): { name: string; json: number } | u
   return brace >= 0 ? { name: text.slice(from, brace).trim(), json: brace } : undefined;
 }
 
+/** A v11 call's name: word characters, dots and dashes (anything else before JSON is junk or prose). */
+const CALL_NAME = /^[\w.\-]+$/;
+
 /**
  * Where the pre-v11 list starts when something that is not a v11 call name stands between
  * `[TOOL_CALLS]` and it (`calls:`, `json`): the first `[` that opens an object. vLLM skips such
@@ -19,7 +22,7 @@ function nameEnd(text: string, from: number): { name: string; json: number } | u
  */
 function listAfterJunk(text: string, from: number): number {
   const split = nameEnd(text, from);
-  if (split && /^[\w.\-]+$/.test(split.name)) return -1;
+  if (split && CALL_NAME.test(split.name)) return -1;
   for (let at = text.indexOf('[', from); at >= 0; at = text.indexOf('[', at + 1)) {
     const next = skipSpace(text, at + 1);
     if (next >= text.length) return -1;
@@ -59,7 +62,7 @@ export const mistral: ToolCallFormat = {
       return { calls, diagnostics: list > start ? [`skipped ${JSON.stringify(payload.slice(start, list).trim())} before the list`] : [] };
     }
     const split = nameEnd(payload, start);
-    if (!split || !/^[\w.\-]+$/.test(split.name)) return noCall('no tool name after [TOOL_CALLS]');
+    if (!split || !CALL_NAME.test(split.name)) return noCall('no tool name after [TOOL_CALLS]');
     const parsed = parseJsonLenient(payload.slice(split.json));
     if (!parsed.ok) return noCall(`the arguments are not valid JSON: ${parsed.error}`);
     return { calls: [{ name: split.name, arguments: parsed.value, typed: true }] };
