@@ -57,6 +57,7 @@ export const configSchema = z
   .object({
     host: z.string().default('127.0.0.1').describe('interface mlx-guard serves on'),
     port: z.number().int().min(0).max(65_535).default(8080).describe('port mlx-guard serves on'),
+    ollamaPort: z.number().int().min(0).max(65_535).optional().describe('a second port serving the same routes, for clients that assume Ollama\'s (11434) (default: off)'),
     adminToken: z.string().min(16).optional().describe('bearer token for admin actions; required when not bound to loopback (from a file: --admin-token-file, MLX_GUARD_ADMIN_TOKEN_FILE; a flag shows it in ps)'),
     apiKey: z.string().min(16).optional().describe('key the inference routes require (Authorization: Bearer, or x-api-key); required when not bound to loopback, unless openInference (from a file: --api-key-file, MLX_GUARD_API_KEY_FILE; a flag shows it in ps)'),
     openInference: z.boolean().default(false).describe('serve the inference routes beyond loopback without an API key: anyone who reaches the port may use the model (a trusted network, or a gateway that checks keys in front)'),

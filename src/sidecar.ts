@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createListener, type AddressInfo, type Server as Listener } from 'node:net';
 import { CircuitBreaker, type CircuitBreakerOptions } from './breaker/index.js';
 import type { Config } from './config.js';
 import { canary, Supervisor } from './supervisor/index.js';
@@ -20,6 +20,8 @@ export interface Sidecar {
   readonly inferenceBreaker: CircuitBreaker;
   readonly parseBreaker: CircuitBreaker;
   readonly server: Server;
+  /** The second port (`ollamaPort`), when set: its connections go to `server`, with the same routes, slots and limits. */
+  readonly ollamaListener: Listener | undefined;
   /** Opens the port (503 while starting), starts the model server, resolves with the URL once it is ready. */
   start(): Promise<string>;
   /** Stops accepting, lets requests in flight finish (up to `graceMs`), stops the model server. */
@@ -72,27 +74,37 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
   const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, traffic: new Traffic(), inflight, drain, journal, triage });
   server.requestTimeout = config.inference.deadlineMs + config.bodyTimeoutMs;
   const backlog = acceptBacklog(config.maxConnections);
+  // A connection on the second port is handed to the one HTTP server: one set of connection slots
+  // and timeouts, whichever port a client came in by.
+  const ollamaListener = config.ollamaPort === undefined ? undefined : createListener((socket) => server.emit('connection', socket));
 
   return {
     supervisor,
     inferenceBreaker,
     parseBreaker,
     server,
+    ollamaListener,
     async start() {
       // The port opens at once: until the model server is ready, clients get a clear 503 that
       // says it is starting (and how far along), not a refused connection.
       const ready = supervisor.start();
       ready.catch(() => undefined); // awaited below, unless the port cannot be opened
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ port: config.port, host: config.host, backlog }, () => {
-          server.off('error', reject);
-          resolve();
+      const listen = (listener: Server | Listener, port: number) =>
+        new Promise<void>((resolve, reject) => {
+          listener.once('error', reject);
+          listener.listen({ port, host: config.host, backlog }, () => {
+            listener.off('error', reject);
+            resolve();
+          });
         });
-      });
-      const { port } = server.address() as AddressInfo;
-      const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+      await listen(server, config.port);
+      const address = (listener: Server | Listener) => `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${(listener.address() as AddressInfo).port}`;
+      const url = address(server);
       logger.info({ event: 'listening', url }, `mlx-guard listens on ${url}; it answers 503 until the model server is ready`);
+      if (ollamaListener) {
+        await listen(ollamaListener, config.ollamaPort!);
+        logger.info({ event: 'listening', url: address(ollamaListener), for: 'ollama' }, `mlx-guard also listens on ${address(ollamaListener)} (ollamaPort), for clients that assume Ollama's port`);
+      }
       // Read while the model server starts, not before (on a Mac it runs sysctl); it never rejects.
       void acceptQueueCap().then((cap) => {
         if (cap === undefined || cap >= backlog) return;
@@ -114,6 +126,7 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
       await this.stop(graceMs);
     },
     async stop(graceMs = 10_000) {
+      ollamaListener?.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const deadline = Date.now() + graceMs;

@@ -18,6 +18,7 @@ export const PUBLIC_ERRORS = {
   poison_request: { status: 422, type: 'invalid_request_error', retryable: false, when: 'this exact request crashed the model server twice, or failed twice on its own; refused for `poison.ttlMs`' },
   upstream_rejected: { status: 'its 4xx', type: 'invalid_request_error', retryable: false, when: 'the model server refused the request (its own 4xx status); the message quotes the reason it gave (a prompt over its context, say)' },
   internal_error: { status: 500, type: 'server_error', retryable: true, when: 'mlx-guard itself failed; its log says how' },
+  not_implemented: { status: 501, type: 'invalid_request_error', retryable: false, when: 'an Ollama route mlx-guard does not serve (embeddings, model management); the message says what to do instead' },
   upstream_error: { status: 502, type: 'server_error', retryable: true, when: 'the model server failed this request: a 5xx, a dropped connection, a stream cut short, an answer that is not JSON' },
   model_server_unavailable: { status: 503, type: 'service_unavailable', retryable: true, when: 'no model server is ready (starting, restarting, given up); `Retry-After` says when to come back' },
   model_server_restarting: { status: 503, type: 'service_unavailable', retryable: true, when: 'the model server was lost while the request ran and it could not be replayed (content already sent, replays spent, a stop)' },

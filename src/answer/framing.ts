@@ -7,6 +7,8 @@ import type { PublicErrorCode } from './errors.js';
  * only what its protocol needs to remember (an open block, a message id).
  */
 export interface StreamFraming {
+  /** The stream's media type (`text/event-stream` when not given). */
+  readonly contentType?: string;
   /** Text that opens the stream, sent with the headers. */
   begin(): string;
   /** One chunk of the answer, its tool calls merged (see `AnswerMerge`). */

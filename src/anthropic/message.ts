@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { argumentsObject } from '../openai/index.js';
 
 /** Anthropic's id forms: `msg_…` for a message, `toolu_…` for a tool call. */
 export const newMessageId = () => `msg_${randomBytes(12).toString('base64url')}`;
@@ -31,16 +32,6 @@ export function toUsage(usage: unknown): Usage {
   return { input_tokens: Math.max(0, (u.prompt_tokens ?? 0) - cached), output_tokens: u.completion_tokens ?? 0, cache_creation_input_tokens: 0, cache_read_input_tokens: cached };
 }
 
-/** A tool call's arguments text as the object Anthropic's `input` must be ({} when it is not one). */
-export function toolInput(argumentsText: unknown): Record<string, unknown> {
-  try {
-    const value: unknown = typeof argumentsText === 'string' ? JSON.parse(argumentsText) : argumentsText;
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
-
 /**
  * A whole chat completion (tool calls already merged: the server's and those parsed from the
  * content) as an Anthropic Message: thinking, text and tool_use blocks, the stop reason, usage,
@@ -54,7 +45,7 @@ export function toMessage(completion: Record<string, unknown>, model: string): R
   if (typeof message.content === 'string' && message.content) content.push({ type: 'text', text: message.content });
   for (const call of (message.tool_calls as Array<Record<string, unknown>> | undefined) ?? []) {
     const fn = (call.function ?? {}) as Record<string, unknown>;
-    content.push({ type: 'tool_use', id: toToolUseId(call.id), name: fn.name, input: toolInput(fn.arguments) });
+    content.push({ type: 'tool_use', id: toToolUseId(call.id), name: fn.name, input: argumentsObject(fn.arguments) });
   }
   const stopSequence = typeof choice.stop_sequence === 'string' ? choice.stop_sequence : null;
   return {

@@ -7,4 +7,4 @@ export { chatRequest, completionRequest, describeIssue, tokenCount, unreadFields
 export { sanitizeRequest, type RequestLimits, type UpstreamRequest } from './sanitize.js';
 export { filterEvent, StopSequenceFilter } from './stop-sequences.js';
 export { isChatChunk, type ChatChunk, type StreamChunk } from './chunks.js';
-export { mergeToolCalls, ServerToolCalls, type ParsedContent } from './tool-calls.js';
+export { argumentsObject, mergeToolCalls, ServerToolCalls, type ParsedContent } from './tool-calls.js';

@@ -9,6 +9,16 @@ export interface ParsedContent {
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** A tool call's arguments text as the object the APIs that carry arguments as objects need (Anthropic's `input`, Ollama's `arguments`): {} when it is not one. */
+export function argumentsObject(argumentsText: unknown): Json {
+  try {
+    const value: unknown = typeof argumentsText === 'string' ? JSON.parse(argumentsText) : argumentsText;
+    return isObject(value) ? value : {};
+  } catch {
+    return {};
+  }
+}
+
 /**
  * The server's id kept when usable (see `callIdFor`), and arguments as the JSON text of an
  * object: decoded (twice at most, for a doubly encoded string) and encoded again when that gives

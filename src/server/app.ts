@@ -2,12 +2,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { timingSafeEqual } from 'node:crypto';
 import { anthropicCountTokensApi, anthropicMessagesApi } from './apis/anthropic.js';
 import type { Api, ErrorWriter } from './apis/api.js';
+import { ollamaChatApi, ollamaGenerateApi } from './apis/ollama.js';
 import { openAiApi } from './apis/openai.js';
 import { responsesApi, storedResponseRoutes } from './apis/responses.js';
+import { ModelCatalog } from '../catalog/index.js';
 import { ResponseStore } from '../responses/index.js';
 import { handleCompletion, type CompletionDependencies } from './completions.js';
 import { sendError, sendJson } from './responses.js';
 import { sendModels, servedModels } from './models.js';
+import { ollamaModelRoutes } from './ollama-models.js';
 import { ConnectionSlots } from './connection-slots.js';
 import { RequestGuard } from './request-guard.js';
 import { PAGE_PATHS, sendPage, StatusStreams } from './status-page.js';
@@ -15,9 +18,9 @@ import { StatusBoard } from './status.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
-const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/chat/completions', '/v1/completions', '/v1/messages', '/v1/responses']);
+const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/chat/completions', '/v1/completions', '/v1/messages', '/v1/responses', '/api/chat', '/api/generate']);
 /** The routes that read a request body (any other one closes a connection that sent one). */
-const BODY_ROUTES = new Set([...INFERENCE_ROUTES, '/v1/messages/count_tokens']);
+const BODY_ROUTES = new Set([...INFERENCE_ROUTES, '/v1/messages/count_tokens', '/api/show']);
 
 const isLoopback = (host: string) => host === '127.0.0.1' || host === 'localhost' || host === '::1';
 
@@ -42,7 +45,9 @@ export function createApp(deps: CompletionDependencies): Server {
   const board = new StatusBoard({ ...deps, supervisor });
   const statusStreams = new StatusStreams();
   const guard = new RequestGuard({ loopback: isLoopback(config.host), allowedOrigins: config.allowedOrigins, allowedHosts: config.allowedHosts });
-  const models: Handler = (req, res) => sendModels(req, res, () => servedModels(config, supervisor, deps.logger));
+  const served = () => servedModels(config, supervisor, deps.logger);
+  const catalog = new ModelCatalog();
+  const models: Handler = (req, res) => sendModels(req, res, served, config, catalog);
   const chat = openAiApi('chat');
   const text = openAiApi('text');
   const { store, storeBytes, storeTtlMs } = config.responses;
@@ -95,6 +100,9 @@ export function createApp(deps: CompletionDependencies): Server {
     '/v1/responses': { POST: inference(responsesApi(responseStore)) },
     '/v1/responses/{id}': { GET: keyed(sendError, kept.GET), DELETE: keyed(sendError, kept.DELETE) },
     '/v1/messages/count_tokens': { POST: inference(anthropicCountTokensApi) },
+    '/api/chat': { POST: inference(ollamaChatApi) },
+    '/api/generate': { POST: inference(ollamaGenerateApi) },
+    ...ollamaModelRoutes(config, supervisor, served, catalog),
     // Claude Code's warm-up probe: any answer will do.
     '/api/hello': { HEAD: (_req, res) => void res.writeHead(200).end(), GET: (_req, res) => sendJson(res, 200, { ok: true }) },
     '/v1/models': { GET: models },

@@ -12,7 +12,7 @@ import type { CompletionDependencies } from './dependencies.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
 import type { Api, ApiRequest } from './apis/api.js';
 import { answerPipeline, MAX_TOKENS_HEADER, type Responder } from './pipeline.js';
-import { HttpError, readJson } from './responses.js';
+import { HttpError, readJson, sendJson } from './responses.js';
 
 export type { CompletionDependencies } from './dependencies.js';
 
@@ -117,6 +117,7 @@ function readRequest(api: Api, raw: unknown, deps: CompletionDependencies, res: 
   const { models, inference, anthropic } = deps.config;
   const read = api.read(raw, { modelAllowed: (name) => models.allow.includes(name), maxTokens: Math.min(inference.maxTokens, anthropic.contextTokens ?? Infinity) });
   if ('invalid' in read) return void api.sendError(res, read.invalid.code ?? 'invalid_request', read.invalid.message, { param: read.invalid.param });
+  if ('reply' in read) return void (deps.supervisor.serving ? sendJson(res, 200, read.reply) : refuseUnavailable(api, res, deps.supervisor));
   const capped = read.upstream.maxTokensCapped;
   // Told, not refused: the client asked for more than a local model can give, and gets what it can.
   if (capped) res.setHeader(MAX_TOKENS_HEADER, `${capped.cap}; requested=${capped.requested}`);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ModelCatalog, ModelFacts } from '../catalog/index.js';
 import type { Config } from '../config.js';
 import type { Serving, Supervisor } from '../supervisor/index.js';
 import type { Logger } from '../observability/logger.js';
@@ -34,13 +35,21 @@ async function upstreamModels(serving: Serving | undefined, logger: Logger): Pro
   }
 }
 
-const describe = (id: string) => ({ id, object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'mlx-guard' });
+/** A model's context window as clients are told it: the operator's word (`anthropic.contextTokens`) over the model's own. */
+export const contextWindow = (config: Config, facts: ModelFacts | undefined) => config.anthropic.contextTokens ?? facts?.contextLength;
+
+/**
+ * A model in OpenAI's shape, with its context window where known: `context_length` (Open WebUI,
+ * Continue) and `max_model_len` (vLLM's name, which Cline reads).
+ */
+const describe = (id: string, window: number | undefined) => ({ id, object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'mlx-guard', ...(window ? { context_length: window, max_model_len: window } : {}) });
 
 /** `GET /v1/models` and `GET /v1/models/{id}`, in OpenAI's shapes. */
-export async function sendModels(req: IncomingMessage, res: ServerResponse, served: () => Promise<string[]>): Promise<void> {
+export async function sendModels(req: IncomingMessage, res: ServerResponse, served: () => Promise<string[]>, config: Config, catalog: ModelCatalog): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]!;
   const names = await served();
-  if (path === '/v1/models') return sendJson(res, 200, { object: 'list', data: names.map(describe) });
+  const described = async (name: string) => describe(name, contextWindow(config, await catalog.facts(name)));
+  if (path === '/v1/models') return sendJson(res, 200, { object: 'list', data: await Promise.all(names.map(described)) });
   let id = path.slice('/v1/models/'.length);
   try {
     id = decodeURIComponent(id);
@@ -48,5 +57,5 @@ export async function sendModels(req: IncomingMessage, res: ServerResponse, serv
     // Not percent-encoding after all: the name as written.
   }
   if (!names.includes(id)) return sendError(res, 'not_found', `no model "${id}" is served here; GET /v1/models lists those that are`, { param: 'model' });
-  sendJson(res, 200, describe(id));
+  sendJson(res, 200, await described(id));
 }

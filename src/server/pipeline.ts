@@ -8,7 +8,7 @@ import type { AttemptControl } from '../pool/pools.js';
 import type { CompletionDependencies } from './dependencies.js';
 import { publicUpstreamError } from './errors.js';
 import type { AnswerPlan, ErrorWriter } from './apis/api.js';
-import { sendJson, startSse } from './responses.js';
+import { sendJson, startStream } from './responses.js';
 import { describeTextMode, describeUnparsed, type StreamParsing, type TextModeReason } from './tool-parsing.js';
 
 /** Set when tool calls were not parsed, so a client can tell why markup stayed in the content. */
@@ -126,11 +126,11 @@ class StreamPipeline implements Responder {
     this.#started = true;
     const textMode = this.#openParsing()?.textMode;
     if (textMode) this.#textModeSaid = true;
-    startSse(this.res, {
+    startStream(this.res, {
       ...serverTiming(this.res),
       ...(textMode ? { [TEXT_MODE_HEADER]: describeTextMode(textMode) } : {}),
       ...(this.#replayed !== undefined ? { [REPLAYED_HEADER]: String(this.#replayed) } : {}),
-    });
+    }, this.#answer.framing.contentType);
     this.#write(this.#answer.framing.begin());
   }
 

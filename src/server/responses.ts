@@ -117,8 +117,8 @@ export function readJson(req: IncomingMessage, { limitBytes, timeoutMs, minBytes
   });
 }
 
-export function startSse(res: ServerResponse, headers: Record<string, string> = {}): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
+export function startStream(res: ServerResponse, headers: Record<string, string> = {}, contentType = 'text/event-stream'): void {
+  res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache', ...headers });
 }
 
 export function writeSse(res: ServerResponse, data: unknown): void {

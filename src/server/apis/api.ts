@@ -13,8 +13,12 @@ export interface Api {
   /** Names the API in logs and metrics. */
   readonly name: string;
   readonly sendError: ErrorWriter;
-  /** The body (JSON, within the bounds) as a request to send upstream, or what is wrong with it, by field (400; 404 for what it names that does not exist). */
-  read(raw: unknown, options: ReadOptions): ApiRequest | { invalid: { message: string; param: string | null; code?: 'not_found' } };
+  /**
+   * The body (JSON, within the bounds) as a request to send upstream, or what is wrong with it, by
+   * field (400; 404 for what it names that does not exist), or the answer itself when it needs no
+   * model call (Ollama's request to load the model, which is loaded while it serves).
+   */
+  read(raw: unknown, options: ReadOptions): ApiRequest | { invalid: { message: string; param: string | null; code?: 'not_found' } } | { reply: Record<string, unknown> };
 }
 
 /** What a request may ask of the model server (`sanitizeRequest` applies them). */

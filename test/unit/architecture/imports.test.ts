@@ -30,12 +30,14 @@ const allowed: Record<string, string[]> = {
   openai: ['tools', 'upstream'],
   anthropic: ['openai', 'tools', 'upstream'],
   responses: ['openai', 'tools', 'upstream'],
-  answer: ['anthropic', 'openai', 'responses', 'tools', 'upstream'],
+  ollama: ['openai', 'tools', 'upstream'],
+  answer: ['anthropic', 'ollama', 'openai', 'responses', 'tools', 'upstream'],
   observability: ['breaker'],
   pool: ['answer', 'observability', 'openai', 'tools', 'upstream', 'util'],
   supervisor: ['breaker', 'journal', 'observability', 'util'],
   install: ['observability', 'supervisor'],
-  server: ['answer', 'anthropic', 'responses', 'breaker', 'journal', 'observability', 'openai', 'pool', 'root', 'supervisor', 'tools', 'upstream', 'util'],
+  catalog: ['install'],
+  server: ['answer', 'anthropic', 'catalog', 'ollama', 'responses', 'breaker', 'journal', 'observability', 'openai', 'pool', 'root', 'supervisor', 'tools', 'upstream', 'util'],
 };
 /** Layers with an index are entered only through it; the rest are private. */
 const withIndex = new Set(files.filter((f) => /^[a-z]+\/index\.ts$/.test(f)).map(layerOf));

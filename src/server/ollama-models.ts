@@ -1,0 +1,109 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { capabilitiesOf, parameterSize, type ModelCatalog, type ModelFacts } from '../catalog/index.js';
+import { showRequest } from '../ollama/index.js';
+import { describeIssue } from '../openai/index.js';
+import { residentBytes } from '../util/process-memory.js';
+import type { Config } from '../config.js';
+import type { Supervisor } from '../supervisor/index.js';
+import { sendOllamaError } from './apis/ollama.js';
+import { contextWindow } from './models.js';
+import { HttpError, readJson, sendJson } from './responses.js';
+
+/**
+ * The Ollama API version whose shapes mlx-guard serves: clients check it (VS Code's Ollama
+ * provider wants 0.6.4 or newer) before they use the routes.
+ */
+export const OLLAMA_API_VERSION = '0.13.0';
+
+/** The one model never unloads: Ollama's `expires_at` for a model kept loaded for good is far ahead. */
+const NEVER = '2318-01-01T00:00:00Z';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+/** What the model-management routes are answered with (501), and what to do instead. */
+const NOT_SERVED: Record<string, string> = {
+  '/api/embed': 'embeddings are not served: mlx_lm.server has no embedding route',
+  '/api/embeddings': 'embeddings are not served: mlx_lm.server has no embedding route',
+  '/api/pull': 'mlx-guard serves the model it was started with; download another with `mlx-guard pull <hugging face repo>` and start mlx-guard with --model <repo>',
+  '/api/push': 'mlx-guard does not push models: they are Hugging Face repos, pushed with the Hugging Face tools',
+  '/api/create': 'mlx-guard does not create models: convert or quantize one with `mlx_lm.convert`, then start mlx-guard with --model <its folder>',
+  '/api/copy': 'mlx-guard does not copy models: a model is a folder or a Hugging Face repo; name it with --model',
+  '/api/delete': 'mlx-guard does not delete models: they live in the Hugging Face cache (`hf cache delete`) or a folder of yours',
+};
+
+const details = (facts: ModelFacts | undefined) => ({
+  parent_model: '',
+  format: facts ? 'safetensors' : '',
+  family: facts?.family ?? '',
+  families: facts?.family ? [facts.family] : [],
+  parameter_size: facts?.parameterCount ? parameterSize(facts.parameterCount) : '',
+  quantization_level: facts?.quantization ?? '',
+});
+
+/**
+ * Ollama's routes about models (`/api/version`, `/api/tags`, `/api/show`, `/api/ps`), from the
+ * served names and what each model's own files say (catalog/), and the routes mlx-guard does
+ * not serve, answered 501 with what to do instead.
+ */
+export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served: () => Promise<string[]>, catalog: ModelCatalog): Record<string, Partial<Record<string, Handler>>> {
+  const factsOf = (name: string) => catalog.facts(name);
+  const contextLength = (facts: ModelFacts | undefined) => contextWindow(config, facts);
+  const entry = async (name: string) => {
+    const facts = await factsOf(name);
+    return { name, model: name, modified_at: (facts?.modifiedAt ?? new Date(0)).toISOString(), size: facts?.sizeBytes ?? 0, digest: facts?.digest ?? '', details: details(facts) };
+  };
+
+  const show: Handler = async (req, res) => {
+    let raw: unknown;
+    try {
+      raw = await readJson(req, { limitBytes: config.bodyLimitBytes, timeoutMs: config.bodyTimeoutMs, minBytesPerSecond: config.bodyMinBytesPerSecond });
+    } catch (error) {
+      const e = error as HttpError;
+      return sendOllamaError(res, e.code, e.message);
+    }
+    const parsed = showRequest.safeParse(raw);
+    if (!parsed.success) return sendOllamaError(res, 'invalid_request', describeIssue(parsed.error).message);
+    const asked = (parsed.data.model ?? parsed.data.name)!;
+    const names = await served();
+    // Ollama's clients may add its default tag to a name they were given without one.
+    const name = asked.endsWith(':latest') && !names.includes(asked) ? asked.slice(0, -':latest'.length) : asked;
+    if (!names.includes(name)) return sendOllamaError(res, 'not_found', `model '${asked.slice(0, 200)}' not found: GET /api/tags lists the models served here`);
+    const facts = await factsOf(name);
+    const family = facts?.family ?? 'model';
+    const window = contextLength(facts);
+    sendJson(res, 200, {
+      license: '',
+      modelfile: '',
+      parameters: '',
+      template: facts?.chatTemplate ?? '',
+      details: details(facts),
+      model_info: {
+        'general.architecture': family,
+        ...(facts?.parameterCount ? { 'general.parameter_count': facts.parameterCount } : {}),
+        ...(window ? { [`${family}.context_length`]: window } : {}),
+      },
+      capabilities: capabilitiesOf(facts ?? {}),
+      modified_at: (facts?.modifiedAt ?? new Date(0)).toISOString(),
+    });
+  };
+
+  const routes: Record<string, Partial<Record<string, Handler>>> = {
+    '/api/version': { GET: (_req, res) => sendJson(res, 200, { version: OLLAMA_API_VERSION }) },
+    '/api/tags': { GET: async (_req, res) => sendJson(res, 200, { models: await Promise.all((await served()).map(entry)) }) },
+    '/api/show': { POST: show },
+    '/api/ps': {
+      // What is loaded: the model the model server serves, with its memory (unified on a Mac: all of it is the GPU's).
+      GET: async (_req, res) => {
+        const { pid } = supervisor.status;
+        const name = (await served())[0];
+        if (!supervisor.serving || name === undefined) return sendJson(res, 200, { models: [] });
+        const [listed, memory, facts] = await Promise.all([entry(name), pid === undefined ? undefined : residentBytes(pid), factsOf(name)]);
+        const size = memory ?? listed.size;
+        const window = contextLength(facts);
+        sendJson(res, 200, { models: [{ ...listed, size, size_vram: size, expires_at: NEVER, ...(window ? { context_length: window } : {}) }] });
+      },
+    },
+  };
+  for (const [path, message] of Object.entries(NOT_SERVED)) routes[path] = { POST: (_req, res) => sendOllamaError(res, 'not_implemented', message), DELETE: (_req, res) => sendOllamaError(res, 'not_implemented', message) };
+  return routes;
+}

@@ -1,0 +1,79 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { capabilitiesOf, ModelCatalog, modelDirectory, parameterSize, readModelFacts } from '../../../src/catalog/index.js';
+import { privateDir } from '../../support/processes.js';
+
+/** A safetensors file whose header lists `tensors` (the data is zeros). */
+function safetensors(path: string, tensors: Record<string, { dtype: string; shape: number[] }>): void {
+  let offset = 0;
+  const header: Record<string, unknown> = { __metadata__: { format: 'mlx' } };
+  for (const [name, { dtype, shape }] of Object.entries(tensors)) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([length, json, Buffer.alloc(offset)]));
+}
+
+function modelFolder(config: Record<string, unknown>, tensors: Record<string, { dtype: string; shape: number[] }>, template?: string): string {
+  const dir = privateDir('mlx-guard-model-');
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  if (template !== undefined) writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ chat_template: template }));
+  safetensors(join(dir, 'model.safetensors'), tensors);
+  return dir;
+}
+
+describe('what a model folder says of the model', () => {
+  it('reads family, context, parameters (a quantized weight unpacked, its scales and biases left out), quantization and the template', async () => {
+    const dir = modelFolder(
+      { model_type: 'qwen2', max_position_embeddings: 32768, quantization: { group_size: 64, bits: 4 } },
+      {
+        'model.embed_tokens.weight': { dtype: 'U32', shape: [100, 8] },
+        'model.embed_tokens.scales': { dtype: 'BF16', shape: [100, 1] },
+        'model.embed_tokens.biases': { dtype: 'BF16', shape: [100, 1] },
+        'model.norm.weight': { dtype: 'BF16', shape: [64] },
+      },
+      '{% if tools %}{{ tools }}{% endif %}<think>',
+    );
+    const facts = await readModelFacts(dir);
+    // 100 × 8 uint32 of 8 four-bit values each, and the norm's 64.
+    expect(facts).toMatchObject({ family: 'qwen2', contextLength: 32768, parameterCount: 100 * 64 + 64, quantization: 'Q4', chatTemplate: '{% if tools %}{{ tools }}{% endif %}<think>' });
+    expect(facts.sizeBytes).toBeGreaterThan(3000);
+    expect(facts.digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(capabilitiesOf(facts)).toEqual(['completion', 'tools', 'thinking']);
+  });
+
+  it('takes a multimodal model’s text context, the weights’ type when not quantized, and a template file', async () => {
+    const dir = modelFolder({ model_type: 'gemma3', text_config: { max_position_embeddings: 131072 } }, { 'w.weight': { dtype: 'BF16', shape: [10, 10] } });
+    writeFileSync(join(dir, 'chat_template.jinja'), 'plain {{ messages }}');
+    expect(await readModelFacts(dir)).toMatchObject({ family: 'gemma3', contextLength: 131072, parameterCount: 100, quantization: 'BF16', chatTemplate: 'plain {{ messages }}' });
+    expect(capabilitiesOf({ chatTemplate: 'plain' })).toEqual(['completion']);
+  });
+
+  it('formats parameter counts as Ollama does', () => {
+    expect(parameterSize(7_615_616_512)).toBe('7.6B');
+    expect(parameterSize(494_032_768)).toBe('494.0M');
+    expect(parameterSize(260_096)).toBe('260.1K');
+  });
+
+  it('finds a hub repo’s snapshot in the Hugging Face cache, and nothing for a name it does not hold', async () => {
+    const hub = privateDir('mlx-guard-hub-');
+    const folder = join(hub, 'models--org--tiny');
+    const snapshot = join(folder, 'snapshots', 'abc123');
+    mkdirSync(snapshot, { recursive: true });
+    mkdirSync(join(folder, 'refs'));
+    writeFileSync(join(folder, 'refs', 'main'), 'abc123\n');
+    writeFileSync(join(snapshot, 'config.json'), JSON.stringify({ model_type: 'llama', max_position_embeddings: 2048 }));
+    const env = { HF_HUB_CACHE: hub };
+    expect(await modelDirectory('org/tiny', env)).toBe(snapshot);
+    expect(await modelDirectory('org/absent', env)).toBeUndefined();
+    expect(await modelDirectory('model.gguf', env)).toBeUndefined();
+    const catalog = new ModelCatalog(env);
+    expect(await catalog.facts('org/tiny')).toMatchObject({ family: 'llama', contextLength: 2048 });
+    expect(await catalog.facts('org/absent')).toBeUndefined();
+  });
+});
