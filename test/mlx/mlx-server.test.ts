@@ -5,6 +5,7 @@
 // makes about detection and replay is proved here on MLX itself; only the Metal-specific abort is
 // simulated (SIGABRT is the signal it dies of).
 import Anthropic from '@anthropic-ai/sdk';
+import { Ollama } from 'ollama';
 import OpenAI from 'openai';
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -108,6 +109,23 @@ describe('mlx_lm.server behind mlx-guard, at default settings', () => {
     const streamed = await client.responses.stream(params).finalResponse();
     const text = streamed.output.flatMap((item) => (item.type === 'message' ? item.content.map((part) => (part.type === 'output_text' ? part.text : '')) : [])).join('');
     expect(text).toBe(whole.output_text);
+  });
+
+  it('the Ollama API through the official ollama client: the model’s own context length and family from its files, the same greedy text whole and streamed', async () => {
+    const { url } = await onMlx();
+    const ollama = new Ollama({ host: url });
+    const shown = await ollama.show({ model: mlx.stories });
+    expect(shown.model_info).toMatchObject({ 'general.architecture': 'llama', 'llama.context_length': 2048 });
+    expect(shown.details).toMatchObject({ family: 'llama', format: 'safetensors' });
+    expect((await ollama.list()).models[0]).toMatchObject({ name: mlx.stories, details: { family: 'llama' } });
+    const request = { model: 'stories', messages: hello, options: { num_predict: 10, temperature: 0 } };
+    const whole = await ollama.chat(request);
+    expect(whole).toMatchObject({ done: true, done_reason: 'length', eval_count: 10 });
+    let text = '';
+    for await (const part of await ollama.chat({ ...request, stream: true })) text += part.message.content;
+    expect(text).toBe(whole.message.content);
+    const raw = await ollama.generate({ model: 'stories', prompt: 'Once upon a time', raw: true, options: { num_predict: 8, temperature: 0 } });
+    expect(raw.response).toMatch(/\w/);
   });
 
   it('a prompt over the model\'s context: mlx_lm.server has no context check and serves it; the Messages API with anthropic.contextTokens refuses it in Claude Code\'s words', async () => {

@@ -7,6 +7,7 @@
 // sent: requests are checked first), and /health during generation (a freeze is still caught:
 // a stopped process answers nothing).
 import { existsSync, readFileSync } from 'node:fs';
+import { Ollama } from 'ollama';
 import { describe, expect, it } from 'vitest';
 import { expectCurrentRequestShapesServed } from '../support/current-requests.js';
 import { llamaServerCommand } from '../support/llama-server.js';
@@ -42,6 +43,18 @@ describe('llama-server behind mlx-guard', () => {
     expect((await client.models.list()).data.map((model) => model.id)).toEqual(['stories260K']);
     const unnamed = await rawRequest(port(url), post('/v1/chat/completions', JSON.stringify({ messages: hello, max_tokens: 2 })));
     expect(JSON.parse(unnamed.body).model).toBe('stories260K');
+  });
+
+  it('the Ollama API: `format` with a JSON schema is passed on, and llama-server holds the model to it', async () => {
+    const { url } = await onLlama();
+    const ollama = new Ollama({ host: url });
+    const format = { type: 'object', properties: { name: { type: 'string', maxLength: 8 }, happy: { type: 'boolean' } }, required: ['name', 'happy'] };
+    const answer = await ollama.chat({ model, messages: [{ role: 'user', content: 'Tell me about a cat.' }], format, options: { num_predict: 300, temperature: 0 } });
+    expect(answer.done_reason).toBe('stop');
+    const parsed = JSON.parse(answer.message.content) as Record<string, unknown>;
+    expect(Object.keys(parsed).sort()).toEqual(['happy', 'name']);
+    expect(typeof parsed.happy).toBe('boolean');
+    expect((await ollama.list()).models.map((m) => m.name)).toEqual([model]);
   });
 
   it('llama-server\'s own port answers only mlx-guard: a key of the launch\'s, given as LLAMA_API_KEY (never on its command line), is required of a completion', async () => {
