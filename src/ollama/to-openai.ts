@@ -24,14 +24,16 @@ export interface Translated {
 }
 
 /**
- * Options, `format` and `think` as chat-completion fields. `num_predict` is `max_tokens` (-1 and
- * -2, "no limit" and "fill the context", leave it to the configured maximum); `num_ctx` has no
+ * Options, `format` and `think` as chat-completion fields. `num_predict` is `max_tokens`; without
+ * one (Ollama's default, -1, is "no limit"; -2 is "fill the context") the answer may run to
+ * `maxTokens`, the configured maximum, not to the model server's own default (mlx_lm.server's is
+ * 512 tokens, which would cut a file an Ollama client expects whole); `num_ctx` has no
  * per-request counterpart (the model server's context is the model's) and is dropped with the
  * other runner options. `format` "json" or a schema is `response_format`, passed on: llama-server
  * enforces it; mlx_lm.server 0.32 does not (the model is asked, not bound).
  */
-function commonFields(request: Pick<ChatRequest, 'options' | 'format' | 'think' | 'stream'>): Translated {
-  const fields: Record<string, unknown> = { stream: request.stream !== false };
+function commonFields(request: Pick<ChatRequest, 'options' | 'format' | 'think' | 'stream'>, maxTokens: number): Translated {
+  const fields: Record<string, unknown> = { stream: request.stream !== false, ...(Number.isFinite(maxTokens) ? { max_tokens: maxTokens } : {}) };
   const dropped: string[] = [];
   for (const [name, value] of Object.entries(request.options ?? {})) {
     if (value === undefined || value === null) continue;
@@ -54,7 +56,7 @@ function commonFields(request: Pick<ChatRequest, 'options' | 'format' | 'think' 
  * each (Ollama's have none before 0.12), a tool result tied to the call it answers (its
  * `tool_call_id`, else the earliest unanswered call of its `tool_name`), thinking as `reasoning`.
  */
-export function chatToOpenAi(request: ChatRequest): Translated {
+export function chatToOpenAi(request: ChatRequest, maxTokens = Infinity): Translated {
   const messages: OpenAiMessage[] = [];
   /** Calls not yet answered, in order: what a tool result answers when it names only its tool. */
   let unanswered: Array<{ id: string; name: string }> = [];
@@ -72,7 +74,7 @@ export function chatToOpenAi(request: ChatRequest): Translated {
       messages.push({ role: 'tool', content, ...(id ? { tool_call_id: id } : {}), ...(turn.tool_name ? { name: turn.tool_name } : {}) });
     } else messages.push({ role: turn.role, content });
   }
-  const { fields, dropped } = commonFields(request);
+  const { fields, dropped } = commonFields(request, maxTokens);
   const tools = request.tools ?? [];
   return { fields: { messages, ...fields, ...(tools.length > 0 ? { tools: tools.map((t) => ({ type: 'function', function: t.function })) } : {}) }, dropped };
 }
@@ -82,8 +84,8 @@ export function chatToOpenAi(request: ChatRequest): Translated {
  * its template), or with `raw` as a text completion of the prompt as it is. `context` (a
  * conversation an earlier answer encoded; mlx-guard gives none) and `template` are dropped.
  */
-export function generateToOpenAi(request: GenerateRequest): Translated & { raw: boolean } {
-  const { fields, dropped } = commonFields(request);
+export function generateToOpenAi(request: GenerateRequest, maxTokens = Infinity): Translated & { raw: boolean } {
+  const { fields, dropped } = commonFields(request, maxTokens);
   if (request.context?.length) dropped.push('context');
   if (request.template) dropped.push('template');
   const prompt = request.prompt ?? '';

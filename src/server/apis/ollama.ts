@@ -42,7 +42,7 @@ export const ollamaChatApi: Api = {
     const chat = parsed.data;
     if (!chat.messages?.length) return { reply: loaded('chat', chat.model) };
     const tools = (chat.tools ?? []).map((t): ToolDefinition => ({ type: 'function', function: t.function }));
-    return request('chat', chat.model, chat.stream !== false, chatToOpenAi(chat), unreadFields(chatRequest, raw), limits, { kind: 'chat', tools });
+    return request('chat', chat.model, chat.stream !== false, chatToOpenAi(chat, limits.maxTokens), unreadFields(chatRequest, raw), limits, { kind: 'chat', tools });
   },
 };
 
@@ -58,7 +58,7 @@ export const ollamaGenerateApi: Api = {
       return { invalid: { message: 'suffix: fill-in-the-middle is not served: mlx_lm.server completes a prompt only; send the code before the cursor as the prompt', param: 'suffix' } };
     }
     if (!generate.prompt) return { reply: loaded('generate', generate.model) };
-    const translated = generateToOpenAi(generate);
+    const translated = generateToOpenAi(generate, limits.maxTokens);
     return request('generate', generate.model, generate.stream !== false, translated, unreadFields(generateRequest, raw), limits, { kind: translated.raw ? 'text' : 'chat', tools: [] });
   },
 };

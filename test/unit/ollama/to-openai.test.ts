@@ -57,8 +57,10 @@ describe('an Ollama chat as a chat completion', () => {
     expect(translated.fields).toMatchObject({ stream: true, max_tokens: 64, temperature: 0.2, top_p: 0.9, top_k: 40, min_p: 0.05, seed: 7, stop: ['\n\n'], repetition_penalty: 1.1, repetition_context_size: 64 });
     expect(translated.fields).not.toHaveProperty('num_ctx');
     expect(translated.dropped).toEqual(['options.num_ctx', 'options.mirostat']);
-    // "No limit" and "fill the context" leave the length to the configured maximum.
-    expect(chat({ messages: [{ role: 'user', content: 'hi' }], options: { num_predict: -1 } }).fields).not.toHaveProperty('max_tokens');
+    // "No limit" and "fill the context", and no num_predict at all, leave the length to the configured maximum.
+    const configured = (options?: Record<string, unknown>) => chatToOpenAi(chatRequest.parse({ model: 'm', messages: [{ role: 'user', content: 'hi' }], ...(options ? { options } : {}) }), 32_768).fields.max_tokens;
+    expect([configured({ num_predict: -1 }), configured({ num_predict: -2 }), configured()]).toEqual([32_768, 32_768, 32_768]);
+    expect(configured({ num_predict: 100 })).toBe(100);
   });
 
   it('passes format on as response_format, think as the template switch, and streams unless stream is false', () => {
