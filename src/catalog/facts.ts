@@ -23,7 +23,12 @@ export interface ModelFacts {
   modifiedAt: Date;
   /** The chat template (tokenizer_config.json or chat_template.jinja). */
   chatTemplate?: string;
+  /** The sampling its makers recommend (generation_config.json), under Ollama's option names. */
+  sampling?: Record<string, number>;
 }
+
+/** generation_config.json's sampling fields, by the names Ollama's `parameters` use. */
+const SAMPLING_NAMES: Record<string, string> = { temperature: 'temperature', top_p: 'top_p', top_k: 'top_k', min_p: 'min_p', repetition_penalty: 'repeat_penalty' };
 
 /** What a safetensors header is read for: each tensor's type and shape. */
 interface TensorInfo {
@@ -121,6 +126,8 @@ export async function readModelFacts(dir: string): Promise<ModelFacts> {
   const contextLength = positiveInteger(text?.max_position_embeddings) ?? positiveInteger(config?.max_position_embeddings);
   const chatTemplate = await chatTemplateOf(dir, await readJson(join(dir, 'tokenizer_config.json')));
   const level = bits !== undefined ? `Q${bits}` : dtype;
+  const generation = (await readJson(join(dir, 'generation_config.json'))) ?? {};
+  const sampling = Object.fromEntries(Object.entries(SAMPLING_NAMES).flatMap(([field, name]) => (typeof generation[field] === 'number' ? [[name, generation[field] as number]] : [])));
   return {
     ...(family ? { family } : {}),
     ...(contextLength ? { contextLength } : {}),
@@ -130,6 +137,7 @@ export async function readModelFacts(dir: string): Promise<ModelFacts> {
     digest: digest.digest('hex'),
     modifiedAt: new Date(newest),
     ...(chatTemplate ? { chatTemplate } : {}),
+    ...(Object.keys(sampling).length > 0 ? { sampling } : {}),
   };
 }
 

@@ -45,8 +45,17 @@ const details = (facts: ModelFacts | undefined) => ({
  * served names and what each model's own files say (catalog/), and the routes mlx-guard does
  * not serve, answered 501 with what to do instead.
  */
+/** How long a reading of the model server's memory is reused: `/api/ps` asked in a loop must not run `ps` (macOS) for each ask. */
+const MEMORY_FOR_MS = 2_000;
+
 export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served: () => Promise<string[]>, catalog: ModelCatalog): Record<string, Partial<Record<string, Handler>>> {
   const factsOf = (name: string) => catalog.facts(name);
+  let memory: { pid: number; at: number; bytes: Promise<number | undefined> } | undefined;
+  const memoryOf = (pid: number) => {
+    const now = Date.now();
+    if (memory?.pid !== pid || now - memory.at > MEMORY_FOR_MS) memory = { pid, at: now, bytes: residentBytes(pid) };
+    return memory.bytes;
+  };
   const contextLength = (facts: ModelFacts | undefined) => contextWindow(config, facts);
   const entry = async (name: string) => {
     const facts = await factsOf(name);
@@ -74,7 +83,10 @@ export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served
     sendJson(res, 200, {
       license: '',
       modelfile: '',
-      parameters: '',
+      // Ollama's form: a line per parameter, its name padded, then its value.
+      parameters: Object.entries(facts?.sampling ?? {})
+        .map(([name, value]) => `${name.padEnd(30)}${value}`)
+        .join('\n'),
       template: facts?.chatTemplate ?? '',
       details: details(facts),
       model_info: {
@@ -97,7 +109,7 @@ export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served
         const { pid } = supervisor.status;
         const name = (await served())[0];
         if (!supervisor.serving || name === undefined) return sendJson(res, 200, { models: [] });
-        const [listed, memory, facts] = await Promise.all([entry(name), pid === undefined ? undefined : residentBytes(pid), factsOf(name)]);
+        const [listed, memory, facts] = await Promise.all([entry(name), pid === undefined ? undefined : memoryOf(pid), factsOf(name)]);
         const size = memory ?? listed.size;
         const window = contextLength(facts);
         sendJson(res, 200, { models: [{ ...listed, size, size_vram: size, expires_at: NEVER, ...(window ? { context_length: window } : {}) }] });

@@ -12,6 +12,7 @@ function modelFolder(): string {
   const dir = privateDir('mlx-guard-ollama-model-');
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama', max_position_embeddings: 4096 }));
   writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ chat_template: '{% if tools %}{{ tools | tojson }}{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}' }));
+  writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ temperature: 0.6, top_p: 0.95 }));
   return dir;
 }
 
@@ -43,6 +44,10 @@ describe('the Ollama API with the official ollama client', () => {
     expect(shown.model_info).toMatchObject({ 'general.architecture': 'llama', 'llama.context_length': 4096 });
     expect(shown.capabilities).toEqual(['completion', 'tools']);
     expect(shown.template).toMatch(/tools/);
+    expect(shown.parameters.split('\n').map((line) => line.split(/\s+/))).toEqual([
+      ['temperature', '0.6'],
+      ['top_p', '0.95'],
+    ]);
     // With the tag Ollama's clients add, and a name not served.
     expect((await ollama.show({ model: `${model}:latest` })).model_info).toMatchObject({ 'llama.context_length': 4096 });
     await expect(ollama.show({ model: 'llama3:8b' })).rejects.toMatchObject({ status_code: 404, error: expect.stringMatching(/not found.*\/api\/tags/) });
@@ -100,6 +105,11 @@ describe('the Ollama API with the official ollama client', () => {
     const streamed = await streamedChat(ollama, { model: 'm', messages: [{ role: 'user', content: 'weather in Oslo?' }], tools: weather });
     expect(streamed.text).not.toMatch(/<tool_call>/);
     expect(streamed.calls.map((c) => c.function)).toEqual([{ index: 0, name: 'get_weather', arguments: whole.message.tool_calls![0]!.function.arguments }]);
+    // The parsed call goes back with its result, as the client keeps it.
+    await faults({ tool_calls: 'parsed' });
+    const after = await ollama.chat({ model: 'm', tools: weather, messages: [{ role: 'user', content: 'weather in Oslo?' }, whole.message, { role: 'tool', content: '3 °C', tool_name: 'get_weather' }] });
+    expect(after.message.tool_calls ?? []).toEqual([]);
+    expect(after.message.content).toMatch(/\w/);
   });
 
   it('accepts format (a JSON schema, or "json"), think and keep_alive; thinking comes back as `thinking`', async () => {

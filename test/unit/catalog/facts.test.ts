@@ -50,7 +50,8 @@ describe('what a model folder says of the model', () => {
   it('takes a multimodal model’s text context, the weights’ type when not quantized, and a template file', async () => {
     const dir = modelFolder({ model_type: 'gemma3', text_config: { max_position_embeddings: 131072 } }, { 'w.weight': { dtype: 'BF16', shape: [10, 10] } });
     writeFileSync(join(dir, 'chat_template.jinja'), 'plain {{ messages }}');
-    expect(await readModelFacts(dir)).toMatchObject({ family: 'gemma3', contextLength: 131072, parameterCount: 100, quantization: 'BF16', chatTemplate: 'plain {{ messages }}' });
+    writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ temperature: 0.7, top_p: 0.8, repetition_penalty: 1.05, eos_token_id: 1 }));
+    expect(await readModelFacts(dir)).toMatchObject({ family: 'gemma3', contextLength: 131072, parameterCount: 100, quantization: 'BF16', chatTemplate: 'plain {{ messages }}', sampling: { temperature: 0.7, top_p: 0.8, repeat_penalty: 1.05 } });
     expect(capabilitiesOf({ chatTemplate: 'plain' })).toEqual(['completion']);
   });
 
