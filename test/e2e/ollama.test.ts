@@ -82,6 +82,18 @@ describe('the Ollama API with the official ollama client', () => {
     expect(lines.at(-1)).toMatchObject({ done: true, done_reason: 'length', eval_count: 3 });
   });
 
+  it('a long prefill: keepalive lines with empty content while the model server reads the prompt, which the client passes over', async () => {
+    const { ollama, faults } = await start();
+    await faults({ prefill_ms: 2_000, prefill_chunk_ms: 500 });
+    const { parts, text, last } = await streamedChat(ollama, { model: 'm', messages: [{ role: 'user', content: 'a long prompt' }], options: { num_predict: 20 } });
+    const firstContent = parts.findIndex((part) => part.message.content !== '');
+    expect(firstContent).toBeGreaterThanOrEqual(3);
+    expect(parts.slice(0, firstContent).every((part) => part.done === false && part.message.content === '' && part.message.role === 'assistant')).toBe(true);
+    expect(text).toMatch(/\w/);
+    expect(last.done).toBe(true);
+    expect(last.prompt_eval_duration).toBeGreaterThan(1_500_000_000);
+  });
+
   it('round-trips a tool call the model server made (arguments as an object) with its result, whole and streamed', async () => {
     const { ollama } = await start();
     const ask: Message = { role: 'user', content: 'weather in Paris?' };
