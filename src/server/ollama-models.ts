@@ -20,15 +20,15 @@ const NEVER = '2318-01-01T00:00:00Z';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
-/** What the model-management routes are answered with (501), and what to do instead. */
-const NOT_SERVED: Record<string, string> = {
-  '/api/embed': 'embeddings are not served: mlx_lm.server has no embedding route',
-  '/api/embeddings': 'embeddings are not served: mlx_lm.server has no embedding route',
-  '/api/pull': 'mlx-guard serves the model it was started with; download another with `mlx-guard pull <hugging face repo>` and start mlx-guard with --model <repo>',
-  '/api/push': 'mlx-guard does not push models: they are Hugging Face repos, pushed with the Hugging Face tools',
-  '/api/create': 'mlx-guard does not create models: convert or quantize one with `mlx_lm.convert`, then start mlx-guard with --model <its folder>',
-  '/api/copy': 'mlx-guard does not copy models: a model is a folder or a Hugging Face repo; name it with --model',
-  '/api/delete': 'mlx-guard does not delete models: they live in the Hugging Face cache (`hf cache delete`) or a folder of yours',
+/** The routes mlx-guard does not serve (501), by Ollama's method for each, and what to do instead. */
+const NOT_SERVED: Record<string, { method: 'POST' | 'DELETE'; instead: string }> = {
+  '/api/embed': { method: 'POST', instead: 'embeddings are not served: mlx_lm.server has no embedding route' },
+  '/api/embeddings': { method: 'POST', instead: 'embeddings are not served: mlx_lm.server has no embedding route' },
+  '/api/pull': { method: 'POST', instead: 'mlx-guard serves the model it was started with; download another with `mlx-guard pull <hugging face repo>` and start mlx-guard with --model <repo>' },
+  '/api/push': { method: 'POST', instead: 'mlx-guard does not push models: they are Hugging Face repos, pushed with the Hugging Face tools' },
+  '/api/create': { method: 'POST', instead: 'mlx-guard does not create models: convert or quantize one with `mlx_lm.convert`, then start mlx-guard with --model <its folder>' },
+  '/api/copy': { method: 'POST', instead: 'mlx-guard does not copy models: a model is a folder or a Hugging Face repo; name it with --model' },
+  '/api/delete': { method: 'DELETE', instead: 'mlx-guard does not delete models: they live in the Hugging Face cache (`hf cache delete`) or a folder of yours' },
 };
 
 const details = (facts: ModelFacts | undefined) => ({
@@ -40,14 +40,14 @@ const details = (facts: ModelFacts | undefined) => ({
   quantization_level: facts?.quantization ?? '',
 });
 
+/** How long a reading of the model server's memory is reused: `/api/ps` asked in a loop must not run `ps` (macOS) for each ask. */
+const MEMORY_FOR_MS = 2_000;
+
 /**
  * Ollama's routes about models (`/api/version`, `/api/tags`, `/api/show`, `/api/ps`), from the
  * served names and what each model's own files say (catalog/), and the routes mlx-guard does
  * not serve, answered 501 with what to do instead.
  */
-/** How long a reading of the model server's memory is reused: `/api/ps` asked in a loop must not run `ps` (macOS) for each ask. */
-const MEMORY_FOR_MS = 2_000;
-
 export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served: () => Promise<string[]>, catalog: ModelCatalog): Record<string, Partial<Record<string, Handler>>> {
   const factsOf = (name: string) => catalog.facts(name);
   let memory: { pid: number; at: number; bytes: Promise<number | undefined> } | undefined;
@@ -56,7 +56,6 @@ export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served
     if (memory?.pid !== pid || now - memory.at > MEMORY_FOR_MS) memory = { pid, at: now, bytes: residentBytes(pid) };
     return memory.bytes;
   };
-  const contextLength = (facts: ModelFacts | undefined) => contextWindow(config, facts);
   const entry = async (name: string) => {
     const facts = await factsOf(name);
     return { name, model: name, modified_at: (facts?.modifiedAt ?? new Date(0)).toISOString(), size: facts?.sizeBytes ?? 0, digest: facts?.digest ?? '', details: details(facts) };
@@ -79,7 +78,7 @@ export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served
     if (!names.includes(name)) return sendOllamaError(res, 'not_found', `model '${asked.slice(0, 200)}' not found: GET /api/tags lists the models served here`);
     const facts = await factsOf(name);
     const family = facts?.family ?? 'model';
-    const window = contextLength(facts);
+    const window = contextWindow(config, facts);
     sendJson(res, 200, {
       license: '',
       modelfile: '',
@@ -111,11 +110,11 @@ export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served
         if (!supervisor.serving || name === undefined) return sendJson(res, 200, { models: [] });
         const [listed, memory, facts] = await Promise.all([entry(name), pid === undefined ? undefined : memoryOf(pid), factsOf(name)]);
         const size = memory ?? listed.size;
-        const window = contextLength(facts);
+        const window = contextWindow(config, facts);
         sendJson(res, 200, { models: [{ ...listed, size, size_vram: size, expires_at: NEVER, ...(window ? { context_length: window } : {}) }] });
       },
     },
   };
-  for (const [path, message] of Object.entries(NOT_SERVED)) routes[path] = { POST: (_req, res) => sendOllamaError(res, 'not_implemented', message), DELETE: (_req, res) => sendOllamaError(res, 'not_implemented', message) };
+  for (const [path, { method, instead }] of Object.entries(NOT_SERVED)) routes[path] = { [method]: (_req: IncomingMessage, res: ServerResponse) => sendOllamaError(res, 'not_implemented', instead) };
   return routes;
 }
