@@ -1,5 +1,5 @@
 import { newMessageId, stopReason, toMessage, toToolUseId, toUsage, type StopReason, type Usage } from '../anthropic/index.js';
-import type { StreamChunk } from '../openai/index.js';
+import type { StreamChunk } from '../openai/answers.js';
 import { chunkParts } from './chunk-parts.js';
 import { PUBLIC_ERRORS, type PublicErrorCode } from './errors.js';
 import type { StreamFraming, WholeFraming } from './framing.js';

@@ -1,4 +1,4 @@
-import type { StreamChunk } from '../openai/index.js';
+import type { StreamChunk } from '../openai/answers.js';
 
 /** What a merged chat chunk carries, as the framings that rebuild an answer in items or blocks read it. */
 export interface ChunkParts {

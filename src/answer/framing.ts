@@ -1,4 +1,4 @@
-import type { StreamChunk } from '../openai/index.js';
+import type { StreamChunk } from '../openai/answers.js';
 import type { PublicErrorCode } from './errors.js';
 
 /**

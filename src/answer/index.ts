@@ -5,8 +5,7 @@ export { anthropicError, AnthropicStreamFraming, AnthropicWholeFraming, countTok
 export { PUBLIC_ERRORS, type PublicErrorCode } from './errors.js';
 export type { PortableFraming, StreamFraming, WholeFraming } from './framing.js';
 export { AnswerMerge, mergeWhole, wholeContent } from './merge.js';
-export { parseRuns, type ParseRun } from './parse-runs.js';
 export { OllamaStreamFraming, OllamaWholeFraming } from './ollama.js';
 export { OpenAiStreamFraming, OpenAiWholeFraming, type OpenAiFramingOptions } from './openai.js';
 export { ResponsesStreamFraming, ResponsesWholeFraming } from './responses.js';
-export { AnswerStream, framingFrom, type AnswerEvent } from './stream.js';
+export * from './portable.js';

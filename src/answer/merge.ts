@@ -1,4 +1,4 @@
-import { isChatChunk, mergeToolCalls, ServerToolCalls, type ParsedContent, type StreamChunk } from '../openai/index.js';
+import { isChatChunk, mergeToolCalls, ServerToolCalls, type ParsedContent, type StreamChunk } from '../openai/answers.js';
 
 /** The chat chunk's choice, when it has one with a delta. */
 const chatChoice = (chunk: StreamChunk) => (isChatChunk(chunk) ? chunk.choices[0] : undefined);

@@ -1,5 +1,5 @@
 import { AnswerClock, answerEnd, answerLine, type AnswerPart, type OllamaRoute } from '../ollama/index.js';
-import type { StreamChunk } from '../openai/index.js';
+import type { StreamChunk } from '../openai/answers.js';
 import { chunkParts } from './chunk-parts.js';
 import type { PublicErrorCode } from './errors.js';
 import type { StreamFraming, WholeFraming } from './framing.js';

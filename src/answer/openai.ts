@@ -1,4 +1,4 @@
-import type { StreamChunk } from '../openai/index.js';
+import type { StreamChunk } from '../openai/answers.js';
 import { PUBLIC_ERRORS, type PublicErrorCode } from './errors.js';
 import type { PortableFraming, StreamFraming, WholeFraming } from './framing.js';
 

@@ -1,4 +1,4 @@
-import type { StreamChunk } from '../openai/index.js';
+import type { StreamChunk } from '../openai/answers.js';
 import { messageItem, outputText, reasoningItem, reasoningText, toResponse, toUsage, type OutputItem, type ResponseShape, type ResponsesUsage } from '../responses/index.js';
 import { chunkParts } from './chunk-parts.js';
 import type { PublicErrorCode } from './errors.js';

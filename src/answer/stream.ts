@@ -1,4 +1,4 @@
-import type { ParsedContent, StreamChunk } from '../openai/index.js';
+import type { ParsedContent, StreamChunk } from '../openai/answers.js';
 import type { PortableFraming, StreamFraming } from './framing.js';
 import { AnswerMerge } from './merge.js';
 import { OpenAiStreamFraming } from './openai.js';

@@ -1,8 +1,10 @@
 // The pools' worker entry: named tasks `infer` (one upstream call, streamed back over a port)
-// and `parseStream` (one answer's tool calls, chunk by chunk over a port). Neither imports server code.
+// and `parseStream` (one answer's tool calls, chunk by chunk over a port). Neither imports server
+// code, and nothing it imports reaches zod (the layers' lean entries: answer/portable.ts,
+// openai/answers.ts; test/unit/architecture/imports.test.ts holds it to that).
 import { threadId, type MessagePort } from 'node:worker_threads';
-import { AnswerStream, framingFrom, parseRuns, type AnswerEvent } from '../answer/index.js';
-import { CompletionAggregator, filterEvent, StopSequenceFilter, wholeAsEvents } from '../openai/index.js';
+import { AnswerStream, framingFrom, parseRuns, type AnswerEvent } from '../answer/portable.js';
+import { CompletionAggregator, filterEvent, StopSequenceFilter, wholeAsEvents } from '../openai/answers.js';
 import { parserRegistry } from '../tools/index.js';
 import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../upstream/index.js';
 import { epochMs, markOnce, type Marks } from '../observability/timeline.js';

@@ -1,5 +1,6 @@
 // The import graph of src/, read from the sources: no cycle (type-only imports included), every
-// arrow pointing down the layers, and a folder with an index entered only through it.
+// arrow pointing down the layers, a folder with an index entered only through it (or its lean
+// entry), and no zod in what the worker threads load.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +42,21 @@ const allowed: Record<string, string[]> = {
 };
 /** Layers with an index are entered only through it; the rest are private. */
 const withIndex = new Set(files.filter((f) => /^[a-z]+\/index\.ts$/.test(f)).map(layerOf));
+/**
+ * The lean entries of two layers, besides their index: what the worker threads load, with no
+ * request schema behind it (a thread that loads zod holds about 14 MB more).
+ */
+const LEAN_ENTRIES = new Set(['answer/portable.ts', 'openai/answers.ts']);
+const isEntry = (file: string) => file.endsWith('/index.ts') || LEAN_ENTRIES.has(file);
+
+/** Each file's imports that load code when it runs (`import type` and `export type` load nothing). */
+const runtimeGraph = new Map<string, string[]>(
+  files.map((file) => {
+    const text = readFileSync(join(src, file), 'utf8');
+    const targets = [...text.matchAll(/(?:^|\n)\s*(?:import|export)(?!\s+type\b)\b[^;]*?\bfrom\s+'(\.{1,2}\/[^']+)'/g)].map((m) => relative(src, resolve(dirname(join(src, file)), m[1]!)).replace(/\.js$/, '.ts').split('\\').join('/'));
+    return [file, targets];
+  }),
+);
 
 describe('the import graph of src/', () => {
   it('reads every file and finds imports', () => {
@@ -75,9 +91,25 @@ describe('the import graph of src/', () => {
         const to = layerOf(target);
         if (to === from) continue;
         if (from !== 'root' && !allowed[from]!.includes(to)) wrong.push(`${file} → ${target}: ${from} may not import ${to}`);
-        else if (withIndex.has(to) && !target.endsWith('/index.ts')) wrong.push(`${file} → ${target}: enter ${to} through its index`);
+        else if (withIndex.has(to) && !isEntry(target)) wrong.push(`${file} → ${target}: enter ${to} through its index`);
       }
     }
     expect(wrong).toEqual([]);
+  });
+
+  it('keeps zod out of the worker threads: nothing pool/worker.ts loads imports it', () => {
+    const loaded = new Set<string>();
+    const visit = (file: string) => {
+      if (loaded.has(file)) return;
+      loaded.add(file);
+      for (const next of runtimeGraph.get(file) ?? []) visit(next);
+    };
+    visit('pool/worker.ts');
+    expect(loaded.size).toBeGreaterThan(15);
+    expect(loaded).toContain('answer/stream.ts');
+    const withZod = [...loaded].filter((file) => /from\s+'zod'/.test(readFileSync(join(src, file), 'utf8')));
+    expect(withZod).toEqual([]);
+    // The lean entries are what keep it so: the whole layers do load it.
+    expect([...runtimeGraph.get('openai/index.ts')!]).toContain('openai/request-schema.ts');
   });
 });
