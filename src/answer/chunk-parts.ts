@@ -1,9 +1,10 @@
 import type { StreamChunk } from '../openai/answers.js';
 
-/** What a merged chat chunk carries, as the framings that rebuild an answer in items or blocks read it. */
+/** What a merged chunk carries, as the framings that rebuild an answer in items, blocks or lines read it. */
 export interface ChunkParts {
   usage?: unknown;
   reasoning?: string;
+  /** A chat delta's content, or a text completion's text. */
   content?: string;
   /** Whole calls (merged), each `{id, function: {name, arguments}}`. */
   calls: Array<Record<string, unknown>>;
@@ -20,7 +21,8 @@ export function chunkParts(chunk: StreamChunk): ChunkParts {
   if (!choice) return parts;
   const delta = (choice.delta ?? {}) as Record<string, unknown>;
   if (typeof delta.reasoning === 'string' && delta.reasoning) parts.reasoning = delta.reasoning;
-  if (typeof delta.content === 'string' && delta.content) parts.content = delta.content;
+  const content = typeof delta.content === 'string' ? delta.content : choice.text;
+  if (typeof content === 'string' && content) parts.content = content;
   parts.calls = (delta.tool_calls as Array<Record<string, unknown>> | undefined) ?? [];
   if (choice.finish_reason !== null && choice.finish_reason !== undefined) {
     parts.finishReason = choice.finish_reason;

@@ -64,10 +64,11 @@ export class AnswerMerge {
 
 type Completion = Record<string, unknown> & { choices?: Array<Record<string, unknown>> };
 
-/** The message text of a whole chat answer, for tool parsing ('' for none). */
+/** The text of a whole answer: a chat message's content (what tool parsing reads), or a text completion's text ('' for none). */
 export function wholeContent(completion: Record<string, unknown>): string {
-  const message = (completion as Completion).choices?.[0]?.message as Record<string, unknown> | undefined;
-  return typeof message?.content === 'string' ? message.content : '';
+  const choice = (completion as Completion).choices?.[0];
+  const text = (choice?.message as Record<string, unknown> | undefined)?.content ?? choice?.text;
+  return typeof text === 'string' ? text : '';
 }
 
 /**

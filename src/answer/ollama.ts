@@ -2,14 +2,8 @@ import { AnswerClock, answerEnd, answerLine, type AnswerPart, type OllamaRoute }
 import type { StreamChunk } from '../openai/answers.js';
 import { chunkParts } from './chunk-parts.js';
 import type { PublicErrorCode } from './errors.js';
+import { wholeContent } from './merge.js';
 import type { StreamFraming, WholeFraming } from './framing.js';
-
-/** A text completion's text (a raw generate), which `chunkParts` (chat deltas) does not read. */
-const choiceText = (chunk: Record<string, unknown>, key: 'text' | 'message'): string | undefined => {
-  const choice = ((chunk.choices as Array<Record<string, unknown>> | undefined) ?? [])[0];
-  const text = key === 'text' ? choice?.text : (choice?.message as Record<string, unknown> | undefined)?.content;
-  return typeof text === 'string' ? text : undefined;
-};
 
 const line = (value: Record<string, unknown>) => `${JSON.stringify(value)}\n`;
 
@@ -48,7 +42,7 @@ export class OllamaStreamFraming implements StreamFraming {
     const parts = chunkParts(chunk);
     if (parts.usage !== undefined) this.#usage = parts.usage;
     if (parts.finishReason !== undefined) this.#finishReason = parts.finishReason;
-    const content = parts.content ?? choiceText(chunk, 'text') ?? '';
+    const content = parts.content ?? '';
     const part: AnswerPart = { content, ...(parts.reasoning ? { thinking: parts.reasoning } : {}), ...(parts.calls.length > 0 ? { calls: parts.calls } : {}) };
     if (!content && !part.thinking && !part.calls) return '';
     if (content) this.#chunks++;
@@ -101,9 +95,8 @@ export class OllamaWholeFraming implements WholeFraming {
   body(completion: Record<string, unknown>): Record<string, unknown> {
     const choice = ((completion.choices as Array<Record<string, unknown>> | undefined) ?? [])[0] ?? {};
     const message = (choice.message ?? {}) as Record<string, unknown>;
-    const content = choiceText(completion, 'message') ?? choiceText(completion, 'text') ?? '';
     const calls = (message.tool_calls as Array<Record<string, unknown>> | undefined) ?? [];
-    const part: AnswerPart = { content, ...(typeof message.reasoning === 'string' && message.reasoning ? { thinking: message.reasoning } : {}), ...(calls.length > 0 ? { calls } : {}) };
+    const part: AnswerPart = { content: wholeContent(completion), ...(typeof message.reasoning === 'string' && message.reasoning ? { thinking: message.reasoning } : {}), ...(calls.length > 0 ? { calls } : {}) };
     return { ...answerLine(this.route, this.model, part), ...answerEnd(choice.finish_reason, completion.usage, this.clock) };
   }
 }

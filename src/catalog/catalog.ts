@@ -15,7 +15,7 @@ const isDirectory = (path: string) => stat(path).then((stats) => stats.isDirecto
  * neither (a repo not downloaded yet, a GGUF file).
  */
 export async function modelDirectory(model: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  if (await isDirectory(join(model, '.'))) return resolve(model);
+  if (await isDirectory(model)) return resolve(model);
   if (!isRepoId(model)) return undefined;
   const folder = repoFolder(hubCacheDir(env), model);
   const commit = await readFile(join(folder, 'refs', 'main'), 'utf8').then((text) => text.trim(), () => undefined);

@@ -37,7 +37,7 @@ export class AnswerClock {
 }
 
 /** Ollama's tool calls: arguments as objects, an id and an index each (as Ollama 0.12 gives them). */
-export const ollamaToolCalls = (calls: ReadonlyArray<Record<string, unknown>>) =>
+const ollamaToolCalls = (calls: ReadonlyArray<Record<string, unknown>>) =>
   calls.map((call, index) => {
     const fn = (call.function ?? {}) as Record<string, unknown>;
     return { ...(typeof call.id === 'string' ? { id: call.id } : {}), function: { index, name: fn.name, arguments: argumentsObject(fn.arguments) } };

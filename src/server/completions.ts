@@ -12,7 +12,7 @@ import type { CompletionDependencies } from './dependencies.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
 import type { Api, ApiRequest } from './apis/api.js';
 import { answerPipeline, MAX_TOKENS_HEADER, type Responder } from './pipeline.js';
-import { HttpError, readJson, sendJson } from './responses.js';
+import { readBody, sendJson } from './responses.js';
 
 export type { CompletionDependencies } from './dependencies.js';
 
@@ -25,13 +25,8 @@ export type { CompletionDependencies } from './dependencies.js';
 export async function handleCompletion(api: Api, req: IncomingMessage, res: ServerResponse, deps: CompletionDependencies): Promise<void> {
   const { config } = deps;
   const timeline = startTimeline(req, res, epochMs());
-  let raw: unknown;
-  try {
-    raw = await readJson(req, { limitBytes: config.bodyLimitBytes, timeoutMs: config.bodyTimeoutMs, minBytesPerSecond: config.bodyMinBytesPerSecond });
-  } catch (error) {
-    const e = error as HttpError;
-    return api.sendError(res, e.code, e.message);
-  }
+  const raw = await readBody(req, res, config, api.sendError);
+  if (raw === undefined) return;
   timeline?.mark('body');
   // A queue place is taken once the body is in: bodies still arriving hold a connection slot
   // (connection-slots.ts closes the slowest for a newcomer), never a place others need.

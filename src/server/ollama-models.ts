@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import type { Supervisor } from '../supervisor/index.js';
 import { sendOllamaError } from './apis/ollama.js';
 import { contextWindow } from './models.js';
-import { HttpError, readJson, sendJson } from './responses.js';
+import { readBody, sendJson } from './responses.js';
 
 /**
  * The Ollama API version whose shapes mlx-guard serves: clients check it (VS Code's Ollama
@@ -56,19 +56,11 @@ export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served
     if (memory?.pid !== pid || now - memory.at > MEMORY_FOR_MS) memory = { pid, at: now, bytes: residentBytes(pid) };
     return memory.bytes;
   };
-  const entry = async (name: string) => {
-    const facts = await factsOf(name);
-    return { name, model: name, modified_at: (facts?.modifiedAt ?? new Date(0)).toISOString(), size: facts?.sizeBytes ?? 0, digest: facts?.digest ?? '', details: details(facts) };
-  };
+  const entry = (name: string, facts: ModelFacts | undefined) => ({ name, model: name, modified_at: (facts?.modifiedAt ?? new Date(0)).toISOString(), size: facts?.sizeBytes ?? 0, digest: facts?.digest ?? '', details: details(facts) });
 
   const show: Handler = async (req, res) => {
-    let raw: unknown;
-    try {
-      raw = await readJson(req, { limitBytes: config.bodyLimitBytes, timeoutMs: config.bodyTimeoutMs, minBytesPerSecond: config.bodyMinBytesPerSecond });
-    } catch (error) {
-      const e = error as HttpError;
-      return sendOllamaError(res, e.code, e.message);
-    }
+    const raw = await readBody(req, res, config, sendOllamaError);
+    if (raw === undefined) return;
     const parsed = showRequest.safeParse(raw);
     if (!parsed.success) return sendOllamaError(res, 'invalid_request', describeIssue(parsed.error).message);
     const asked = (parsed.data.model ?? parsed.data.name)!;
@@ -100,7 +92,7 @@ export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served
 
   const routes: Record<string, Partial<Record<string, Handler>>> = {
     '/api/version': { GET: (_req, res) => sendJson(res, 200, { version: OLLAMA_API_VERSION }) },
-    '/api/tags': { GET: async (_req, res) => sendJson(res, 200, { models: await Promise.all((await served()).map(entry)) }) },
+    '/api/tags': { GET: async (_req, res) => sendJson(res, 200, { models: await Promise.all((await served()).map(async (name) => entry(name, await factsOf(name)))) }) },
     '/api/show': { POST: show },
     '/api/ps': {
       // What is loaded: the model the model server serves, with its memory (unified on a Mac: all of it is the GPU's).
@@ -108,7 +100,8 @@ export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served
         const { pid } = supervisor.status;
         const name = (await served())[0];
         if (!supervisor.serving || name === undefined) return sendJson(res, 200, { models: [] });
-        const [listed, memory, facts] = await Promise.all([entry(name), pid === undefined ? undefined : memoryOf(pid), factsOf(name)]);
+        const [facts, memory] = await Promise.all([factsOf(name), pid === undefined ? undefined : memoryOf(pid)]);
+        const listed = entry(name, facts);
         const size = memory ?? listed.size;
         const window = contextWindow(config, facts);
         sendJson(res, 200, { models: [{ ...listed, size, size_vram: size, expires_at: NEVER, ...(window ? { context_length: window } : {}) }] });

@@ -1,5 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PUBLIC_ERRORS, type PublicErrorCode } from '../answer/index.js';
+import type { Config } from '../config.js';
+
+/** A public code's HTTP status; `upstream_rejected` takes the model server's own 4xx (`upstreamStatus`), else 400. */
+export function publicStatus(code: PublicErrorCode, upstreamStatus?: number): number {
+  const { status } = PUBLIC_ERRORS[code];
+  return typeof status === 'number' ? status : (upstreamStatus ?? 400);
+}
 
 /**
  * An OpenAI-style error body with a code of the public table (errors.ts), which gives its status
@@ -11,9 +18,7 @@ export function sendError(
   message: string,
   options: { param?: string | null; retryAfterSeconds?: number; headers?: Record<string, string>; /** For `upstream_rejected`: the model server's own 4xx. */ status?: number } = {},
 ): void {
-  const entry = PUBLIC_ERRORS[code];
-  const status = typeof entry.status === 'number' ? entry.status : (options.status ?? 400);
-  sendErrorBody(res, status, { error: { message, type: entry.type, param: options.param ?? null, code } }, options);
+  sendErrorBody(res, publicStatus(code, options.status), { error: { message, type: PUBLIC_ERRORS[code].type, param: options.param ?? null, code } }, options);
 }
 
 /**
@@ -115,6 +120,20 @@ export function readJson(req: IncomingMessage, { limitBytes, timeoutMs, minBytes
       }
     });
   });
+}
+
+/**
+ * A request's JSON body within the configured limits (`readJson`), or undefined once the refusal
+ * (400, 408, 413) went out through `refuse`, in the shape of the API that was asked.
+ */
+export async function readBody(req: IncomingMessage, res: ServerResponse, config: Pick<Config, 'bodyLimitBytes' | 'bodyTimeoutMs' | 'bodyMinBytesPerSecond'>, refuse: (res: ServerResponse, code: PublicErrorCode, message: string) => void): Promise<unknown> {
+  try {
+    return await readJson(req, { limitBytes: config.bodyLimitBytes, timeoutMs: config.bodyTimeoutMs, minBytesPerSecond: config.bodyMinBytesPerSecond });
+  } catch (error) {
+    const refusal = error as HttpError;
+    refuse(res, refusal.code, refusal.message);
+    return undefined;
+  }
 }
 
 export function startStream(res: ServerResponse, headers: Record<string, string> = {}, contentType = 'text/event-stream'): void {

@@ -1,15 +1,12 @@
-import { OllamaStreamFraming, OllamaWholeFraming, PUBLIC_ERRORS } from '../../answer/index.js';
+import { OllamaStreamFraming, OllamaWholeFraming } from '../../answer/index.js';
 import { answerEnd, answerLine, AnswerClock, chatRequest, chatToOpenAi, generateRequest, generateToOpenAi, type OllamaRoute, type Translated } from '../../ollama/index.js';
 import { describeIssue, sanitizeRequest, unreadFields } from '../../openai/index.js';
 import type { ToolDefinition } from '../../tools/index.js';
-import { sendErrorBody } from '../responses.js';
+import { publicStatus, sendErrorBody } from '../responses.js';
 import type { Api, ApiRequest, ErrorWriter, ReadOptions } from './api.js';
 
 /** Ollama's error body, `{"error": "…"}`, with the status of the public table (errors.ts). */
-export const sendOllamaError: ErrorWriter = (res, code, message, options = {}) => {
-  const { status } = PUBLIC_ERRORS[code];
-  sendErrorBody(res, typeof status === 'number' ? status : (options.status ?? 400), { error: message }, options);
-};
+export const sendOllamaError: ErrorWriter = (res, code, message, options = {}) => sendErrorBody(res, publicStatus(code, options.status), { error: message }, options);
 
 /**
  * A chat without messages, or a generate without a prompt, is Ollama's way to load a model: the
