@@ -33,7 +33,8 @@ const identity = z.object({
 });
 const recordSchema = z.object({ version: z.literal(1), owner: identity, child: identity, port: z.number().int() });
 
-const RECORD_NAME = /^child-(\d+)\.json$/;
+/** `child-<owner pid>.json`, or `child-<owner pid>-<slot>.json` for each of several model servers one mlx-guard runs. */
+const RECORD_NAME = /^child-(\d+)(?:-[a-z0-9]{1,32})?\.json$/;
 const MAX_RECORD_BYTES = 64 * 1024;
 
 /** The default place for records: private to the user, one per machine and user. */
@@ -66,11 +67,20 @@ const sameProcess = (a: ProcessIdentity | undefined, b: ProcessIdentity) =>
 export class ChildRecords {
   readonly #uid: number;
 
+  readonly #slot: string | undefined;
+
+  /**
+   * `slot` tells apart the records of several model servers one mlx-guard runs at once (one per
+   * model): each writes and removes its own file, and none is mistaken for another's.
+   */
   constructor(
     readonly dir: string,
     uid: number = process.getuid?.() ?? 0,
+    slot?: string,
   ) {
+    if (slot !== undefined && !/^[a-z0-9]{1,32}$/.test(slot)) throw new RangeError(`a record slot is 1 to 32 lowercase letters and digits, not "${slot}"`);
     this.#uid = uid;
+    this.#slot = slot;
   }
 
   /** Creates the directory (0700) or checks the one there; a RunDirError names what is wrong. */
@@ -84,7 +94,7 @@ export class ChildRecords {
   }
 
   #path(ownerPid: number): string {
-    return join(this.dir, `child-${ownerPid}.json`);
+    return join(this.dir, this.#slot === undefined ? `child-${ownerPid}.json` : `child-${ownerPid}-${this.#slot}.json`);
   }
 
   /** Written 0600 beside its final name without following links, then renamed into place. */

@@ -67,14 +67,15 @@ export class Supervisor {
   /** Runs once the backend is chosen and before the first launch (a model's first download): its time is not the start deadline's. */
   readonly #prepare: Prepare | undefined;
 
-  constructor(options: SupervisorOptions = {}, dependencies: { logger?: Logger; now?: () => number; random?: () => number; prepare?: Prepare; journal?: Journal } = {}) {
+  /** `recordSlot`: names this supervisor's record among several in one process (one per model; see `ChildRecords`). */
+  constructor(options: SupervisorOptions = {}, dependencies: { logger?: Logger; now?: () => number; random?: () => number; prepare?: Prepare; journal?: Journal; recordSlot?: string } = {}) {
     this.options = resolveSupervisorOptions(options);
     this.journal = dependencies.journal ?? new Journal(POISON_DEFAULTS, dependencies.now);
     this.#prepare = dependencies.prepare;
     this.#logger = dependencies.logger ?? silentLogger;
     this.#now = dependencies.now ?? Date.now;
     this.#policy = new RestartPolicy(this.options.restart, this.#now, dependencies.random);
-    this.#records = new ChildRecords(this.options.runDir);
+    this.#records = new ChildRecords(this.options.runDir, undefined, dependencies.recordSlot);
   }
 
   get state(): SupervisorState {

@@ -26,8 +26,8 @@ async function groupLeader(): Promise<{ pid: number; identity: ProcessIdentity; 
   return { pid: child.pid, identity, exited: () => child.exited() };
 }
 
-function plant(dir: string, record: unknown, ownerPid: number, mode = 0o600): string {
-  const path = join(dir, `child-${ownerPid}.json`);
+function plant(dir: string, record: unknown, ownerPid: number, mode = 0o600, slot?: string): string {
+  const path = join(dir, slot === undefined ? `child-${ownerPid}.json` : `child-${ownerPid}-${slot}.json`);
   writeFileSync(path, JSON.stringify(record), { mode });
   chmodSync(path, mode);
   return path;
@@ -58,6 +58,29 @@ describe('child records', () => {
     await sweep(dir);
     expect(isAlive(child.pid)).toBe(true);
     expect(existsSync(path)).toBe(true);
+  });
+
+  it('each model server of one mlx-guard has its own record: writing one leaves the others, and a gone owner\'s are all ended', async () => {
+    const dir = privateDir();
+    const owner = await goneOwner();
+    const [first, second] = [await groupLeader(), await groupLeader()];
+    const paths = [plant(dir, { version: 1, owner, child: first.identity, port: 1 }, owner.pid, 0o600, 'm0'), plant(dir, { version: 1, owner, child: second.identity, port: 2 }, owner.pid, 0o600, 'm1')];
+    await sweep(dir);
+    expect((await first.exited()).signal).toBe('SIGTERM');
+    expect((await second.exited()).signal).toBe('SIGTERM');
+    expect(paths.filter((path) => existsSync(path))).toEqual([]);
+
+    const live = privateDir();
+    const self = (await inspectProcess(process.pid))!;
+    const third = await groupLeader();
+    const records = [new ChildRecords(live, undefined, 'm0'), new ChildRecords(live, undefined, 'm1')];
+    await records[0]!.prepare();
+    await records[0]!.write({ version: 1, owner: self, child: third.identity, port: 1 });
+    await records[1]!.write({ version: 1, owner: self, child: self, port: 2 });
+    await records[1]!.remove(process.pid);
+    expect(JSON.parse(readFileSync(join(live, `child-${process.pid}-m0.json`), 'utf8')).child.pid).toBe(third.pid);
+    expect(() => new ChildRecords(live, undefined, '../x')).toThrow(RangeError);
+    process.kill(third.pid, 'SIGKILL');
   });
 
   const forgeries: Array<[string, (record: ChildRecord) => unknown]> = [
