@@ -70,7 +70,10 @@ async function main(argv: readonly string[]): Promise<number> {
   let serving = false;
   // However this process ends (an uncaught error included), its model server ends with it; a
   // SIGKILL, which runs nothing here, is the watchdog's (mlx_host.py's, or the reaper's).
-  process.on('exit', () => sidecar.supervisor.killNow());
+  const killAllNow = () => {
+    for (const model of sidecar.models.models) model.supervisor.killNow();
+  };
+  process.on('exit', killAllNow);
   /**
    * `drainMs`: how long new requests are still served while a load balancer notices /health's
    * 503; `graceMs`: how long requests in flight then get to finish.
@@ -88,7 +91,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.on(signal, () => {
       // A second signal while stopping means "now": the model server's group first, then out.
       if (stopping) {
-        sidecar.supervisor.killNow();
+        killAllNow();
         process.exit(EXIT.failed);
       }
       // Ctrl-C is a person at a terminal: stop now, giving requests in flight a short grace. A
@@ -104,12 +107,16 @@ async function main(argv: readonly string[]): Promise<number> {
   setInterval(() => {
     if (process.ppid !== parent) stop(`the parent process ${parent} is gone`, EXIT.ok);
   }, 1_000).unref();
-  sidecar.supervisor.onTransition(({ to }) => {
-    const fatal = sidecar.supervisor.status.fatal;
-    if (to !== 'fatal' || !fatal || !config.exitOnFatal || !serving) return;
-    process.stderr.write(`mlx-guard: the model server is given up on: ${fatal.message}\n`);
-    stop(`fatal (${fatal.reason})`, exitCodeFor(fatal.reason));
-  });
+  // A pinned model (the one model, unless models.served says otherwise) is one mlx-guard cannot
+  // serve without; any other that is given up on fails alone, its requests refused with why.
+  for (const model of sidecar.models.models.filter((served) => served.pin)) {
+    model.supervisor.onTransition(({ to }) => {
+      const fatal = model.supervisor.status.fatal;
+      if (to !== 'fatal' || !fatal || !config.exitOnFatal || !serving) return;
+      process.stderr.write(`mlx-guard: the model server${sidecar.models.catchAll ? '' : ` of ${model.name}`} is given up on: ${fatal.message}\n`);
+      stop(`fatal (${fatal.reason})`, exitCodeFor(fatal.reason));
+    });
+  }
   try {
     await sidecar.start();
     serving = true;

@@ -9,13 +9,14 @@ export interface OptionSpec {
   env: string;
   /** A shorter flag and variable for the options people set most. */
   alias?: { flag: string; env: string };
-  kind: 'string' | 'number' | 'boolean' | 'list';
+  /** `list`: a JSON array of strings; `json`: a JSON array of objects (the schema checks each). */
+  kind: 'string' | 'number' | 'boolean' | 'list' | 'json';
   description: string;
   secret: boolean;
 }
 
 interface Introspectable {
-  def: { type: string; innerType?: Introspectable; shape?: Record<string, Introspectable> };
+  def: { type: string; innerType?: Introspectable; shape?: Record<string, Introspectable>; element?: Introspectable };
   shape?: Record<string, Introspectable>;
   description?: string;
 }
@@ -44,7 +45,7 @@ export function optionSpecs(schema: z.ZodType, aliases: Record<string, { flag: s
       flag: `--${path.map(kebab).join('.')}`,
       env: `MLX_GUARD_${path.map(snake).join('_')}`,
       ...(aliases[dotted] ? { alias: aliases[dotted] } : {}),
-      kind: type === 'number' ? 'number' : type === 'boolean' ? 'boolean' : type === 'array' ? 'list' : 'string',
+      kind: type === 'number' ? 'number' : type === 'boolean' ? 'boolean' : type === 'array' ? (node.def.element?.def.type === 'string' ? 'list' : 'json') : 'string',
       description: described ?? '',
       secret: secrets.has(dotted),
     });
@@ -67,9 +68,11 @@ export function convertOption(spec: OptionSpec, raw: string): { value: unknown }
   }
   try {
     const value: unknown = JSON.parse(raw);
+    if (spec.kind === 'json' && Array.isArray(value)) return { value };
     if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return { value };
   } catch {
     // Not JSON: said below.
   }
+  if (spec.kind === 'json') return { problem: `must be a JSON array, e.g. '[{"name": "coder"}]' (got ${raw})` };
   return { problem: `must be a JSON array of strings, e.g. '["--flag", "value"]' (got ${raw})` };
 }

@@ -52,6 +52,36 @@ const breakerSchema = (name: string, halfOpenWait: string) =>
     .strict()
     .prefault({});
 
+/** With several models, one that nobody asks for is unloaded after this long: its memory goes back to the others. */
+const IDLE_TTL_MS = 15 * 60_000;
+
+/** One model of `models.served`: its names, its model server, and how long it stays loaded. */
+const servedModelSchema = z
+  .object({
+    name: z.string().min(1).max(256).describe('the name clients ask for (a request\'s model field)'),
+    aliases: z.array(z.string().min(1).max(256)).default([]).describe('other names that ask for the same model'),
+    backend: z.enum(['auto', 'mlx', 'standin', 'command']).optional().describe('its model server (default: supervisor.backend)'),
+    model: z.string().min(1).optional().describe('its Hugging Face repo id or local path (default: the name)'),
+    command: z.array(z.string()).min(1).optional().describe('backend "command": its server argv, with {port} where its port goes'),
+    serverArgs: z.array(z.string()).optional().describe('extra arguments for its model server (default: supervisor.serverArgs)'),
+    python: z.string().min(1).optional().describe('the Python that runs it (default: supervisor.python)'),
+    pin: z.boolean().default(false).describe('loaded at start and never unloaded; /health is ready only when every pinned model is'),
+    preload: z.boolean().default(false).describe('loaded at start, unloaded like the others'),
+    ttlMs: ms('unloaded after this long unasked (default: models.idleTtlMs; 0: never)').optional(),
+  })
+  .strict();
+
+/** One served model's entry as its own model server's options: the shared supervisor options, with the fields it sets. */
+function modelServerOptions(shared: z.output<typeof supervisorOptionsSchema>, entry: z.output<typeof servedModelSchema>): z.input<typeof supervisorOptionsSchema> {
+  const { model: _model, command: _command, ...rest } = shared;
+  const backend = entry.backend ?? shared.backend;
+  const python = entry.python ?? shared.python;
+  const command = entry.command ?? (backend === 'command' ? shared.command : undefined);
+  // A model's name is its repo or path unless it says otherwise; a command names its own model.
+  const model = entry.model ?? (backend === 'command' ? undefined : entry.name);
+  return { ...rest, backend, serverArgs: entry.serverArgs ?? shared.serverArgs, ...(python !== undefined ? { python } : {}), ...(command ? { command } : {}), ...(model !== undefined ? { model } : {}) };
+}
+
 /** Every option of mlx-guard, with its default and a one-line description `--help` prints. */
 export const configSchema = z
   .object({
@@ -120,7 +150,12 @@ export const configSchema = z
         allow: z
           .array(z.string().min(1))
           .default([])
-          .describe('model names a client may switch to: passed to the model server, which loads them in place of the current one (mlx_lm.server downloads a name it does not have). Any other name is answered by the served model, so a client that sends "gpt-4o" cannot empty the GPU (default: none, the model is pinned)'),
+          .describe('model names a client may switch to: passed to the model server, which loads them in place of the current one (mlx_lm.server downloads a name it does not have). Any other name is answered by the served model, so a client that sends "gpt-4o" cannot empty the GPU (default: none, the model is pinned; with models.served, list each model there instead)'),
+        served: z
+          .array(servedModelSchema)
+          .default([])
+          .describe('the models served, each by its own supervised model server, chosen by the request\'s model name (a JSON array of {name, aliases, backend, model, command, serverArgs, python, pin, preload, ttlMs}; default: none, the one model of the supervisor options answers every name)'),
+        idleTtlMs: ms('with models.served: a model not asked for this long is unloaded (its ttlMs, when set, wins; 0: never)').default(IDLE_TTL_MS),
       })
       .strict()
       .prefault({}),
@@ -156,6 +191,7 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, context) => {
+    checkServedModels(config, context);
     const loopback = config.host === '127.0.0.1' || config.host === 'localhost' || config.host === '::1';
     if (!loopback && !config.adminToken) {
       context.addIssue({ code: 'custom', path: ['adminToken'], message: `serving on ${config.host} (not loopback) needs an admin token (--admin-token or MLX_GUARD_ADMIN_TOKEN)` });
@@ -166,6 +202,59 @@ export const configSchema = z
   });
 
 export type Config = z.output<typeof configSchema>;
+
+/** `models.served`: names that lead to one model each, and a valid model server for each. */
+function checkServedModels(config: { models: { allow: string[]; served: Array<z.output<typeof servedModelSchema>> }; supervisor: z.output<typeof supervisorOptionsSchema> }, context: z.RefinementCtx): void {
+  const { served, allow } = config.models;
+  if (served.length === 0) return;
+  if (allow.length > 0) context.addIssue({ code: 'custom', path: ['models', 'allow'], message: 'models.allow switches the one model server between models; with models.served, list each model there instead' });
+  if (config.supervisor.port !== undefined && served.length > 1) {
+    context.addIssue({ code: 'custom', path: ['supervisor', 'port'], message: 'one port cannot serve several model servers: leave supervisor.port out, each gets a free one' });
+  }
+  const owner = new Map<string, string>();
+  served.forEach((entry, index) => {
+    for (const name of [entry.name, ...entry.aliases]) {
+      const taken = owner.get(name);
+      if (taken !== undefined) context.addIssue({ code: 'custom', path: ['models', 'served', index, 'name'], message: `the name "${name}" already leads to the model "${taken}": each name leads to one model` });
+      else owner.set(name, entry.name);
+    }
+    const options = supervisorOptionsSchema.safeParse(modelServerOptions(config.supervisor, entry));
+    for (const issue of options.success ? [] : options.error.issues) context.addIssue({ code: 'custom', path: ['models', 'served', index, ...issue.path.map(String)], message: issue.message });
+  });
+}
+
+/** One model mlx-guard serves: the names that ask for it, its model server's options, and how it stays loaded. */
+export interface ModelSpec {
+  /** Its name, the first of `names`. */
+  name: string;
+  names: string[];
+  supervisor: z.output<typeof supervisorOptionsSchema>;
+  pin: boolean;
+  preload: boolean;
+  /** Unloaded after this long unasked; 0: never. */
+  ttlMs: number;
+}
+
+/**
+ * The models served: each of `models.served`, or, without it, the one model of the supervisor
+ * options, pinned (loaded at start, never unloaded) and answering every name.
+ */
+export function modelSpecs(config: Config): ModelSpec[] {
+  const { served, idleTtlMs } = config.models;
+  if (served.length === 0) {
+    const name = config.supervisor.model ?? 'default_model';
+    return [{ name, names: [name], supervisor: config.supervisor, pin: true, preload: true, ttlMs: 0 }];
+  }
+  return served.map((entry) => ({
+    name: entry.name,
+    names: [entry.name, ...entry.aliases],
+    supervisor: supervisorOptionsSchema.parse(modelServerOptions(config.supervisor, entry)),
+    pin: entry.pin,
+    preload: entry.preload,
+    ttlMs: entry.pin ? 0 : (entry.ttlMs ?? idleTtlMs),
+  }));
+}
+
 export type ConfigInput = z.input<typeof configSchema>;
 
 /** Options whose values are never printed back, not even when refused. */

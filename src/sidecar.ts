@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
 import { createServer as createListener, type AddressInfo, type Server as Listener } from 'node:net';
 import { CircuitBreaker, type CircuitBreakerOptions } from './breaker/index.js';
-import type { Config } from './config.js';
+import { modelSpecs, type Config, type ModelSpec } from './config.js';
+import { Fleet } from './fleet/index.js';
+import type { ServedModel } from './server/dependencies.js';
 import { canary, Supervisor } from './supervisor/index.js';
 import { modelDownload } from './install/model-download.js';
 import type { Logger } from './observability/logger.js';
@@ -16,6 +18,9 @@ import { acceptBacklog, acceptQueueCap, raiseCapCommand } from './server/accept-
 import { isUpstreamFailure } from './upstream/index.js';
 
 export interface Sidecar {
+  /** The models served, each with its own model server, breaker and journal. */
+  readonly models: Fleet<ServedModel>;
+  /** The first model's (the only one, unless models.served lists several). */
   readonly supervisor: Supervisor;
   readonly inferenceBreaker: CircuitBreaker;
   readonly parseBreaker: CircuitBreaker;
@@ -42,36 +47,55 @@ function breakerOptions(name: string, { recoveryBackoff, ...options }: Config['b
   return { name, ...options, ...(maxMs !== undefined ? { recoveryBackoff: { ...recoveryBackoff, maxMs } } : {}) };
 }
 
-/** The composition root: breakers, pools, supervisor and server from one configuration. */
-export function createSidecar(config: Config, logger: Logger): Sidecar {
+/**
+ * One served model: its model server, its inference breaker, the journal of its requests. With
+ * several models (`several`), its logs, metrics and record carry its name.
+ */
+function servedModel(spec: ModelSpec, index: number, several: boolean, config: Config, logger: Logger, metrics: Metrics): ServedModel {
+  const modelLogger = several ? logger.child({ model: spec.name }) : logger;
   const inferenceBreaker = new CircuitBreaker({
     ...breakerOptions('inference', config.breakers.inference),
     // A trial call succeeds at its first progress; one that shows none for as long as a request
     // may go without progress before it counts as stalled is hung.
-    halfOpenMaxWaitMs: config.breakers.inference.halfOpenMaxWaitMs ?? config.supervisor.liveness.stallMs,
+    halfOpenMaxWaitMs: config.breakers.inference.halfOpenMaxWaitMs ?? spec.supervisor.liveness.stallMs,
     isFailure: isUpstreamFailure,
   });
-  const parseBreaker = new CircuitBreaker(breakerOptions('parse', config.breakers.parse));
   // One journal of requests, which the supervisor reports losses to and the request path reads verdicts from.
   const journal = new Journal(config.poison);
-  const supervisor = new Supervisor(config.supervisor, { logger, journal, prepare: modelDownload(config.supervisor.model, logger) });
+  const supervisor = new Supervisor(spec.supervisor, { logger: modelLogger, journal, prepare: modelDownload(spec.supervisor.model, modelLogger), ...(several ? { recordSlot: `m${index}` } : {}) });
   supervisor.watchBreaker(inferenceBreaker);
+  metrics.watchBreaker(inferenceBreaker, several ? spec.name : undefined);
+  metrics.watchSupervisor(supervisor, several ? spec.name : undefined);
+  logTransitions(inferenceBreaker, modelLogger);
+  const triage = new FailureTriage(journal, async (serving) => (await canary(serving, spec.supervisor.liveness.canaryTimeoutMs, serving.lost)).ok);
+  return { name: spec.name, names: spec.names, pin: spec.pin, preload: spec.preload, ttlMs: spec.ttlMs, supervisor, inferenceBreaker, journal, triage };
+}
+
+function logTransitions(breaker: CircuitBreaker, logger: Logger): void {
+  breaker.onStateChange(({ fromState, toState, reason }) =>
+    logger.warn({ event: 'breaker_transition', breaker: breaker.name, fromState, toState, reason }, `${breaker.name} breaker ${fromState} → ${toState} (${reason})`),
+  );
+}
+
+/** The composition root: the models (breakers, supervisors), pools and server from one configuration. */
+export function createSidecar(config: Config, logger: Logger): Sidecar {
+  const parseBreaker = new CircuitBreaker(breakerOptions('parse', config.breakers.parse));
   const pools = new Pools(logger, { ...config.pools, tasksPerWorker: config.maxPendingRequests });
   const metrics = new Metrics();
-  metrics.watchBreaker(inferenceBreaker);
+  const specs = modelSpecs(config);
+  const several = config.models.served.length > 0;
+  const models = new Fleet(
+    specs.map((spec, index) => servedModel(spec, index, several, config, logger, metrics)),
+    { catchAll: !several, unloadGraceMs: config.drain.graceMs, logger },
+  );
+  const { supervisor, inferenceBreaker } = models.primary;
   metrics.watchBreaker(parseBreaker);
-  metrics.watchSupervisor(supervisor);
   metrics.watchPools(() => pools.stats);
-  for (const breaker of [inferenceBreaker, parseBreaker]) {
-    breaker.onStateChange(({ fromState, toState, reason }) =>
-      logger.warn({ event: 'breaker_transition', breaker: breaker.name, fromState, toState, reason }, `${breaker.name} breaker ${fromState} → ${toState} (${reason})`),
-    );
-  }
+  logTransitions(parseBreaker, logger);
   const inflight = { count: 0 };
   const drain = { draining: false };
   const toolParsing = new ToolParsing({ pools, parseBreaker, metrics, logger, ...config.toolParsing });
-  const triage = new FailureTriage(journal, async (serving) => (await canary(serving, config.supervisor.liveness.canaryTimeoutMs, serving.lost)).ok);
-  const server = createApp({ config, supervisor, inferenceBreaker, parseBreaker, pools, toolParsing, logger, metrics, traffic: new Traffic(), inflight, drain, journal, triage });
+  const server = createApp({ config, models, parseBreaker, pools, toolParsing, logger, metrics, traffic: new Traffic(), inflight, drain });
   server.requestTimeout = config.inference.deadlineMs + config.bodyTimeoutMs;
   const backlog = acceptBacklog(config.maxConnections);
   // A connection on the second port is handed to the one HTTP server: one set of connection slots
@@ -79,6 +103,7 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
   const ollamaListener = config.ollamaPort === undefined ? undefined : createListener((socket) => server.emit('connection', socket));
 
   return {
+    models,
     supervisor,
     inferenceBreaker,
     parseBreaker,
@@ -87,7 +112,7 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
     async start() {
       // The port opens at once: until the model server is ready, clients get a clear 503 that
       // says it is starting (and how far along), not a refused connection.
-      const ready = supervisor.start();
+      const ready = models.start();
       ready.catch(() => undefined); // awaited below, unless the port cannot be opened
       const listen = (listener: Server | Listener, port: number) =>
         new Promise<void>((resolve, reject) => {
@@ -114,7 +139,8 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
         );
       });
       await ready;
-      logger.info({ event: 'serving', url, modelServer: supervisor.status.baseUrl }, `mlx-guard serves the OpenAI API on ${url}`);
+      if (several) logger.info({ event: 'serving', url, models: specs.map((spec) => spec.name) }, `mlx-guard serves ${specs.length} models on ${url}, each loaded when first asked for unless pinned or preloaded`);
+      else logger.info({ event: 'serving', url, modelServer: supervisor.status.baseUrl }, `mlx-guard serves the OpenAI API on ${url}`);
       return url;
     },
     async shutdown(windowMs = config.drain.windowMs, graceMs = config.drain.graceMs) {
@@ -133,7 +159,7 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
       while (inflight.count > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
       server.closeAllConnections();
       await closed;
-      await supervisor.stop();
+      await models.stop();
       await pools.close();
     },
   };

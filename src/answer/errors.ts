@@ -11,6 +11,7 @@ export const PUBLIC_ERRORS = {
   unauthorized: { status: 401, type: 'authentication_error', retryable: false, when: 'a token is required (admin actions; every route when bound beyond loopback) and was missing or wrong' },
   forbidden: { status: 403, type: 'permission_error', retryable: false, when: 'a web page from an origin that is not in `allowedOrigins`, or (bound to loopback) a `Host` that is not a loopback name or in `allowedHosts`' },
   not_found: { status: 404, type: 'not_found_error', retryable: false, when: 'no such route, or no such model (`/v1/models/{id}`, `/api/show`)' },
+  model_not_found: { status: 404, type: 'invalid_request_error', retryable: false, when: 'with `models.served`: the request names a model that is not one of them (nor an alias); `/v1/models` lists them' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', retryable: false, when: 'the route does not take this method (`Allow` lists those it takes)' },
   body_timeout: { status: 408, type: 'invalid_request_error', retryable: true, when: 'the body did not arrive within `bodyTimeoutMs`, or came slower than `bodyMinBytesPerSecond`' },
   body_too_large: { status: 413, type: 'invalid_request_error', retryable: false, when: 'the body is larger than `bodyLimitBytes`' },

@@ -41,13 +41,17 @@ function sameSecret(given: string, expected: string): boolean {
  * a stack trace.
  */
 export function createApp(deps: CompletionDependencies): Server {
-  const { config, supervisor, inferenceBreaker, parseBreaker, metrics } = deps;
-  const board = new StatusBoard({ ...deps, supervisor });
+  const { config, parseBreaker, metrics, models } = deps;
+  // The status, the admin actions and /health's details are the first model's (the only one, unless models.served lists several).
+  const { supervisor, inferenceBreaker } = models.primary;
+  const board = new StatusBoard(deps);
   const statusStreams = new StatusStreams();
   const guard = new RequestGuard({ loopback: isLoopback(config.host), allowedOrigins: config.allowedOrigins, allowedHosts: config.allowedHosts });
-  const served = () => servedModels(config, supervisor, deps.logger);
+  const served = () => servedModels(config, models, deps.logger);
   const catalog = new ModelCatalog();
-  const models: Handler = (req, res) => sendModels(req, res, served, config, catalog);
+  const listModels: Handler = (req, res) => sendModels(req, res, served, models, config, catalog);
+  /** /health is ready while every pinned model serves (the one model, unless models.served says otherwise). */
+  const pinned = models.models.filter((model) => model.pin);
   const chat = openAiApi('chat');
   const text = openAiApi('text');
   const { store, storeBytes, storeTtlMs } = config.responses;
@@ -102,19 +106,20 @@ export function createApp(deps: CompletionDependencies): Server {
     '/v1/messages/count_tokens': { POST: inference(anthropicCountTokensApi) },
     '/api/chat': { POST: inference(ollamaChatApi) },
     '/api/generate': { POST: inference(ollamaGenerateApi) },
-    ...ollamaModelRoutes(config, supervisor, served, catalog),
+    ...ollamaModelRoutes(config, models, served, catalog),
     // Claude Code's warm-up probe: any answer will do.
     '/api/hello': { HEAD: (_req, res) => void res.writeHead(200).end(), GET: (_req, res) => sendJson(res, 200, { ok: true }) },
-    '/v1/models': { GET: models },
-    '/v1/models/{id}': { GET: models },
+    '/v1/models': { GET: listModels },
+    '/v1/models/{id}': { GET: listModels },
     '/health': {
       // For load balancers as it is: cheap (no model call), 503 while the node cannot serve or is draining.
       GET: (_req, res) => {
-        const ready = supervisor.baseUrl !== undefined && inferenceBreaker.getState() !== 'open' && !deps.drain.draining;
+        const ready = pinned.every((model) => model.supervisor.baseUrl !== undefined && model.inferenceBreaker.getState() !== 'open') && !deps.drain.draining;
         sendJson(res, ready ? 200 : 503, {
           status: ready ? 'ok' : deps.drain.draining ? 'draining' : 'unavailable',
           modelServer: { state: supervisor.state, detail: supervisor.status.detail },
           breakers: { inference: inferenceBreaker.getState(), parse: parseBreaker.getState() },
+          ...(models.catchAll ? {} : { models: models.models.map((model) => ({ name: model.name, pin: model.pin, state: model.supervisor.state, breaker: model.inferenceBreaker.getState() })) }),
         });
       },
     },

@@ -8,7 +8,7 @@ import { exceedsBounds, type UpstreamRequest } from '../openai/index.js';
 import { UpstreamError } from '../upstream/index.js';
 import { epochMs, startTimeline, type Timeline } from '../observability/timeline.js';
 import { aborted, within } from '../util/deadlines.js';
-import type { CompletionDependencies } from './dependencies.js';
+import type { CompletionDependencies, ServedModel } from './dependencies.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
 import type { Api, ApiRequest } from './apis/api.js';
 import { answerPipeline, MAX_TOKENS_HEADER, type Responder } from './pipeline.js';
@@ -43,52 +43,85 @@ export async function handleCompletion(api: Api, req: IncomingMessage, res: Serv
 }
 
 async function serveCompletion(api: Api, raw: unknown, res: ServerResponse, deps: CompletionDependencies, timeline: Timeline | undefined): Promise<void> {
-  const { config, supervisor, inferenceBreaker, logger } = deps;
   const sendError = api.sendError;
   const read = readRequest(api, raw, deps, res);
   if (!read) return;
-  const request = read.upstream;
+  const model = findModel(api, read.model, res, deps);
+  if (!model) return;
   // A request known to crash the model server is told so before anything else, even while the
   // server restarts (a client's retry must learn not to retry, not to come back later). Its
   // digest, a hash of the body, costs more than the rest of a refusal: while the list is empty
   // (nearly always) it waits until the request is admitted.
-  let digest = deps.journal.poison.holdsAny ? PoisonList.digest(request.body) : undefined;
-  const poisoned = digest === undefined ? undefined : deps.journal.poison.find(digest);
+  const { poison } = model.journal;
+  const digest = poison.holdsAny ? PoisonList.digest(read.upstream.body) : undefined;
+  const poisoned = digest === undefined ? undefined : poison.find(digest);
   if (poisoned) {
     deps.metrics.poisonRefusals.inc();
     return sendError(res, 'poison_request', describePoison(poisoned));
   }
   timeline?.mark('checked');
-  const firstServing = supervisor.serving;
-  if (!firstServing) return refuseUnavailable(api, res, supervisor);
+  // A model that is not loaded is loaded first, the client waiting (gone, it stops waiting).
+  let clientGone: AbortController | undefined;
+  const held = deps.models.holdReady(model) ?? (await deps.models.hold(model, (clientGone = whenClientGone(res)).signal).catch(() => undefined));
+  if (!held) return clientGone?.signal.aborted ? undefined : refuseUnavailable(api, res, model.supervisor);
+  try {
+    await sendAdmitted(api, read, res, { model, serving: held.serving, digest, clientGone: clientGone ?? whenClientGone(res), timeline }, deps);
+  } finally {
+    held.release();
+  }
+}
+
+/** The model a request names, or undefined with the 404 sent (`models.served` names none of its kind). */
+function findModel(api: Api, name: string | undefined, res: ServerResponse, deps: CompletionDependencies): ServedModel | undefined {
+  const model = deps.models.find(name);
+  if (!model) api.sendError(res, 'model_not_found', `no model "${String(name).slice(0, 256)}" is served here; GET /v1/models lists those that are`, { param: 'model' });
+  return model;
+}
+
+/** Aborts when the client goes before its answer is complete. */
+function whenClientGone(res: ServerResponse): AbortController {
+  const gone = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) gone.abort();
+  });
+  return gone;
+}
+
+/** Through the model's breaker and the context check, then sent (and replayed after a lost server) until it ends. */
+async function sendAdmitted(
+  api: Api,
+  read: ApiRequest,
+  res: ServerResponse,
+  admitted: { model: ServedModel; serving: Serving; digest: string | undefined; clientGone: AbortController; timeline: Timeline | undefined },
+  deps: CompletionDependencies,
+): Promise<void> {
+  const { config, logger } = deps;
+  const { model, serving: firstServing, clientGone, timeline } = admitted;
+  const request = read.upstream;
   // A request refused for its content never took a permit (nor a half-open breaker's probe).
-  const firstPermit = admit(api, inferenceBreaker, res);
+  const firstPermit = admit(api, model.inferenceBreaker, res);
   if (!firstPermit) return;
-  digest ??= PoisonList.digest(request.body);
+  const digest = admitted.digest ?? PoisonList.digest(request.body);
   const tooLong = await read.fits?.(() => countPromptTokens(request, read.upstreamPath, firstServing, deps), deps);
   if (tooLong) {
     firstPermit.ignore();
-    return sendError(res, 'invalid_request', tooLong);
+    return api.sendError(res, 'invalid_request', tooLong);
   }
   timeline?.mark('admitted');
 
   // Built only once the inference breaker admitted the call: a streaming responder may hold a
   // parse-breaker permit, released in `finally` whatever happens.
   const responder = answerPipeline(res, read.answer, api.sendError, deps);
-  const clientGone = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) clientGone.abort();
-  });
   const deadlineAt = Date.now() + config.inference.deadlineMs;
   const id = randomUUID();
   const attempt = (serving: Serving, permit: Permit, alone = false) =>
-    sendOnce(request, read.upstreamPath, { api: api.name, id, serving, permit, digest, responder, alone, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal, timeline }, deps);
+    sendOnce(request, read.upstreamPath, { api: api.name, id, model, serving, permit, digest, responder, alone, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal, timeline }, deps);
   try {
     let ended = await attempt(firstServing, firstPermit);
     // A request whose client has seen nothing of an answer yet is held across the restart and
     // sent again (README, "Nothing lost across a restart"): once per restart, `replay.maxPerRequest` in all.
     for (let replays = 1; ended.kind === 'lost'; replays++) {
-      const next = await prepareReplay(ended, replays, { id, digest, responder, deadlineAt, clientGone: clientGone.signal, bodyBytes: request.body.length }, deps);
+      const next = await prepareReplay(ended, replays, { id, digest, responder, deadlineAt, clientGone: clientGone.signal, bodyBytes: request.body.length }, model, deps);
       if (!next) return;
       try {
         ended = await attempt(next.serving, next.permit, next.alone);
@@ -98,7 +131,7 @@ async function serveCompletion(api: Api, raw: unknown, res: ServerResponse, deps
     }
   } catch (error) {
     logger.error({ event: 'completion_error', api: api.name, err: error }, 'completion handling failed');
-    sendError(res, 'internal_error', 'mlx-guard failed while handling this request; see its log');
+    api.sendError(res, 'internal_error', 'mlx-guard failed while handling this request; see its log');
   } finally {
     responder.release();
   }
@@ -112,12 +145,28 @@ function readRequest(api: Api, raw: unknown, deps: CompletionDependencies, res: 
   const { models, inference, anthropic } = deps.config;
   const read = api.read(raw, { modelAllowed: (name) => models.allow.includes(name), maxTokens: Math.min(inference.maxTokens, anthropic.contextTokens ?? Infinity) });
   if ('invalid' in read) return void api.sendError(res, read.invalid.code ?? 'invalid_request', read.invalid.message, { param: read.invalid.param });
-  if ('reply' in read) return void (deps.supervisor.serving ? sendJson(res, 200, read.reply) : refuseUnavailable(api, res, deps.supervisor));
+  if ('reply' in read) return void replyLoaded(api, read, res, deps);
   const capped = read.upstream.maxTokensCapped;
   // Told, not refused: the client asked for more than a local model can give, and gets what it can.
   if (capped) res.setHeader(MAX_TOKENS_HEADER, `${capped.cap}; requested=${capped.requested}`);
   if (read.dropped?.length) deps.logger.debug({ event: 'fields_dropped', api: api.name, fields: read.dropped.slice(0, 20) }, 'dropped request fields the model server does not read');
   return read;
+}
+
+/**
+ * An answer that needs no model call, to a request that asks for its model to be loaded (Ollama's
+ * empty chat or generate): sent once that model is ready, loading it first when it is not.
+ */
+async function replyLoaded(api: Api, { reply, model: name }: { reply: Record<string, unknown>; model: string }, res: ServerResponse, deps: CompletionDependencies): Promise<void> {
+  const model = findModel(api, name, res, deps);
+  if (!model) return;
+  const clientGone = whenClientGone(res);
+  const held = deps.models.holdReady(model) ?? (await deps.models.hold(model, clientGone.signal).catch(() => undefined));
+  if (held) {
+    held.release();
+    return sendJson(res, 200, reply);
+  }
+  if (!clientGone.signal.aborted) refuseUnavailable(api, res, model.supervisor);
 }
 
 /** A permit of the inference breaker, or the 503 already sent. */
@@ -137,10 +186,11 @@ function admit(api: Api, breaker: CircuitBreaker, res: ServerResponse): Permit |
 async function sendOnce(
   request: UpstreamRequest,
   upstreamPath: string,
-  attempt: { api: string; id: string; serving: Serving; permit: Permit; digest: string; responder: Responder; alone: boolean; deadlineMs: number; clientGone: AbortSignal; timeline: Timeline | undefined },
+  attempt: { api: string; id: string; model: ServedModel; serving: Serving; permit: Permit; digest: string; responder: Responder; alone: boolean; deadlineMs: number; clientGone: AbortSignal; timeline: Timeline | undefined },
   deps: CompletionDependencies,
 ): Promise<AttemptEnd> {
-  const { inferenceBreaker, journal, logger } = deps;
+  const { logger } = deps;
+  const { inferenceBreaker, journal, triage } = attempt.model;
   const { serving, permit, digest, responder } = attempt;
   if (journal.alone.held && !attempt.alone) {
     // A suspect is being replayed alone: wait for it (bounded), so that a crash meanwhile names it.
@@ -215,7 +265,7 @@ async function sendOnce(
       const error = asError(result.error);
       // A failure the server shows for this request while it serves others is this request's, not
       // the server's: it goes the poison way, and the breaker everyone shares never hears of it.
-      const blame = !progressed && serverSide(result.error) ? await deps.triage.blame(serving, sentAt) : 'server';
+      const blame = !progressed && serverSide(result.error) ? await triage.blame(serving, sentAt) : 'server';
       if (blame === 'request') {
         permit.ignore();
         if (journal.poison.noteFailure(digest, result.error.code, request.body.length) === 'poison') {

@@ -1,23 +1,28 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ModelCatalog, ModelFacts } from '../catalog/index.js';
 import type { Config } from '../config.js';
-import type { Serving, Supervisor } from '../supervisor/index.js';
+import type { Fleet } from '../fleet/index.js';
+import type { Serving } from '../supervisor/index.js';
 import type { Logger } from '../observability/logger.js';
+import type { ServedModel } from './dependencies.js';
 import { sendError, sendJson } from './responses.js';
 
 /** How long `/v1/models` waits for a `command` backend's own list before answering without it. */
 const UPSTREAM_LIST_MS = 2_000;
 
 /**
- * The names of what is served. mlx_lm.server's own `/v1/models` lists every model in the
- * Hugging Face cache, not the one it serves, so for mlx (and the stand-in) it is the configured
- * model; a `command` backend (llama-server, vLLM…) is asked, since only it knows. The allow-list
- * follows: names a client may switch to.
+ * The names of what is served. With `models.served`, the configured names. Else the one model:
+ * mlx_lm.server's own `/v1/models` lists every model in the Hugging Face cache, not the one it
+ * serves, so for mlx (and the stand-in) it is the configured model; a `command` backend
+ * (llama-server, vLLM…) is asked, since only it knows. The allow-list follows: names a client may
+ * switch to.
  */
-export async function servedModels(config: Config, supervisor: Supervisor, logger: Logger): Promise<string[]> {
+export async function servedModels(config: Config, models: Fleet<ServedModel>, logger: Logger): Promise<string[]> {
+  if (!models.catchAll) return models.models.map((model) => model.name);
+  const { supervisor } = models.primary;
   const names: string[] = [];
-  if (config.supervisor.backend === 'command') names.push(...(await upstreamModels(supervisor.serving, logger)));
-  if (names.length === 0) names.push(config.supervisor.model ?? 'default_model');
+  if (supervisor.options.backend === 'command') names.push(...(await upstreamModels(supervisor.serving, logger)));
+  if (names.length === 0) names.push(supervisor.options.model ?? 'default_model');
   return [...new Set([...names, ...config.models.allow])];
 }
 
@@ -35,6 +40,9 @@ async function upstreamModels(serving: Serving | undefined, logger: Logger): Pro
   }
 }
 
+/** Where a served name's model is (a repo id or a folder): with `models.served`, its model server's; else the name itself. */
+export const modelPath = (models: Fleet<ServedModel>, name: string) => (models.catchAll ? name : (models.find(name)?.supervisor.options.model ?? name));
+
 /** A model's context window as clients are told it: the operator's word (`anthropic.contextTokens`) over the model's own. */
 export const contextWindow = (config: Config, facts: ModelFacts | undefined) => config.anthropic.contextTokens ?? facts?.contextLength;
 
@@ -44,11 +52,15 @@ export const contextWindow = (config: Config, facts: ModelFacts | undefined) => 
  */
 const describe = (id: string, window: number | undefined) => ({ id, object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'mlx-guard', ...(window ? { context_length: window, max_model_len: window } : {}) });
 
-/** `GET /v1/models` and `GET /v1/models/{id}`, in OpenAI's shapes. */
-export async function sendModels(req: IncomingMessage, res: ServerResponse, served: () => Promise<string[]>, config: Config, catalog: ModelCatalog): Promise<void> {
+/**
+ * `GET /v1/models` and `GET /v1/models/{id}`, in OpenAI's shapes. With `models.served`, each
+ * model also says whether it is loaded (`state`: its model server's, `stopped` when unloaded).
+ */
+export async function sendModels(req: IncomingMessage, res: ServerResponse, served: () => Promise<string[]>, models: Fleet<ServedModel>, config: Config, catalog: ModelCatalog): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]!;
   const names = await served();
-  const described = async (name: string) => describe(name, contextWindow(config, await catalog.facts(name)));
+  const stateOf = (name: string) => (models.catchAll ? {} : { state: models.find(name)?.supervisor.state });
+  const described = async (name: string) => ({ ...describe(name, contextWindow(config, await catalog.facts(modelPath(models, name)))), ...stateOf(name) });
   if (path === '/v1/models') return sendJson(res, 200, { object: 'list', data: await Promise.all(names.map(described)) });
   let id = path.slice('/v1/models/'.length);
   try {

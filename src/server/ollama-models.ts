@@ -4,9 +4,10 @@ import { showRequest } from '../ollama/index.js';
 import { describeIssue } from '../openai/index.js';
 import { residentBytes } from '../util/process-memory.js';
 import type { Config } from '../config.js';
-import type { Supervisor } from '../supervisor/index.js';
+import type { Fleet } from '../fleet/index.js';
+import type { ServedModel } from './dependencies.js';
 import { sendOllamaError } from './apis/ollama.js';
-import { contextWindow } from './models.js';
+import { contextWindow, modelPath } from './models.js';
 import { readBody, sendJson } from './responses.js';
 
 /**
@@ -15,8 +16,16 @@ import { readBody, sendJson } from './responses.js';
  */
 export const OLLAMA_API_VERSION = '0.13.0';
 
-/** The one model never unloads: Ollama's `expires_at` for a model kept loaded for good is far ahead. */
+/** Ollama's `expires_at` for a model kept loaded for good (pinned, or the one model): far ahead. */
 const NEVER = '2318-01-01T00:00:00Z';
+
+/** When the model is unloaded unless asked for again: its idle time-out from its last request, or never. */
+function expiresAt(models: Fleet<ServedModel>, model: ServedModel): string {
+  if (model.pin || model.ttlMs === 0) return NEVER;
+  const { inFlight, lastUsedAt } = models.usage(model);
+  const from = inFlight > 0 || lastUsedAt === undefined ? Date.now() : lastUsedAt;
+  return new Date(from + model.ttlMs).toISOString();
+}
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
@@ -48,13 +57,16 @@ const MEMORY_FOR_MS = 2_000;
  * served names and what each model's own files say (catalog/), and the routes mlx-guard does
  * not serve, answered 501 with what to do instead.
  */
-export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served: () => Promise<string[]>, catalog: ModelCatalog): Record<string, Partial<Record<string, Handler>>> {
-  const factsOf = (name: string) => catalog.facts(name);
-  let memory: { pid: number; at: number; bytes: Promise<number | undefined> } | undefined;
+export function ollamaModelRoutes(config: Config, models: Fleet<ServedModel>, served: () => Promise<string[]>, catalog: ModelCatalog): Record<string, Partial<Record<string, Handler>>> {
+  const factsOf = (name: string) => catalog.facts(modelPath(models, name));
+  // One reading per model server, each kept MEMORY_FOR_MS; the map holds no more than the servers read within that time.
+  const memory = new Map<number, { at: number; bytes: Promise<number | undefined> }>();
   const memoryOf = (pid: number) => {
     const now = Date.now();
-    if (memory?.pid !== pid || now - memory.at > MEMORY_FOR_MS) memory = { pid, at: now, bytes: residentBytes(pid) };
-    return memory.bytes;
+    for (const [read, { at }] of memory) if (now - at > MEMORY_FOR_MS) memory.delete(read);
+    let reading = memory.get(pid);
+    if (!reading) memory.set(pid, (reading = { at: now, bytes: residentBytes(pid) }));
+    return reading.bytes;
   };
   const entry = (name: string, facts: ModelFacts | undefined) => ({ name, model: name, modified_at: (facts?.modifiedAt ?? new Date(0)).toISOString(), size: facts?.sizeBytes ?? 0, digest: facts?.digest ?? '', details: details(facts) });
 
@@ -97,14 +109,23 @@ export function ollamaModelRoutes(config: Config, supervisor: Supervisor, served
     '/api/ps': {
       // What is loaded: the model the model server serves, with its memory (unified on a Mac: all of it is the GPU's).
       GET: async (_req, res) => {
-        const { pid } = supervisor.status;
-        const name = (await served())[0];
-        if (!supervisor.serving || name === undefined) return sendJson(res, 200, { models: [] });
-        const [facts, memory] = await Promise.all([factsOf(name), pid === undefined ? undefined : memoryOf(pid)]);
-        const listed = entry(name, facts);
-        const size = memory ?? listed.size;
-        const window = contextWindow(config, facts);
-        sendJson(res, 200, { models: [{ ...listed, size, size_vram: size, expires_at: NEVER, ...(window ? { context_length: window } : {}) }] });
+        // The one model goes by the first name served (a command backend's own); with models.served, each by its name.
+        const names = models.catchAll ? (await served()).slice(0, 1) : models.models.map((model) => model.name);
+        const loaded = names.flatMap((name) => {
+          const model = models.find(name)!;
+          return model.supervisor.serving ? [{ name, model }] : [];
+        });
+        const described = await Promise.all(
+          loaded.map(async ({ name, model }) => {
+            const { pid } = model.supervisor.status;
+            const [facts, memory] = await Promise.all([factsOf(name), pid === undefined ? undefined : memoryOf(pid)]);
+            const listed = entry(name, facts);
+            const size = memory ?? listed.size;
+            const window = contextWindow(config, facts);
+            return { ...listed, size, size_vram: size, expires_at: expiresAt(models, model), ...(window ? { context_length: window } : {}) };
+          }),
+        );
+        sendJson(res, 200, { models: described });
       },
     },
   };

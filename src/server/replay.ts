@@ -1,7 +1,7 @@
 import type { PublicErrorCode } from '../answer/index.js';
 import type { Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Serving } from '../supervisor/index.js';
-import type { CompletionDependencies } from './dependencies.js';
+import type { CompletionDependencies, ServedModel } from './dependencies.js';
 import { describePoison, type LossVerdict } from '../journal/index.js';
 import { answerLost, type Responder } from './pipeline.js';
 
@@ -17,13 +17,15 @@ export async function prepareReplay(
   lost: Extract<AttemptEnd, { kind: 'lost' }>,
   replays: number,
   request: { id: string; digest: string; responder: Responder; deadlineAt: number; clientGone: AbortSignal; bodyBytes: number },
+  model: ServedModel,
   deps: CompletionDependencies,
 ): Promise<{ serving: Serving; permit: Permit; leave: () => void; alone: boolean } | undefined> {
-  const { config, supervisor, logger } = deps;
+  const { config, logger } = deps;
+  const { supervisor } = model;
   const { reason, verdict } = lost;
   const { id, digest, responder, deadlineAt, clientGone } = request;
   if (verdict === 'poison') {
-    const entry = deps.journal.poison.find(digest);
+    const entry = model.journal.poison.find(digest);
     deps.metrics.poisonFound.inc({ kind: 'crashes' });
     logger.warn({ event: 'poison_request', id, digest, cause: reason.reason, bodyBytes: request.bodyBytes }, `a request was in flight at two ${reason.reason} restarts: not sent again`);
     responder.refuse('poison_request', entry ? describePoison(entry) : reason.message);
@@ -40,7 +42,7 @@ export async function prepareReplay(
   const onGone = () => giveUp.abort();
   clientGone.addEventListener('abort', onGone, { once: true });
   const timer = setTimeout(onGone, Math.max(0, deadlineAt - Date.now()));
-  const waited = await waitToReplay(verdict, responder, deps, giveUp.signal).finally(() => {
+  const waited = await waitToReplay(verdict, responder, model, giveUp.signal).finally(() => {
     clearTimeout(timer);
     clientGone.removeEventListener('abort', onGone);
   });
@@ -60,7 +62,7 @@ export async function prepareReplay(
   if (!waited || Date.now() >= deadlineAt) {
     return refuse('upstream_timeout', `the model server was restarted and did not come back within this request's deadline (${config.inference.deadlineMs} ms); not sent again`);
   }
-  const permit = deps.inferenceBreaker.tryAcquire();
+  const permit = model.inferenceBreaker.tryAcquire();
   if (!permit) return refuse('breaker_open', 'the model server is failing again after its restart (the inference breaker is open); retry shortly', 5);
   deps.metrics.replays.inc();
   logger.info({ event: 'replay', id, digest, replay: replays, cause: reason.reason }, `replaying a request the client had seen nothing of (restart: ${reason.reason})`);
@@ -77,7 +79,7 @@ export async function prepareReplay(
 async function waitToReplay(
   verdict: 'innocent' | 'suspect',
   responder: Responder,
-  { supervisor, journal }: CompletionDependencies,
+  { supervisor, journal }: ServedModel,
   signal: AbortSignal,
 ): Promise<{ serving: Serving; leave: () => void } | undefined> {
   const keepAlive = setInterval(() => responder.keepAlive(), KEEPALIVE_EVERY_MS);

@@ -1,6 +1,6 @@
 import type { Counter } from 'prom-client';
 import type { CircuitBreaker } from '../breaker/index.js';
-import type { RestartEvent, Supervisor } from '../supervisor/index.js';
+import type { RestartEvent } from '../supervisor/index.js';
 import type { CompletionDependencies } from './dependencies.js';
 
 const RESTARTS_KEPT = 20;
@@ -15,16 +15,19 @@ export class StatusBoard {
   readonly #restarts: Array<RestartEvent & { at: string }> = [];
   #stateSince = Date.now();
 
-  constructor(readonly deps: CompletionDependencies & { supervisor: Supervisor }) {
-    deps.supervisor.onRestart((event) => {
+  /** Of the first model (the only one, unless models.served lists several). */
+  constructor(readonly deps: CompletionDependencies) {
+    const { supervisor } = deps.models.primary;
+    supervisor.onRestart((event) => {
       this.#restarts.push({ ...event, at: new Date().toISOString() });
       if (this.#restarts.length > RESTARTS_KEPT) this.#restarts.shift();
     });
-    deps.supervisor.onTransition(({ at }) => (this.#stateSince = at));
+    supervisor.onTransition(({ at }) => (this.#stateSince = at));
   }
 
   async snapshot(admin: boolean): Promise<Record<string, unknown>> {
-    const { supervisor, config, inferenceBreaker, parseBreaker, metrics } = this.deps;
+    const { config, parseBreaker, metrics } = this.deps;
+    const { supervisor, inferenceBreaker, journal } = this.deps.models.primary;
     const status = supervisor.status;
     const restarts = this.#restarts.map(({ logLines, inFlight, exit, ...event }) => ({ ...event, inFlight: inFlight.length, ...(admin ? { logLines, exit } : {}) }));
     return {
@@ -34,7 +37,7 @@ export class StatusBoard {
         detail: status.detail,
         since: new Date(this.#stateSince).toISOString(),
         backend: status.backend,
-        model: config.supervisor.model ?? null,
+        model: supervisor.options.model ?? null,
         lastTimeToReadyMs: status.lastTimeToReadyMs ?? null,
         restarts: status.restarts,
         fatal: status.fatal ?? null,
@@ -48,7 +51,7 @@ export class StatusBoard {
       breakers: { inference: this.#breaker(inferenceBreaker), parse: this.#breaker(parseBreaker) },
       traffic: { seconds: this.deps.traffic.recent(120), inflight: this.deps.inflight.count, pools: this.deps.pools.stats },
       toolParsing: { repairedCalls: await total(metrics.repairedToolCalls), lostCalls: await total(metrics.lostToolCalls), breaker: parseBreaker.getState() },
-      poison: this.deps.journal.poison.entries,
+      poison: journal.poison.entries,
       // Kept for scripts that read them before the page existed.
       inflight: this.deps.inflight.count,
       pools: this.deps.pools.stats,

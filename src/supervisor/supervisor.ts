@@ -163,6 +163,8 @@ export class Supervisor {
 
   /** Stops the child (SIGTERM, SIGKILL after the grace period) and waits for it to exit. */
   async stop(): Promise<void> {
+    // Nothing runs: a stop trigger left pending would end the next start's first launch at once.
+    if (!this.#run) return;
     this.#stopRequested = true;
     this.#fire({ cause: 'stop', detail: 'stop requested' });
     await this.#run;

@@ -30,6 +30,7 @@ export const anthropicMessagesApi: Api = {
     const tools = parserTools(request);
     const stops = request.stop_sequences;
     return {
+      model: request.model,
       upstream,
       upstreamPath: '/v1/chat/completions',
       fits: (count, deps) => fitsContext(upstream.body.length, upstream.maxTokensCapped?.cap ?? request.max_tokens, deps.config.anthropic.contextTokens, count),
@@ -77,6 +78,7 @@ export const anthropicCountTokensApi: Api = {
     if (!parsed.success) return { invalid: describeIssue(parsed.error) };
     const upstream = sanitizeRequest(toChatRequest(parsed.data, { stream: false, maxTokens: 1 }), limits);
     return {
+      model: parsed.data.model,
       upstream,
       upstreamPath: '/v1/chat/completions',
       answer: { kind: 'chat', tools: [], framing: { whole: countTokensFraming } },

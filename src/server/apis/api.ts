@@ -18,7 +18,7 @@ export interface Api {
    * field (400; 404 for what it names that does not exist), or the answer itself when it needs no
    * model call (Ollama's request to load the model, which is loaded while it serves).
    */
-  read(raw: unknown, options: ReadOptions): ApiRequest | { invalid: { message: string; param: string | null; code?: 'not_found' } } | { reply: Record<string, unknown> };
+  read(raw: unknown, options: ReadOptions): ApiRequest | { invalid: { message: string; param: string | null; code?: 'not_found' } } | { reply: Record<string, unknown>; model: string };
 }
 
 /** What a request may ask of the model server (`sanitizeRequest` applies them). */
@@ -26,6 +26,8 @@ export type ReadOptions = Required<RequestLimits>;
 
 /** A request read by its API: what goes upstream, and how its answer is to be parsed and framed. */
 export interface ApiRequest {
+  /** The model the request names (its `model` field, whatever the API): with `models.served`, it chooses the model server. */
+  model: string | undefined;
   upstream: UpstreamRequest;
   /** Fields of the body that the model server does not read, dropped rather than refused. */
   dropped?: string[];

@@ -18,6 +18,7 @@ const loaded = (route: OllamaRoute, model: string) => ({ ...answerLine(route, mo
 function request(route: OllamaRoute, model: string, stream: boolean, translated: Translated, dropped: string[], limits: ReadOptions, options: { kind: 'chat' | 'text'; tools: ToolDefinition[] }): ApiRequest {
   const upstream = sanitizeRequest({ ...translated.fields, model }, limits);
   return {
+    model,
     upstream,
     dropped: [...dropped, ...translated.dropped],
     upstreamPath: options.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions',
@@ -37,7 +38,7 @@ export const ollamaChatApi: Api = {
     const parsed = chatRequest.safeParse(raw);
     if (!parsed.success) return { invalid: describeIssue(parsed.error) };
     const chat = parsed.data;
-    if (!chat.messages?.length) return { reply: loaded('chat', chat.model) };
+    if (!chat.messages?.length) return { reply: loaded('chat', chat.model), model: chat.model };
     const tools = (chat.tools ?? []).map((t): ToolDefinition => ({ type: 'function', function: t.function }));
     return request('chat', chat.model, chat.stream !== false, chatToOpenAi(chat, limits.maxTokens), unreadFields(chatRequest, raw), limits, { kind: 'chat', tools });
   },
@@ -54,7 +55,7 @@ export const ollamaGenerateApi: Api = {
     if (generate.suffix) {
       return { invalid: { message: 'suffix: fill-in-the-middle is not served: mlx_lm.server completes a prompt only; send the code before the cursor as the prompt', param: 'suffix' } };
     }
-    if (!generate.prompt) return { reply: loaded('generate', generate.model) };
+    if (!generate.prompt) return { reply: loaded('generate', generate.model), model: generate.model };
     const translated = generateToOpenAi(generate, limits.maxTokens);
     return request('generate', generate.model, generate.stream !== false, translated, unreadFields(generateRequest, raw), limits, { kind: translated.raw ? 'text' : 'chat', tools: [] });
   },

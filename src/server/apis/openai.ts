@@ -17,6 +17,7 @@ export function openAiApi(kind: 'chat' | 'text'): Api {
       const tools = (kind === 'chat' ? (parsed.data as { tools?: ToolDefinition[] | null }).tools : undefined) ?? [];
       const model = upstream.clientModel;
       return {
+        model,
         upstream,
         dropped: unreadFields(schema, raw),
         upstreamPath: kind === 'chat' ? '/v1/chat/completions' : '/v1/completions',

@@ -32,6 +32,7 @@ export function responsesApi(store: ResponseStore): Api {
       };
       const shape = new ResponseShape(request, keep);
       return {
+        model: request.model,
         upstream,
         upstreamPath: '/v1/chat/completions',
         answer: {

@@ -37,8 +37,9 @@ const allowed: Record<string, string[]> = {
   pool: ['answer', 'observability', 'openai', 'tools', 'upstream', 'util'],
   supervisor: ['breaker', 'journal', 'observability', 'util'],
   install: ['observability', 'supervisor'],
+  fleet: ['observability', 'supervisor', 'util'],
   catalog: ['install'],
-  server: ['answer', 'anthropic', 'catalog', 'ollama', 'responses', 'breaker', 'journal', 'observability', 'openai', 'pool', 'root', 'supervisor', 'tools', 'upstream', 'util'],
+  server: ['answer', 'anthropic', 'catalog', 'fleet', 'ollama', 'responses', 'breaker', 'journal', 'observability', 'openai', 'pool', 'root', 'supervisor', 'tools', 'upstream', 'util'],
 };
 /** Layers with an index are entered only through it; the rest are private. */
 const withIndex = new Set(files.filter((f) => /^[a-z]+\/index\.ts$/.test(f)).map(layerOf));

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configSchema, describeOptions, loadConfig, OPTIONS, secretFlagsIn, secretsOutOfArgs } from '../../../src/config.js';
+import { configSchema, describeOptions, loadConfig, modelSpecs, OPTIONS, secretFlagsIn, secretsOutOfArgs } from '../../../src/config.js';
 
 describe('configuration', () => {
   it('has a default for everything: loopback, port 8080, the auto backend', () => {
@@ -46,6 +46,30 @@ describe('configuration', () => {
     expect(() => loadConfig(['--', 'llama-server', '--port', '8081'], {})).toThrow(/backend "command" needs a command whose arguments contain \{port\}/);
   });
 
+  it('models.served: each model\'s own model server from the shared supervisor options and its fields; names lead to one model each; errors name the entry', () => {
+    const served = [
+      { name: 'mlx-community/Qwen3-4B-4bit', aliases: ['qwen'], pin: true },
+      { name: 'coder', model: '/models/coder', serverArgs: ['--max-tokens', '512'], ttlMs: 60_000 },
+      { name: 'gguf', backend: 'command', command: ['llama-server', '-m', 'm.gguf', '--port', '{port}'] },
+    ];
+    const config = loadConfig(['--models.served', JSON.stringify(served), '--backend', 'mlx', '--supervisor.server-args', '["--temp", "0.7"]', '--supervisor.startup.timeout-ms', '300000'], {});
+    const [qwen, coder, gguf] = modelSpecs(config);
+    expect(qwen).toMatchObject({ name: 'mlx-community/Qwen3-4B-4bit', names: ['mlx-community/Qwen3-4B-4bit', 'qwen'], pin: true, ttlMs: 0, supervisor: { backend: 'mlx', model: 'mlx-community/Qwen3-4B-4bit', serverArgs: ['--temp', '0.7'] } });
+    expect(coder).toMatchObject({ pin: false, ttlMs: 60_000, supervisor: { backend: 'mlx', model: '/models/coder', serverArgs: ['--max-tokens', '512'], startup: { timeoutMs: 300_000 } } });
+    expect(gguf).toMatchObject({ ttlMs: 15 * 60_000, supervisor: { backend: 'command', command: ['llama-server', '-m', 'm.gguf', '--port', '{port}'] } });
+    expect(gguf!.supervisor.model).toBeUndefined();
+    // Without models.served, the one model of the supervisor options, pinned.
+    expect(modelSpecs(loadConfig(['--model', 'org/one'], {}))).toMatchObject([{ name: 'org/one', names: ['org/one'], pin: true, ttlMs: 0 }]);
+
+    const refused = (value: unknown[], ...more: string[]) => () => loadConfig(['--models.served', JSON.stringify(value), ...more], {});
+    expect(refused([{ name: 'a', aliases: ['b'] }, { name: 'b' }])).toThrow(/models\.served\.1\.name: the name "b" already leads to the model "a"/);
+    expect(refused([{ name: 'a', backend: 'command', command: ['server'] }])).toThrow(/models\.served\.0\.command: backend "command" needs a command whose arguments contain \{port\}/);
+    expect(refused([{ name: 'a' }], '--models.allow', '["b"]')).toThrow(/models\.allow: .*list each model there instead/);
+    expect(refused([{ name: 'a' }, { name: 'b' }], '--server-port', '9000')).toThrow(/supervisor\.port: one port cannot serve several model servers/);
+    expect(refused([{ name: 'a', frobnicate: 1 }])).toThrow(/models\.served\.0: Unrecognized key: "frobnicate"/);
+    expect(() => loadConfig(['--models.served', '{"name": "a"}'], {})).toThrow(/--models\.served must be a JSON array/);
+  });
+
   it('never prints a refused secret back', () => {
     expect(() => loadConfig(['--admin-token', 'short-secret'], {})).toThrow(/adminToken: Too small.*\(got a value of 12 characters\)/);
     expect(() => loadConfig([], { MLX_GUARD_ADMIN_TOKEN: 'short-secret' })).not.toThrow(/short-secret/);
@@ -70,7 +94,7 @@ describe('configuration', () => {
   });
 
   it('every option can be set by its flag and by its variable', () => {
-    const sample = { string: 'x', number: 1, boolean: false, list: ['--a', '1'] } as const;
+    const sample = { string: 'x', number: 1, boolean: false, list: ['--a', '1'], json: [{ name: 'coder', aliases: [], pin: false, preload: false }] } as const;
     for (const spec of OPTIONS) {
       // Serving beyond loopback needs a token: `host` gets a loopback name.
       const value = spec.path.join('.') === 'host' ? 'localhost' : sample[spec.kind];

@@ -1,0 +1,209 @@
+import type { Logger } from '../observability/logger.js';
+import type { Serving, Supervisor } from '../supervisor/index.js';
+import { unlessAborted, within } from '../util/deadlines.js';
+
+/** What the fleet needs of a model: the names that ask for it, its model server, and how it stays loaded. */
+export interface FleetModel {
+  readonly name: string;
+  readonly names: readonly string[];
+  /** Loaded at start and never unloaded. */
+  readonly pin: boolean;
+  /** Loaded at start (a pinned model is too). */
+  readonly preload: boolean;
+  /** Unloaded after this long without a request in flight; 0: never. */
+  readonly ttlMs: number;
+  readonly supervisor: FleetSupervisor;
+}
+
+/** What the fleet does with a model server: start it, stop it, and see whether it serves. */
+export type FleetSupervisor = Pick<Supervisor, 'state' | 'serving' | 'start' | 'stop'>;
+
+/** A model's server, ready, held for one request: the model is not unloaded for idleness until `release`. */
+export interface Held {
+  readonly serving: Serving;
+  release(): void;
+}
+
+export interface FleetOptions {
+  /** One model answers every name (mlx-guard's one-model command line). */
+  catchAll: boolean;
+  /** Requests in flight on a model being unloaded get this long to finish before its server is stopped. */
+  unloadGraceMs: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** How one model is being used: requests in flight, the last one, and a load or unload under way. */
+class Usage {
+  inFlight = 0;
+  lastUsedAt: number | undefined;
+  idleTimer: NodeJS.Timeout | undefined;
+  /** A load a request started: requests wait for it instead of being refused while the server starts. */
+  loading: Promise<void> | undefined;
+  unloading: Promise<void> | undefined;
+  /** Resolves when the last request in flight ends. */
+  #drained: (() => void) | undefined;
+
+  whenDrained(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => (this.#drained = resolve));
+  }
+
+  ended(): void {
+    this.inFlight--;
+    if (this.inFlight === 0) this.#drained?.();
+  }
+}
+
+/**
+ * The models mlx-guard serves, each with its own supervised model server: which one a request's
+ * model name asks for, loading it on demand, and unloading it when nobody asks for it. A request
+ * for a model that is being unloaded waits for the unload, then for the reload.
+ */
+export class Fleet<M extends FleetModel> {
+  readonly #byName = new Map<string, M>();
+  readonly #usage = new Map<M, Usage>();
+  readonly #options: FleetOptions;
+  readonly #now: () => number;
+  #stopped = false;
+
+  constructor(
+    readonly models: readonly M[],
+    options: FleetOptions,
+  ) {
+    if (models.length === 0) throw new RangeError('a fleet needs at least one model');
+    if (options.catchAll && models.length > 1) throw new RangeError('one model answers every name only when it is the only one');
+    for (const model of models) {
+      for (const name of model.names) this.#byName.set(name, model);
+      this.#usage.set(model, new Usage());
+    }
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The first model: the one a request that names none gets, and the one of a one-model configuration. */
+  get primary(): M {
+    return this.models[0]!;
+  }
+
+  /** Whether one model answers every name. */
+  get catchAll(): boolean {
+    return this.#options.catchAll;
+  }
+
+  /** The model a request's model name asks for; a request that names none gets the first. Undefined: no such model here. */
+  find(name: string | undefined): M | undefined {
+    if (this.#options.catchAll || name === undefined) return this.primary;
+    return this.#byName.get(name);
+  }
+
+  /** Requests in flight on the model, and when the last one came or ended. */
+  usage(model: M): { inFlight: number; lastUsedAt: number | undefined } {
+    const { inFlight, lastUsedAt } = this.#usage.get(model)!;
+    return { inFlight, lastUsedAt };
+  }
+
+  /**
+   * Starts the pinned and preloaded models; resolves once every pinned one is ready, and rejects
+   * when one cannot be started (its supervisor's error). The others load when first asked for.
+   */
+  async start(): Promise<void> {
+    const pinned: Array<Promise<void>> = [];
+    for (const model of this.models) {
+      if (!model.pin && !model.preload) continue;
+      const ready = model.supervisor.start();
+      if (model.pin) pinned.push(ready);
+      else
+        ready.then(
+          () => this.#armIdleTimer(model),
+          (error: unknown) => this.#options.logger.error({ event: 'model_preload_failed', model: model.name, err: error }, `the model ${model.name} could not be preloaded; it is tried again when asked for`),
+        );
+    }
+    await Promise.all(pinned);
+  }
+
+  /**
+   * The model's server, ready and held for one request; loads the model first when it is not
+   * loaded (or waits for the load or unload under way). Undefined when it is not serving for
+   * another reason (restarting, given up, starting at launch): the caller refuses with its status.
+   * Rejects with `signal`'s reason when the client goes first.
+   */
+  async hold(model: M, signal: AbortSignal): Promise<Held | undefined> {
+    const ready = this.holdReady(model);
+    if (ready) return ready;
+    const usage = this.#usage.get(model)!;
+    if (usage.unloading) await unlessAborted(usage.unloading, signal);
+    if (model.supervisor.state === 'stopped' && !this.#stopped) this.#load(model, usage);
+    if (!usage.loading) return undefined;
+    await unlessAborted(
+      usage.loading.catch(() => undefined),
+      signal,
+    );
+    const loaded = usage.unloading ? undefined : model.supervisor.serving;
+    return loaded ? this.#held(model, usage, loaded) : undefined;
+  }
+
+  /** The model's server held for one request when it is ready now (nearly every request); else undefined, and `hold` waits. */
+  holdReady(model: M): Held | undefined {
+    const usage = this.#usage.get(model)!;
+    const serving = usage.unloading ? undefined : model.supervisor.serving;
+    return serving ? this.#held(model, usage, serving) : undefined;
+  }
+
+  #held(model: M, usage: Usage, serving: Serving): Held {
+    usage.inFlight++;
+    usage.lastUsedAt = this.#now();
+    clearTimeout(usage.idleTimer);
+    let released = false;
+    return {
+      serving,
+      release: () => {
+        if (released) return;
+        released = true;
+        usage.ended();
+        usage.lastUsedAt = this.#now();
+        this.#armIdleTimer(model);
+      },
+    };
+  }
+
+  #load(model: M, usage: Usage): void {
+    this.#options.logger.info({ event: 'model_load', model: model.name }, `loading the model ${model.name}: a request asked for it`);
+    usage.loading = model.supervisor.start().finally(() => {
+      usage.loading = undefined;
+      this.#armIdleTimer(model);
+    });
+    usage.loading.catch((error: unknown) => this.#options.logger.error({ event: 'model_load_failed', model: model.name, err: error }, `the model ${model.name} could not be loaded: ${(error as Error).message}`));
+  }
+
+  #armIdleTimer(model: M): void {
+    const usage = this.#usage.get(model)!;
+    clearTimeout(usage.idleTimer);
+    if (model.pin || model.ttlMs === 0 || usage.inFlight > 0 || this.#stopped) return;
+    usage.idleTimer = setTimeout(() => void this.unload(model, `nobody asked for it for ${model.ttlMs / 1000} s`), model.ttlMs);
+    usage.idleTimer.unref();
+  }
+
+  /**
+   * Unloads the model: new requests for it wait, those in flight get `unloadGraceMs` to finish,
+   * then its server is stopped (SIGTERM, then SIGKILL after the supervisor's grace).
+   */
+  unload(model: M, why: string): Promise<void> {
+    const usage = this.#usage.get(model)!;
+    usage.unloading ??= (async () => {
+      clearTimeout(usage.idleTimer);
+      if (usage.loading) await usage.loading.catch(() => undefined);
+      if (model.supervisor.state === 'stopped') return;
+      this.#options.logger.info({ event: 'model_unload', model: model.name, why, inFlight: usage.inFlight }, `unloading the model ${model.name}: ${why}`);
+      await within(usage.whenDrained(), this.#options.unloadGraceMs, undefined);
+      await model.supervisor.stop();
+    })().finally(() => (usage.unloading = undefined));
+    return usage.unloading;
+  }
+
+  /** Stops every model server; nothing is loaded again. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const usage of this.#usage.values()) clearTimeout(usage.idleTimer);
+    await Promise.all(this.models.map((model) => model.supervisor.stop()));
+  }
+}

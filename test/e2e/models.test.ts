@@ -1,0 +1,97 @@
+// Several models in one mlx-guard (models.served), each a stand-in of its own scripted to say its
+// name: a request's model name chooses the model server, an unloaded model is loaded for the
+// request that asks for it, an idle one is unloaded, an unknown name is 404 in each API's shape,
+// and a model that cannot start is given up on alone.
+import Anthropic from '@anthropic-ai/sdk';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isAlive, until } from '../support/processes.js';
+import { startSidecar } from '../support/sidecar.js';
+
+/** A served model whose stand-in answers every request with `text`. */
+const served = (name: string, text: string, fields: Record<string, unknown> = {}) => ({ name, serverArgs: ['--control', '--script', JSON.stringify([{ text }])], ...fields });
+
+const ask = (url: string, model: string) =>
+  fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 32 }), signal: AbortSignal.timeout(20_000) });
+
+const listed = async (url: string) => ((await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string; state: string }> }).data.map(({ id, state }) => [id, state]);
+
+describe('several models', () => {
+  it('each name (or alias) goes to its own model server, an unloaded one loaded for the request that asks; an unknown name is 404 model_not_found in each API', async () => {
+    const { url, client, sidecar } = await startSidecar({ models: { served: [served('alpha', 'from alpha', { aliases: ['a'], pin: true }), served('beta', 'from beta')] } });
+    expect(await listed(url)).toEqual([
+      ['alpha', 'ready'],
+      ['beta', 'stopped'],
+    ]);
+    const answer = (model: string) => client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 32 });
+    expect((await answer('alpha')).choices[0]!.message.content).toBe('from alpha');
+    expect((await answer('a')).choices[0]!.message.content).toBe('from alpha');
+    const beta = await answer('beta');
+    expect(beta.choices[0]!.message.content).toBe('from beta');
+    expect(beta.model).toBe('beta');
+    expect(await listed(url)).toEqual([
+      ['alpha', 'ready'],
+      ['beta', 'ready'],
+    ]);
+    const pids = sidecar.models.models.map((model) => model.supervisor.status.pid!);
+    expect(new Set(pids).size).toBe(2);
+    for (const pid of pids) expect(isAlive(pid)).toBe(true);
+    // Each model server is recorded in its own file, so a crash of mlx-guard leaves neither behind.
+    const runDir = sidecar.supervisor.options.runDir;
+    for (const slot of ['m0', 'm1']) expect(existsSync(join(runDir, `child-${process.pid}-${slot}.json`))).toBe(true);
+
+    await expect(answer('gpt-4o')).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+    const refused = await ask(url, 'gpt-4o');
+    expect(((await refused.json()) as { error: { message: string; param: string } }).error).toMatchObject({ param: 'model', message: expect.stringMatching(/no model "gpt-4o" is served here; GET \/v1\/models lists those/) });
+    const anthropic = new Anthropic({ baseURL: url, apiKey: 'not-needed', maxRetries: 0 });
+    await expect(anthropic.messages.create({ model: 'claude-sonnet-4', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 404, error: { type: 'error', error: { type: 'not_found_error' } } });
+    expect((await anthropic.messages.create({ model: 'beta', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })).content).toEqual([{ type: 'text', text: 'from beta' }]);
+
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toContain('mlx_guard_breaker_inference_state{model="alpha"} 0');
+    expect(metrics).toContain('mlx_guard_breaker_inference_state{model="beta"} 0');
+    const health = (await (await fetch(`${url}/health`)).json()) as { status: string; models: Array<{ name: string; state: string }> };
+    expect(health.status).toBe('ok');
+    expect(health.models.map(({ name, state }) => [name, state])).toEqual([
+      ['alpha', 'ready'],
+      ['beta', 'ready'],
+    ]);
+    const ps = (await (await fetch(`${url}/api/ps`)).json()) as { models: Array<{ name: string; expires_at: string }> };
+    expect(ps.models.map(({ name }) => name)).toEqual(['alpha', 'beta']);
+    expect(ps.models[0]!.expires_at).toBe('2318-01-01T00:00:00Z');
+    expect(Date.parse(ps.models[1]!.expires_at)).toBeGreaterThan(Date.now() + 14 * 60_000);
+  });
+
+  it('a model nobody asks for is unloaded after its ttlMs (its process gone, its record removed); asked again, it is loaded and answers', async () => {
+    const { url, sidecar } = await startSidecar({ models: { served: [served('alpha', 'from alpha', { pin: true }), served('beta', 'from beta', { ttlMs: 300 })] } });
+    expect((await ask(url, 'beta')).status).toBe(200);
+    const beta = sidecar.models.models[1]!;
+    const pid = beta.supervisor.status.pid!;
+    await until('beta unloaded', () => (beta.supervisor.state === 'stopped' ? true : undefined), 10_000);
+    await until('its process gone', () => (isAlive(pid) ? undefined : true), 5_000);
+    expect(existsSync(join(sidecar.supervisor.options.runDir, `child-${process.pid}-m1.json`))).toBe(false);
+    expect(await listed(url)).toEqual([
+      ['alpha', 'ready'],
+      ['beta', 'stopped'],
+    ]);
+    const again = await ask(url, 'beta');
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('from beta');
+    expect(beta.supervisor.status.pid).not.toBe(pid);
+    // The pinned model stays, however long nobody asks for it.
+    expect(sidecar.models.models[0]!.supervisor.state).toBe('ready');
+  });
+
+  it('a model that cannot start is given up on alone: its requests get 503 saying why, the others are served, and /health stays ready', async () => {
+    const { url, sidecar } = await startSidecar({ models: { served: [served('alpha', 'from alpha', { pin: true }), served('broken', 'never', { serverArgs: ['--exit-during-load'] })] } });
+    const refused = await ask(url, 'broken');
+    expect(refused.status).toBe(503);
+    const { error } = (await refused.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('model_server_unavailable');
+    expect(error.message).toMatch(/the model server is fatal/);
+    expect(sidecar.models.models[1]!.supervisor.state).toBe('fatal');
+    expect((await ask(url, 'alpha')).status).toBe(200);
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+  });
+});
