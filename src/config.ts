@@ -68,6 +68,8 @@ const servedModelSchema = z
     pin: z.boolean().default(false).describe('loaded at start and never unloaded; /health is ready only when every pinned model is'),
     preload: z.boolean().default(false).describe('loaded at start, unloaded like the others'),
     ttlMs: ms('unloaded after this long unasked (default: models.idleTtlMs; 0: never)').optional(),
+    contextLength: z.number().int().positive().optional().describe('the context its KV cache is sized for in the memory estimate (default: the model\'s window, at most 32768 tokens)'),
+    memoryBytes: z.number().int().positive().optional().describe('what it takes in memory, loaded, when its files cannot say (a repo not downloaded yet, a command backend without a .gguf file named)'),
   })
   .strict();
 
@@ -156,6 +158,13 @@ export const configSchema = z
           .default([])
           .describe('the models served, each by its own supervised model server, chosen by the request\'s model name (a JSON array of {name, aliases, backend, model, command, serverArgs, python, pin, preload, ttlMs}; default: none, the one model of the supervisor options answers every name)'),
         idleTtlMs: ms('with models.served: a model not asked for this long is unloaded (its ttlMs, when set, wins; 0: never)').default(IDLE_TTL_MS),
+        memoryBudgetBytes: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe('with models.served: memory the loaded models may take in all; a model that would not fit unloads idle ones first, least recently used (default: three quarters of physical memory; the working set Metal recommends for one process, which mlx_lm.server wires, is of that order)'),
+        memoryWaitMs: ms('with models.served: how long a load waits for models busy with requests when only their memory would make room; then it is refused (503)').default(60_000),
       })
       .strict()
       .prefault({}),
@@ -233,6 +242,10 @@ export interface ModelSpec {
   preload: boolean;
   /** Unloaded after this long unasked; 0: never. */
   ttlMs: number;
+  /** The context its KV cache is sized for in the memory estimate; undefined: the model's window, capped. */
+  contextLength?: number;
+  /** What it takes in memory when its files cannot say. */
+  memoryBytes?: number;
 }
 
 /**
@@ -252,6 +265,8 @@ export function modelSpecs(config: Config): ModelSpec[] {
     pin: entry.pin,
     preload: entry.preload,
     ttlMs: entry.pin ? 0 : (entry.ttlMs ?? idleTtlMs),
+    ...(entry.contextLength !== undefined ? { contextLength: entry.contextLength } : {}),
+    ...(entry.memoryBytes !== undefined ? { memoryBytes: entry.memoryBytes } : {}),
   }));
 }
 

@@ -3,6 +3,8 @@ import { createServer as createListener, type AddressInfo, type Server as Listen
 import { CircuitBreaker, type CircuitBreakerOptions } from './breaker/index.js';
 import { modelSpecs, type Config, type ModelSpec } from './config.js';
 import { Fleet } from './fleet/index.js';
+import { ModelCatalog } from './catalog/index.js';
+import { modelMemory } from './server/model-memory.js';
 import type { ServedModel } from './server/dependencies.js';
 import { canary, Supervisor } from './supervisor/index.js';
 import { modelDownload } from './install/model-download.js';
@@ -84,9 +86,10 @@ export function createSidecar(config: Config, logger: Logger): Sidecar {
   const metrics = new Metrics();
   const specs = modelSpecs(config);
   const several = config.models.served.length > 0;
+  // With several models, a budget across their memory; the one model of a one-model configuration is not judged.
   const models = new Fleet(
     specs.map((spec, index) => servedModel(spec, index, several, config, logger, metrics)),
-    { catchAll: !several, unloadGraceMs: config.drain.graceMs, logger },
+    { catchAll: !several, unloadGraceMs: config.drain.graceMs, logger, ...(several ? { memory: modelMemory(config, specs, new ModelCatalog()) } : {}) },
   );
   const { supervisor, inferenceBreaker } = models.primary;
   metrics.watchBreaker(parseBreaker);

@@ -26,6 +26,8 @@ class ModelProvider:
         self.cli_args = args
         self.model_key = None
         self._lock = threading.Lock()
+        # "The weights": memory held while the model is loaded (--footprint-mb).
+        self._weights = None
 
     def load(self, model_path, adapter_path=None, draft_model_path=None):
         if model_path not in ("default_model", self.cli_args.model):
@@ -63,6 +65,9 @@ class ModelProvider:
         if repo_id:
             sys.stderr.write("\n")
             sys.stderr.flush()
+        if args.footprint_mb > 0:
+            # Multiplying writes every byte, so the pages are resident, not merely reserved.
+            self._weights = bytearray(b"\x01") * (args.footprint_mb * 1024 * 1024)
 
 
 class PromptCache:

@@ -40,6 +40,7 @@ def build_parser():
     standin = parser.add_argument_group("stand-in behaviour")
     standin.add_argument("--load-time-ms", type=int, default=0, help="how long loading the model takes")
     standin.add_argument("--load-stall", action="store_true", help="loading never finishes and prints nothing")
+    standin.add_argument("--footprint-mb", type=int, default=0, help="memory the loaded model holds, written so that it is resident (as real weights are)")
     standin.add_argument("--exit-during-load", action="store_true", help="loading fails with a traceback; exit 1")
     standin.add_argument("--bind-after-load", action="store_true", help="<= 0.31.2: load, then bind (default: bind first)")
     standin.add_argument("--serial", action="store_true", help="<= 0.28.3: one connection at a time")

@@ -25,6 +25,7 @@ export const PUBLIC_ERRORS = {
   model_server_restarting: { status: 503, type: 'service_unavailable', retryable: true, when: 'the model server was lost while the request ran and it could not be replayed (content already sent, replays spent, a stop)' },
   breaker_open: { status: 503, type: 'service_unavailable', retryable: true, when: 'the inference breaker is open: the model server keeps failing; answered at once, with `Retry-After`' },
   queue_full: { status: 503, type: 'service_unavailable', retryable: true, when: '`maxPendingRequests` requests are in flight already' },
+  model_too_large: { status: 507, type: 'server_error', retryable: false, when: 'with a memory budget (`models.memoryBudgetBytes`): the model needs more memory than the whole budget, so it is not loaded; the message gives the numbers' },
   upstream_timeout: { status: 504, type: 'server_error', retryable: true, when: 'no complete answer within `inference.deadlineMs` (a replay included), or the model server stalled mid-answer' },
 } as const satisfies Record<string, { status: number | string; type: string; retryable: boolean; when: string }>;
 

@@ -18,6 +18,13 @@ export interface ModelFacts {
   quantization?: string;
   /** Bytes of the folder's files. */
   sizeBytes: number;
+  /** Bytes of its weights (the safetensors files): what loading it takes, before any context. */
+  weightsBytes: number;
+  /**
+   * Bytes its KV cache takes per token of context: keys and values, for every layer and KV head,
+   * in 16 bits (mlx-lm keeps the cache in the model's float type).
+   */
+  kvBytesPerToken?: number;
   /** sha256 of the folder's file names, sizes and times: changes when the model does, without hashing gigabytes. */
   digest: string;
   modifiedAt: Date;
@@ -123,6 +130,8 @@ export async function readModelFacts(dir: string): Promise<ModelFacts> {
     // Unreadable weights: the count is unknown, the rest stands.
   }
   const family = typeof config?.model_type === 'string' ? config.model_type : undefined;
+  const weightsBytes = weights.reduce((sum, file) => sum + file.stats!.size, 0);
+  const kvBytesPerToken = text === undefined ? undefined : kvBytesOf(text);
   const contextLength = positiveInteger(text?.max_position_embeddings) ?? positiveInteger(config?.max_position_embeddings);
   const chatTemplate = await chatTemplateOf(dir, await readJson(join(dir, 'tokenizer_config.json')));
   const level = bits !== undefined ? `Q${bits}` : dtype;
@@ -134,11 +143,28 @@ export async function readModelFacts(dir: string): Promise<ModelFacts> {
     ...(parameterCount ? { parameterCount } : {}),
     ...(level ? { quantization: level } : {}),
     sizeBytes,
+    weightsBytes,
+    ...(kvBytesPerToken ? { kvBytesPerToken } : {}),
     digest: digest.digest('hex'),
     modifiedAt: new Date(newest),
     ...(chatTemplate ? { chatTemplate } : {}),
     ...(Object.keys(sampling).length > 0 ? { sampling } : {}),
   };
+}
+
+/**
+ * A transformer's KV cache per token, from its config: 2 (keys, values) × layers × KV heads ×
+ * head size × 2 bytes. KV heads default to the attention heads (no grouped-query attention), the
+ * head size to the hidden size over the heads, as Hugging Face's configs define them.
+ */
+function kvBytesOf(config: Record<string, unknown>): number | undefined {
+  const layers = positiveInteger(config.num_hidden_layers);
+  const heads = positiveInteger(config.num_attention_heads);
+  const kvHeads = positiveInteger(config.num_key_value_heads) ?? heads;
+  const hidden = positiveInteger(config.hidden_size);
+  const headSize = positiveInteger(config.head_dim) ?? (hidden !== undefined && heads !== undefined ? hidden / heads : undefined);
+  if (layers === undefined || kvHeads === undefined || headSize === undefined) return undefined;
+  return 2 * layers * kvHeads * headSize * 2;
 }
 
 /** "7.6B", "494.0M", "260.1K": parameters as Ollama's `parameter_size` gives them. */

@@ -18,20 +18,51 @@ export interface FleetModel {
 /** What the fleet does with a model server: start it, stop it, and see whether it serves. */
 export type FleetSupervisor = Pick<Supervisor, 'state' | 'serving' | 'start' | 'stop'>;
 
+/**
+ * What the models take in memory, for a budget across them: what loading one is expected to take,
+ * and what one loaded takes now.
+ */
+export interface FleetMemory<M extends FleetModel = FleetModel> {
+  /** Bytes the loaded models may take in all. */
+  readonly budgetBytes: number;
+  /** How long a load waits for models busy with requests to finish, when only their memory would make room. */
+  readonly waitMs: number;
+  /** What loading the model is expected to take (its weights and the KV cache of its context); undefined when unknown. */
+  estimate(model: M): Promise<number | undefined>;
+  /** What its model server takes now (resident memory), while it runs; undefined when unknown. */
+  measure(model: M): Promise<number | undefined>;
+}
+
+/** Why a model was not loaded: it would not fit in the memory budget, now (`memory`) or ever (`too_large`). */
+export class MemoryRefusal extends Error {
+  override name = 'MemoryRefusal';
+
+  constructor(
+    readonly kind: 'memory' | 'too_large',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** A model's server, ready, held for one request: the model is not unloaded for idleness until `release`. */
 export interface Held {
   readonly serving: Serving;
   release(): void;
 }
 
-export interface FleetOptions {
+export interface FleetOptions<M extends FleetModel = FleetModel> {
   /** One model answers every name (mlx-guard's one-model command line). */
   catchAll: boolean;
   /** Requests in flight on a model being unloaded get this long to finish before its server is stopped. */
   unloadGraceMs: number;
   logger: Logger;
+  /** A budget across the models' memory: a load that would exceed it evicts idle models first (least recently used), or is refused. */
+  memory?: FleetMemory<M>;
   now?: () => number;
 }
+
+const gigabytes = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(bytes < 1024 ** 3 ? 2 : 1)} GB`;
 
 /** How one model is being used: requests in flight, the last one, and a load or unload under way. */
 class Usage {
@@ -62,13 +93,15 @@ class Usage {
 export class Fleet<M extends FleetModel> {
   readonly #byName = new Map<string, M>();
   readonly #usage = new Map<M, Usage>();
-  readonly #options: FleetOptions;
+  readonly #options: FleetOptions<M>;
   readonly #now: () => number;
   #stopped = false;
+  /** Loads are admitted one at a time: two that each fit alone must not both be let in. */
+  #admissions: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly models: readonly M[],
-    options: FleetOptions,
+    options: FleetOptions<M>,
   ) {
     if (models.length === 0) throw new RangeError('a fleet needs at least one model');
     if (options.catchAll && models.length > 1) throw new RangeError('one model answers every name only when it is the only one');
@@ -125,19 +158,25 @@ export class Fleet<M extends FleetModel> {
    * The model's server, ready and held for one request; loads the model first when it is not
    * loaded (or waits for the load or unload under way). Undefined when it is not serving for
    * another reason (restarting, given up, starting at launch): the caller refuses with its status.
-   * Rejects with `signal`'s reason when the client goes first.
+   * A `MemoryRefusal` when it would not fit in the memory budget. Rejects with `signal`'s reason
+   * when the client goes first.
    */
-  async hold(model: M, signal: AbortSignal): Promise<Held | undefined> {
+  async hold(model: M, signal: AbortSignal): Promise<Held | MemoryRefusal | undefined> {
     const ready = this.holdReady(model);
     if (ready) return ready;
     const usage = this.#usage.get(model)!;
     if (usage.unloading) await unlessAborted(usage.unloading, signal);
-    if (model.supervisor.state === 'stopped' && !this.#stopped) this.#load(model, usage);
+    // A load under way (admitted, its server not started yet) is the one to wait for.
+    if (!usage.loading && model.supervisor.state === 'stopped' && !this.#stopped) this.#load(model, usage);
     if (!usage.loading) return undefined;
-    await unlessAborted(
-      usage.loading.catch(() => undefined),
+    const refused = await unlessAborted(
+      usage.loading.then(
+        () => undefined,
+        (error: unknown) => (error instanceof MemoryRefusal ? error : undefined),
+      ),
       signal,
     );
+    if (refused) return refused;
     const loaded = usage.unloading ? undefined : model.supervisor.serving;
     return loaded ? this.#held(model, usage, loaded) : undefined;
   }
@@ -168,11 +207,61 @@ export class Fleet<M extends FleetModel> {
 
   #load(model: M, usage: Usage): void {
     this.#options.logger.info({ event: 'model_load', model: model.name }, `loading the model ${model.name}: a request asked for it`);
-    usage.loading = model.supervisor.start().finally(() => {
-      usage.loading = undefined;
-      this.#armIdleTimer(model);
+    const admitted = this.#admissions.then(() => this.#admit(model));
+    this.#admissions = admitted.catch(() => undefined);
+    usage.loading = admitted
+      .then(() => model.supervisor.start())
+      .finally(() => {
+        usage.loading = undefined;
+        this.#armIdleTimer(model);
+      });
+    usage.loading.catch((error: unknown) => {
+      if (error instanceof MemoryRefusal) this.#options.logger.warn({ event: 'model_load_refused', model: model.name, kind: error.kind }, error.message);
+      else this.#options.logger.error({ event: 'model_load_failed', model: model.name, err: error }, `the model ${model.name} could not be loaded: ${(error as Error).message}`);
     });
-    usage.loading.catch((error: unknown) => this.#options.logger.error({ event: 'model_load_failed', model: model.name, err: error }, `the model ${model.name} could not be loaded: ${(error as Error).message}`));
+  }
+
+  /**
+   * Makes room for the model within the memory budget, or refuses it: idle models that are not
+   * pinned are unloaded, least recently used first; then models busy with requests are waited
+   * for (at most `waitMs`); what still does not fit is refused, naming what holds the memory.
+   */
+  async #admit(model: M): Promise<void> {
+    const memory = this.#options.memory;
+    if (!memory) return;
+    const need = await memory.estimate(model);
+    if (need === undefined) {
+      this.#options.logger.warn({ event: 'model_size_unknown', model: model.name }, `the memory the model ${model.name} takes is not known before it loads (no weights found); it is loaded unchecked and measured once it runs`);
+      return;
+    }
+    const budget = memory.budgetBytes;
+    if (need > budget) throw new MemoryRefusal('too_large', `the model ${model.name} needs about ${gigabytes(need)} (weights and KV cache), more than the memory budget of ${gigabytes(budget)} (models.memoryBudgetBytes) with nothing else loaded: it is not loaded`);
+    const deadline = this.#now() + memory.waitMs;
+    for (;;) {
+      const holding = await this.#holding(model, memory);
+      const held = holding.reduce((sum, { bytes }) => sum + bytes, 0);
+      if (held + need <= budget) return;
+      const idle = holding.filter(({ model: other }) => !other.pin && this.#usage.get(other)!.inFlight === 0 && !this.#usage.get(other)!.loading);
+      const leastRecent = idle.sort((a, b) => (this.#usage.get(a.model)!.lastUsedAt ?? 0) - (this.#usage.get(b.model)!.lastUsedAt ?? 0))[0];
+      if (leastRecent) {
+        await this.unload(leastRecent.model, `evicted to make room for ${model.name} (memory budget ${gigabytes(budget)})`);
+        continue;
+      }
+      const busy = holding.filter(({ model: other }) => !other.pin);
+      const left = deadline - this.#now();
+      if (busy.length > 0 && left > 0) {
+        await within(Promise.race(busy.map(({ model: other }) => this.#usage.get(other)!.whenDrained())), left, undefined);
+        continue;
+      }
+      const holders = holding.map(({ model: other, bytes }) => `${other.name} (${gigabytes(bytes)}${other.pin ? ', pinned' : `, ${this.#usage.get(other)!.inFlight} request(s) in flight`})`).join(', ');
+      throw new MemoryRefusal('memory', `the model ${model.name} needs about ${gigabytes(need)}, and ${gigabytes(held)} of the ${gigabytes(budget)} memory budget is held by ${holders}; retry once they are idle, or unload one`);
+    }
+  }
+
+  /** The models (besides `except`) whose servers hold memory, each with what it holds: what it was expected to take, or takes now if more. */
+  async #holding(except: M | undefined, memory: FleetMemory<M>): Promise<Array<{ model: M; bytes: number }>> {
+    const loaded = this.models.filter((other) => other !== except && other.supervisor.state !== 'stopped' && other.supervisor.state !== 'fatal');
+    return Promise.all(loaded.map(async (other) => ({ model: other, bytes: Math.max((await memory.estimate(other)) ?? 0, (await memory.measure(other)) ?? 0) })));
   }
 
   #armIdleTimer(model: M): void {
@@ -198,6 +287,14 @@ export class Fleet<M extends FleetModel> {
       await model.supervisor.stop();
     })().finally(() => (usage.unloading = undefined));
     return usage.unloading;
+  }
+
+  /** What the loaded models hold in memory, by the same measure loads are admitted by; undefined without a budget. */
+  async memoryHeld(): Promise<{ budgetBytes: number; models: Array<{ name: string; bytes: number }> } | undefined> {
+    const memory = this.#options.memory;
+    if (!memory) return undefined;
+    const holding = await this.#holding(undefined, memory);
+    return { budgetBytes: memory.budgetBytes, models: holding.map(({ model, bytes }) => ({ name: model.name, bytes })) };
   }
 
   /** Stops every model server; nothing is loaded again. */

@@ -9,6 +9,7 @@ import { UpstreamError } from '../upstream/index.js';
 import { epochMs, startTimeline, type Timeline } from '../observability/timeline.js';
 import { aborted, within } from '../util/deadlines.js';
 import type { CompletionDependencies, ServedModel } from './dependencies.js';
+import { MemoryRefusal } from '../fleet/index.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
 import type { Api, ApiRequest } from './apis/api.js';
 import { answerPipeline, MAX_TOKENS_HEADER, type Responder } from './pipeline.js';
@@ -63,7 +64,7 @@ async function serveCompletion(api: Api, raw: unknown, res: ServerResponse, deps
   // A model that is not loaded is loaded first, the client waiting (gone, it stops waiting).
   let clientGone: AbortController | undefined;
   const held = deps.models.holdReady(model) ?? (await deps.models.hold(model, (clientGone = whenClientGone(res)).signal).catch(() => undefined));
-  if (!held) return clientGone?.signal.aborted ? undefined : refuseUnavailable(api, res, model.supervisor);
+  if (!held || held instanceof MemoryRefusal) return clientGone?.signal.aborted ? undefined : refuseUnheld(api, res, model, held);
   try {
     await sendAdmitted(api, read, res, { model, serving: held.serving, digest, clientGone: clientGone ?? whenClientGone(res), timeline }, deps);
   } finally {
@@ -162,11 +163,11 @@ async function replyLoaded(api: Api, { reply, model: name }: { reply: Record<str
   if (!model) return;
   const clientGone = whenClientGone(res);
   const held = deps.models.holdReady(model) ?? (await deps.models.hold(model, clientGone.signal).catch(() => undefined));
-  if (held) {
+  if (held && !(held instanceof MemoryRefusal)) {
     held.release();
     return sendJson(res, 200, reply);
   }
-  if (!clientGone.signal.aborted) refuseUnavailable(api, res, model.supervisor);
+  if (!clientGone.signal.aborted) refuseUnheld(api, res, model, held);
 }
 
 /** A permit of the inference breaker, or the 503 already sent. */
@@ -328,6 +329,16 @@ async function countPromptTokens(request: UpstreamRequest, upstreamPath: string,
 function serverSide(error: TaskError): boolean {
   return error.code === 'ERR_UPSTREAM_CONNECTION' || (error.code === 'ERR_UPSTREAM_STATUS' && (error.status ?? 500) >= 500);
 }
+
+/** A model that could not be held: it would not fit in the memory budget (507 if never, 503 if not now), or its server is not ready (503). */
+function refuseUnheld(api: Api, res: ServerResponse, model: ServedModel, refusal: MemoryRefusal | undefined): void {
+  if (!refusal) return refuseUnavailable(api, res, model.supervisor);
+  if (refusal.kind === 'too_large') return api.sendError(res, 'model_too_large', refusal.message);
+  api.sendError(res, 'model_server_unavailable', refusal.message, { retryAfterSeconds: MEMORY_RETRY_AFTER_S });
+}
+
+/** When a model refused for memory that others hold may be asked for again: they are busy, with answers of seconds to minutes. */
+const MEMORY_RETRY_AFTER_S = 30;
 
 /** 503 while no model server is ready: what it is doing, and when to come back. */
 function refuseUnavailable(api: Api, res: ServerResponse, supervisor: Supervisor): void {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { capabilitiesOf, parameterSize, type ModelCatalog, type ModelFacts } from '../catalog/index.js';
 import { showRequest } from '../ollama/index.js';
 import { describeIssue } from '../openai/index.js';
-import { residentBytes } from '../util/process-memory.js';
+import { MemoryReadings } from '../util/process-memory.js';
 import type { Config } from '../config.js';
 import type { Fleet } from '../fleet/index.js';
 import type { ServedModel } from './dependencies.js';
@@ -59,15 +59,8 @@ const MEMORY_FOR_MS = 2_000;
  */
 export function ollamaModelRoutes(config: Config, models: Fleet<ServedModel>, served: () => Promise<string[]>, catalog: ModelCatalog): Record<string, Partial<Record<string, Handler>>> {
   const factsOf = (name: string) => catalog.facts(modelPath(models, name));
-  // One reading per model server, each kept MEMORY_FOR_MS; the map holds no more than the servers read within that time.
-  const memory = new Map<number, { at: number; bytes: Promise<number | undefined> }>();
-  const memoryOf = (pid: number) => {
-    const now = Date.now();
-    for (const [read, { at }] of memory) if (now - at > MEMORY_FOR_MS) memory.delete(read);
-    let reading = memory.get(pid);
-    if (!reading) memory.set(pid, (reading = { at: now, bytes: residentBytes(pid) }));
-    return reading.bytes;
-  };
+  const readings = new MemoryReadings(MEMORY_FOR_MS);
+  const memoryOf = (pid: number) => readings.read(pid);
   const entry = (name: string, facts: ModelFacts | undefined) => ({ name, model: name, modified_at: (facts?.modifiedAt ?? new Date(0)).toISOString(), size: facts?.sizeBytes ?? 0, digest: facts?.digest ?? '', details: details(facts) });
 
   const show: Handler = async (req, res) => {

@@ -18,3 +18,24 @@ export async function residentBytes(pid: number, platform: NodeJS.Platform = pro
     return undefined;
   }
 }
+
+/**
+ * Processes' resident memory, each reading kept `forMs`: a status asked for in a loop must not run
+ * `ps` (macOS) for each ask. It holds no more readings than processes read within that time.
+ */
+export class MemoryReadings {
+  readonly #readings = new Map<number, { at: number; bytes: Promise<number | undefined> }>();
+
+  constructor(
+    readonly forMs = 2_000,
+    readonly now: () => number = Date.now,
+  ) {}
+
+  read(pid: number): Promise<number | undefined> {
+    const now = this.now();
+    for (const [read, { at }] of this.#readings) if (now - at > this.forMs) this.#readings.delete(read);
+    let reading = this.#readings.get(pid);
+    if (!reading) this.#readings.set(pid, (reading = { at: now, bytes: residentBytes(pid) }));
+    return reading.bytes;
+  }
+}

@@ -3,10 +3,10 @@
 // request that asks for it, an idle one is unloaded, an unknown name is 404 in each API's shape,
 // and a model that cannot start is given up on alone.
 import Anthropic from '@anthropic-ai/sdk';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isAlive, until } from '../support/processes.js';
+import { isAlive, privateDir, until } from '../support/processes.js';
 import { startSidecar } from '../support/sidecar.js';
 
 /** A served model whose stand-in answers every request with `text`. */
@@ -93,5 +93,62 @@ describe('several models', () => {
     expect(sidecar.models.models[1]!.supervisor.state).toBe('fatal');
     expect((await ask(url, 'alpha')).status).toBe(200);
     expect((await fetch(`${url}/health`)).status).toBe(200);
+  });
+});
+
+/** A model folder the memory estimate reads: a config and weights of `megabytes` (a sparse file: the size is what counts). */
+function modelFolder(megabytes: number): string {
+  const dir = privateDir('mlx-guard-weights-');
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama', num_hidden_layers: 2, num_attention_heads: 4, hidden_size: 64, max_position_embeddings: 2048 }));
+  const weights = openSync(join(dir, 'model.safetensors'), 'w');
+  ftruncateSync(weights, megabytes * 1024 * 1024);
+  closeSync(weights);
+  return dir;
+}
+
+const MB = 1024 * 1024;
+
+/** A stand-in model whose weights on disk and resident memory once loaded are `megabytes`. */
+const weighing = (name: string, megabytes: number, fields: Record<string, unknown> = {}) => served(name, `from ${name}`, { model: modelFolder(megabytes), serverArgs: ['--control', '--script', JSON.stringify([{ text: `from ${name}` }]), '--footprint-mb', String(megabytes)], ...fields });
+
+describe('several models under a memory budget', () => {
+  it('a budget that holds two of three: each switch unloads the least recently used idle model first, nothing is lost, and the budget is never passed', async () => {
+    const { url, sidecar } = await startSidecar({ models: { served: [weighing('a', 200), weighing('b', 200), weighing('c', 200)], memoryBudgetBytes: 600 * MB } });
+    const state = () => sidecar.models.models.map((model) => model.supervisor.state);
+    let worst = 0;
+    const sampler = setInterval(() => {
+      void sidecar.models.memoryHeld().then((held) => (worst = Math.max(worst, held!.models.reduce((sum, { bytes }) => sum + bytes, 0))));
+    }, 100);
+    try {
+      for (const name of ['a', 'b', 'a']) expect((await ask(url, name)).status).toBe(200);
+      expect(state()).toEqual(['ready', 'ready', 'stopped']);
+      // b was used least recently: c takes its place.
+      expect((await ask(url, 'c')).status).toBe(200);
+      expect(state()).toEqual(['ready', 'stopped', 'ready']);
+      // Now a is the least recent.
+      const answers = await Promise.all(['b', 'c', 'b'].map((name) => ask(url, name)));
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200]);
+      expect(state()).toEqual(['stopped', 'ready', 'ready']);
+      const held = (await sidecar.models.memoryHeld())!;
+      expect(held.models.map(({ name }) => name)).toEqual(['b', 'c']);
+      for (const { bytes } of held.models) expect(bytes).toBeGreaterThan(200 * MB);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(worst).toBeGreaterThan(400 * MB);
+    expect(worst).toBeLessThanOrEqual(600 * MB);
+  });
+
+  it('a pinned model is never evicted; a model bigger than the whole budget is refused before it loads (507, with the numbers)', async () => {
+    const { url, sidecar } = await startSidecar({ models: { served: [weighing('pinned', 200, { pin: true }), weighing('x', 200), weighing('y', 200), weighing('huge', 700)], memoryBudgetBytes: 600 * MB } });
+    for (const name of ['x', 'y', 'x']) expect((await ask(url, name)).status).toBe(200);
+    expect(sidecar.models.models.map((model) => model.supervisor.state)).toEqual(['ready', 'ready', 'stopped', 'stopped']);
+    const refused = await ask(url, 'huge');
+    expect(refused.status).toBe(507);
+    const { error } = (await refused.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('model_too_large');
+    expect(error.message).toMatch(/the model huge needs about 0\.68 GB \(weights and KV cache\), more than the memory budget of 0\.59 GB/);
+    expect(sidecar.models.models[3]!.supervisor.status.pid).toBeUndefined();
+    expect(sidecar.models.models[0]!.supervisor.state).toBe('ready');
   });
 });

@@ -55,6 +55,17 @@ describe('what a model folder says of the model', () => {
     expect(capabilitiesOf({ chatTemplate: 'plain' })).toEqual(['completion']);
   });
 
+  it('reads what loading it takes: the weights\' bytes, and its KV cache per token (grouped-query heads, a head size given or derived)', async () => {
+    const tensors = { 'w.weight': { dtype: 'BF16', shape: [16, 16] } };
+    // Qwen2.5-7B's shape: 28 layers, 4 KV heads of 3584 / 28 = 128: 2 × 28 × 4 × 128 × 2 bytes.
+    const grouped = await readModelFacts(modelFolder({ model_type: 'qwen2', num_hidden_layers: 28, num_attention_heads: 28, num_key_value_heads: 4, hidden_size: 3584 }, tensors));
+    expect(grouped.kvBytesPerToken).toBe(57_344);
+    expect(grouped.weightsBytes).toBe(16 * 16 * 4 + 8 + JSON.stringify({ __metadata__: { format: 'mlx' }, 'w.weight': { dtype: 'BF16', shape: [16, 16], data_offsets: [0, 1024] } }).length);
+    // No KV heads named: every attention head has its own; a head size given wins.
+    expect((await readModelFacts(modelFolder({ model_type: 'gemma3', text_config: { num_hidden_layers: 2, num_attention_heads: 8, hidden_size: 1024, head_dim: 256 } }, tensors))).kvBytesPerToken).toBe(2 * 2 * 8 * 256 * 2);
+    expect((await readModelFacts(modelFolder({ model_type: 'odd' }, tensors))).kvBytesPerToken).toBeUndefined();
+  });
+
   it('formats parameter counts as Ollama does', () => {
     expect(parameterSize(7_615_616_512)).toBe('7.6B');
     expect(parameterSize(494_032_768)).toBe('494.0M');

@@ -3,7 +3,7 @@
 // wait out, pinned models never unloaded. Model servers are fakes whose start the test settles;
 // timers are vitest's.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Fleet, type FleetModel } from '../../../src/fleet/index.js';
+import { Fleet, MemoryRefusal, type FleetMemory, type FleetModel, type Held } from '../../../src/fleet/index.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import type { Serving, SupervisorState } from '../../../src/supervisor/index.js';
 import { deferred, type Deferred } from '../../support/deferred.js';
@@ -46,7 +46,31 @@ type Model = FleetModel & { supervisor: FakeSupervisor };
 
 const model = (name: string, fields: Partial<Omit<Model, 'supervisor'>> = {}): Model => ({ name, names: [name], pin: false, preload: false, ttlMs: 0, ...fields, supervisor: new FakeSupervisor() });
 
-const fleetOf = (models: Model[], catchAll = false, unloadGraceMs = 1_000) => new Fleet(models, { catchAll, unloadGraceMs, logger: silentLogger });
+const fleetOf = (models: Model[], catchAll = false, unloadGraceMs = 1_000, memory?: FleetMemory) => new Fleet<Model>(models, { catchAll, unloadGraceMs, logger: silentLogger, ...(memory ? { memory } : {}) });
+
+const GB = 1024 ** 3;
+
+/** A budget of `budgetGb`, each model expected to take what `sizes` says (GB), and measured at `measured` once it runs. */
+const memoryOf = (budgetGb: number, sizes: Record<string, number>, measured: Record<string, number> = {}): FleetMemory => ({
+  budgetBytes: budgetGb * GB,
+  waitMs: 10_000,
+  estimate: async (model) => (sizes[model.name] === undefined ? undefined : sizes[model.name]! * GB),
+  measure: async (model) => (measured[model.name] === undefined ? undefined : measured[model.name]! * GB),
+});
+
+/** Loads `model` through a request and ends that request (the model stays loaded, idle). */
+async function loadIdle(fleet: Fleet<Model>, model: Model): Promise<void> {
+  const loading = fleet.hold(model, new AbortController().signal);
+  await settle();
+  model.supervisor.ready();
+  held(await loading).release();
+}
+
+/** What `hold` gave, which the test expects to be the model held. */
+const held = (result: Held | MemoryRefusal | undefined): Held => {
+  if (!result || result instanceof MemoryRefusal) throw new Error(`not held: ${result?.message ?? 'undefined'}`);
+  return result;
+};
 
 /** Lets the promises settled so far run their continuations. */
 const settle = () => vi.advanceTimersByTimeAsync(0);
@@ -76,7 +100,7 @@ describe('Fleet', () => {
     await settle();
     expect(coder.supervisor.starts).toBe(1);
     coder.supervisor.ready();
-    const [first, second] = await Promise.all(holds);
+    const [first, second] = (await Promise.all(holds)).map(held);
     expect(first?.serving.baseUrl).toBe('http://127.0.0.1:1/1');
     expect(second?.serving.baseUrl).toBe('http://127.0.0.1:1/1');
     expect(fleet.usage(coder).inFlight).toBe(2);
@@ -122,10 +146,10 @@ describe('Fleet', () => {
     const loading = fleet.hold(coder, new AbortController().signal);
     await settle();
     coder.supervisor.ready();
-    const held = (await loading)!;
+    const holding = held(await loading);
     await vi.advanceTimersByTimeAsync(120_000);
     expect(coder.supervisor.stops).toBe(0);
-    held.release();
+    holding.release();
     await vi.advanceTimersByTimeAsync(59_000);
     const again = fleet.holdReady(coder)!;
     again.release();
@@ -145,7 +169,7 @@ describe('Fleet', () => {
     const first = fleet.hold(coder, new AbortController().signal);
     await settle();
     coder.supervisor.ready();
-    const inFlight = (await first)!;
+    const inFlight = held(await first);
     const unloaded = fleet.unload(coder, 'asked');
     await settle();
     expect(fleet.holdReady(coder)).toBeUndefined();
@@ -158,7 +182,7 @@ describe('Fleet', () => {
     await settle();
     expect(coder.supervisor.starts).toBe(2);
     coder.supervisor.ready();
-    expect((await late)?.serving.baseUrl).toBe('http://127.0.0.1:1/2');
+    expect(held(await late).serving.baseUrl).toBe('http://127.0.0.1:1/2');
 
     // A request that never ends holds the unload no longer than the grace.
     const stuck = fleet.unload(coder, 'asked');
@@ -181,6 +205,62 @@ describe('Fleet', () => {
     const refused = fleetOf([failing]).start();
     failing.supervisor.giveUp();
     await expect(refused).rejects.toThrow('given up');
+  });
+
+  it('memory: a load that would pass the budget unloads idle models first, least recently used, never a pinned one; one bigger than the whole budget is refused before it loads', async () => {
+    const [pinned, a, b, c, huge] = [model('pinned', { pin: true }), model('a'), model('b'), model('c'), model('huge')];
+    const fleet = fleetOf([pinned, a, b, c, huge], false, 1_000, memoryOf(10, { pinned: 4, a: 2, b: 2, c: 3, huge: 11 }, { a: 2.5 }));
+    const started = fleet.start();
+    pinned.supervisor.ready();
+    await started;
+    await loadIdle(fleet, a);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await loadIdle(fleet, b);
+    // Held: pinned 4 + a 2.5 (measured above its estimate) + b 2 = 8.5; c needs 3: the least recently used, a, goes.
+    await vi.advanceTimersByTimeAsync(1_000);
+    fleet.holdReady(b)!.release();
+    const loading = fleet.hold(c, new AbortController().signal);
+    await settle();
+    expect([a.supervisor.stops, b.supervisor.stops, pinned.supervisor.stops]).toEqual([1, 0, 0]);
+    c.supervisor.ready();
+    held(await loading).release();
+    expect(await fleet.memoryHeld()).toEqual({ budgetBytes: 10 * GB, models: [{ name: 'pinned', bytes: 4 * GB }, { name: 'b', bytes: 2 * GB }, { name: 'c', bytes: 3 * GB }] });
+
+    const refused = await fleet.hold(huge, new AbortController().signal);
+    expect(refused).toBeInstanceOf(MemoryRefusal);
+    expect((refused as MemoryRefusal).kind).toBe('too_large');
+    expect((refused as MemoryRefusal).message).toMatch(/the model huge needs about 11\.0 GB .*more than the memory budget of 10\.0 GB \(models\.memoryBudgetBytes\)/);
+    expect(huge.supervisor.starts).toBe(0);
+  });
+
+  it('memory: when only busy models hold it, a load waits for one to finish (bounded); past the wait it is refused, naming who holds what', async () => {
+    const [a, b, c] = [model('a'), model('b'), model('c')];
+    const fleet = fleetOf([a, b, c], false, 1_000, memoryOf(5, { a: 2, b: 2, c: 2 }));
+    await loadIdle(fleet, a);
+    await loadIdle(fleet, b);
+    const busyA = fleet.holdReady(a)!;
+    const busyB = fleet.holdReady(b)!;
+    const waiting = fleet.hold(c, new AbortController().signal);
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(c.supervisor.starts).toBe(0);
+    busyB.release();
+    await settle();
+    expect(b.supervisor.stops).toBe(1);
+    c.supervisor.ready();
+    held(await waiting).release();
+
+    // Now a and c stay busy past the wait: b cannot come back.
+    const busyC = fleet.holdReady(c)!;
+    const refused = fleet.hold(b, new AbortController().signal);
+    await vi.advanceTimersByTimeAsync(9_000);
+    expect(b.supervisor.starts).toBe(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    const refusal = await refused;
+    expect(refusal).toBeInstanceOf(MemoryRefusal);
+    expect((refusal as MemoryRefusal).message).toMatch(/the model b needs about 2\.0 GB, and 4\.0 GB of the 5\.0 GB memory budget is held by a \(2\.0 GB, 1 request\(s\) in flight\), c \(2\.0 GB, 1 request\(s\) in flight\); retry once they are idle/);
+    expect(b.supervisor.starts).toBe(1);
+    busyC.release();
+    busyA.release();
   });
 
   it('once stopped, every model server is stopped and none is loaded again', async () => {
