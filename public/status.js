@@ -123,6 +123,8 @@ function render(s) {
   });
   $('restart-list').replaceChildren(...(items.length ? items : [el('li', { class: 'muted' }, 'none yet')]));
 
+  renderModels(s);
+
   facts($('tool-facts'), [
     ['repaired from raw markup', s.toolParsing.repairedCalls],
     ['lost by the model server', s.toolParsing.lostCalls],
@@ -130,6 +132,31 @@ function render(s) {
   ]);
   for (const node of document.querySelectorAll('.admin-only')) node.hidden = !s.admin;
   $('token-form').hidden = s.admin;
+}
+
+const gigabytes = (bytes) => (bytes == null ? '—' : `${(bytes / 1024 ** 3).toFixed(bytes < 1024 ** 3 ? 2 : 1)} GB`);
+
+/** With several models: a row each, with its own load or unload button for an admin. */
+function renderModels(s) {
+  $('models').hidden = !s.models;
+  if (!s.models) return;
+  const held = s.models.reduce((sum, m) => sum + (m.memoryBytes ?? 0), 0);
+  $('memory-budget').textContent = s.memoryBudgetBytes ? `${gigabytes(held)} of ${gigabytes(s.memoryBudgetBytes)}` : '';
+  $('model-rows').replaceChildren(
+    ...s.models.map((m) => {
+      const state = el('td', { class: 'state' });
+      setState(state, m.state);
+      // Unloaded is how a model nobody asks for rests: no alarm colour.
+      if (m.state === 'stopped') Object.assign(state, { textContent: 'not loaded' }).dataset.state = 'unloaded';
+      const restarts = Object.values(m.restarts ?? {}).reduce((a, b) => a + b, 0);
+      const row = el('tr', { 'data-model': m.name }, el('td', {}, m.name + (m.pin ? ' (pinned)' : '')), state, el('td', {}, gigabytes(m.memoryBytes)), el('td', {}, m.lastUsedAt ? `${ago(m.lastUsedAt)} ago` : '—'), el('td', {}, String(m.inFlight)), el('td', {}, STATES[m.breaker] ?? m.breaker), el('td', {}, String(restarts)));
+      if (s.admin) {
+        const action = m.state === 'stopped' || m.state === 'fatal' ? 'load' : 'unload';
+        row.append(el('td', {}, el('button', { 'data-action': `/admin/models/${encodeURIComponent(m.name)}/${action}` }, action === 'load' ? 'Load' : 'Unload')));
+      }
+      return row;
+    }),
+  );
 }
 
 async function connect() {

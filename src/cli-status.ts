@@ -6,7 +6,21 @@ interface Snapshot {
   traffic: { seconds: Array<{ ok: number; clientErrors: number; serverErrors: number; p50?: number; tokens: number }>; inflight: number };
   restarts: Array<{ at: string; cause: string; detail: string }>;
   toolParsing: { repairedCalls: number; lostCalls: number };
+  /** With several models (models.served). */
+  models?: Array<{ name: string; state: string; pin: boolean; memoryBytes: number | null; lastUsedAt: string | null; inFlight: number; breaker: string; restarts: Record<string, number> }>;
+  memoryBudgetBytes?: number | null;
 }
+
+const gigabytes = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(bytes < 1024 ** 3 ? 2 : 1)} GB`;
+
+/** A row per model: state, memory, last use, requests in flight, breaker and restarts. */
+const modelRows = (s: Snapshot): Array<[string, string]> => [
+  ...(s.memoryBudgetBytes ? [['memory', `${gigabytes((s.models ?? []).reduce((sum, m) => sum + (m.memoryBytes ?? 0), 0))} of ${gigabytes(s.memoryBudgetBytes)} held by loaded models`] as [string, string]] : []),
+  ...(s.models ?? []).map((m): [string, string] => [
+    `model ${m.name}`,
+    [m.state === 'stopped' ? 'not loaded' : m.state, m.pin ? 'pinned' : '', m.memoryBytes !== null ? gigabytes(m.memoryBytes) : '', m.lastUsedAt ? `last asked ${since(m.lastUsedAt)} ago` : '', `${m.inFlight} in flight`, `breaker ${m.breaker}`, `${Object.values(m.restarts).reduce((a, b) => a + b, 0)} restart(s)`].filter(Boolean).join(' · '),
+  ]),
+];
 
 /** Ready means answering: the model server ready and the inference breaker not refusing. */
 const isReady = (s: Snapshot) => s.modelServer.state === 'ready' && s.breakers.inference?.state !== 'open';
@@ -31,6 +45,7 @@ export function describeStatus(url: string, s: Snapshot): string {
     ['traffic', `${sum((x) => x.ok + x.clientErrors + x.serverErrors).toFixed(1)} req/s · p50 ${p50.length ? `${Math.round(p50.reduce((a, b) => a + b, 0) / p50.length)} ms` : '—'} · ${sum((x) => x.tokens).toFixed(1)} tokens/s · ${s.traffic.inflight} in flight`],
     ['last restart', latest ? `${new Date(latest.at).toLocaleTimeString()} ${latest.cause}: ${latest.detail}` : 'none'],
     ['tool calls', `${s.toolParsing.repairedCalls} repaired from raw markup · ${s.toolParsing.lostCalls} lost by the server`],
+    ...modelRows(s),
   ];
   return [`mlx-guard at ${url}: ${isReady(s) ? 'READY' : 'NOT READY'}`, ...rows.map(([k, v]) => `  ${k.padEnd(18)} ${v}`)].join('\n');
 }

@@ -162,12 +162,28 @@ export class Fleet<M extends FleetModel> {
    * when the client goes first.
    */
   async hold(model: M, signal: AbortSignal): Promise<Held | MemoryRefusal | undefined> {
+    return this.#hold(model, signal, false);
+  }
+
+  /**
+   * Loads the model as a request would, and a model given up on too (an admin's word that it was
+   * fixed): resolves once it is ready (true), refused for memory, or not serving (false).
+   */
+  async load(model: M, signal: AbortSignal): Promise<true | false | MemoryRefusal> {
+    const held = await this.#hold(model, signal, true);
+    if (held instanceof MemoryRefusal) return held;
+    held?.release();
+    return held !== undefined;
+  }
+
+  async #hold(model: M, signal: AbortSignal, revive: boolean): Promise<Held | MemoryRefusal | undefined> {
     const ready = this.holdReady(model);
     if (ready) return ready;
     const usage = this.#usage.get(model)!;
     if (usage.unloading) await unlessAborted(usage.unloading, signal);
+    const { state } = model.supervisor;
     // A load under way (admitted, its server not started yet) is the one to wait for.
-    if (!usage.loading && model.supervisor.state === 'stopped' && !this.#stopped) this.#load(model, usage);
+    if (!usage.loading && (state === 'stopped' || (revive && state === 'fatal')) && !this.#stopped) this.#load(model, usage);
     if (!usage.loading) return undefined;
     const refused = await unlessAborted(
       usage.loading.then(

@@ -11,12 +11,19 @@ import { handleCompletion, type CompletionDependencies } from './completions.js'
 import { sendError, sendJson } from './responses.js';
 import { sendModels, servedModels } from './models.js';
 import { ollamaModelRoutes } from './ollama-models.js';
+import { adminModelRoutes, modelAction } from './admin-models.js';
 import { ConnectionSlots } from './connection-slots.js';
 import { RequestGuard } from './request-guard.js';
 import { PAGE_PATHS, sendPage, StatusStreams } from './status-page.js';
 import { StatusBoard } from './status.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+/** An admin action on one model, as its route: the name may hold slashes (a repo id). */
+const adminModelPath = (requested: string) => {
+  const action = modelAction(requested);
+  return action ? `/admin/models/{name}/${action.action}` : requested;
+};
 
 const INFERENCE_ROUTES = new Set(['/v1/chat/completions', '/chat/completions', '/v1/completions', '/v1/messages', '/v1/responses', '/api/chat', '/api/generate']);
 /** The routes that read a request body (any other one closes a connection that sent one). */
@@ -69,6 +76,7 @@ export function createApp(deps: CompletionDependencies): Server {
   };
   const inference = (api: Api): Handler => keyed(api.sendError, (req, res) => handleCompletion(api, req, res, deps));
   const kept = storedResponseRoutes(responseStore);
+  const modelAdmin = adminModelRoutes(models);
 
   /**
    * Who may see the status: with an admin token set, whoever presents it is an admin (log lines,
@@ -137,6 +145,9 @@ export function createApp(deps: CompletionDependencies): Server {
     '/admin/breakers/parse/reset': { POST: admin((_req, res) => (parseBreaker.reset(), sendJson(res, 200, { parse: parseBreaker.getState() }))) },
     '/admin/drain': { POST: admin((_req, res) => ((deps.drain.draining = true), sendJson(res, 200, { draining: true }))) },
     '/admin/undrain': { POST: admin((_req, res) => ((deps.drain.draining = false), sendJson(res, 200, { draining: false }))) },
+    '/admin/models': { GET: admin(modelAdmin.list) },
+    '/admin/models/{name}/load': { POST: admin(modelAdmin.act) },
+    '/admin/models/{name}/unload': { POST: admin(modelAdmin.act) },
     '/admin/restart': {
       POST: admin((_req, res) => {
         void supervisor.restart('manual').catch(() => undefined);
@@ -154,7 +165,7 @@ export function createApp(deps: CompletionDependencies): Server {
     slots.request(req, res);
     // Routed on the path alone: Claude Code adds `?beta=true` to the Messages routes.
     const requested = (req.url ?? '/').split('?')[0]!;
-    const path = requested.startsWith('/v1/models/') ? '/v1/models/{id}' : requested.startsWith('/v1/responses/') ? '/v1/responses/{id}' : requested;
+    const path = requested.startsWith('/v1/models/') ? '/v1/models/{id}' : requested.startsWith('/v1/responses/') ? '/v1/responses/{id}' : requested.startsWith('/admin/models/') ? adminModelPath(requested) : requested;
     const route = routes[path];
     // Only the inference routes read a body: any other one's connection closes once answered
     // rather than wait for a body nobody reads (a trickled one would hold the slot for minutes).

@@ -2,6 +2,7 @@ import type { Counter } from 'prom-client';
 import type { CircuitBreaker } from '../breaker/index.js';
 import type { RestartEvent } from '../supervisor/index.js';
 import type { CompletionDependencies } from './dependencies.js';
+import { describeModel } from './admin-models.js';
 
 const RESTARTS_KEPT = 20;
 const TRANSITIONS_SHOWN = 5;
@@ -52,10 +53,20 @@ export class StatusBoard {
       traffic: { seconds: this.deps.traffic.recent(120), inflight: this.deps.inflight.count, pools: this.deps.pools.stats },
       toolParsing: { repairedCalls: await total(metrics.repairedToolCalls), lostCalls: await total(metrics.lostToolCalls), breaker: parseBreaker.getState() },
       poison: journal.poison.entries,
+      ...(this.deps.models.catchAll ? {} : await this.#models(admin)),
       // Kept for scripts that read them before the page existed.
       inflight: this.deps.inflight.count,
       pools: this.deps.pools.stats,
     };
+  }
+
+  /** With several models: a row for each, and the memory budget they share (pids for an admin only). */
+  async #models(admin: boolean): Promise<Record<string, unknown>> {
+    const { models } = this.deps;
+    const held = await models.memoryHeld();
+    const byName = held && new Map(held.models.map(({ name, bytes }) => [name, bytes]));
+    const rows = await Promise.all(models.models.map((model) => describeModel(models, model, byName)));
+    return { models: rows.map(({ pid, ...row }) => (admin ? { ...row, pid } : row)), memoryBudgetBytes: held?.budgetBytes ?? null };
   }
 
   #breaker(breaker: CircuitBreaker): Record<string, unknown> {

@@ -3,8 +3,11 @@
 // request that asks for it, an idle one is unloaded, an unknown name is 404 in each API's shape,
 // and a model that cannot start is given up on alone.
 import Anthropic from '@anthropic-ai/sdk';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { closeSync, existsSync, ftruncateSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { isAlive, privateDir, until } from '../support/processes.js';
 import { startSidecar } from '../support/sidecar.js';
@@ -93,6 +96,43 @@ describe('several models', () => {
     expect(sidecar.models.models[1]!.supervisor.state).toBe('fatal');
     expect((await ask(url, 'alpha')).status).toBe(200);
     expect((await fetch(`${url}/health`)).status).toBe(200);
+  });
+});
+
+describe('the admin routes for models', () => {
+  it('GET /admin/models lists each model; POST …/load loads one (a repo id with its slash, encoded or not) and answers once it is ready; …/unload stops it; `mlx-guard status` shows a row each', async () => {
+    const { url } = await startSidecar({ models: { served: [served('alpha', 'from alpha', { pin: true }), served('org/beta', 'from beta')] } });
+    const admin = (path: string, method = 'POST') => fetch(`${url}${path}`, { method, signal: AbortSignal.timeout(20_000) });
+    const list = async () => ((await (await admin('/admin/models', 'GET')).json()) as { budgetBytes: number; models: Array<{ name: string; state: string; memoryBytes: number | null; pin: boolean }> });
+    const before = await list();
+    expect(before.budgetBytes).toBeGreaterThan(0);
+    expect(before.models.map(({ name, state, pin }) => [name, state, pin])).toEqual([
+      ['alpha', 'ready', true],
+      ['org/beta', 'stopped', false],
+    ]);
+    const loaded = await admin('/admin/models/org%2Fbeta/load');
+    expect(loaded.status).toBe(200);
+    expect(((await loaded.json()) as { state: string; memoryBytes: number }).state).toBe('ready');
+    expect((await list()).models[1]!.memoryBytes).toBeGreaterThan(0);
+
+    // Run beside this process's event loop, which serves the status it asks for.
+    const status = await promisify(execFile)(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/cli.ts', import.meta.url)), 'status', '--url', url], { encoding: 'utf8', timeout: 20_000 });
+    expect(status.stdout).toMatch(/model alpha\s+ready · pinned · [\d.]+ GB/);
+    expect(status.stdout).toMatch(/model org\/beta\s+ready · [\d.]+ GB · last asked \d+ s ago · 0 in flight · breaker closed · 0 restart\(s\)/);
+    expect(status.stdout).toMatch(/memory\s+[\d.]+ GB of [\d.]+ GB held by loaded models/);
+
+    const unloaded = await admin('/admin/models/org/beta/unload');
+    expect(unloaded.status).toBe(200);
+    expect(((await unloaded.json()) as { state: string }).state).toBe('stopped');
+    expect((await admin('/admin/models/gpt-4o/load')).status).toBe(404);
+    expect((await admin('/admin/models/alpha/restart')).status).toBe(404);
+  });
+
+  it('with one model (no models.served) there is nothing to load or unload: 404 that says so', async () => {
+    const { url } = await startSidecar();
+    const refused = await fetch(`${url}/admin/models/org%2Ftest-model/unload`, { method: 'POST' });
+    expect(refused.status).toBe(404);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/mlx-guard serves one model \(no models\.served\)/);
   });
 });
 

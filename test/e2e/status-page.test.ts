@@ -77,6 +77,24 @@ describe('the status page', () => {
     await page.close();
   }, 60_000);
 
+  it('with several models: a row each (state, memory, use); an admin loads one with its button and unloads it with the next', async () => {
+    const script = (text: string) => ['--control', '--script', JSON.stringify([{ text }])];
+    const { url } = await startSidecar({ models: { served: [{ name: 'alpha', pin: true, serverArgs: script('a') }, { name: 'org/beta', serverArgs: script('b') }] } });
+    const { page, errors, foreign } = await open(url);
+    const beta = page.locator('#model-rows tr[data-model="org/beta"]');
+    await beta.locator('td.state[data-state="unloaded"]').waitFor({ timeout: 10_000 });
+    expect(await page.locator('#model-rows tr[data-model="alpha"] td.state').textContent()).toBe('ready');
+    expect(await page.isVisible('#models')).toBe(true);
+    await beta.locator('button', { hasText: 'Load' }).click();
+    await beta.locator('td.state[data-state="ready"]').waitFor({ timeout: 10_000 });
+    expect(await beta.locator('td').nth(2).textContent()).toMatch(/GB$/);
+    await beta.locator('button', { hasText: 'Unload' }).click();
+    await beta.locator('td.state[data-state="unloaded"]').waitFor({ timeout: 10_000 });
+    expect(errors).toEqual([]);
+    expect(foreign).toEqual([]);
+    await page.close();
+  }, 60_000);
+
   it('with an admin token set: no buttons and no log lines until the token is entered in the page', async () => {
     const adminToken = 'an-admin-token-of-length';
     const { url } = await startSidecar({ adminToken });
