@@ -31,7 +31,16 @@ export interface FleetMemory<M extends FleetModel = FleetModel> {
   estimate(model: M): Promise<number | undefined>;
   /** What its model server takes now (resident memory), while it runs; undefined when unknown. */
   measure(model: M): Promise<number | undefined>;
+  /**
+   * The memory the system has free now, where an exited process's memory can take a while to come
+   * back (a Mac's wired memory): an evicted model's is then seen come back before the next load.
+   */
+  freeBytes?(): number;
 }
+
+/** How long a load waits to see an evicted model's memory come back to the system, after its process exited. */
+const RELEASE_WAIT_MS = 10_000;
+const RELEASE_POLL_MS = 100;
 
 /** Why a model was not loaded: it would not fit in the memory budget, now (`memory`) or ever (`too_large`). */
 export class MemoryRefusal extends Error {
@@ -251,7 +260,7 @@ export class Fleet<M extends FleetModel> {
       return;
     }
     const budget = memory.budgetBytes;
-    if (need > budget) throw new MemoryRefusal('too_large', `the model ${model.name} needs about ${gigabytes(need)} (weights and KV cache), more than the memory budget of ${gigabytes(budget)} (models.memoryBudgetBytes) with nothing else loaded: it is not loaded`);
+    if (need > budget) throw new MemoryRefusal('too_large', `the model ${model.name} needs about ${gigabytes(need)} (weights, KV cache and its server), more than the memory budget of ${gigabytes(budget)} (models.memoryBudgetBytes) with nothing else loaded: it is not loaded`);
     const deadline = this.#now() + memory.waitMs;
     for (;;) {
       const holding = await this.#holding(model, memory);
@@ -260,7 +269,9 @@ export class Fleet<M extends FleetModel> {
       const idle = holding.filter(({ model: other }) => !other.pin && this.#usage.get(other)!.inFlight === 0 && !this.#usage.get(other)!.loading);
       const leastRecent = idle.sort((a, b) => (this.#usage.get(a.model)!.lastUsedAt ?? 0) - (this.#usage.get(b.model)!.lastUsedAt ?? 0))[0];
       if (leastRecent) {
+        const freeBefore = memory.freeBytes?.();
         await this.unload(leastRecent.model, `evicted to make room for ${model.name} (memory budget ${gigabytes(budget)})`);
+        if (freeBefore !== undefined) await this.#released(() => memory.freeBytes!(), leastRecent, freeBefore + leastRecent.bytes / 2);
         continue;
       }
       const busy = holding.filter(({ model: other }) => !other.pin);
@@ -271,6 +282,21 @@ export class Fleet<M extends FleetModel> {
       }
       const holders = holding.map(({ model: other, bytes }) => `${other.name} (${gigabytes(bytes)}${other.pin ? ', pinned' : `, ${this.#usage.get(other)!.inFlight} request(s) in flight`})`).join(', ');
       throw new MemoryRefusal('memory', `the model ${model.name} needs about ${gigabytes(need)}, and ${gigabytes(held)} of the ${gigabytes(budget)} memory budget is held by ${holders}; retry once they are idle, or unload one`);
+    }
+  }
+
+  /**
+   * Waits (at most RELEASE_WAIT_MS) until the system's free memory reaches `target`: on a Mac a
+   * stopped process's wired memory can outlive it a moment, and a load into it runs out of memory.
+   */
+  async #released(freeBytes: () => number, evicted: { model: M; bytes: number }, target: number): Promise<void> {
+    const deadline = this.#now() + RELEASE_WAIT_MS;
+    while (freeBytes() < target) {
+      if (this.#now() >= deadline) {
+        this.#options.logger.warn({ event: 'memory_not_released', model: evicted.model.name, bytes: evicted.bytes }, `the memory of ${evicted.model.name} (${gigabytes(evicted.bytes)}) was not seen come back within ${RELEASE_WAIT_MS / 1000} s of its server's exit; loading the next model anyway`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, RELEASE_POLL_MS));
     }
   }
 

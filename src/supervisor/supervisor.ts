@@ -154,6 +154,7 @@ export class Supervisor {
     if (this.#state === 'fatal') {
       this.#fatal = undefined;
       this.#policy.reset();
+      this.#plan = undefined;
     }
     this.#hasServed = false;
     const ready = this.#whenReady();
@@ -244,8 +245,12 @@ export class Supervisor {
     try {
       // Starting from the first moment: mlx-guard's port is open meanwhile, and says so.
       this.#setState('starting', 'start', 'choosing and preparing the model server');
-      this.#plan = await planLaunch(this.options);
-      if (this.#plan.notice) this.#logger.warn({ event: 'backend_choice', backend: this.#plan.backend }, this.#plan.notice);
+      // Planned once (which backend, its Python, mlx-lm's version: a probe of seconds) and kept for
+      // the next start, as a fleet reloads a model it unloaded; planned again when a start follows a fatal end.
+      if (!this.#plan) {
+        this.#plan = await planLaunch(this.options);
+        if (this.#plan.notice) this.#logger.warn({ event: 'backend_choice', backend: this.#plan.backend }, this.#plan.notice);
+      }
       await this.#prepare?.(this.#plan.backend, (progress) => {
         this.#detail = progress.text;
         this.#progressListeners.emit(progress);

@@ -169,3 +169,40 @@ describe('llama-server behind mlx-guard', () => {
     expect(isAlive(child)).toBe(false);
   });
 });
+
+describe('a mixed fleet', () => {
+  it('an mlx model (the stand-in) and llama-server serving a GGUF (backend command) in one mlx-guard, each answering under its own name; the GGUF file is what its memory estimate reads', async () => {
+    const { client, url, sidecar } = await startSidecar(
+      {
+        models: {
+          served: [
+            { name: 'local-mlx', backend: 'standin', model: 'org/test-model', serverArgs: ['--control', '--script', JSON.stringify([{ text: 'from the stand-in' }])], pin: true },
+            { name: 'gguf', backend: 'command', command: llamaServerCommand() },
+          ],
+        },
+      },
+      [],
+      { atDefaults: true },
+    );
+    expect((await client.chat.completions.create({ model: 'local-mlx', messages: hello, max_tokens: 12 })).choices[0]!.message.content).toBe('from the stand-in');
+    const gguf = await client.chat.completions.create({ model: 'gguf', messages: hello, max_tokens: 12 });
+    expect(gguf.model).toBe('gguf');
+    expect(gguf.choices[0]!.message.content).toMatch(/\w/);
+    expect(gguf.usage).toMatchObject({ completion_tokens: 12 });
+    const [mlxServer, llama] = sidecar.models.models;
+    expect(mlxServer!.supervisor.status.backend).toBe('standin');
+    expect(llama!.supervisor.status.backend).toBe('command');
+    expect(isAlive(llama!.supervisor.status.pid!)).toBe(true);
+    // Streamed too, and the models list says both are loaded.
+    let text = '';
+    for await (const chunk of await client.chat.completions.create({ model: 'gguf', messages: hello, max_tokens: 8, stream: true })) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toMatch(/\w/);
+    const listed = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string; state: string }> };
+    expect(listed.data.map(({ id, state }) => [id, state])).toEqual([
+      ['local-mlx', 'ready'],
+      ['gguf', 'ready'],
+    ]);
+    const admin = (await (await fetch(`${url}/admin/models`)).json()) as { models: Array<{ name: string; memoryBytes: number }> };
+    expect(admin.models[1]!.memoryBytes).toBeGreaterThanOrEqual(readFileSync(llamaServerCommand()[2]!).length);
+  });
+});

@@ -50,12 +50,16 @@ const fleetOf = (models: Model[], catchAll = false, unloadGraceMs = 1_000, memor
 
 const GB = 1024 ** 3;
 
-/** A budget of `budgetGb`, each model expected to take what `sizes` says (GB), and measured at `measured` once it runs. */
-const memoryOf = (budgetGb: number, sizes: Record<string, number>, measured: Record<string, number> = {}): FleetMemory => ({
+/**
+ * A budget of `budgetGb`, each model expected to take what `sizes` says (GB), and measured at
+ * `measured` once it runs; the system's free memory is 64 GB less what the running `models` take.
+ */
+const memoryOf = (budgetGb: number, sizes: Record<string, number>, measured: Record<string, number> = {}, models: Model[] = []): FleetMemory => ({
   budgetBytes: budgetGb * GB,
   waitMs: 10_000,
   estimate: async (model) => (sizes[model.name] === undefined ? undefined : sizes[model.name]! * GB),
   measure: async (model) => (measured[model.name] === undefined ? undefined : measured[model.name]! * GB),
+  freeBytes: () => 64 * GB - models.filter((model) => model.supervisor.state !== 'stopped').reduce((sum, model) => sum + (sizes[model.name] ?? 0) * GB, 0),
 });
 
 /** Loads `model` through a request and ends that request (the model stays loaded, idle). */
@@ -209,7 +213,7 @@ describe('Fleet', () => {
 
   it('memory: a load that would pass the budget unloads idle models first, least recently used, never a pinned one; one bigger than the whole budget is refused before it loads', async () => {
     const [pinned, a, b, c, huge] = [model('pinned', { pin: true }), model('a'), model('b'), model('c'), model('huge')];
-    const fleet = fleetOf([pinned, a, b, c, huge], false, 1_000, memoryOf(10, { pinned: 4, a: 2, b: 2, c: 3, huge: 11 }, { a: 2.5 }));
+    const fleet = fleetOf([pinned, a, b, c, huge], false, 1_000, memoryOf(10, { pinned: 4, a: 2, b: 2, c: 3, huge: 11 }, { a: 2.5 }, [pinned, a, b, c, huge]));
     const started = fleet.start();
     pinned.supervisor.ready();
     await started;
@@ -235,7 +239,7 @@ describe('Fleet', () => {
 
   it('memory: when only busy models hold it, a load waits for one to finish (bounded); past the wait it is refused, naming who holds what', async () => {
     const [a, b, c] = [model('a'), model('b'), model('c')];
-    const fleet = fleetOf([a, b, c], false, 1_000, memoryOf(5, { a: 2, b: 2, c: 2 }));
+    const fleet = fleetOf([a, b, c], false, 1_000, memoryOf(5, { a: 2, b: 2, c: 2 }, {}, [a, b, c]));
     await loadIdle(fleet, a);
     await loadIdle(fleet, b);
     const busyA = fleet.holdReady(a)!;
@@ -261,6 +265,30 @@ describe('Fleet', () => {
     expect(b.supervisor.starts).toBe(1);
     busyC.release();
     busyA.release();
+  });
+
+  it('memory: after an eviction the next load waits to see the memory come back to the system (a Mac\'s wired memory can outlive the process), at most 10 s', async () => {
+    const [a, b] = [model('a'), model('b')];
+    let free = 10 * GB;
+    const fleet = fleetOf([a, b], false, 1_000, { ...memoryOf(3, { a: 2, b: 2 }), freeBytes: () => free });
+    await loadIdle(fleet, a);
+    const loading = fleet.hold(b, new AbortController().signal);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(a.supervisor.stops).toBe(1);
+    expect(b.supervisor.starts).toBe(0);
+    free += 1.5 * GB;
+    await vi.advanceTimersByTimeAsync(100);
+    expect(b.supervisor.starts).toBe(1);
+    b.supervisor.ready();
+    held(await loading).release();
+    // Never seen back: the load goes on after 10 s.
+    const again = fleet.hold(a, new AbortController().signal);
+    await vi.advanceTimersByTimeAsync(9_900);
+    expect(a.supervisor.starts).toBe(1);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(a.supervisor.starts).toBe(2);
+    a.supervisor.ready();
+    held(await again).release();
   });
 
   it('once stopped, every model server is stopped and none is loaded again', async () => {
