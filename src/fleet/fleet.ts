@@ -81,16 +81,19 @@ class Usage {
   /** A load a request started: requests wait for it instead of being refused while the server starts. */
   loading: Promise<void> | undefined;
   unloading: Promise<void> | undefined;
-  /** Resolves when the last request in flight ends. */
-  #drained: (() => void) | undefined;
+  /** Resolved when the last request in flight ends (an unload and a load may both wait for it). */
+  #drained: Array<() => void> = [];
 
   whenDrained(): Promise<void> {
-    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => (this.#drained = resolve));
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.#drained.push(resolve));
   }
 
   ended(): void {
     this.inFlight--;
-    if (this.inFlight === 0) this.#drained?.();
+    if (this.inFlight > 0) return;
+    const drained = this.#drained;
+    this.#drained = [];
+    for (const resolve of drained) resolve();
   }
 }
 
@@ -189,7 +192,12 @@ export class Fleet<M extends FleetModel> {
     const ready = this.holdReady(model);
     if (ready) return ready;
     const usage = this.#usage.get(model)!;
-    if (usage.unloading) await unlessAborted(usage.unloading, signal);
+    if (usage.unloading) {
+      await unlessAborted(usage.unloading, signal);
+      // Closed for an eviction that did not happen (its requests ran past the wait): open again.
+      const reopened = this.holdReady(model);
+      if (reopened) return reopened;
+    }
     const { state } = model.supervisor;
     // A load under way (admitted, its server not started yet) is the one to wait for.
     if (!usage.loading && (state === 'stopped' || (revive && state === 'fatal')) && !this.#stopped) this.#load(model, usage);
@@ -274,14 +282,44 @@ export class Fleet<M extends FleetModel> {
         if (freeBefore !== undefined) await this.#released(() => memory.freeBytes!(), leastRecent, freeBefore + leastRecent.bytes / 2);
         continue;
       }
-      const busy = holding.filter(({ model: other }) => !other.pin);
+      // Only busy models hold the rest: the least recently used one takes no new request (they wait
+      // for its reload) and is unloaded once those in flight have finished, if they do in time.
+      const busy = holding.filter(({ model: other }) => !other.pin && !this.#usage.get(other)!.loading && !this.#usage.get(other)!.unloading);
+      const victim = busy.sort((a, b) => (this.#usage.get(a.model)!.lastUsedAt ?? 0) - (this.#usage.get(b.model)!.lastUsedAt ?? 0))[0];
       const left = deadline - this.#now();
-      if (busy.length > 0 && left > 0) {
-        await within(Promise.race(busy.map(({ model: other }) => this.#usage.get(other)!.whenDrained())), left, undefined);
+      const freeBefore = memory.freeBytes?.();
+      if (victim && left > 0 && (await this.#evictOnceDrained(victim.model, left, `evicted to make room for ${model.name} (memory budget ${gigabytes(budget)}), once its requests in flight had finished`))) {
+        if (freeBefore !== undefined) await this.#released(() => memory.freeBytes!(), victim, freeBefore + victim.bytes / 2);
+        continue;
+      }
+      // The rest is held by models being loaded or unloaded: what they come to decides.
+      const changing = holding.flatMap(({ model: other }) => [this.#usage.get(other)!.loading, this.#usage.get(other)!.unloading]).filter((settling) => settling !== undefined);
+      if (!victim && changing.length > 0 && left > 0) {
+        await within(Promise.race(changing.map((settling) => settling.catch(() => undefined))), left, undefined);
         continue;
       }
       const holders = holding.map(({ model: other, bytes }) => `${other.name} (${gigabytes(bytes)}${other.pin ? ', pinned' : `, ${this.#usage.get(other)!.inFlight} request(s) in flight`})`).join(', ');
       throw new MemoryRefusal('memory', `the model ${model.name} needs about ${gigabytes(need)}, and ${gigabytes(held)} of the ${gigabytes(budget)} memory budget is held by ${holders}; retry once they are idle, or unload one`);
+    }
+  }
+
+  /**
+   * Closes a busy model to new requests (they wait) and unloads it once those in flight have
+   * finished; if they have not within `withinMs`, it is opened again and left loaded (false).
+   */
+  async #evictOnceDrained(model: M, withinMs: number, why: string): Promise<boolean> {
+    const usage = this.#usage.get(model)!;
+    let reopen!: () => void;
+    const closed = new Promise<void>((resolve) => (reopen = resolve));
+    usage.unloading = closed;
+    try {
+      if ((await within(usage.whenDrained(), withinMs, 'busy')) === 'busy') return false;
+      this.#options.logger.info({ event: 'model_unload', model: model.name, why }, `unloading the model ${model.name}: ${why}`);
+      await model.supervisor.stop();
+      return true;
+    } finally {
+      if (usage.unloading === closed) usage.unloading = undefined;
+      reopen();
     }
   }
 

@@ -21,7 +21,7 @@ export interface Outcome {
  */
 export async function runLoad(
   url: string,
-  options: { clients: number; durationMs: number; clientDeadlineMs: number; maxRequests?: number; streaming?: boolean },
+  options: { clients: number; durationMs: number; clientDeadlineMs: number; maxRequests?: number; streaming?: boolean; model?: (client: number, request: number) => string },
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   const stopAt = Date.now() + options.durationMs;
@@ -30,7 +30,7 @@ export async function runLoad(
     for (let i = 0; Date.now() < stopAt && outcomes.length < maxRequests; i++) {
       const stream = options.streaming ?? (id + i) % 2 === 0;
       const startedAt = Date.now();
-      const body = JSON.stringify({ model: 'load', messages: [{ role: 'user', content: `request ${id}-${i}` }], max_tokens: 8, stream });
+      const body = JSON.stringify({ model: options.model?.(id, i) ?? 'load', messages: [{ role: 'user', content: `request ${id}-${i}` }], max_tokens: 8, stream });
       try {
         const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body, signal: AbortSignal.timeout(options.clientDeadlineMs) });
         const text = await response.text();

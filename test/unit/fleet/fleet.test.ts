@@ -237,34 +237,49 @@ describe('Fleet', () => {
     expect(huge.supervisor.starts).toBe(0);
   });
 
-  it('memory: when only busy models hold it, a load waits for one to finish (bounded); past the wait it is refused, naming who holds what', async () => {
+  it('memory: when only busy models hold it, the least recently used takes no new request and is unloaded once its requests end (bounded); past the wait it is opened again and the load refused, naming who holds what', async () => {
     const [a, b, c] = [model('a'), model('b'), model('c')];
     const fleet = fleetOf([a, b, c], false, 1_000, memoryOf(5, { a: 2, b: 2, c: 2 }, {}, [a, b, c]));
     await loadIdle(fleet, a);
+    await vi.advanceTimersByTimeAsync(1_000);
     await loadIdle(fleet, b);
     const busyA = fleet.holdReady(a)!;
     const busyB = fleet.holdReady(b)!;
     const waiting = fleet.hold(c, new AbortController().signal);
     await vi.advanceTimersByTimeAsync(3_000);
     expect(c.supervisor.starts).toBe(0);
+    // a, the least recently used, is closed: a request for it waits (for its reload), b still serves.
+    expect(fleet.holdReady(a)).toBeUndefined();
+    const forA = fleet.hold(a, new AbortController().signal);
+    fleet.holdReady(b)!.release();
     busyB.release();
     await settle();
-    expect(b.supervisor.stops).toBe(1);
+    expect(a.supervisor.stops).toBe(0);
+    busyA.release();
+    await settle();
+    expect(a.supervisor.stops).toBe(1);
     c.supervisor.ready();
     held(await waiting).release();
 
-    // Now a and c stay busy past the wait: b cannot come back.
+    // a's request reloads it in turn: b (idle, least recent) makes room.
+    await settle();
+    expect(b.supervisor.stops).toBe(1);
+    a.supervisor.ready();
+    const busyAgainA = held(await forA);
     const busyC = fleet.holdReady(c)!;
+    // Now a and c stay busy past the wait: b cannot come back, and a is opened again.
     const refused = fleet.hold(b, new AbortController().signal);
     await vi.advanceTimersByTimeAsync(9_000);
-    expect(b.supervisor.starts).toBe(1);
+    // a and c were last asked at the same moment: a, first in the list, is the one closed.
+    expect(fleet.holdReady(a)).toBeUndefined();
     await vi.advanceTimersByTimeAsync(1_000);
     const refusal = await refused;
     expect(refusal).toBeInstanceOf(MemoryRefusal);
     expect((refusal as MemoryRefusal).message).toMatch(/the model b needs about 2\.0 GB, and 4\.0 GB of the 5\.0 GB memory budget is held by a \(2\.0 GB, 1 request\(s\) in flight\), c \(2\.0 GB, 1 request\(s\) in flight\); retry once they are idle/);
     expect(b.supervisor.starts).toBe(1);
+    fleet.holdReady(a)!.release();
     busyC.release();
-    busyA.release();
+    busyAgainA.release();
   });
 
   it('memory: after an eviction the next load waits to see the memory come back to the system (a Mac\'s wired memory can outlive the process), at most 10 s', async () => {
