@@ -10,6 +10,7 @@ import { epochMs, startTimeline, type Timeline } from '../observability/timeline
 import { aborted, within } from '../util/deadlines.js';
 import type { CompletionDependencies, ServedModel } from './dependencies.js';
 import { MemoryRefusal } from '../fleet/index.js';
+import { holdModel, preferredWaitMs, refuseUnheld, whenClientGone, type Refuse } from './model-wait.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
 import type { Api, ApiRequest } from './apis/api.js';
 import { answerPipeline, MAX_TOKENS_HEADER, type Responder } from './pipeline.js';
@@ -37,13 +38,13 @@ export async function handleCompletion(api: Api, req: IncomingMessage, res: Serv
   }
   deps.inflight.count++;
   try {
-    await serveCompletion(api, raw, res, deps, timeline);
+    await serveCompletion(api, raw, res, preferredWaitMs(req), deps, timeline);
   } finally {
     deps.inflight.count--;
   }
 }
 
-async function serveCompletion(api: Api, raw: unknown, res: ServerResponse, deps: CompletionDependencies, timeline: Timeline | undefined): Promise<void> {
+async function serveCompletion(api: Api, raw: unknown, res: ServerResponse, waitMs: number | undefined, deps: CompletionDependencies, timeline: Timeline | undefined): Promise<void> {
   const sendError = api.sendError;
   const read = readRequest(api, raw, deps, res);
   if (!read) return;
@@ -62,11 +63,11 @@ async function serveCompletion(api: Api, raw: unknown, res: ServerResponse, deps
   }
   timeline?.mark('checked');
   // A model that is not loaded is loaded first, the client waiting (gone, it stops waiting).
-  let clientGone: AbortController | undefined;
-  const held = deps.models.holdReady(model) ?? (await deps.models.hold(model, (clientGone = whenClientGone(res)).signal).catch(() => undefined));
-  if (!held || held instanceof MemoryRefusal) return clientGone?.signal.aborted ? undefined : refuseUnheld(api, res, model, held);
+  const holding = await holdModel(api, read, res, model, waitMs, deps);
+  if (!holding) return;
+  const { held, clientGone, responder } = holding;
   try {
-    await sendAdmitted(api, read, res, { model, serving: held.serving, digest, clientGone: clientGone ?? whenClientGone(res), timeline }, deps);
+    await sendAdmitted(api, read, res, { model, serving: held.serving, digest, clientGone, timeline, responder }, deps);
   } finally {
     held.release();
   }
@@ -79,40 +80,35 @@ function findModel(api: Api, name: string | undefined, res: ServerResponse, deps
   return model;
 }
 
-/** Aborts when the client goes before its answer is complete. */
-function whenClientGone(res: ServerResponse): AbortController {
-  const gone = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) gone.abort();
-  });
-  return gone;
-}
-
 /** Through the model's breaker and the context check, then sent (and replayed after a lost server) until it ends. */
 async function sendAdmitted(
   api: Api,
   read: ApiRequest,
   res: ServerResponse,
-  admitted: { model: ServedModel; serving: Serving; digest: string | undefined; clientGone: AbortController; timeline: Timeline | undefined },
+  admitted: { model: ServedModel; serving: Serving; digest: string | undefined; clientGone: AbortController; timeline: Timeline | undefined; responder: Responder | undefined },
   deps: CompletionDependencies,
 ): Promise<void> {
   const { config, logger } = deps;
   const { model, serving: firstServing, clientGone, timeline } = admitted;
   const request = read.upstream;
+  // Once a stream has begun (keepalives while the model loaded), a refusal is the stream's error.
+  const refuse: Refuse = admitted.responder ? (code, message, retryAfterSeconds) => admitted.responder!.refuse(code, message, retryAfterSeconds) : (code, message, retryAfterSeconds) => api.sendError(res, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {});
   // A request refused for its content never took a permit (nor a half-open breaker's probe).
-  const firstPermit = admit(api, model.inferenceBreaker, res);
-  if (!firstPermit) return;
+  const firstPermit = admit(model.inferenceBreaker, refuse);
+  if (!firstPermit) return admitted.responder?.release();
   const digest = admitted.digest ?? PoisonList.digest(request.body);
   const tooLong = await read.fits?.(() => countPromptTokens(request, read.upstreamPath, firstServing, deps), deps);
   if (tooLong) {
     firstPermit.ignore();
-    return api.sendError(res, 'invalid_request', tooLong);
+    refuse('invalid_request', tooLong);
+    return admitted.responder?.release();
   }
   timeline?.mark('admitted');
 
-  // Built only once the inference breaker admitted the call: a streaming responder may hold a
-  // parse-breaker permit, released in `finally` whatever happens.
-  const responder = answerPipeline(res, read.answer, api.sendError, deps);
+  // Built only once the inference breaker admitted the call (unless it kept the client company
+  // while the model loaded): a streaming responder may hold a parse-breaker permit, released in
+  // `finally` whatever happens.
+  const responder = admitted.responder ?? answerPipeline(res, read.answer, api.sendError, deps);
   const deadlineAt = Date.now() + config.inference.deadlineMs;
   const id = randomUUID();
   const attempt = (serving: Serving, permit: Permit, alone = false) =>
@@ -167,18 +163,16 @@ async function replyLoaded(api: Api, { reply, model: name }: { reply: Record<str
     held.release();
     return sendJson(res, 200, reply);
   }
-  if (!clientGone.signal.aborted) refuseUnheld(api, res, model, held);
+  if (!clientGone.signal.aborted) refuseUnheld((code, message, retryAfterSeconds) => api.sendError(res, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}), model, held);
 }
 
 /** A permit of the inference breaker, or the 503 already sent. */
-function admit(api: Api, breaker: CircuitBreaker, res: ServerResponse): Permit | undefined {
+function admit(breaker: CircuitBreaker, refuse: Refuse): Permit | undefined {
   try {
     return breaker.acquire();
   } catch (error) {
     const refusal = error as CircuitBreakerError;
-    api.sendError(res, 'breaker_open', `the model server is failing (${refusal.message}); mlx-guard answers at once instead of waiting`, {
-      retryAfterSeconds: Number.isFinite(refusal.retryAfterMs) ? refusal.retryAfterMs / 1000 : 60,
-    });
+    refuse('breaker_open', `the model server is failing (${refusal.message}); mlx-guard answers at once instead of waiting`, Number.isFinite(refusal.retryAfterMs) ? refusal.retryAfterMs / 1000 : 60);
     return undefined;
   }
 }
@@ -328,23 +322,6 @@ async function countPromptTokens(request: UpstreamRequest, upstreamPath: string,
 /** The server dropped the request or answered 5xx: its own failure, or the request's (see `FailureTriage`). */
 function serverSide(error: TaskError): boolean {
   return error.code === 'ERR_UPSTREAM_CONNECTION' || (error.code === 'ERR_UPSTREAM_STATUS' && (error.status ?? 500) >= 500);
-}
-
-/** A model that could not be held: it would not fit in the memory budget (507 if never, 503 if not now), or its server is not ready (503). */
-function refuseUnheld(api: Api, res: ServerResponse, model: ServedModel, refusal: MemoryRefusal | undefined): void {
-  if (!refusal) return refuseUnavailable(api, res, model.supervisor);
-  if (refusal.kind === 'too_large') return api.sendError(res, 'model_too_large', refusal.message);
-  api.sendError(res, 'model_server_unavailable', refusal.message, { retryAfterSeconds: MEMORY_RETRY_AFTER_S });
-}
-
-/** When a model refused for memory that others hold may be asked for again: they are busy, with answers of seconds to minutes. */
-const MEMORY_RETRY_AFTER_S = 30;
-
-/** 503 while no model server is ready: what it is doing, and when to come back. */
-function refuseUnavailable(api: Api, res: ServerResponse, supervisor: Supervisor): void {
-  const { state, detail, lastTimeToReadyMs, coolingDownUntil } = supervisor.status;
-  const waitMs = coolingDownUntil !== undefined ? coolingDownUntil - Date.now() + (lastTimeToReadyMs ?? 10_000) : state === 'fatal' ? 60_000 : (lastTimeToReadyMs ?? 10_000);
-  api.sendError(res, 'model_server_unavailable', `the model server is ${state}${detail ? ` (${detail})` : ''}; retry shortly`, { retryAfterSeconds: waitMs / 1000 });
 }
 
 /**

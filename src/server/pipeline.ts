@@ -56,13 +56,16 @@ export interface Responder {
   abandon(): void;
   /** The request is being sent again: say so (a header, or a comment once a stream has begun). */
   replayed(times: number): void;
-  /** Keeps the client's connection alive while the request waits (a comment, for a stream). */
-  keepAlive(): void;
+  /** Keeps the client's connection alive while the request waits (a comment saying `why`, for a stream). */
+  keepAlive(why: string): void;
   /** Takes the attempt's control, before it is dispatched: to hold the model server back while the client reads slowly, and to feed the parser (streams). */
   takeControl(control: AttemptControl): void;
   /** Releases what the responder holds, however the request ended. */
   release(): void;
 }
+
+/** A streaming client waiting for its model server (loading, restarting) hears from mlx-guard this often. */
+export const KEEPALIVE_EVERY_MS = 5_000;
 
 /** The pipeline that answers one request, as its API planned it: streamed or whole. */
 export function answerPipeline(res: ServerResponse, plan: AnswerPlan, sendError: ErrorWriter, deps: CompletionDependencies): Responder {
@@ -184,9 +187,9 @@ class StreamPipeline implements Responder {
     if (this.#started) this.#write(this.#answer.framing.note(`sent again (${times}) after a model server restart`));
   }
 
-  keepAlive(): void {
+  keepAlive(why: string): void {
     this.#start();
-    this.#write(this.#answer.framing.note('waiting for the model server to restart'));
+    this.#write(this.#answer.framing.note(why));
   }
 
   receive(message: InferMessage): void {

@@ -3,7 +3,7 @@ import type { Permit } from '../breaker/index.js';
 import type { ModelServerLostError, Serving } from '../supervisor/index.js';
 import type { CompletionDependencies, ServedModel } from './dependencies.js';
 import { describePoison, type LossVerdict } from '../journal/index.js';
-import { answerLost, type Responder } from './pipeline.js';
+import { answerLost, KEEPALIVE_EVERY_MS, type Responder } from './pipeline.js';
 
 /** How one attempt ended: handled (answered or failed), or cut short because its model server was lost. */
 export type AttemptEnd = { kind: 'done' } | { kind: 'lost'; reason: ModelServerLostError; verdict: LossVerdict };
@@ -82,7 +82,7 @@ async function waitToReplay(
   { supervisor, journal }: ServedModel,
   signal: AbortSignal,
 ): Promise<{ serving: Serving; leave: () => void } | undefined> {
-  const keepAlive = setInterval(() => responder.keepAlive(), KEEPALIVE_EVERY_MS);
+  const keepAlive = setInterval(() => responder.keepAlive('waiting for the model server to restart'), KEEPALIVE_EVERY_MS);
   let leave: (() => void) | undefined;
   try {
     if (verdict === 'suspect') {
@@ -106,5 +106,3 @@ async function waitToReplay(
     clearInterval(keepAlive);
   }
 }
-
-const KEEPALIVE_EVERY_MS = 5_000;

@@ -99,6 +99,44 @@ describe('several models', () => {
   });
 });
 
+describe('waiting for a model to load', () => {
+  it('a streaming client hears a keepalive every 5 s while its model loads, then gets the answer; one that prefers not to wait (Prefer: wait=0) gets 503 with the load\'s progress, and the load goes on', async () => {
+    const slow = (name: string) => ({ name, serverArgs: ['--control', '--load-time-ms', '6000', '--script', JSON.stringify([{ text: `from ${name}` }])] });
+    const { url, sidecar } = await startSidecar({ models: { served: [served('alpha', 'from alpha', { pin: true }), slow('beta'), slow('gamma')] } });
+    const started = Date.now();
+    const response = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'beta', messages: [{ role: 'user', content: 'hi' }], max_tokens: 32, stream: true }), signal: AbortSignal.timeout(30_000) });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    let firstAt: number | undefined;
+    for (let piece = await reader.read(); !piece.done; piece = await reader.read()) {
+      firstAt ??= Date.now();
+      text += decoder.decode(piece.value, { stream: true });
+    }
+    expect(text).toMatch(/^: mlx-guard: loading the model beta\n\n/);
+    // The load takes 6 s: what came first, at 5 s, was the keepalive.
+    expect(firstAt! - started).toBeGreaterThanOrEqual(4_500);
+    const content = text
+      .split('\n')
+      .filter((line) => line.startsWith('data: {'))
+      .map((line) => (JSON.parse(line.slice(6)) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? '')
+      .join('');
+    expect(content).toBe('from beta');
+    expect(text).toContain('data: [DONE]');
+
+    const impatient = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', prefer: 'wait=0' }, body: JSON.stringify({ model: 'gamma', messages: [{ role: 'user', content: 'hi' }], max_tokens: 32 }) });
+    expect(impatient.status).toBe(503);
+    expect(Number(impatient.headers.get('retry-after'))).toBeGreaterThan(0);
+    const { error } = (await impatient.json()) as { error: { code: string; message: string } };
+    expect(error).toMatchObject({ code: 'model_server_unavailable', message: expect.stringMatching(/^the model is loading .*; it goes on loading: retry shortly$/) });
+    const gamma = sidecar.models.models[2]!;
+    await until('gamma loaded without another request', () => (gamma.supervisor.state === 'ready' ? true : undefined), 15_000);
+    expect((await ask(url, 'gamma')).status).toBe(200);
+    expect(gamma.supervisor.status.restarts).toEqual({});
+  }, 40_000);
+});
+
 describe('the admin routes for models', () => {
   it('GET /admin/models lists each model; POST …/load loads one (a repo id with its slash, encoded or not) and answers once it is ready; …/unload stops it; `mlx-guard status` shows a row each', async () => {
     const { url } = await startSidecar({ models: { served: [served('alpha', 'from alpha', { pin: true }), served('org/beta', 'from beta')] } });
