@@ -148,19 +148,23 @@ export class Fleet<M extends FleetModel> {
   }
 
   /**
-   * Starts the pinned and preloaded models; resolves once every pinned one is ready, and rejects
-   * when one cannot be started (its supervisor's error). The others load when first asked for.
+   * Starts the pinned and preloaded models, each admitted to the memory budget like any load (in
+   * the order listed); resolves once every pinned one is ready, and rejects when one cannot be
+   * started or does not fit (its supervisor's error, or the `MemoryRefusal`). The others load when
+   * first asked for.
    */
   async start(): Promise<void> {
     const pinned: Array<Promise<void>> = [];
     for (const model of this.models) {
       if (!model.pin && !model.preload) continue;
-      const ready = model.supervisor.start();
+      const admitted = this.#admissions.then(() => this.#admit(model));
+      this.#admissions = admitted.catch(() => undefined);
+      const ready = admitted.then(() => model.supervisor.start());
       if (model.pin) pinned.push(ready);
       else
         ready.then(
           () => this.#armIdleTimer(model),
-          (error: unknown) => this.#options.logger.error({ event: 'model_preload_failed', model: model.name, err: error }, `the model ${model.name} could not be preloaded; it is tried again when asked for`),
+          (error: unknown) => this.#options.logger.error({ event: 'model_preload_failed', model: model.name, err: error }, `the model ${model.name} could not be preloaded (${(error as Error).message}); it is tried again when asked for`),
         );
     }
     await Promise.all(pinned);

@@ -65,15 +65,15 @@ export async function holdModel(
   responder.release();
   if (clientGone.signal.aborted) return undefined;
   const refuse: Refuse = (code, message, retryAfterSeconds) => responder.refuse(code, message, retryAfterSeconds);
-  if (giveUp.signal.aborted && model.supervisor.state !== 'fatal') return refuseLoading(refuse, model.supervisor);
+  if (giveUp.signal.aborted && model.supervisor.state !== 'fatal') return refuseLoading(refuse, model);
   refuseUnheld(refuse, model, held);
   return undefined;
 }
 
-/** 503 to a client that would not wait for the load: how far it is, and when to come back. */
-function refuseLoading(refuse: Refuse, supervisor: Supervisor): undefined {
-  const { detail, lastTimeToReadyMs } = supervisor.status;
-  refuse('model_server_unavailable', `the model is loading${detail ? ` (${detail})` : ''}; it goes on loading: retry shortly`, (lastTimeToReadyMs ?? 10_000) / 1000);
+/** 503 to a client that would not wait for the load: how far it is (once its server has begun to say), and when to come back. */
+function refuseLoading(refuse: Refuse, model: ServedModel): undefined {
+  const { detail, lastTimeToReadyMs } = model.supervisor.status;
+  refuse('model_server_unavailable', `the model ${model.name} is loading${detail ? ` (${detail})` : ''}; it goes on loading: retry shortly`, (lastTimeToReadyMs ?? 10_000) / 1000);
   return undefined;
 }
 

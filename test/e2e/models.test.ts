@@ -50,6 +50,11 @@ describe('several models', () => {
     const anthropic = new Anthropic({ baseURL: url, apiKey: 'not-needed', maxRetries: 0 });
     await expect(anthropic.messages.create({ model: 'claude-sonnet-4', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 404, error: { type: 'error', error: { type: 'not_found_error' } } });
     expect((await anthropic.messages.create({ model: 'beta', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })).content).toEqual([{ type: 'text', text: 'from beta' }]);
+    const ollama = await fetch(`${url}/api/chat`, { method: 'POST', body: JSON.stringify({ model: 'llama3', messages: [{ role: 'user', content: 'hi' }], stream: false }) });
+    expect(ollama.status).toBe(404);
+    expect(((await ollama.json()) as { error: string }).error).toMatch(/no model "llama3" is served here/);
+    const ollamaTags = (await (await fetch(`${url}/api/tags`)).json()) as { models: Array<{ name: string }> };
+    expect(ollamaTags.models.map(({ name }) => name)).toEqual(['alpha', 'beta']);
 
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toContain('mlx_guard_breaker_inference_state{model="alpha"} 0');
@@ -99,6 +104,34 @@ describe('several models', () => {
   });
 });
 
+describe('a model that crash-loops', () => {
+  it('is given up on alone once its restart budget is spent, while the other model answers every request meanwhile; the others\' breakers and budgets are untouched', async () => {
+    const { url, sidecar } = await startSidecar({
+      supervisor: { restart: { maxRestarts: 3 } },
+      models: { served: [served('alpha', 'from alpha', { pin: true }), served('crashy', 'never', { serverArgs: ['--control', '--crash-after-tokens', '1'] })] },
+    });
+    const alphaAnswers: number[] = [];
+    let asking = true;
+    const meanwhile = (async () => {
+      while (asking) alphaAnswers.push((await ask(url, 'alpha')).status);
+    })();
+    const refused = await ask(url, 'crashy');
+    asking = false;
+    await meanwhile;
+    expect(refused.status).toBe(503);
+    const { error } = (await refused.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('model_server_unavailable');
+    expect(error.message).toMatch(/the model server is fatal \(.*restarts within/);
+    const [alpha, crashy] = sidecar.models.models;
+    expect(crashy!.supervisor.status.fatal?.reason).toBe('restart_budget_exhausted');
+    expect(alphaAnswers.length).toBeGreaterThan(5);
+    expect(alphaAnswers.every((status) => status === 200)).toBe(true);
+    expect(alpha!.supervisor.status.restarts).toEqual({});
+    expect(alpha!.inferenceBreaker.getState()).toBe('closed');
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+  }, 60_000);
+});
+
 describe('waiting for a model to load', () => {
   it('a streaming client hears a keepalive every 5 s while its model loads, then gets the answer; one that prefers not to wait (Prefer: wait=0) gets 503 with the load\'s progress, and the load goes on', async () => {
     const slow = (name: string) => ({ name, serverArgs: ['--control', '--load-time-ms', '6000', '--script', JSON.stringify([{ text: `from ${name}` }])] });
@@ -129,7 +162,7 @@ describe('waiting for a model to load', () => {
     expect(impatient.status).toBe(503);
     expect(Number(impatient.headers.get('retry-after'))).toBeGreaterThan(0);
     const { error } = (await impatient.json()) as { error: { code: string; message: string } };
-    expect(error).toMatchObject({ code: 'model_server_unavailable', message: expect.stringMatching(/^the model is loading .*; it goes on loading: retry shortly$/) });
+    expect(error).toMatchObject({ code: 'model_server_unavailable', message: expect.stringMatching(/^the model gamma is loading( \(.+\))?; it goes on loading: retry shortly$/) });
     const gamma = sidecar.models.models[2]!;
     await until('gamma loaded without another request', () => (gamma.supervisor.state === 'ready' ? true : undefined), 15_000);
     expect((await ask(url, 'gamma')).status).toBe(200);

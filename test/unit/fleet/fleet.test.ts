@@ -145,6 +145,7 @@ describe('Fleet', () => {
     const [coder, pinned] = [model('coder', { ttlMs: 60_000 }), model('pinned', { pin: true, ttlMs: 60_000 })];
     const fleet = fleetOf([coder, pinned]);
     const started = fleet.start();
+    await settle();
     pinned.supervisor.ready();
     await started;
     const loading = fleet.hold(coder, new AbortController().signal);
@@ -207,6 +208,7 @@ describe('Fleet', () => {
     await start;
     const failing = model('failing', { pin: true });
     const refused = fleetOf([failing]).start();
+    await settle();
     failing.supervisor.giveUp();
     await expect(refused).rejects.toThrow('given up');
   });
@@ -215,6 +217,7 @@ describe('Fleet', () => {
     const [pinned, a, b, c, huge] = [model('pinned', { pin: true }), model('a'), model('b'), model('c'), model('huge')];
     const fleet = fleetOf([pinned, a, b, c, huge], false, 1_000, memoryOf(10, { pinned: 4, a: 2, b: 2, c: 3, huge: 11 }, { a: 2.5 }, [pinned, a, b, c, huge]));
     const started = fleet.start();
+    await settle();
     pinned.supervisor.ready();
     await started;
     await loadIdle(fleet, a);
@@ -306,10 +309,22 @@ describe('Fleet', () => {
     held(await again).release();
   });
 
+  it('memory: at start, pinned and preloaded models are admitted like any load; a pinned one that does not fit fails the start with the numbers, a preloaded one is left for later', async () => {
+    const [pinned, preloaded, pinnedToo] = [model('pinned', { pin: true }), model('preloaded', { preload: true }), model('too', { pin: true })];
+    const fleet = fleetOf([pinned, preloaded, pinnedToo], false, 1_000, memoryOf(5, { pinned: 3, preloaded: 3, too: 3 }, {}, [pinned, preloaded, pinnedToo]));
+    const failed = expect(fleet.start()).rejects.toThrow(/the model too needs about 3\.0 GB, and 3\.0 GB of the 5\.0 GB memory budget is held by pinned \(3\.0 GB, pinned\)/);
+    await settle();
+    expect([pinned.supervisor.starts, preloaded.supervisor.starts, pinnedToo.supervisor.starts]).toEqual([1, 0, 0]);
+    pinned.supervisor.ready();
+    await failed;
+    expect(preloaded.supervisor.starts).toBe(0);
+  });
+
   it('once stopped, every model server is stopped and none is loaded again', async () => {
     const [a, b] = [model('a', { pin: true }), model('b')];
     const fleet = fleetOf([a, b]);
     const start = fleet.start();
+    await settle();
     a.supervisor.ready();
     await start;
     await fleet.stop();
