@@ -2,11 +2,13 @@
 // machine at hand: a Piscina task that carries a MessagePort of its own (made and transferred
 // per call: how every inference call reached its worker before the worker's line), and a task
 // that carries only an id (the line, src/pool/worker-line.ts, made once per worker, carries its
-// messages). Calls one at a time, spaced as requests at a modest rate are, so that the worker
-// sleeps between them as it does in service; medians of each direction, both threads on one clock.
+// messages); and, as the floor, a plain postMessage to a worker of its own, with no pool. Calls one
+// at a time, spaced as requests at a modest rate are, so that the worker sleeps between them as it
+// does in service; medians of each direction, both threads on one clock, and of the caller's own
+// time in the call (until `run` or `postMessage` returns: main-thread time every request pays).
 //
 //   npm run bench:hop
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 
 const CALLS = Number(process.env.CALLS ?? 400);
@@ -14,38 +16,57 @@ const SPACING_MS = 5;
 const now = () => performance.timeOrigin + performance.now();
 const pool = new Piscina({ filename: new URL('./support/hop-worker.mjs', import.meta.url).href, minThreads: 1, maxThreads: 1, concurrentTasksPerWorker: 64, atomics: 'disabled' });
 
-type Way = 'a port per call' | 'an id on the line';
-const calls: Record<Way, () => Promise<{ began: number }>> = {
-  'a port per call': async () => {
+const plain = new Worker(new URL('./support/hop-worker.mjs', import.meta.url), { workerData: 'plain' });
+
+type Way = 'a port per call' | 'an id on the line' | 'plain postMessage, no pool';
+/** Each way's call: what it returns at once (when the caller's own part is done), and its answer. */
+const calls: Record<Way, () => { returned: number; answer: Promise<{ began: number }> }> = {
+  'a port per call': () => {
     const { port1, port2 } = new MessageChannel();
     port1.on('message', () => undefined);
-    try {
-      return (await pool.run({ port: port2 }, { name: 'withPort', transferList: [port2] })) as { began: number };
-    } finally {
-      port1.close();
-    }
+    const answer = pool.run({ port: port2 }, { name: 'withPort', transferList: [port2] }) as Promise<{ began: number }>;
+    const returned = now();
+    return { returned, answer: answer.finally(() => port1.close()) };
   },
-  'an id on the line': () => pool.run({ id: 1 }, { name: 'withId' }) as Promise<{ began: number }>,
+  'an id on the line': () => {
+    const answer = pool.run({ id: 1 }, { name: 'withId' }) as Promise<{ began: number }>;
+    return { returned: now(), answer };
+  },
+  'plain postMessage, no pool': () => {
+    const answer = new Promise<{ began: number }>((resolve) => plain.once('message', resolve));
+    plain.postMessage({ id: 1 });
+    return { returned: now(), answer };
+  },
 };
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const samples = Object.fromEntries(Object.keys(calls).map((way) => [way, { there: [] as number[], back: [] as number[] }])) as Record<Way, { there: number[]; back: number[] }>;
+const samples = Object.fromEntries(Object.keys(calls).map((way) => [way, { caller: [] as number[], there: [] as number[], back: [] as number[] }])) as Record<Way, { caller: number[]; there: number[]; back: number[] }>;
 // Alternating, so that the machine's drift falls on both alike; the first calls warm up.
 for (let i = 0; i < CALLS + 20; i++) {
   for (const way of Object.keys(calls) as Way[]) {
     await new Promise((resolve) => setTimeout(resolve, SPACING_MS));
     const sent = now();
-    const { began } = await calls[way]();
+    const { returned, answer } = calls[way]();
+    const { began } = await answer;
     const answered = now();
     if (i < 20) continue;
+    samples[way].caller.push((returned - sent) * 1000);
     samples[way].there.push((began - sent) * 1000);
     samples[way].back.push((answered - began) * 1000);
   }
 }
 await pool.destroy();
+await plain.terminate();
 
-const rows = (Object.keys(samples) as Way[]).map((way) => ({ way, 'to the worker µs (median)': median(samples[way].there).toFixed(1), 'back µs (median)': median(samples[way].back).toFixed(1) }));
+const rows = (Object.keys(samples) as Way[]).map((way) => ({
+  way,
+  "the caller's own time µs (median)": median(samples[way].caller).toFixed(1),
+  'to the worker µs (median)': median(samples[way].there).toFixed(1),
+  'back µs (median)': median(samples[way].back).toFixed(1),
+}));
 console.log(`node ${process.version}; ${CALLS} calls each way, one at a time, ${SPACING_MS} ms apart, alternating`);
 console.table(rows);
 const saved = median(samples['a port per call'].there) - median(samples['an id on the line'].there);
 console.log(`verdict: ${saved > 0 ? `the line saves ${saved.toFixed(1)} µs of each call's way to its worker` : `the line saves nothing here (${saved.toFixed(1)} µs)`}`);
+const pooled = median(samples['an id on the line'].there) - median(samples['plain postMessage, no pool'].there);
+console.log(`Piscina's own part: ${pooled.toFixed(1)} µs more to the worker than a plain postMessage, of which ${(median(samples['an id on the line'].caller) - median(samples['plain postMessage, no pool'].caller)).toFixed(1)} µs in the caller's thread`);

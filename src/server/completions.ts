@@ -10,7 +10,7 @@ import { epochMs, startTimeline, type Timeline } from '../observability/timeline
 import { aborted, within } from '../util/deadlines.js';
 import type { CompletionDependencies, ServedModel } from './dependencies.js';
 import { MemoryRefusal } from '../fleet/index.js';
-import { holdModel, preferredWaitMs, refuseUnheld, whenClientGone, type Refuse } from './model-wait.js';
+import { waitForModel, preferredWaitMs, refuseUnheld, whenClientGone, type Refuse } from './model-wait.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
 import type { Api, ApiRequest } from './apis/api.js';
 import { answerPipeline, MAX_TOKENS_HEADER, type Responder } from './pipeline.js';
@@ -62,8 +62,10 @@ async function serveCompletion(api: Api, raw: unknown, res: ServerResponse, wait
     return sendError(res, 'poison_request', describePoison(poisoned));
   }
   timeline?.mark('checked');
-  // A model that is not loaded is loaded first, the client waiting (gone, it stops waiting).
-  const holding = await holdModel(api, read, res, model, waitMs, deps);
+  // A model that is not ready is loaded first, the client waiting (gone, it stops waiting). A model
+  // already loaded is held at once: nothing made for waiting, so a refusal by its breaker costs less.
+  const ready = deps.models.holdReady(model);
+  const holding = ready ? { held: ready, clientGone: undefined, responder: undefined } : await waitForModel(api, read, res, model, waitMs, deps);
   if (!holding) return;
   const { held, clientGone, responder } = holding;
   try {
@@ -85,11 +87,11 @@ async function sendAdmitted(
   api: Api,
   read: ApiRequest,
   res: ServerResponse,
-  admitted: { model: ServedModel; serving: Serving; digest: string | undefined; clientGone: AbortController; timeline: Timeline | undefined; responder: Responder | undefined },
+  admitted: { model: ServedModel; serving: Serving; digest: string | undefined; clientGone: AbortController | undefined; timeline: Timeline | undefined; responder: Responder | undefined },
   deps: CompletionDependencies,
 ): Promise<void> {
   const { config, logger } = deps;
-  const { model, serving: firstServing, clientGone, timeline } = admitted;
+  const { model, serving: firstServing, timeline } = admitted;
   const request = read.upstream;
   // Once a stream has begun (keepalives while the model loaded), a refusal is the stream's error.
   const refuse: Refuse = admitted.responder ? (code, message, retryAfterSeconds) => admitted.responder!.refuse(code, message, retryAfterSeconds) : (code, message, retryAfterSeconds) => api.sendError(res, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {});
@@ -109,6 +111,7 @@ async function sendAdmitted(
   // while the model loaded): a streaming responder may hold a parse-breaker permit, released in
   // `finally` whatever happens.
   const responder = admitted.responder ?? answerPipeline(res, read.answer, api.sendError, deps);
+  const clientGone = admitted.clientGone ?? whenClientGone(res);
   const deadlineAt = Date.now() + config.inference.deadlineMs;
   const id = randomUUID();
   const attempt = (serving: Serving, permit: Permit, alone = false) =>

@@ -26,26 +26,27 @@ export function whenClientGone(res: ServerResponse): AbortController {
  * at all, answered 503 with the load's progress while it goes on); unbounded without it.
  */
 export function preferredWaitMs(req: IncomingMessage): number | undefined {
-  const wait = /(?:^|[,;\s])wait=(\d{1,6})\b/i.exec(String(req.headers.prefer ?? ''))?.[1];
+  const prefer = req.headers.prefer;
+  if (prefer === undefined) return undefined;
+  const wait = /(?:^|[,;\s])wait=(\d{1,6})\b/i.exec(String(prefer))?.[1];
   return wait === undefined ? undefined : Number(wait) * 1000;
 }
 
 /**
- * The model held for the request, loaded first when it is not (its client waits: a streaming one
- * hears a keepalive every 5 s, and a client that said how long it waits gets a 503 with the load's
- * progress past that, while the load goes on). Undefined once the client has been answered instead
- * (refused, or gone); `responder` when one was made to keep the client company, for the request to go on with.
+ * The model held for the request once it is loaded, for a request that found it not ready (its
+ * client waits: a streaming one hears a keepalive every 5 s, and a client that said how long it
+ * waits gets a 503 with the load's progress past that, while the load goes on). Undefined once the
+ * client has been answered instead (refused, or gone); else with the responder and the client's
+ * signal made for the wait, for the request to go on with.
  */
-export async function holdModel(
+export async function waitForModel(
   api: Api,
   read: ApiRequest,
   res: ServerResponse,
   model: ServedModel,
   waitMs: number | undefined,
   deps: CompletionDependencies,
-): Promise<{ held: Held; clientGone: AbortController; responder?: Responder } | undefined> {
-  const ready = deps.models.holdReady(model);
-  if (ready) return { held: ready, clientGone: whenClientGone(res) };
+): Promise<{ held: Held; clientGone: AbortController; responder: Responder } | undefined> {
   const clientGone = whenClientGone(res);
   const responder = answerPipeline(res, read.answer, api.sendError, deps);
   const giveUp = new AbortController();
