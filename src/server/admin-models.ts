@@ -18,6 +18,12 @@ export function modelAction(path: string): { name: string; action: 'load' | 'unl
   return { name, action: match[2] as 'load' | 'unload' };
 }
 
+/** What each loaded model holds, by name, and the budget; undefined without one (a single model). */
+export async function memoryByName(models: Fleet<ServedModel>): Promise<{ budgetBytes: number; byName: Map<string, number> } | undefined> {
+  const held = await models.memoryHeld();
+  return held && { budgetBytes: held.budgetBytes, byName: new Map(held.models.map(({ name, bytes }) => [name, bytes])) };
+}
+
 /** One model as the admin sees it: its names, whether it is loaded, what it holds, how busy it is. */
 export async function describeModel(models: Fleet<ServedModel>, model: ServedModel, heldBytes: Map<string, number> | undefined): Promise<Record<string, unknown>> {
   const { inFlight, lastUsedAt } = models.usage(model);
@@ -46,10 +52,7 @@ export async function describeModel(models: Fleet<ServedModel>, model: ServedMod
  * in flight get their grace first).
  */
 export function adminModelRoutes(models: Fleet<ServedModel>): { list: Handler; act: Handler } {
-  const heldBytes = async () => {
-    const held = await models.memoryHeld();
-    return held && { budgetBytes: held.budgetBytes, byName: new Map(held.models.map(({ name, bytes }) => [name, bytes])) };
-  };
+  const heldBytes = () => memoryByName(models);
   return {
     async list(_req, res) {
       const held = await heldBytes();

@@ -10,7 +10,7 @@ import { epochMs, startTimeline, type Timeline } from '../observability/timeline
 import { aborted, within } from '../util/deadlines.js';
 import type { CompletionDependencies, ServedModel } from './dependencies.js';
 import { MemoryRefusal } from '../fleet/index.js';
-import { waitForModel, preferredWaitMs, refuseUnheld, whenClientGone, type Refuse } from './model-wait.js';
+import { waitForModel, preferredWaitMs, refuseBy, refuseUnheld, whenClientGone, type Refuse } from './model-wait.js';
 import { prepareReplay, type AttemptEnd } from './replay.js';
 import type { Api, ApiRequest } from './apis/api.js';
 import { answerPipeline, MAX_TOKENS_HEADER, type Responder } from './pipeline.js';
@@ -94,7 +94,7 @@ async function sendAdmitted(
   const { model, serving: firstServing, timeline } = admitted;
   const request = read.upstream;
   // Once a stream has begun (keepalives while the model loaded), a refusal is the stream's error.
-  const refuse: Refuse = admitted.responder ? (code, message, retryAfterSeconds) => admitted.responder!.refuse(code, message, retryAfterSeconds) : (code, message, retryAfterSeconds) => api.sendError(res, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {});
+  const refuse: Refuse = admitted.responder ? (code, message, retryAfterSeconds) => admitted.responder!.refuse(code, message, retryAfterSeconds) : refuseBy(api, res);
   // A request refused for its content never took a permit (nor a half-open breaker's probe).
   const firstPermit = admit(model.inferenceBreaker, refuse);
   if (!firstPermit) return admitted.responder?.release();
@@ -166,7 +166,7 @@ async function replyLoaded(api: Api, { reply, model: name }: { reply: Record<str
     held.release();
     return sendJson(res, 200, reply);
   }
-  if (!clientGone.signal.aborted) refuseUnheld((code, message, retryAfterSeconds) => api.sendError(res, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}), model, held);
+  if (!clientGone.signal.aborted) refuseUnheld(refuseBy(api, res), model, held);
 }
 
 /** A permit of the inference breaker, or the 503 already sent. */

@@ -12,6 +12,12 @@ const MEMORY_RETRY_AFTER_S = 30;
 /** How a refusal is said: before a stream has begun, an error response; after, the stream's error. */
 export type Refuse = (code: PublicErrorCode, message: string, retryAfterSeconds?: number) => void;
 
+/** A refusal as an error response, before any of the answer was sent. */
+export const refuseBy =
+  (api: Api, res: ServerResponse): Refuse =>
+  (code, message, retryAfterSeconds) =>
+    api.sendError(res, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : {});
+
 /** Aborts when the client goes before its answer is complete. */
 export function whenClientGone(res: ServerResponse): AbortController {
   const gone = new AbortController();

@@ -2,7 +2,7 @@ import type { Counter } from 'prom-client';
 import type { CircuitBreaker } from '../breaker/index.js';
 import type { RestartEvent } from '../supervisor/index.js';
 import type { CompletionDependencies } from './dependencies.js';
-import { describeModel } from './admin-models.js';
+import { describeModel, memoryByName } from './admin-models.js';
 
 const RESTARTS_KEPT = 20;
 const TRANSITIONS_SHOWN = 5;
@@ -63,9 +63,8 @@ export class StatusBoard {
   /** With several models: a row for each, and the memory budget they share (pids for an admin only). */
   async #models(admin: boolean): Promise<Record<string, unknown>> {
     const { models } = this.deps;
-    const held = await models.memoryHeld();
-    const byName = held && new Map(held.models.map(({ name, bytes }) => [name, bytes]));
-    const rows = await Promise.all(models.models.map((model) => describeModel(models, model, byName)));
+    const held = await memoryByName(models);
+    const rows = await Promise.all(models.models.map((model) => describeModel(models, model, held?.byName)));
     return { models: rows.map(({ pid, ...row }) => (admin ? { ...row, pid } : row)), memoryBudgetBytes: held?.budgetBytes ?? null };
   }
 
