@@ -1,14 +1,15 @@
-// What reaching an inference worker costs a request, two ways, measured in one run on the
-// machine at hand: a Piscina task that carries a MessagePort of its own (made and transferred
-// per call: how every inference call reached its worker before the worker's line), and a task
-// that carries only an id (the line, src/pool/worker-line.ts, made once per worker, carries its
-// messages); and, as the floor, a plain postMessage to a worker of its own, with no pool. Calls one
+// What reaching an inference worker costs a request, measured in one run on the machine at hand:
+// a Piscina task that carries a MessagePort of its own (made and transferred per call: how every
+// inference call reached its worker first); a Piscina task that carries only an id, its messages
+// on the worker's line (how they did next); the call itself on the line of a worker Piscina
+// started (src/pool/worker-line.ts: how they do now); and, as the floor, a plain postMessage to a
+// worker of its own, with no pool. Calls one
 // at a time, spaced as requests at a modest rate are, so that the worker sleeps between them as it
 // does in service; medians of each direction, both threads on one clock, and of the caller's own
 // time in the call (until `run` or `postMessage` returns: main-thread time every request pays).
 //
 //   npm run bench:hop
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 
 const CALLS = Number(process.env.CALLS ?? 400);
@@ -18,7 +19,14 @@ const pool = new Piscina({ filename: new URL('./support/hop-worker.mjs', import.
 
 const plain = new Worker(new URL('./support/hop-worker.mjs', import.meta.url), { workerData: 'plain' });
 
-type Way = 'a port per call' | 'an id on the line' | 'plain postMessage, no pool';
+// The line of a worker that Piscina keeps, offered as it starts.
+const linePool = new Piscina({ filename: new URL('./support/hop-worker.mjs', import.meta.url).href, minThreads: 1, maxThreads: 1, atomics: 'disabled', workerData: 'line' });
+const line = await new Promise<MessagePort>((resolve) => linePool.once('message', (message: { line: MessagePort }) => resolve(message.line)));
+const onLine = new Map<number, (answer: { began: number }) => void>();
+line.on('message', ({ id, began }: { id: number; began: number }) => onLine.get(id)?.({ began }));
+let lastLineId = 0;
+
+type Way = 'a port per call' | 'a task with an id' | 'a call on the line' | 'plain postMessage, no pool';
 /** Each way's call: what it returns at once (when the caller's own part is done), and its answer. */
 const calls: Record<Way, () => { returned: number; answer: Promise<{ began: number }> }> = {
   'a port per call': () => {
@@ -28,8 +36,14 @@ const calls: Record<Way, () => { returned: number; answer: Promise<{ began: numb
     const returned = now();
     return { returned, answer: answer.finally(() => port1.close()) };
   },
-  'an id on the line': () => {
+  'a task with an id': () => {
     const answer = pool.run({ id: 1 }, { name: 'withId' }) as Promise<{ began: number }>;
+    return { returned: now(), answer };
+  },
+  'a call on the line': () => {
+    const id = ++lastLineId;
+    const answer = new Promise<{ began: number }>((resolve) => onLine.set(id, resolve)).finally(() => onLine.delete(id));
+    line.postMessage({ id });
     return { returned: now(), answer };
   },
   'plain postMessage, no pool': () => {
@@ -56,6 +70,7 @@ for (let i = 0; i < CALLS + 20; i++) {
   }
 }
 await pool.destroy();
+await linePool.destroy();
 await plain.terminate();
 
 const rows = (Object.keys(samples) as Way[]).map((way) => ({
@@ -66,7 +81,9 @@ const rows = (Object.keys(samples) as Way[]).map((way) => ({
 }));
 console.log(`node ${process.version}; ${CALLS} calls each way, one at a time, ${SPACING_MS} ms apart, alternating`);
 console.table(rows);
-const saved = median(samples['a port per call'].there) - median(samples['an id on the line'].there);
-console.log(`verdict: ${saved > 0 ? `the line saves ${saved.toFixed(1)} µs of each call's way to its worker` : `the line saves nothing here (${saved.toFixed(1)} µs)`}`);
-const pooled = median(samples['an id on the line'].there) - median(samples['plain postMessage, no pool'].there);
-console.log(`Piscina's own part: ${pooled.toFixed(1)} µs more to the worker than a plain postMessage, of which ${(median(samples['an id on the line'].caller) - median(samples['plain postMessage, no pool'].caller)).toFixed(1)} µs in the caller's thread`);
+const there = (way: Way) => median(samples[way].there);
+const caller = (way: Way) => median(samples[way].caller);
+console.log(`a Piscina task's own part: ${(there('a task with an id') - there('plain postMessage, no pool')).toFixed(1)} µs more to the worker than a plain postMessage, of which ${(caller('a task with an id') - caller('plain postMessage, no pool')).toFixed(1)} µs in the caller's thread`);
+const saved = there('a task with an id') - there('a call on the line');
+const aboveFloor = there('a call on the line') - there('plain postMessage, no pool');
+console.log(`verdict: a call on the line ${saved > 0 ? `saves ${saved.toFixed(1)} µs` : `saves nothing (${saved.toFixed(1)} µs)`} of each call's way to its worker against a Piscina task, and costs ${aboveFloor.toFixed(1)} µs more than the floor`);

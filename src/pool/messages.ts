@@ -34,11 +34,9 @@ export interface InferTask {
   stopSequences?: string[];
   /** The request asked for its timeline: the worker marks its phases (see `Timeline`). */
   timeline?: boolean;
-  /** Names the call on its worker's line (see `InferLineMessage`), unique within its pool. */
-  id: number;
 }
 
-/** What the calling thread sends an inference task while it runs (on its worker's line). */
+/** What the calling thread sends a running inference call (on its worker's line). */
 export type InferControlMessage = { type: 'abort' } | { type: 'pause' } | { type: 'resume' } | { type: 'parse'; port?: MessagePort };
 
 /** What an inference worker posts back while a call runs; every message is also proof of progress. */
@@ -55,35 +53,21 @@ export type InferMessage =
   | { type: 'timeline'; marks: Marks };
 
 /**
- * A stream's last message on the line, after every other. The task's result comes back on
- * Piscina's own channel, and messages on two channels keep no order between them: the calling
- * thread waits for this before it takes the stream as ended.
- */
-export const STREAM_SETTLED = { type: 'settled' } as const;
-/** A call's first message on the line: from then on the calling thread sends its control there. */
-export const CALL_STARTED = { type: 'started' } as const;
-export type InferPortMessage = InferMessage | typeof STREAM_SETTLED | typeof CALL_STARTED;
-
-/**
  * An inference worker's line to the calling thread: one MessagePort for the worker's lifetime,
- * offered once on the worker's `parentPort` (Piscina hands such messages to the pool's "message"
- * event), then carrying every call's messages both ways, each tagged with its call's id. A port
- * made and transferred with each call cost about 0.1 ms of every request's dispatch, more than
- * all of its validation (`npm run bench:hop` measures both ways on the machine at hand).
+ * offered on the worker's `parentPort` as it starts (Piscina hands such messages to the pool's
+ * "message" event). Every call goes over it, both ways, each message tagged with its call's id:
+ * the call, its control, its messages and, last, its result. One port keeps their order, and a
+ * call sent this way costs its caller a fraction of a Piscina task's dispatch (`npm run
+ * bench:hop` measures both on the machine at hand); Piscina keeps the threads (their start,
+ * replacement after a crash, and end).
  */
 export interface InferLineOffer {
   inferenceLine: MessagePort;
 }
-/** On the line, worker to calling thread. */
-export interface InferLineMessage {
-  id: number;
-  message: InferPortMessage;
-}
-/** On the line, calling thread to worker. */
-export interface InferLineControl {
-  id: number;
-  control: InferControlMessage;
-}
+/** On the line, calling thread to worker: a call, or control for one that runs. */
+export type InferLineIn = { id: number; task: InferTask } | { id: number; control: InferControlMessage };
+/** On the line, worker to calling thread: a call's message, or its result (its last word). */
+export type InferLineOut = { id: number; message: InferMessage } | { id: number; result: InferResult };
 
 /**
  * How an inference task ended. A whole answer comes back in the result itself: one message to

@@ -3,7 +3,8 @@ import { Piscina } from 'piscina';
 import type { Logger } from '../observability/logger.js';
 import { within } from '../util/deadlines.js';
 import type { ParseOptions } from '../tools/index.js';
-import type { InferControlMessage, InferLineControl, InferLineMessage, InferLineOffer, InferMessage, InferPortMessage, InferResult, InferTask, ParseStreamTask } from './messages.js';
+import { InferenceLines } from './inference-lines.js';
+import type { InferLineOffer, InferMessage, InferResult, InferTask, ParseStreamTask } from './messages.js';
 import { ParseStream } from './parse-stream.js';
 
 // From src (tests, tsx) the worker is TypeScript and needs tsx to load on Node 20; from dist it is JS.
@@ -11,8 +12,8 @@ const fromSource = import.meta.url.endsWith('.ts');
 const workerFile = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url).href;
 const execArgv = fromSource ? ['--import', 'tsx'] : [];
 
-/** The worker's task (its id is given here), plus what the calling thread keeps. */
-export interface InferenceCall extends Omit<InferTask, 'id'> {
+/** The worker's task, plus what the calling thread keeps. */
+export interface InferenceCall extends InferTask {
   /** Whole-request deadline, after which the call is cancelled and fails. */
   deadlineMs: number;
   /** The call is cancelled when any of these aborts (the caller's own, without one made to join them). */
@@ -30,23 +31,20 @@ export interface AttemptControl {
   feedParser(port: MessagePort | undefined): void;
 }
 
-/** How long a stream's last messages may trail its result (they are in flight between threads: microseconds, or a busy moment). */
-const SETTLE_WITHIN_MS = 2_000;
-
 export interface PoolOptions {
   inferenceThreads?: number;
   parseThreads?: number;
-  /** Tasks one worker carries at once: streams in flight (inference), answers being parsed (parse). */
+  /** Calls one worker carries at once: streams in flight (inference), answers being parsed (parse). */
   tasksPerWorker?: number;
   workerFile?: string;
 }
 
 /**
- * Two pools for two kinds of work, so that parsing never holds up transport. Inference tasks are
- * long and I/O-bound: many share one worker, whose event loop must keep running between them
- * (atomics disabled), and each is cancelled by a message on its port. Parse tasks are CPU-bound:
- * an answer's parser lives in one parse worker for the answer's length and works only when a
- * chunk arrives (a whole answer is one chunk). Each chunk has a hard deadline: a parse that
+ * Two pools for two kinds of work, so that parsing never holds up transport. Inference calls are
+ * long and I/O-bound: many share one worker, whose event loop must keep running between them;
+ * they go over each worker's line (`InferenceLines`), Piscina keeping the threads. Parse tasks are
+ * CPU-bound: an answer's parser lives in one parse worker for the answer's length and works only
+ * when a chunk arrives (a whole answer is one chunk). Each chunk has a hard deadline: a parse that
  * overruns it has its worker terminated, which costs that worker, never the event loop.
  */
 export class Pools {
@@ -58,19 +56,22 @@ export class Pools {
 
   readonly #workerFile: string;
   #closed = false;
-  /** The inference calls in flight, by the id their worker's line names them with. */
-  readonly #calls = new Map<number, CallLink>();
-  #lastCallId = 0;
+  readonly #lines: InferenceLines;
+  readonly #inferenceThreads: number;
 
   constructor(logger: Logger, options: PoolOptions = {}) {
     this.#logger = logger;
     this.#workerFile = options.workerFile ?? workerFile;
     const concurrentTasksPerWorker = options.tasksPerWorker ?? 64;
-    this.#inference = this.#build('inference', { maxThreads: options.inferenceThreads ?? 1, concurrentTasksPerWorker, atomics: 'disabled' });
+    this.#lines = new InferenceLines(concurrentTasksPerWorker);
+    // Every thread at once: Piscina starts more only for tasks it queues, and calls are no tasks of
+    // its. No atomics: a worker waiting on them for Piscina's next task would not run its event loop.
+    this.#inferenceThreads = options.inferenceThreads ?? 1;
+    this.#inference = this.#build('inference', { minThreads: this.#inferenceThreads, maxThreads: this.#inferenceThreads, atomics: 'disabled', workerData: { role: 'inference' } });
     // Every parse thread at once when the pool starts: Piscina hands a task to a busy worker
     // before it starts another, and answers spread over threads are what a runaway parse does not reach.
     const parseThreads = options.parseThreads ?? 2;
-    this.#parseOptions = { minThreads: parseThreads, maxThreads: parseThreads, concurrentTasksPerWorker, atomics: 'disabled' };
+    this.#parseOptions = { minThreads: parseThreads, maxThreads: parseThreads, concurrentTasksPerWorker, atomics: 'disabled', workerData: { role: 'parse' } };
   }
 
   get #parsePool(): Piscina {
@@ -81,7 +82,7 @@ export class Pools {
 
   get stats(): { inference: { queueSize: number; utilization: number }; parse: { queueSize: number; utilization: number } } {
     return {
-      inference: { queueSize: this.#inference.queueSize, utilization: this.#inference.utilization },
+      inference: { queueSize: this.#lines.waiting, utilization: this.#lines.running / (this.#inferenceThreads * this.#lines.perWorker) },
       parse: { queueSize: this.#parse?.queueSize ?? 0, utilization: this.#parse?.utilization ?? 0 },
     };
   }
@@ -90,13 +91,14 @@ export class Pools {
     const pool = new Piscina({ filename: this.#workerFile, execArgv, minThreads: 1, idleTimeout: 60_000, ...options });
     pool.on('message', (message: unknown) => {
       const line = (message as Partial<InferLineOffer> | undefined)?.inferenceLine;
-      if (line) this.#takeLine(line);
+      if (line) this.#lines.take(line);
     });
     // Without a listener a worker error crashes the process; a worker that fails to start leaves
     // a pool that never spawns again, so it is rebuilt after a pause.
     pool.on('error', (error: unknown) => {
       this.#logger.error({ event: 'pool_error', pool: kind, err: error }, `${kind} worker pool error: ${(error as Error)?.message}`);
       if (pool.threads.length === 0) {
+        if (kind === 'inference') this.#lines.failWaiting(`no inference worker could start: ${(error as Error)?.message}`);
         setTimeout(() => {
           if (this.#closed) return;
           if (kind === 'inference' && this.#inference === pool) this.#inference = this.#build(kind, options);
@@ -108,50 +110,24 @@ export class Pools {
     return pool;
   }
 
-  /** Runs one upstream call in the inference pool; resolves once it ended (a stream's messages went to `onMessage`). */
+  /** Runs one upstream call on an inference worker; resolves once it ended (a stream's messages went to `onMessage` first). */
   async infer(call: InferenceCall): Promise<InferResult> {
-    const id = ++this.#lastCallId;
-    const link = new CallLink(id, call.onMessage);
-    this.#calls.set(id, link);
-    const cancel = () => link.control({ type: 'abort' });
-    call.onControl?.({ pause: () => link.control({ type: 'pause' }), resume: () => link.control({ type: 'resume' }), feedParser: (port) => link.control(port ? { type: 'parse', port } : { type: 'parse' }) });
-    for (const signal of call.signals) signal.addEventListener('abort', cancel, { once: true });
-    if (call.signals.some((signal) => signal.aborted)) cancel();
+    if (this.#closed) return { ok: false, error: { code: 'ERR_WORKER', message: 'the worker pools are closed', countsAsFailure: true, aborted: false } };
+    const { deadlineMs, signals, onMessage, onControl, ...task } = call;
+    const running = this.#lines.call(task, onMessage);
+    const lines = this.#lines;
+    const cancel = () => lines.control(running, { type: 'abort' });
+    onControl?.({ pause: () => lines.control(running, { type: 'pause' }), resume: () => lines.control(running, { type: 'resume' }), feedParser: (port) => lines.control(running, port ? { type: 'parse', port } : { type: 'parse' }) });
+    for (const signal of signals) signal.addEventListener('abort', cancel, { once: true });
+    if (signals.some((signal) => signal.aborted)) cancel();
     try {
-      const { deadlineMs: _deadline, signals: _signals, onMessage: _onMessage, onControl: _onControl, ...fields } = call;
-      const task: InferTask = { ...fields, id };
-      const run = (this.#inference.run(task, { name: 'infer' }) as Promise<InferResult>).catch(
-        (error: unknown): InferResult => ({ ok: false, error: { code: 'ERR_WORKER', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } }),
-      );
-      const result = await within(run, call.deadlineMs, undefined);
-      if (!result) {
-        cancel();
-        return { ok: false, error: { code: 'ERR_DEADLINE', message: `no complete answer within ${call.deadlineMs} ms`, countsAsFailure: true, aborted: false } };
-      }
-      // The result may overtake the stream's last messages (see STREAM_SETTLED); a worker that died sends none.
-      const workerLost = !result.ok && result.error.code === 'ERR_WORKER';
-      if (call.stream && !workerLost && !link.isSettled && (await within(link.settled, SETTLE_WITHIN_MS, 'late')) === 'late') {
-        this.#logger.error({ event: 'stream_messages_late' }, `an inference worker's stream messages did not end within ${SETTLE_WITHIN_MS} ms of its result; the stream may be cut`);
-      }
-      return result;
+      const result = await within(running.result, deadlineMs, undefined);
+      if (result) return result;
+      cancel();
+      return { ok: false, error: { code: 'ERR_DEADLINE', message: `no complete answer within ${deadlineMs} ms`, countsAsFailure: true, aborted: false } };
     } finally {
-      for (const signal of call.signals) signal.removeEventListener('abort', cancel);
-      this.#calls.delete(id);
-      link.end();
+      for (const signal of signals) signal.removeEventListener('abort', cancel);
     }
-  }
-
-  /** A worker's line (see `InferLineOffer`): each call's messages go to the call, by id. */
-  #takeLine(line: MessagePort): void {
-    line.on('message', ({ id, message }: InferLineMessage) => {
-      const link = this.#calls.get(id);
-      if (message.type !== 'started') return link?.receive(message);
-      if (link) link.startedOn(line);
-      // It started after its caller gave up on it (a deadline passed while it queued): stop it.
-      else line.postMessage({ id, control: { type: 'abort' } } satisfies InferLineControl);
-    });
-    // Calls in flight keep the process alive through their pool; the line alone does not.
-    line.unref();
   }
 
   /** Starts parsing one answer in a parse worker: text goes in chunk by chunk (a whole answer: one chunk), see `ParseStream`. */
@@ -170,53 +146,5 @@ export class Pools {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled([this.#inference.destroy(), this.#parse?.destroy()]);
-  }
-}
-
-/**
- * One inference call as the calling thread sees it on its worker's line: its messages in, its
- * control out. Control given before the call started in its worker (it may still queue in the
- * pool) waits for its start, when its worker is known.
- */
-class CallLink {
-  #line: MessagePort | undefined;
-  #waiting: InferControlMessage[] = [];
-  #ended = false;
-  #settle!: () => void;
-  isSettled = false;
-  readonly settled = new Promise<void>((resolve) => (this.#settle = resolve));
-
-  constructor(
-    readonly id: number,
-    readonly onMessage: (message: InferMessage) => void,
-  ) {}
-
-  startedOn(line: MessagePort): void {
-    this.#line = line;
-    for (const control of this.#waiting.splice(0)) this.#send(control);
-  }
-
-  receive(message: Exclude<InferPortMessage, { type: 'started' }>): void {
-    if (message.type !== 'settled') return this.onMessage(message);
-    this.isSettled = true;
-    this.#settle();
-  }
-
-  control(control: InferControlMessage): void {
-    if (this.#ended) return control.type === 'parse' ? control.port?.close() : undefined;
-    if (this.#line) return this.#send(control);
-    // Before the start only the last pause or resume matters: the waiting list stays a few entries long.
-    if (control.type === 'pause' || control.type === 'resume') this.#waiting = this.#waiting.filter((waiting) => waiting.type !== 'pause' && waiting.type !== 'resume');
-    this.#waiting.push(control);
-  }
-
-  #send(control: InferControlMessage): void {
-    this.#line!.postMessage({ id: this.id, control } satisfies InferLineControl, control.type === 'parse' && control.port ? [control.port] : []);
-  }
-
-  /** The call is over: what waits for its start never goes (a parser's feed is closed, which ends its parse stream). */
-  end(): void {
-    this.#ended = true;
-    for (const control of this.#waiting.splice(0)) if (control.type === 'parse') control.port?.close();
   }
 }

@@ -1,64 +1,46 @@
-// The inference worker's end of its line to the calling thread (see `InferLineOffer`): opened
-// with the worker's first call, it carries each call's messages out and its control in.
-import { MessageChannel, parentPort, type MessagePort } from 'node:worker_threads';
-import { CALL_STARTED, type InferControlMessage, type InferLineControl, type InferLineMessage, type InferLineOffer, type InferPortMessage } from './messages.js';
+// The inference worker's end of its line to the calling thread (see `InferLineOffer`): offered as
+// the worker starts, it brings each call and its control in, and takes its messages and result out.
+import { MessageChannel, parentPort, workerData } from 'node:worker_threads';
+import type { InferControlMessage, InferLineIn, InferLineOffer, InferLineOut, InferMessage, InferResult, InferTask } from './messages.js';
 
-type ControlHandler = (control: InferControlMessage) => void;
-
-const running = new Map<number, ControlHandler>();
-let line: MessagePort | undefined;
-
-function openLine(): MessagePort {
-  if (!parentPort) throw new Error('an inference call runs in a worker thread');
-  const { port1, port2 } = new MessageChannel();
-  port1.on('message', ({ id, control }: InferLineControl) => {
-    const handler = running.get(id);
-    if (handler) handler(control);
-    // A parser handed to a call that has ended: closing its feed ends that parse stream.
-    else if (control.type === 'parse') control.port?.close();
-  });
-  // The calls keep the worker busy while they run; the line alone does not.
-  port1.unref();
-  parentPort.postMessage({ inferenceLine: port2 } satisfies InferLineOffer, [port2]);
-  return port1;
-}
-
+/** What a running call has of its line. */
 export interface CallOnLine {
-  post(message: InferPortMessage): void;
-  /** The call ended: control sent for it from now on is dropped. */
-  end(): void;
+  post(message: InferMessage): void;
+  /** Where the call's control goes; set before the call's first await, so that nothing sent for it is missed. */
+  onControl(handler: (control: InferControlMessage) => void): void;
 }
 
-/**
- * How long a call runs before it tells the calling thread that it started, unless that must be at
- * once. Until then its control (an abort, a pause) waits on the calling thread; a call that ends
- * sooner (a fast answer) never says it: one message, and one wake of the main thread, fewer per call.
- */
-const ANNOUNCE_START_AFTER_MS = 20;
+export type InferenceRunner = (task: InferTask, call: CallOnLine) => Promise<InferResult>;
 
-/**
- * Puts call `id` on this worker's line: its control goes to `onControl`. The calling thread hears
- * that it started (and so where its control goes) after `ANNOUNCE_START_AFTER_MS`, or, for a call
- * whose control cannot wait (a parser's feed is handed over on the line), once this turn of the
- * event loop is over, so that the call's first I/O (its request to the model server), issued in
- * the same turn, leaves first. A message wakes the calling thread, and that wake, before the
- * request, held the model server's answer back: on the 2-core CI machine a worker's time to a
- * fast server's response headers was 0.25 ms alone, 0.45 ms with a message posted just before the
- * request, 0.28 ms with the message posted on `setImmediate`.
- */
-export function callOnLine(id: number, onControl: ControlHandler, { controlAtOnce = false }: { controlAtOnce?: boolean } = {}): CallOnLine {
-  const port = (line ??= openLine());
-  running.set(id, onControl);
-  const post = (message: InferPortMessage) => port.postMessage({ id, message } satisfies InferLineMessage);
-  const announce = () => post(CALL_STARTED);
-  const soon = controlAtOnce ? setImmediate(announce) : undefined;
-  const later = controlAtOnce ? undefined : setTimeout(announce, ANNOUNCE_START_AFTER_MS);
-  return {
-    post,
-    end: () => {
-      clearImmediate(soon);
-      clearTimeout(later);
-      running.delete(id);
-    },
+/** The role the pool gave this thread (`workerData.role`): one worker module serves both pools. */
+export const isInferenceWorker = (workerData as { role?: string } | null)?.role === 'inference';
+
+/** Offers this worker's line and runs each call that comes on it with `run`; its result is the call's last message. */
+export function serveInferenceLine(run: InferenceRunner): void {
+  if (!parentPort) throw new Error('an inference line is served from a worker thread');
+  const controls = new Map<number, (control: InferControlMessage) => void>();
+  const { port1: line, port2 } = new MessageChannel();
+  const send = (out: InferLineOut) => line.postMessage(out);
+
+  const start = async (id: number, task: InferTask) => {
+    let result: InferResult;
+    try {
+      result = await run(task, { post: (message) => send({ id, message }), onControl: (handler) => controls.set(id, handler) });
+    } catch (error) {
+      result = { ok: false, error: { code: 'ERR_INTERNAL', message: String((error as Error)?.message ?? error), countsAsFailure: true, aborted: false } };
+    }
+    controls.delete(id);
+    send({ id, result });
   };
+
+  line.on('message', (message: InferLineIn) => {
+    if ('task' in message) return void start(message.id, message.task);
+    const handler = controls.get(message.id);
+    if (handler) handler(message.control);
+    // A parser handed to a call that has ended: closing its feed ends that parse stream.
+    else if (message.control.type === 'parse') message.control.port?.close();
+  });
+  // Piscina keeps the thread; the calls keep their own I/O alive while they run.
+  line.unref();
+  parentPort.postMessage({ inferenceLine: port2 } satisfies InferLineOffer, [port2]);
 }

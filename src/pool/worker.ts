@@ -1,5 +1,6 @@
-// The pools' worker entry: named tasks `infer` (one upstream call, streamed back over a port)
-// and `parseStream` (one answer's tool calls, chunk by chunk over a port). Neither imports server
+// The pools' worker entry: in the inference pool it serves its line (one upstream call per call
+// on it, streamed back on it); in the parse pool it runs the task `parseStream` (one answer's tool
+// calls, chunk by chunk over a port). Neither imports server
 // code, and nothing it imports reaches zod (the layers' lean entries: answer/portable.ts,
 // openai/answers.ts; test/unit/architecture/imports.test.ts holds it to that).
 import { threadId, type MessagePort } from 'node:worker_threads';
@@ -9,9 +10,8 @@ import { parserRegistry } from '../tools/index.js';
 import { completeOnce, streamCompletion, UpstreamError, type SseEvent } from '../upstream/index.js';
 import { epochMs, markOnce, type Marks } from '../observability/timeline.js';
 import { within } from '../util/deadlines.js';
-import { callOnLine } from './worker-line.js';
+import { isInferenceWorker, serveInferenceLine, type CallOnLine } from './worker-line.js';
 import {
-  STREAM_SETTLED,
   type InferControlMessage,
   type InferMessage,
   type InferResult,
@@ -26,31 +26,27 @@ import {
 
 /**
  * Calls the model server: a streaming client's text is posted on the worker's line as it comes, a
- * whole answer is the task's result. An `abort` on the line cancels the upstream request:
- * aborting through Piscina would terminate the worker and every other stream on it.
+ * whole answer is the call's result. An `abort` on the line cancels the upstream request (the
+ * other calls on this worker go on).
  */
-export async function infer(task: InferTask): Promise<InferResult> {
+export async function infer(task: InferTask, call: CallOnLine): Promise<InferResult> {
   const controller = new AbortController();
   const flow = new Flow(controller.signal);
   const feed = task.stream?.feedsParser ? new ParserFeed() : undefined;
-  const onControl = (message: InferControlMessage) => {
+  call.onControl((message: InferControlMessage) => {
     if (message.type === 'abort') controller.abort(new DOMException('the client went away', 'AbortError'));
     else if (message.type === 'pause') flow.pause();
     else if (message.type === 'resume') flow.resume();
     else feed?.handOver(message.port);
-  };
-  // The parser's feed comes on the line, and the answer's text waits for it.
-  const call = callOnLine(task.id, onControl, { controlAtOnce: feed !== undefined });
+  });
   if (feed) controller.signal.addEventListener('abort', () => feed.close(), { once: true });
   try {
     return await runInference(task, call.post, controller.signal, flow, feed);
   } finally {
     // An answer read at once may end before its parse stream's port arrives: what is held for the parser waits for it.
     if (feed?.holding) await within(feed.handedOver, FEED_HAND_OVER_WITHIN_MS, undefined);
-    call.end();
     feed?.close();
     flow.resume();
-    if (task.stream) call.post(STREAM_SETTLED);
   }
 }
 
@@ -319,5 +315,7 @@ function toTaskError(error: unknown, aborted: boolean): TaskError {
   return { code: aborted ? 'ABORTED' : 'ERR_INTERNAL', message: String((error as Error)?.message ?? error), countsAsFailure: !aborted, aborted };
 }
 
+if (isInferenceWorker) serveInferenceLine(infer);
+
 // Piscina falls back to require() (which cannot load TypeScript) when a module has no default export.
-export default infer;
+export default parseStream;

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseRuns, type AnswerEvent } from '../../../src/answer/index.js';
-import type { InferMessage } from '../../../src/pool/messages.js';
+import type { InferMessage, InferResult } from '../../../src/pool/messages.js';
 import { Pools, type AttemptControl, type InferenceCall } from '../../../src/pool/pools.js';
 import { deferred } from '../../support/deferred.js';
 import { startLoopbackServer } from '../../support/loopback-server.js';
@@ -44,6 +44,25 @@ describe('worker pools', () => {
       // One error for the first pool of each kind, then more as the rebuilt pools fail again.
       await until('a rebuilt pool to fail in turn', () => (events.filter((e) => e.includes('"pool":"inference"')).length >= 2 ? true : undefined), 5_000);
       expect(events.join('\n')).toContain('this worker is broken on purpose');
+    } finally {
+      await pools.close();
+    }
+  });
+
+  it('a worker lost during a call fails that call at once, and the next call runs on the worker started in its place', async () => {
+    const pools = new Pools(pino({ level: 'silent' }), { workerFile: new URL('../../fixtures/crashing-inference-worker.ts', import.meta.url).href });
+    const call = (url: string): InferenceCall => ({ url, body: '{}', upstreamStreams: false, headersTimeoutMs: 5_000, idleTimeoutMs: 5_000, deadlineMs: 10_000, signals: [], onMessage: () => undefined });
+    try {
+      const before = await pools.infer(call('http://127.0.0.1:9/fine'));
+      expect(before).toMatchObject({ ok: true });
+      const started = performance.now();
+      expect(await pools.infer(call('http://127.0.0.1:9/crash'))).toMatchObject({ ok: false, error: { code: 'ERR_WORKER', countsAsFailure: true } });
+      expect(performance.now() - started).toBeLessThan(5_000); // at once, not at its 10 s deadline
+      const after = await pools.infer(call('http://127.0.0.1:9/fine'));
+      expect(after).toMatchObject({ ok: true });
+      const threadOf = (result: InferResult) => (result.ok ? result.body?.threadId : undefined);
+      expect(threadOf(after)).toBeDefined();
+      expect(threadOf(after)).not.toBe(threadOf(before));
     } finally {
       await pools.close();
     }
@@ -102,7 +121,7 @@ describe('worker pools', () => {
     return { server, release, seen, closed, call, pools, first };
   }
 
-  it('a call cancelled while it queues for its worker is stopped as it starts: its abort waits for the start', async () => {
+  it('a call cancelled while it waits for room on a worker never starts: it ends at once, aborted', async () => {
     const { server, release, seen, closed, call, pools, first } = await holdingServer();
     try {
       const clientGone = new AbortController();
@@ -110,7 +129,6 @@ describe('worker pools', () => {
       clientGone.abort();
       release.resolve();
       expect(await first).toMatchObject({ ok: true });
-      // The worker's own result: the abort reached it.
       expect(await second).toMatchObject({ ok: false, error: { code: 'ABORTED', aborted: true } });
       // Either it never reached the server, or it was closed there.
       if (seen.includes('second')) await until('the second request closed', () => (closed.includes('second') ? true : undefined), 5_000);
@@ -120,13 +138,13 @@ describe('worker pools', () => {
     }
   });
 
-  it('a call whose deadline passed while it queued is told to stop once it starts, instead of running with nobody waiting', async () => {
+  it('a call whose deadline passed while it waited for room on a worker never runs with nobody waiting', async () => {
     const { server, release, seen, closed, call, pools, first } = await holdingServer();
     try {
       expect(await pools.infer(call('second', new AbortController().signal, 200))).toMatchObject({ ok: false, error: { code: 'ERR_DEADLINE' } });
       release.resolve();
       expect(await first).toMatchObject({ ok: true });
-      // The worker takes one call at a time: the third starts only once the second, held by the server for good, was stopped.
+      // The worker takes one call at a time: the third starts only once the second, held by the server for good, was stopped or never sent.
       const third = pools.infer(call('third', new AbortController().signal, 5_000));
       await until('the third request', () => (seen.includes('third') ? true : undefined), 5_000);
       if (seen.includes('second')) expect(closed).toContain('second');
@@ -137,7 +155,7 @@ describe('worker pools', () => {
     }
   });
 
-  it('a call whose signal aborted before it reached the pool is stopped as it starts, not left to its deadline', async () => {
+  it('a call whose signal aborted before it reached the pool is stopped, not left to its deadline', async () => {
     const { server, release, seen, closed, call, pools, first } = await holdingServer();
     try {
       release.resolve();
@@ -151,7 +169,7 @@ describe('worker pools', () => {
     }
   });
 
-  it('a stream ends only after its last message, even when the task\'s result overtakes them', async () => {
+  it('a stream ends only after its last message, however late they come', async () => {
     const pools = new Pools(pino({ level: 'silent' }), { workerFile: new URL('../../fixtures/late-messages-worker.ts', import.meta.url).href });
     const messages: InferMessage[] = [];
     try {
