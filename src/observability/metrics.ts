@@ -103,8 +103,8 @@ export class Metrics {
 
   watchPools(stats: () => Record<'inference' | 'parse', { queueSize: number; utilization: number }>): void {
     const gauges = [
-      ['mlx_guard_pool_queue_size', 'tasks waiting for a worker, by pool', 'queueSize'],
-      ['mlx_guard_pool_utilization', 'share of worker time spent on tasks, by pool', 'utilization'],
+      ['mlx_guard_pool_queue_size', 'calls or tasks waiting for a worker, by pool', 'queueSize'],
+      ['mlx_guard_pool_utilization', 'share of the pool in use, by pool: inference, calls in flight over its room (threads times calls per worker); parse, worker time spent on tasks', 'utilization'],
     ] as const;
     for (const [name, help, field] of gauges) {
       new Gauge({

@@ -19,7 +19,7 @@ export interface InferenceCall extends InferTask {
   /** The call is cancelled when any of these aborts (the caller's own, without one made to join them). */
   signals: readonly AbortSignal[];
   onMessage(message: InferMessage): void;
-  /** Hands the caller the running call's control (a stream's), before the call is dispatched. */
+  /** Hands the caller the call's control (a stream's) as it is sent, or as it waits for room on a worker. */
   onControl?(control: AttemptControl): void;
 }
 
@@ -145,6 +145,7 @@ export class Pools {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#lines.failWaiting('the worker pools are closed');
     await Promise.allSettled([this.#inference.destroy(), this.#parse?.destroy()]);
   }
 }
