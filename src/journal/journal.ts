@@ -5,8 +5,8 @@ import { SerialLane } from './serial-lane.js';
 /** One request sent to the model server, as the journal keeps it. */
 export interface RequestInfo {
   id: string;
-  /** Its body's digest (`PoisonList.digest`): the same content is the same request. */
-  digest: string;
+  /** Its body's digest (`PoisonList.digest`): the same content is the same request. Read only when its server is lost (it may be a getter that hashes then). */
+  readonly digest: string;
   bodyBytes: number;
 }
 
@@ -45,7 +45,7 @@ export class Journal {
 
   /** An attempt is sent. */
   begin(info: RequestInfo): JournalEntry {
-    const entry: { info: RequestInfo; verdict: LossVerdict | undefined } = { info: { ...info }, verdict: undefined };
+    const entry: { info: RequestInfo; verdict: LossVerdict | undefined } = { info, verdict: undefined };
     if (this.#inFlight.size === 0) this.#busySince = this.now();
     this.#inFlight.add(entry);
     return {

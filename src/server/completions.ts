@@ -53,7 +53,7 @@ async function serveCompletion(api: Api, raw: unknown, res: ServerResponse, wait
   // A request known to crash the model server is told so before anything else, even while the
   // server restarts (a client's retry must learn not to retry, not to come back later). Its
   // digest, a hash of the body, costs more than the rest of a refusal: while the list is empty
-  // (nearly always) it waits until the request is admitted.
+  // (nearly always) it is made only if something later asks for it (see `sendAdmitted`).
   const { poison } = model.journal;
   const digest = poison.holdsAny ? PoisonList.digest(read.upstream.body) : undefined;
   const poisoned = digest === undefined ? undefined : poison.find(digest);
@@ -98,7 +98,10 @@ async function sendAdmitted(
   // A request refused for its content never took a permit (nor a half-open breaker's probe).
   const firstPermit = admit(model.inferenceBreaker, refuse);
   if (!firstPermit) return admitted.responder?.release();
-  const digest = admitted.digest ?? PoisonList.digest(request.body);
+  // Hashed only when something asks for it (a failure of its own, a loss of its server, a
+  // replay): nearly every request asks for none, and the hash is a real part of a request's cost.
+  let digest = admitted.digest;
+  const digestOf = () => (digest ??= PoisonList.digest(request.body));
   const tooLong = await read.fits?.(() => countPromptTokens(request, read.upstreamPath, firstServing, deps), deps);
   if (tooLong) {
     firstPermit.ignore();
@@ -115,13 +118,13 @@ async function sendAdmitted(
   const deadlineAt = Date.now() + config.inference.deadlineMs;
   const id = randomUUID();
   const attempt = (serving: Serving, permit: Permit, alone = false) =>
-    sendOnce(request, read.upstreamPath, { api: api.name, id, model, serving, permit, digest, responder, alone, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal, timeline }, deps);
+    sendOnce(request, read.upstreamPath, { api: api.name, id, model, serving, permit, digest: digestOf, responder, alone, deadlineMs: deadlineAt - Date.now(), clientGone: clientGone.signal, timeline }, deps);
   try {
     let ended = await attempt(firstServing, firstPermit);
     // A request whose client has seen nothing of an answer yet is held across the restart and
     // sent again (README, "Nothing lost across a restart"): once per restart, `replay.maxPerRequest` in all.
     for (let replays = 1; ended.kind === 'lost'; replays++) {
-      const next = await prepareReplay(ended, replays, { id, digest, responder, deadlineAt, clientGone: clientGone.signal, bodyBytes: request.body.length }, model, deps);
+      const next = await prepareReplay(ended, replays, { id, digest: digestOf(), responder, deadlineAt, clientGone: clientGone.signal, bodyBytes: request.body.length }, model, deps);
       if (!next) return;
       try {
         ended = await attempt(next.serving, next.permit, next.alone);
@@ -184,7 +187,7 @@ function admit(breaker: CircuitBreaker, refuse: Refuse): Permit | undefined {
 async function sendOnce(
   request: UpstreamRequest,
   upstreamPath: string,
-  attempt: { api: string; id: string; model: ServedModel; serving: Serving; permit: Permit; digest: string; responder: Responder; alone: boolean; deadlineMs: number; clientGone: AbortSignal; timeline: Timeline | undefined },
+  attempt: { api: string; id: string; model: ServedModel; serving: Serving; permit: Permit; digest: () => string; responder: Responder; alone: boolean; deadlineMs: number; clientGone: AbortSignal; timeline: Timeline | undefined },
   deps: CompletionDependencies,
 ): Promise<AttemptEnd> {
   const { logger } = deps;
@@ -202,7 +205,7 @@ async function sendOnce(
       return { kind: 'done' };
     }
   }
-  const entry = journal.begin({ id: attempt.id, digest, bodyBytes: request.body.length });
+  const entry = journal.begin({ id: attempt.id, get digest() { return digest(); }, bodyBytes: request.body.length });
   // The model server this request went to stopped serving (restart, stop): the call is cancelled
   // (its signals), and ends with the verdict the journal gave it when the supervisor reported the loss.
   let lost: AttemptEnd | undefined;
@@ -266,10 +269,10 @@ async function sendOnce(
       const blame = !progressed && serverSide(result.error) ? await triage.blame(serving, sentAt) : 'server';
       if (blame === 'request') {
         permit.ignore();
-        if (journal.poison.noteFailure(digest, result.error.code, request.body.length) === 'poison') {
+        if (journal.poison.noteFailure(digest(), result.error.code, request.body.length) === 'poison') {
           deps.metrics.poisonFound.inc({ kind: 'fails' });
-          logger.warn({ event: 'poison_request', api: attempt.api, digest, code: result.error.code }, 'a request failed twice on its own while the model server was healthy: not sent again');
-        } else logger.warn({ event: 'request_failure', api: attempt.api, digest, code: result.error.code }, 'a request failed while the model server was healthy: its own failure, not counted against the server');
+          logger.warn({ event: 'poison_request', api: attempt.api, digest: digest(), code: result.error.code }, 'a request failed twice on its own while the model server was healthy: not sent again');
+        } else logger.warn({ event: 'request_failure', api: attempt.api, digest: digest(), code: result.error.code }, 'a request failed while the model server was healthy: its own failure, not counted against the server');
       } else if (!progressed) permit.failure(error);
       else if (result.error.code !== 'ERR_DEADLINE') reportLateFailure(inferenceBreaker, error);
       logger.warn({ event: 'upstream_failure', api: attempt.api, code: result.error.code, status: result.error.status, progressed }, result.error.message);

@@ -56,6 +56,8 @@ export class Supervisor {
   /** The requests in flight when the current launch ended, for its restart event. */
   #inFlightAtLoss: RequestInfo[] = [];
   #lost: AbortController | undefined;
+  /** What requests are sent to while this child serves (its endpoint and its `lost` signal). */
+  #serving: Serving | undefined;
   readonly #records: ChildRecords;
   #stopRequested = false;
   /** Since the last start, the server has been ready: giving up on it is then a cool-down, not fatal. */
@@ -90,7 +92,7 @@ export class Supervisor {
   /** The ready child, with the signal that ends the requests sent to it (undefined unless ready or degraded). */
   get serving(): Serving | undefined {
     if ((this.#state !== 'ready' && this.#state !== 'degraded') || !this.#endpoint || !this.#lost) return undefined;
-    return { ...this.#endpoint, lost: this.#lost.signal };
+    return this.#serving;
   }
 
   get status(): SupervisorStatus {
@@ -391,6 +393,8 @@ export class Supervisor {
       this.#lost = new AbortController();
       // One listener per request in flight to this child: admission bounds them, not this limit.
       setMaxListeners(Infinity, this.#lost.signal);
+      // Made once for this child: every request reads it.
+      this.#serving = { ...launch.endpoint, lost: this.#lost.signal };
       this.#policy.noteReady();
       this.#hasServed = true;
       this.#setState('ready', 'canary_passed', `time to ready ${this.#lastTimeToReadyMs} ms`);
@@ -409,6 +413,7 @@ export class Supervisor {
     }
     launch.retire();
     this.#endpoint = undefined;
+    this.#serving = undefined;
     const wasStarting = this.#state === 'starting';
     const seen = () => launch.seen(wasStarting, this.#hasServed, [...this.#logLines]);
     // A child that exited is judged now (its exit is in), so that the requests it was serving
