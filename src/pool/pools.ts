@@ -114,8 +114,8 @@ export class Pools {
   async infer(call: InferenceCall): Promise<InferResult> {
     if (this.#closed) return { ok: false, error: { code: 'ERR_WORKER', message: 'the worker pools are closed', countsAsFailure: true, aborted: false } };
     const { deadlineMs, signals, onMessage, onControl, ...task } = call;
-    const running = this.#lines.call(task, onMessage);
     const lines = this.#lines;
+    const running = lines.call(task, onMessage);
     const cancel = () => lines.control(running, { type: 'abort' });
     onControl?.({ pause: () => lines.control(running, { type: 'pause' }), resume: () => lines.control(running, { type: 'resume' }), feedParser: (port) => lines.control(running, port ? { type: 'parse', port } : { type: 'parse' }) });
     for (const signal of signals) signal.addEventListener('abort', cancel, { once: true });

@@ -36,8 +36,11 @@ function handedOut(port: number): number {
   return port;
 }
 
-/** The first ephemeral port: Linux says it in /proc; elsewhere the IANA range the BSDs use. */
-async function ephemeralFloor(): Promise<number> {
+/** The first ephemeral port, read once per process: Linux says it in /proc; elsewhere the IANA range the BSDs use. */
+let floor: Promise<number> | undefined;
+const ephemeralFloor = () => (floor ??= readEphemeralFloor());
+
+async function readEphemeralFloor(): Promise<number> {
   if (process.platform !== 'linux') return 49_152;
   try {
     const first = Number.parseInt((await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/)[0]!, 10);
